@@ -1,0 +1,51 @@
+import { mkdtemp, stat, utimes, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { HashCache } from "./hash-cache.js";
+import { buildManifest, serializeManifest } from "./manifest.js";
+
+async function tmp() {
+  return mkdtemp(path.join(os.tmpdir(), "azbert-manifest-"));
+}
+
+describe("manifest and hash cache", () => {
+  it("hashes every file, sorted by repo path, and serializes without local paths", async () => {
+    const dir = await tmp();
+    await writeFile(path.join(dir, "b.txt"), "bee");
+    await writeFile(path.join(dir, "a.txt"), "a");
+    const files = await Promise.all(["b.txt", "a.txt"].map(async (n) => ({ repoPath: n, source: path.join(dir, n), size: (await stat(path.join(dir, n))).size })));
+    const m = await buildManifest(files, { cache: new HashCache(path.join(dir, "cache.json")) });
+    expect(m.map((e) => e.path)).toEqual(["a.txt", "b.txt"]);
+    expect(m[1]!.sha256).toBe(createHash("sha256").update("bee").digest("hex"));
+    expect(serializeManifest(m)).not.toContain(dir);
+  });
+
+  it("does not hash an unchanged file twice, across processes, and re-hashes a changed one", async () => {
+    const dir = await tmp();
+    const f = path.join(dir, "w.bin");
+    await writeFile(f, "weights-v1");
+    const cacheFile = path.join(dir, "cache.json");
+    const files = async () => [{ repoPath: "w.bin", source: f, size: (await stat(f)).size }];
+
+    const first = new HashCache(cacheFile);
+    await buildManifest(await files(), { cache: first });
+    expect(first.hashedFiles).toBe(1);
+
+    const second = new HashCache(cacheFile); // a new process reads the saved cache
+    const m2 = await buildManifest(await files(), { cache: second });
+    expect(second.hashedFiles).toBe(0);
+    expect(m2[0]!.sha256).toBe(createHash("sha256").update("weights-v1").digest("hex"));
+
+    // Same size, new content, mtime restored: ctime still changes, as in git's index.
+    const { mtime } = await stat(f);
+    await new Promise((r) => setTimeout(r, 20));
+    await writeFile(f, "weights-v2");
+    await utimes(f, mtime, mtime);
+    const third = new HashCache(cacheFile);
+    const m3 = await buildManifest(await files(), { cache: third });
+    expect(third.hashedFiles).toBe(1);
+    expect(m3[0]!.sha256).toBe(createHash("sha256").update("weights-v2").digest("hex"));
+  });
+});

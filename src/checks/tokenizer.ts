@@ -1,0 +1,105 @@
+// The tokenizer files agree with each other and with config.json: a mismatch here is what
+// makes a Hub model load but predict garbage.
+import type { LoadedCheckpoint } from "../checkpoint/load.js";
+import type { CheckResult } from "../report.js";
+import { fail, isRecord, pass, skip, tokenContent } from "./helpers.js";
+
+export const SPECIAL_TOKEN_KEYS = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] as const;
+
+function value(ckpt: LoadedCheckpoint, file: string): Record<string, unknown> | undefined {
+  const v = ckpt.json.get(file)?.value;
+  return isRecord(v) ? v : undefined;
+}
+
+/** token -> id over vocab.txt and added_tokens.json, the way BertTokenizer builds it. */
+export function slowVocabulary(ckpt: LoadedCheckpoint): Map<string, number> | undefined {
+  if (!ckpt.vocab) return undefined;
+  const vocab = new Map<string, number>();
+  ckpt.vocab.forEach((t, i) => {
+    if (!vocab.has(t)) vocab.set(t, i);
+  });
+  const added = value(ckpt, "added_tokens.json");
+  for (const [t, id] of Object.entries(added ?? {})) if (typeof id === "number") vocab.set(t, id);
+  return vocab;
+}
+
+/** The mask token the model card and the smoke test must use. */
+export function maskToken(ckpt: LoadedCheckpoint): string {
+  return tokenContent(value(ckpt, "special_tokens_map.json")?.mask_token) ?? tokenContent(value(ckpt, "tokenizer_config.json")?.mask_token) ?? "[MASK]";
+}
+
+export function checkVocabularySizes(ckpt: LoadedCheckpoint): CheckResult {
+  const id = "coherence.vocab";
+  const title = "vocab.txt + added tokens = tokenizer.json vocabulary = config vocab_size";
+  const config = value(ckpt, "config.json");
+  const added = value(ckpt, "added_tokens.json");
+  const tok = value(ckpt, "tokenizer.json");
+  if (!ckpt.vocab || !config || !added || !tok) return skip(id, title, "needs vocab.txt, added_tokens.json, tokenizer.json and config.json");
+  const problems: string[] = [];
+  const nPlain = ckpt.vocab.length;
+  const addedIds = Object.entries(added).filter((e): e is [string, number] => typeof e[1] === "number");
+  addedIds.forEach(([t, tid]) => {
+    if (tid < nPlain && ckpt.vocab![tid] !== t) problems.push(`added_tokens.json: "${t}" has id ${tid}, which vocab.txt already gives to "${ckpt.vocab![tid]}"`);
+  });
+  const newAdded = addedIds.filter(([t, tid]) => !(tid < nPlain && ckpt.vocab![tid] === t));
+  const sorted = newAdded.map(([, i]) => i).sort((a, b) => a - b);
+  sorted.forEach((tid, k) => {
+    if (tid !== nPlain + k && problems.length < 20) problems.push(`added_tokens.json: ids must continue vocab.txt (${nPlain}, ${nPlain + 1}, …) but found ${tid} at position ${k + 1}`);
+  });
+  const slowSize = nPlain + newAdded.length;
+
+  const model = isRecord(tok.model) ? tok.model : {};
+  const fastVocab = isRecord(model.vocab) ? (model.vocab as Record<string, number>) : {};
+  const fastIds = new Set<number>(Object.values(fastVocab));
+  const fastAdded = Array.isArray(tok.added_tokens) ? (tok.added_tokens as Array<{ id?: number; content?: string }>) : [];
+  for (const a of fastAdded) if (typeof a.id === "number") fastIds.add(a.id);
+  const fastSize = fastIds.size;
+  const mismatchedLines = ckpt.vocab.filter((t, i) => fastVocab[t] !== i && ckpt.vocab!.indexOf(t) === i);
+  if (mismatchedLines.length) {
+    problems.push(`tokenizer.json: its WordPiece vocabulary differs from vocab.txt for ${mismatchedLines.length} tokens (first: "${mismatchedLines[0]}")`);
+  }
+  for (const [t, tid] of newAdded) {
+    const entry = fastAdded.find((a) => a.content === t);
+    if (!entry) problems.push(`tokenizer.json: added token "${t}" (id ${tid} in added_tokens.json) is missing from added_tokens`);
+    else if (entry.id !== tid) problems.push(`tokenizer.json: added token "${t}" has id ${entry.id}, added_tokens.json says ${tid}`);
+  }
+  const vocabSize = config.vocab_size;
+  if (slowSize !== fastSize) problems.push(`vocab.txt (${nPlain} lines) + added_tokens.json (${newAdded.length}) = ${slowSize}, but tokenizer.json has ${fastSize} tokens`);
+  if (typeof vocabSize === "number" && vocabSize !== slowSize) {
+    problems.push(`config.json: vocab_size is ${vocabSize}, but vocab.txt (${nPlain} lines) + added_tokens.json (${newAdded.length}) = ${slowSize}`);
+  }
+  return problems.length ? fail(id, title, problems) : pass(id, title, `${slowSize} tokens (${nPlain} + ${newAdded.length} added)`);
+}
+
+export function checkSpecialTokens(ckpt: LoadedCheckpoint): CheckResult {
+  const id = "coherence.special-tokens";
+  const title = "special tokens exist in the vocabulary and agree across files";
+  const map = value(ckpt, "special_tokens_map.json");
+  const tcfg = value(ckpt, "tokenizer_config.json");
+  const vocab = slowVocabulary(ckpt);
+  if (!map || !vocab) return skip(id, title, "needs special_tokens_map.json and vocab.txt");
+  const problems: string[] = [];
+  for (const key of SPECIAL_TOKEN_KEYS) {
+    const tok = tokenContent(map[key]);
+    if (tok === undefined) continue; // the schema check reports missing keys
+    if (!vocab.has(tok)) problems.push(`special_tokens_map.json: ${key} "${tok}" is not in the vocabulary (vocab.txt or added_tokens.json)`);
+    const other = tcfg ? tokenContent(tcfg[key]) : undefined;
+    if (other !== undefined && other !== tok) problems.push(`tokenizer_config.json: ${key} is "${other}" but special_tokens_map.json says "${tok}"`);
+  }
+  const config = value(ckpt, "config.json");
+  const pad = tokenContent(map.pad_token);
+  if (config && typeof config.pad_token_id === "number" && pad && vocab.has(pad) && vocab.get(pad) !== config.pad_token_id) {
+    problems.push(`config.json: pad_token_id is ${config.pad_token_id}, but "${pad}" has id ${vocab.get(pad)}`);
+  }
+  return problems.length ? fail(id, title, problems) : pass(id, title);
+}
+
+export function checkAttentionHeads(ckpt: LoadedCheckpoint): CheckResult {
+  const id = "coherence.heads";
+  const title = "hidden_size is divisible by num_attention_heads";
+  const c = value(ckpt, "config.json");
+  if (!c || typeof c.hidden_size !== "number" || typeof c.num_attention_heads !== "number") return skip(id, title, "needs config.json with hidden_size and num_attention_heads");
+  return c.hidden_size % c.num_attention_heads === 0
+    ? pass(id, title, `${c.num_attention_heads} heads of ${c.hidden_size / c.num_attention_heads}`)
+    : fail(id, title, [`config.json: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`]);
+}

@@ -1,0 +1,124 @@
+// Command-line entry: parses the contract of ../shared/docs/cli-contract.md and hands each
+// command to its stage in src/tasks/. Exit codes: 0 pass, 1 a check or step failed, 2 usage.
+import { Command, CommanderError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { UserError } from "./report.js";
+import { redact } from "./util/redact.js";
+import { runCheckCommand } from "./tasks/check-command.js";
+
+const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
+
+export interface GlobalOptions {
+  config?: string;
+  ckpt?: string;
+  json?: boolean;
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("azbert-release")
+    .description("Validate, smoke-test, pack and publish a BERT-style checkpoint to the Hugging Face Hub and GitHub")
+    .version(pkg.version)
+    .option("--config <file>", "release config (default ./release.config.json)")
+    .option("--ckpt <dir>", "checkpoint folder (default: the config's, else ./ckpt)")
+    .option("--json", "print exactly one JSON report on stdout")
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
+
+  program
+    .command("check")
+    .description("run every verification the release would make (no side effects)")
+    .option("--offline", "skip whatever needs the network or credentials")
+    .action(async (opts: { offline?: boolean }, cmd: Command) => {
+      setExit(await runCheckCommand({ ...globals(cmd), offline: !!opts.offline }));
+    });
+
+  program
+    .command("smoke")
+    .description("fill-mask inference on the smoke cases")
+    .addOption(new Option("--device <device>", "where to run").choices(["auto", "cpu", "cuda"]))
+    .option("--cases <file>", "cases file (test.txt format); default: the model card's widget examples")
+    .option("--expect <file>", "expectations file (default: the config's)")
+    .option("--top-k <n>", "how many predictions to show per mask", (v) => parsePositiveInt(v, "--top-k"))
+    .option("--python <exe>", "Python interpreter for the GPU path")
+    .action(async (opts: SmokeCliOptions, cmd: Command) => {
+      const { runSmokeCommand } = await import("./tasks/smoke-command.js");
+      setExit(await runSmokeCommand({ ...globals(cmd), ...opts }));
+    });
+
+  program
+    .command("pack")
+    .description("write ckpt.tar.gz, SHA256SUMS and manifest.json")
+    .option("--out <dir>", "output folder (default: the config's github.outDir)")
+    .action(async (opts: { out?: string }, cmd: Command) => {
+      const { runPackCommand } = await import("./tasks/pack-command.js");
+      setExit(await runPackCommand({ ...globals(cmd), ...opts }));
+    });
+
+  program
+    .command("release")
+    .description("check → smoke → pack → Hub → GitHub → verify")
+    .option("--dry-run", "print the checklist and the plan; change nothing")
+    .option("-y, --yes", "no confirmation (implied by CI=true)")
+    .option("--only <stages>", "comma list of check,smoke,pack,hub,github")
+    .addOption(new Option("--transport <transport>", "how to push to the Hub").choices(["api", "git"]))
+    .option("--tag <tag>", "release tag (default: v + package.json version)")
+    .option("--prune", "delete Hub files that are not in the checkpoint")
+    .option("--create-pr", "open a pull request on the Hub instead of committing to the branch")
+    .option("--force", "git transport: force-push over the Hub branch (rewrites its history)")
+    .option("--offline", "dry run without network: skip remote checks and plans")
+    .action(async (opts: ReleaseCliOptions, cmd: Command) => {
+      const { runReleaseCommand } = await import("./tasks/release-command.js");
+      setExit(await runReleaseCommand({ ...globals(cmd), ...opts }));
+    });
+  return program;
+}
+
+export interface SmokeCliOptions {
+  device?: "auto" | "cpu" | "cuda";
+  cases?: string;
+  expect?: string;
+  topK?: number;
+  python?: string;
+}
+
+export interface ReleaseCliOptions {
+  dryRun?: boolean;
+  yes?: boolean;
+  only?: string;
+  transport?: "api" | "git";
+  tag?: string;
+  prune?: boolean;
+  createPr?: boolean;
+  force?: boolean;
+  offline?: boolean;
+}
+
+function parsePositiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got "${v}"`, 2);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; every other parse problem is a usage error.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`azbert-release: ${redact(e.message)}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`azbert-release: unexpected error: ${redact(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+    return 1;
+  }
+}

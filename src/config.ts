@@ -1,0 +1,99 @@
+// release.config.json: read once, validated against schemas/release-config.schema.json (unknown
+// keys are an error, exit 2), defaults filled in, paths resolved against the config's folder.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { UserError } from "./report.js";
+import { validateAgainst } from "./util/schemas.js";
+
+export interface ReleaseConfig {
+  /** Folder of the config file: every relative path is resolved against it. */
+  root: string;
+  configFile: string | null;
+  checkpoint: string;
+  modelCard: string | null;
+  hub: {
+    repoId: string;
+    remote: string;
+    revision: string;
+    private: boolean;
+    transport: "api" | "git";
+    useXet: boolean;
+    createPr: boolean;
+    prune: boolean;
+  };
+  github: { remote: string; branch: string; repository: string | null; archive: string; outDir: string };
+  smoke: {
+    device: "auto" | "cpu" | "cuda";
+    topK: number;
+    python: string;
+    cases: string | null;
+    expectations: string | null;
+    gpuRunnerLabel: string | null;
+  };
+}
+
+type RawConfig = {
+  checkpoint?: string;
+  modelCard?: string;
+  hub?: Partial<ReleaseConfig["hub"]>;
+  github?: Partial<Omit<ReleaseConfig["github"], "repository">> & { repository?: string };
+  smoke?: Partial<ReleaseConfig["smoke"]>;
+};
+
+export const DEFAULT_CONFIG_FILE = "release.config.json";
+
+export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): ReleaseConfig {
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.configFile !== undefined;
+  const file = path.resolve(cwd, opts.configFile ?? DEFAULT_CONFIG_FILE);
+  let raw: RawConfig = {};
+  let configFile: string | null = null;
+  if (existsSync(file)) {
+    configFile = file;
+    const label = path.relative(cwd, file) || file;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new UserError(`${label}: not valid JSON (${(e as Error).message})`, 2);
+    }
+    const problems = validateAgainst("release-config.schema.json", parsed, label);
+    if (problems.length) throw new UserError(problems.join("\n"), 2);
+    raw = parsed as RawConfig;
+  } else if (explicit) {
+    throw new UserError(`${opts.configFile}: config file not found`, 2);
+  }
+  const root = configFile ? path.dirname(configFile) : cwd;
+  const rel = (p: string | undefined | null) => (p ? path.resolve(root, p) : null);
+  return {
+    root,
+    configFile,
+    checkpoint: path.resolve(root, raw.checkpoint ?? "ckpt"),
+    modelCard: rel(raw.modelCard),
+    hub: {
+      repoId: raw.hub?.repoId ?? "castorini/azbert-base",
+      remote: raw.hub?.remote ?? "hgf",
+      revision: raw.hub?.revision ?? "main",
+      private: raw.hub?.private ?? false,
+      transport: raw.hub?.transport ?? "api",
+      useXet: raw.hub?.useXet ?? false,
+      createPr: raw.hub?.createPr ?? false,
+      prune: raw.hub?.prune ?? false,
+    },
+    github: {
+      remote: raw.github?.remote ?? "origin",
+      branch: raw.github?.branch ?? "main",
+      repository: raw.github?.repository ?? null,
+      archive: raw.github?.archive ?? "ckpt.tar.gz",
+      outDir: path.resolve(root, raw.github?.outDir ?? "out"),
+    },
+    smoke: {
+      device: raw.smoke?.device ?? "auto",
+      topK: raw.smoke?.topK ?? 5,
+      python: raw.smoke?.python ?? "python3",
+      cases: rel(raw.smoke?.cases),
+      expectations: rel(raw.smoke?.expectations),
+      gpuRunnerLabel: raw.smoke?.gpuRunnerLabel ?? null,
+    },
+  };
+}

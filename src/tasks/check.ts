@@ -1,0 +1,75 @@
+// The `check` stage: read the checkpoint once, run every checklist group, hash the manifest.
+// Every other stage starts from what this leaves in the context.
+import type { ListrTask } from "listr2";
+import path from "node:path";
+import { CHECKPOINT_CHECKS } from "../checks/index.js";
+import { formatBytes } from "../checkpoint/discover.js";
+import { HashCache } from "../checkpoint/hash-cache.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
+import { buildManifest } from "../checkpoint/manifest.js";
+import type { Manifest } from "../checkpoint/types.js";
+import type { ReleaseConfig } from "../config.js";
+import type { CheckResult } from "../report.js";
+import { resultTasks, type Task } from "./ui.js";
+
+export interface CheckContext {
+  config: ReleaseConfig;
+  ckptDir: string;
+  offline: boolean;
+  results: CheckResult[];
+  ckpt?: LoadedCheckpoint;
+  manifest?: Manifest;
+  /** Extra groups of environment checks (git, git-lfs, remotes, credentials), run after the checkpoint's. */
+  environment?: Array<{ title: string; run: (ctx: CheckContext) => Promise<CheckResult[]> }>;
+}
+
+function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promise<CheckResult[]> | CheckResult[]): ListrTask<Ctx> {
+  return {
+    title,
+    task: async (ctx: Ctx, task: Task<Ctx>) => {
+      const results = await run(ctx);
+      ctx.results.push(...results);
+      return task.newListr(resultTasks<Ctx>(results), { exitOnError: false });
+    },
+  };
+}
+
+export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[] {
+  const cache = new HashCache();
+  return [
+    {
+      title: `Read checkpoint ${displayPath(ctx.ckptDir)}`,
+      task: async (c: Ctx, task: Task<Ctx>) => {
+        c.ckpt = await loadCheckpoint(c.ckptDir, { modelCard: c.config.modelCard, cache });
+        const total = c.ckpt.files.reduce((s, f) => s + f.size, 0);
+        task.title = `Read checkpoint ${displayPath(c.ckptDir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
+      },
+    },
+    ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
+    {
+      title: "Hash files for the manifest",
+      skip: (c: Ctx) => !c.ckpt?.files.length,
+      task: async (c: Ctx, task: Task<Ctx>) => {
+        let last = 0;
+        c.manifest = await buildManifest(c.ckpt!.files, {
+          cache,
+          onProgress: (p) => {
+            const now = Date.now();
+            if (now - last < 100 && p.totalBytes < p.totalSize) return;
+            last = now;
+            task.output = `${p.file}: ${formatBytes(p.totalBytes)} of ${formatBytes(p.totalSize)}`;
+          },
+        });
+        const hashed = cache.hashedFiles;
+        task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
+      },
+    },
+    ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, (c) => g.run(c))),
+  ];
+}
+
+/** Relative when inside the current folder, absolute otherwise. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
+}

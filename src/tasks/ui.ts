@@ -1,0 +1,46 @@
+// How task lists are shown: listr2's live list in a terminal, plain lines in CI or a pipe, and
+// progress on stderr only when stdout carries the --json report.
+import { Listr, ProcessOutput, type ListrTask, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from "listr2";
+import type { CheckResult } from "../report.js";
+import { PlainRenderer } from "./plain-renderer.js";
+
+export interface UiOptions {
+  json: boolean;
+  /** Interactive terminal and not CI: the live listr2 renderer. */
+  tty: boolean;
+}
+
+export function detectUi(json: boolean, env: NodeJS.ProcessEnv = process.env): UiOptions {
+  const ci = !!env.CI && env.CI !== "false" && env.CI !== "0";
+  return { json, tty: !json && !ci && !!process.stdout.isTTY };
+}
+
+export type Task<Ctx> = ListrTaskWrapper<Ctx, ListrDefaultRenderer, ListrSimpleRenderer>;
+
+export function makeListr<Ctx>(tasks: ListrTask<Ctx>[], ui: UiOptions, ctx: Ctx): Listr<Ctx> {
+  // --json: stdout holds exactly one JSON document, so progress goes to stderr.
+  const stream = ui.json ? process.stderr : process.stdout;
+  return new Listr<Ctx>(tasks, {
+    ctx,
+    exitOnError: true,
+    renderer: ui.tty ? "default" : PlainRenderer,
+    fallbackRenderer: PlainRenderer,
+    rendererOptions: ui.tty ? { collapseSubtasks: false, collapseErrors: false, showErrorMessage: true } : { stream },
+    fallbackRendererOptions: { stream },
+    ...(ui.json ? { processOutput: new ProcessOutput(process.stderr, process.stderr) } : {}),
+    registerSignalListeners: false,
+  } as never);
+}
+
+/** One listr line per check result: fail raises, skip and warn say why. */
+export function resultTasks<Ctx>(results: CheckResult[]): ListrTask<Ctx>[] {
+  return results.map((r) => ({
+    title: r.title,
+    task: (_ctx: Ctx, task: Task<Ctx>) => {
+      if (r.status === "fail") throw new Error(r.message ?? r.title);
+      if (r.status === "skip") return task.skip(`${r.title} (skipped: ${r.message ?? ""})`);
+      if (r.status === "warn") task.title = `⚠ ${r.title}: ${r.message ?? ""}`;
+      else if (r.message) task.title = `${r.title} (${r.message})`;
+    },
+  }));
+}

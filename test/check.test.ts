@@ -1,0 +1,237 @@
+// The checklist over the real sample and over bad checkpoints derived from it: each problem a
+// user can have fails with a message that names the file and the problem, exit code 1.
+import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { copySample, parseReport, runCli, type JsonCheck } from "./helpers/cli.js";
+
+const CHECKPOINT_IDS = /^(files|json|schema|coherence|weights|card)\./;
+
+async function check(ckpt: string) {
+  const r = await runCli(["check", "--offline", "--json", "--ckpt", ckpt]);
+  const report = parseReport(r.stdout);
+  const byId = new Map(report.checks.map((c) => [c.id, c]));
+  const failed = report.checks.filter((c) => c.status === "fail" && CHECKPOINT_IDS.test(c.id));
+  return { ...r, report, byId, failed };
+}
+
+function expectFail(c: JsonCheck | undefined, ...fragments: RegExp[]) {
+  expect(c?.status, JSON.stringify(c)).toBe("fail");
+  for (const f of fragments) expect(c!.message).toMatch(f);
+}
+
+async function editJson(file: string, edit: (v: Record<string, unknown>) => void) {
+  const v = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+  edit(v);
+  await writeFile(file, JSON.stringify(v));
+}
+
+describe("check on the bundled sample", () => {
+  it("passes every checkpoint check, and reports the weights it read", async () => {
+    const r = await check(await copySample());
+    expect(r.failed).toEqual([]);
+    for (const id of ["files.required", "files.layout", "json.parse", "schema.config", "schema.tokenizer_config", "schema.tokenizer",
+      "json.local-paths", "coherence.vocab", "coherence.special-tokens", "coherence.heads", "weights.pickle", "weights.shapes", "weights.dtype",
+      "card.front-matter", "card.pipeline", "card.widget"]) {
+      expect(r.byId.get(id)?.status, id).toBe("pass");
+    }
+    expect(r.byId.get("coherence.vocab")?.message).toMatch(/362 tokens \(319 \+ 43 added\)/);
+    expect(r.byId.get("weights.pickle")?.message).toMatch(/tensors in \d+ storages/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+
+  it("prints plain lines and a summary without --json", async () => {
+    const r = await runCli(["check", "--offline", "--ckpt", await copySample()]);
+    expect(r.stdout).toMatch(/required files are present/);
+    expect(r.stdout).toMatch(/Checklist (passed|FAILED): \d+ passed/);
+  });
+});
+
+describe("check on bad checkpoints", () => {
+  it("a git-lfs pointer instead of the weights", async () => {
+    const dir = await copySample();
+    await writeFile(path.join(dir, "pytorch_model.bin"), "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a".repeat(64) + "\nsize 578110\n");
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("weights.pickle"), /pytorch_model\.bin/, /git-lfs pointer/);
+  });
+
+  it("truncated weights", async () => {
+    const dir = await copySample();
+    await truncate(path.join(dir, "pytorch_model.bin"), 300_000);
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("weights.pickle"), /pytorch_model\.bin/, /truncated|corrupt|central directory/i);
+  });
+
+  it("tokenizer_config.json with a tokenizer_file field", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "tokenizer_config.json"), (v) => (v.tokenizer_file = "/root/.cache/huggingface/transformers/abc.tokenizer.json"));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("schema.tokenizer_config"), /tokenizer_config\.json: \/tokenizer_file must not be present/);
+    expectFail(r.byId.get("json.local-paths"), /tokenizer_config\.json: \/tokenizer_file is "\/root\/\.cache/);
+  });
+
+  it("config vocab_size that disagrees with the tokenizer", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.vocab_size = 400));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("coherence.vocab"), /config\.json: vocab_size is 400, but vocab\.txt \(319 lines\) \+ added_tokens\.json \(43\) = 362/);
+    expectFail(r.byId.get("weights.shapes"), /word_embeddings\.weight has shape \[362, 64\], config\.json implies \[400, 64\]/);
+  });
+
+  it("a vocab.txt line more than tokenizer.json knows", async () => {
+    const dir = await copySample();
+    await appendFile(path.join(dir, "vocab.txt"), "extratoken\n");
+    const r = await check(dir);
+    expectFail(r.byId.get("coherence.vocab"), /added_tokens\.json/);
+  });
+
+  it("a missing required file", async () => {
+    const dir = await copySample();
+    await rm(path.join(dir, "special_tokens_map.json"));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("files.required"), /special_tokens_map\.json is missing/);
+  });
+
+  it("no weights at all", async () => {
+    const dir = await copySample();
+    await rm(path.join(dir, "pytorch_model.bin"));
+    const r = await check(dir);
+    expectFail(r.byId.get("files.required"), /no weights: neither pytorch_model\.bin nor model\.safetensors/);
+  });
+
+  it("invalid JSON", async () => {
+    const dir = await copySample();
+    await writeFile(path.join(dir, "config.json"), '{"vocab_size": 362,');
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("json.parse"), /config\.json is not valid JSON/);
+  });
+
+  it("a config value of the wrong type names the JSON pointer", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.num_hidden_layers = "two"));
+    const r = await check(dir);
+    expectFail(r.byId.get("schema.config"), /config\.json: \/num_hidden_layers must be of type integer, not string/);
+  });
+
+  it("tensor shapes that do not match config.json", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.intermediate_size = 128));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("weights.shapes"), /pytorch_model\.bin: bert\.encoder\.layer\.0\.intermediate\.dense\.weight has shape \[256, 64\], config\.json implies \[128, 64\]/);
+  });
+
+  it("a missing layer", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.num_hidden_layers = 3));
+    const r = await check(dir);
+    expectFail(r.byId.get("weights.shapes"), /tensor bert\.encoder\.layer\.2\.attention\.self\.query\.weight is missing/);
+  });
+
+  it("hidden_size not divisible by the heads", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.num_attention_heads = 5));
+    const r = await check(dir);
+    expectFail(r.byId.get("coherence.heads"), /hidden_size 64 is not divisible by num_attention_heads 5/);
+  });
+
+  it("torch_dtype that the tensors do not have", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.torch_dtype = "float16"));
+    const r = await check(dir);
+    expectFail(r.byId.get("weights.dtype"), /declares torch_dtype float16 but \d+ tensors are float32/);
+  });
+
+  it("a mask token that is not in the vocabulary", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "special_tokens_map.json"), (v) => (v.mask_token = "<mask>"));
+    await editJson(path.join(dir, "tokenizer_config.json"), (v) => (v.mask_token = "<mask>"));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("coherence.special-tokens"), /special_tokens_map\.json: mask_token "<mask>" is not in the vocabulary/);
+    expectFail(r.byId.get("card.widget"), /has no <mask> token/);
+  });
+
+  it("special tokens that disagree between files", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "tokenizer_config.json"), (v) => (v.cls_token = "[SEP]"));
+    const r = await check(dir);
+    expectFail(r.byId.get("coherence.special-tokens"), /tokenizer_config\.json: cls_token is "\[SEP\]" but special_tokens_map\.json says "\[CLS\]"/);
+  });
+
+  it("a local path leaked into a JSON file", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "tokenizer_config.json"), (v) => (v.name_or_path = "/home/wei/azbert/ckpt/math-tokenizer"));
+    await editJson(path.join(dir, "config.json"), (v) => (v._name_or_path = "C:\\Users\\wei\\azbert"));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("json.local-paths"), /tokenizer_config\.json: \/name_or_path is "\/home\/wei\/azbert/, /config\.json: \/_name_or_path/);
+  });
+
+  it("a symlink that escapes the checkpoint folder is never followed", async () => {
+    const dir = await copySample();
+    await symlink("/etc/passwd", path.join(dir, "notes.txt"));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("files.layout"), /notes\.txt: symlink points outside the checkpoint folder/);
+  });
+
+  it("a big unexpected file fails, a small one warns", async () => {
+    const dir = await copySample();
+    await writeFile(path.join(dir, "optimizer.pt"), Buffer.alloc(11 * 1024 * 1024));
+    await writeFile(path.join(dir, "notes.txt"), "hello");
+    const r = await check(dir);
+    expectFail(r.byId.get("files.unexpected"), /optimizer\.pt: unexpected 11\.0 MiB file would be uploaded/);
+    await rm(path.join(dir, "optimizer.pt"));
+    const r2 = await check(dir);
+    expect(r2.byId.get("files.unexpected")?.status).toBe("warn");
+    expect(r2.byId.get("files.unexpected")?.message).toMatch(/notes\.txt/);
+  });
+
+  it("the original nested layout passes and flattens", async () => {
+    const dir = await copySample();
+    await mkdir(path.join(dir, "math-tokenizer"));
+    await mkdir(path.join(dir, "2-2-0", "encoder.ckpt"), { recursive: true });
+    for (const f of ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"]) {
+      await rename(path.join(dir, f), path.join(dir, "math-tokenizer", f));
+    }
+    for (const f of ["config.json", "pytorch_model.bin"]) await rename(path.join(dir, f), path.join(dir, "2-2-0", "encoder.ckpt", f));
+    // An identical copy of a file under another folder is fine.
+    await mkdir(path.join(dir, "copy"));
+    await writeFile(path.join(dir, "copy", "vocab.txt"), await readFile(path.join(dir, "math-tokenizer", "vocab.txt")));
+    const r = await check(dir);
+    expect(r.failed).toEqual([]);
+    expect(r.code === 0 || r.report.checks.some((c) => c.status === "fail" && !CHECKPOINT_IDS.test(c.id))).toBe(true);
+    expect(r.byId.get("files.layout")?.message).toBe("8 files");
+  });
+
+  it("a nested name clash fails naming both files", async () => {
+    const dir = await copySample();
+    await mkdir(path.join(dir, "other"));
+    await writeFile(path.join(dir, "other", "config.json"), "{}");
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("files.layout"), /config\.json and other\/config\.json would both be published as config\.json but differ/);
+  });
+
+  it("a model card without license, and a widget example without the mask", async () => {
+    const dir = await copySample();
+    const card = await readFile(path.join(dir, "README.md"), "utf8");
+    await writeFile(path.join(dir, "README.md"), card.replace("license: mit\n", "").replace('"The goal of life is [MASK]."', '"The goal of life is happiness."'));
+    const r = await check(dir);
+    expectFail(r.byId.get("card.front-matter"), /README\.md front matter: \(top level\) is missing the required field "license"/);
+    expectFail(r.byId.get("card.widget"), /widget example "The goal of life is happiness\." has no \[MASK\] token/);
+  });
+
+  it("a checkpoint folder that does not exist", async () => {
+    const r = await check("/nonexistent/ckpt");
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("files.layout"), /\/nonexistent\/ckpt: checkpoint folder not found/);
+  });
+});
