@@ -4,6 +4,7 @@ import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, writeFile }
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { copySample, parseReport, runCli, type JsonCheck } from "./helpers/cli.js";
+import { PickleWriter, torchZip } from "./helpers/torch-fixtures.js";
 
 const CHECKPOINT_IDS = /^(files|json|schema|coherence|weights|card)\./;
 
@@ -54,6 +55,17 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code).toBe(1);
     expectFail(r.byId.get("weights.pickle"), /pytorch_model\.bin/, /git-lfs pointer/);
+  });
+
+  it("a pickle that imports os.system is refused without being run", async () => {
+    const dir = await copySample();
+    const marker = path.join(dir, "..", "pwned");
+    const pkl = new PickleWriter().proto(2).global("posix", "system").mark().str(`touch ${marker}`).tuple().reduce().stop().bytes();
+    await writeFile(path.join(dir, "pytorch_model.bin"), torchZip("archive", pkl, {}));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("weights.pickle"), /^pytorch_model\.bin: pickle imports posix\.system, which is not a tensor type$/);
+    await expect(readFile(marker)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("truncated weights", async () => {

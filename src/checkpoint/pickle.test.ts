@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+
+import { PickleWriter, stateDictPickle } from "../../test/helpers/torch-fixtures.js";
+import { PyDict, PyGlobal, PyStorage, PyTensor, PyTuple, unpickle } from "./pickle.js";
+import { WeightsError } from "./weights-error.js";
+
+const FILE = "/models/pytorch_model.bin";
+const run = (p: PickleWriter | Uint8Array) => unpickle(p instanceof PickleWriter ? p.bytes() : p, { file: FILE });
+const fails = (p: PickleWriter | Uint8Array): WeightsError => {
+  try {
+    run(p);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WeightsError);
+    return err as WeightsError;
+  }
+  throw new Error("expected a WeightsError");
+};
+
+describe("restricted unpickler: values", () => {
+  it("reads ints of every width, floats, strings, None and booleans", () => {
+    const p = new PickleWriter()
+      .proto(2)
+      .mark()
+      .int(7)
+      .int(300)
+      .int(-5)
+      .int(2 ** 40)
+      .int(-(2 ** 40))
+      .float(0.1)
+      .str("é😀")
+      .shortStr("abc")
+      .none()
+      .bool(true)
+      .bool(false)
+      .raw(0x8a, 0x00) // LONG1 of zero bytes = 0
+      .tuple()
+      .stop();
+    const v = run(p) as PyTuple;
+    expect(v).toBeInstanceOf(PyTuple);
+    expect(v.items).toEqual([7, 300, -5, 2 ** 40, -(2 ** 40), 0.1, "é😀", "abc", null, true, false, 0]);
+  });
+
+  it("builds lists, tuples and dicts, and resolves the memo (BINPUT/LONG_BINPUT/MEMOIZE)", () => {
+    const p = new PickleWriter()
+      .proto(4)
+      .frame(0)
+      .emptyDict()
+      .memoize() // 0
+      .shortStr("l")
+      .emptyList()
+      .put(300)
+      .int(1)
+      .append()
+      .mark()
+      .int(2)
+      .int(3)
+      .appends()
+      .setitem()
+      .shortStr("t")
+      .int(1)
+      .int(2)
+      .int(3)
+      .tuple3()
+      .put(5)
+      .setitem()
+      .mark()
+      .shortStr("again")
+      .get(5)
+      .shortStr("same-list")
+      .get(300)
+      .setitems()
+      .stop();
+    const d = run(p) as PyDict;
+    expect(d).toBeInstanceOf(PyDict);
+    expect([...d.map.keys()]).toEqual(["l", "t", "again", "same-list"]);
+    expect(d.map.get("l")).toEqual([1, 2, 3]);
+    expect(d.map.get("same-list")).toBe(d.map.get("l"));
+    expect((d.map.get("again") as PyTuple).items).toEqual([1, 2, 3]);
+  });
+
+  it("rebuilds tensors and parameters from torch's persistent ids", () => {
+    const v = run(
+      stateDictPickle([{ name: "w", storageType: "BFloat16Storage", key: "3", storageNumel: 12, offset: 2, shape: [2, 5], stride: [5, 1] }]),
+    ) as PyDict;
+    expect(v.ordered).toBe(true);
+    const t = v.map.get("w") as PyTensor;
+    expect(t).toBeInstanceOf(PyTensor);
+    expect(t.storage).toEqual(new PyStorage("3", "bfloat16", "cpu", 12));
+    expect([t.storageOffset, t.shape, t.stride, t.parameter]).toEqual([2, [2, 5], [5, 1], false]);
+
+    // torch._utils._rebuild_parameter(tensor, requires_grad, backward_hooks)
+    const inner = stateDictPickle([{ name: "p", storageType: "FloatStorage", key: "0", storageNumel: 1, shape: [1] }]);
+    // Wrap the tensor REDUCE: take the bytes between the key and SETITEMS.
+    const start = inner.indexOf(Buffer.from("ctorch._utils\n_rebuild_tensor_v2\n", "latin1"));
+    const tensorOps = inner.subarray(start, inner.length - 2);
+    const p = Buffer.concat([
+      new PickleWriter().proto(2).emptyDict().str("p").global("torch._utils", "_rebuild_parameter").mark().bytes(),
+      tensorOps,
+      new PickleWriter().bool(true).global("collections", "OrderedDict").emptyTuple().reduce().tuple().reduce().setitem().stop().bytes(),
+    ]);
+    const param = (run(p) as PyDict).map.get("p") as PyTensor;
+    expect([param.parameter, param.requiresGrad, param.shape]).toEqual([true, true, [1]]);
+  });
+
+  it("ignores the state BUILD sets on an OrderedDict (_metadata) and accepts dtype globals", () => {
+    const p = new PickleWriter()
+      .proto(2)
+      .global("collections", "OrderedDict")
+      .emptyTuple()
+      .reduce()
+      .str("dtype")
+      .global("torch", "float16")
+      .setitem()
+      .emptyDict()
+      .str("_metadata")
+      .emptyDict()
+      .str("")
+      .emptyDict()
+      .str("version")
+      .int(1)
+      .setitem()
+      .setitem()
+      .setitem()
+      .build()
+      .stop();
+    const d = run(p) as PyDict;
+    expect([...d.map.keys()]).toEqual(["dtype"]);
+    expect(d.map.get("dtype")).toEqual(new PyGlobal("torch", "float16"));
+  });
+});
+
+describe("restricted unpickler: refusals", () => {
+  it.each([
+    ["posix", "system"],
+    ["os", "system"],
+    ["builtins", "eval"],
+    ["builtins", "exec"],
+    ["subprocess", "Popen"],
+    ["torch", "load"],
+    ["torch", "UntypedStorage"],
+    ["torch._utils", "_rebuild_qtensor"],
+    ["collections", "defaultdict"],
+  ])("refuses GLOBAL %s.%s", (module, name) => {
+    const err = fails(new PickleWriter().proto(2).global(module, name).stop());
+    expect(err.code).toBe("unsafe-pickle");
+    expect(err.message).toBe(`pytorch_model.bin: pickle imports ${module}.${name}, which is not a tensor type`);
+  });
+
+  it("refuses STACK_GLOBAL, INST and extension-registry imports", () => {
+    expect(fails(new PickleWriter().proto(4).shortStr("nt").shortStr("system").stackGlobal().stop()).message).toBe(
+      "pytorch_model.bin: pickle imports nt.system, which is not a tensor type",
+    );
+    const inst = fails(new PickleWriter().proto(2).mark().str("id").inst("os", "system").stop());
+    expect([inst.code, inst.message]).toEqual(["unsafe-pickle", "pytorch_model.bin: pickle imports os.system, which is not a tensor type"]);
+    const ext = fails(new PickleWriter().proto(2).raw(0x82, 7).stop());
+    expect([ext.code, ext.message]).toEqual([
+      "unsafe-pickle",
+      "pytorch_model.bin: pickle imports extension code 7 (copyreg registry), which is not a tensor type",
+    ]);
+  });
+
+  it("refuses calls a state dict never makes, and non-storage persistent ids", () => {
+    const call = fails(new PickleWriter().proto(2).global("torch", "FloatStorage").emptyTuple().reduce().stop());
+    expect([call.code, call.message]).toEqual(["unsupported", "pytorch_model.bin: the pickle calls torch.FloatStorage, which a state dict never does"]);
+    const pid = fails(new PickleWriter().proto(2).str("anything").binpersid().stop());
+    expect(pid.code).toBe("unsupported");
+    const newobj = fails(new PickleWriter().proto(2).global("collections", "OrderedDict").emptyTuple().raw(0x81).stop());
+    expect(newobj.message).toBe("pytorch_model.bin: data.pkl uses the pickle opcode NEWOBJ (byte 28), which torch.save never writes");
+  });
+
+  it("reports malformed streams as corrupt", () => {
+    expect(fails(new PickleWriter().proto(2).str("abc").bytes().subarray(0, 6)).message).toBe(
+      "pytorch_model.bin: data.pkl is malformed: unexpected end of the pickle at byte 6",
+    );
+    expect(fails(new PickleWriter().proto(2).raw(0xff)).message).toBe("pytorch_model.bin: data.pkl is malformed: unknown opcode 0xff at byte 2");
+    expect(fails(new PickleWriter().proto(2).get(3).stop()).message).toBe(
+      "pytorch_model.bin: data.pkl is malformed: memo key 3 read before it was written",
+    );
+    expect(fails(new PickleWriter().proto(2).tuple().stop()).code).toBe("corrupt");
+    expect(fails(new PickleWriter().proto(2).int(1).int(2).stop()).message).toBe(
+      "pytorch_model.bin: data.pkl is malformed: STOP with 2 values on the stack",
+    );
+  });
+});

@@ -1,0 +1,314 @@
+// Reading tensor data located by a WeightsIndex: one positioned read per tensor straight into the
+// destination buffer (float32 needs no copy and no per-element loop), fp16/bf16/f64/int → float32
+// conversion, and a reader that keeps one file handle open for many tensors.
+import type { FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import os from "node:os";
+
+import type { DType, TensorInfo, WeightsIndex } from "./types.js";
+import { WeightsError, rethrowIo } from "./weights-error.js";
+import { readAt } from "./zip.js";
+
+/** Bytes per element. */
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
+  float64: 8,
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Row-major contiguous, as torch's is_contiguous(): dimensions of size 1 may have any stride. */
+export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  if (shape.length !== stride.length) return false;
+  if (shape.some((d) => d === 0)) return true;
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    if (d !== 1 && stride[i] !== expected) return false;
+    expected *= d;
+  }
+  return true;
+}
+
+// ---- conversions ------------------------------------------------------------------------------
+
+let f16Table: Float32Array | undefined;
+
+/** float32 bit pattern of an IEEE half. */
+function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 0) {
+    if (mant === 0) return sign >>> 0;
+    // Subnormal half: normalize into a float32 normal.
+    let e = 113;
+    while ((mant & 0x400) === 0) {
+      mant <<= 1;
+      e--;
+    }
+    return (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
+  }
+  if (exp === 31) return (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf / NaN (payload kept)
+  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
+}
+
+/** All 65536 halves as float32 (256 KiB), built once. */
+function halfTable(): Float32Array {
+  if (!f16Table) {
+    const bits = new Uint32Array(65536);
+    for (let h = 0; h < 65536; h++) bits[h] = halfToFloatBits(h);
+    f16Table = new Float32Array(bits.buffer);
+  }
+  return f16Table;
+}
+
+/** IEEE float16 → float32, exact (table lookup). */
+export function f16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  const t = halfTable();
+  const n = src.length;
+  for (let i = 0; i < n; i++) dst[i] = t[src[i]!]!;
+  return dst;
+}
+
+/** bfloat16 → float32, exact (the high half of the float32 bits). */
+export function bf16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  const out = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  const n = src.length;
+  for (let i = 0; i < n; i++) out[i] = src[i]! << 16;
+  return dst;
+}
+
+/** Converts little-endian elements of `dtype` in `buf` (8-byte aligned) to float32. */
+export function toFloat32(dtype: DType, buf: ArrayBuffer, count: number): Float32Array {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(buf, 0, count);
+    case "float16":
+      return f16ToF32(new Uint16Array(buf, 0, count));
+    case "bfloat16":
+      return bf16ToF32(new Uint16Array(buf, 0, count));
+    case "float64":
+      return new Float32Array(new Float64Array(buf, 0, count));
+    case "int32":
+      return new Float32Array(new Int32Array(buf, 0, count));
+    case "int16":
+      return new Float32Array(new Int16Array(buf, 0, count));
+    case "int8":
+      return new Float32Array(new Int8Array(buf, 0, count));
+    case "uint8":
+    case "bool":
+      return new Float32Array(new Uint8Array(buf, 0, count));
+    case "int64": {
+      const src = new BigInt64Array(buf, 0, count);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = Number(src[i]!);
+      return out;
+    }
+  }
+}
+
+// ---- reader -----------------------------------------------------------------------------------
+
+export interface WeightsReader {
+  readonly index: WeightsIndex;
+  /** The TensorInfo for `name`; throws WeightsError("missing-tensor") when absent. */
+  info(name: string): TensorInfo;
+  /** The tensor's bytes as stored (little-endian, `byteLength` bytes from `dataOffset`), 8-byte aligned. */
+  loadRaw(name: string): Promise<Uint8Array>;
+  /** The tensor as float32, row-major; non-contiguous tensors are refused. */
+  loadF32(name: string): Promise<Float32Array>;
+  /**
+   * Several tensors (default: all) read in file order. Tied tensors (same bytes, dtype and shape)
+   * get the same Float32Array instance.
+   */
+  loadAllF32(names?: readonly string[]): Promise<Map<string, Float32Array>>;
+  close(): Promise<void>;
+}
+
+/** Opens the weights file once for many reads. Call close() when done. */
+export async function openWeights(index: WeightsIndex): Promise<WeightsReader> {
+  const file = index.file;
+  if (os.endianness() !== "LE") throw new WeightsError("unsupported", file, "reading tensors needs a little-endian machine");
+  let fh: FileHandle;
+  try {
+    fh = await open(file, "r");
+  } catch (err) {
+    rethrowIo(file, err);
+  }
+  try {
+    const { size } = await fh.stat();
+    let last: TensorInfo | undefined;
+    for (const t of index.tensors) if (!last || t.dataOffset + t.byteLength > last.dataOffset + last.byteLength) last = t;
+    if (last && last.dataOffset + last.byteLength > size) {
+      throw new WeightsError(
+        "truncated",
+        file,
+        `truncated: tensor ${last.name} ends at byte ${last.dataOffset + last.byteLength} but the file has ${size} bytes (did it change after it was indexed?)`,
+      );
+    }
+  } catch (err) {
+    await fh.close();
+    rethrowIo(file, err);
+  }
+  return new Reader(index, fh);
+}
+
+const LOAD_CONCURRENCY = 4;
+
+class Reader implements WeightsReader {
+  private readonly byName = new Map<string, TensorInfo>();
+  private closed = false;
+
+  constructor(
+    readonly index: WeightsIndex,
+    private readonly fh: FileHandle,
+  ) {
+    for (const t of index.tensors) this.byName.set(t.name, t);
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.byName.get(name);
+    if (!t) throw new WeightsError("missing-tensor", this.index.file, `no tensor named ${name}`);
+    return t;
+  }
+
+  private async readInto(t: TensorInfo, dest: Uint8Array): Promise<void> {
+    if (this.closed) throw new Error("WeightsReader used after close()");
+    let got: number;
+    try {
+      got = (await readAt(this.fh, t.dataOffset, t.byteLength, dest)).length;
+    } catch (err) {
+      rethrowIo(this.index.file, err);
+    }
+    if (got !== t.byteLength) {
+      throw new WeightsError(
+        "truncated",
+        this.index.file,
+        `truncated: tensor ${t.name} ends at byte ${t.dataOffset + t.byteLength} but the file ends at byte ${t.dataOffset + got}`,
+      );
+    }
+  }
+
+  async loadRaw(name: string): Promise<Uint8Array> {
+    const t = this.info(name);
+    const out = new Uint8Array(new ArrayBuffer(t.byteLength));
+    await this.readInto(t, out);
+    return out;
+  }
+
+  async loadF32(name: string): Promise<Float32Array> {
+    return this.loadInfoF32(this.info(name));
+  }
+
+  private async loadInfoF32(t: TensorInfo): Promise<Float32Array> {
+    if (!isContiguous(t.shape, t.stride)) {
+      throw new WeightsError(
+        "unsupported",
+        this.index.file,
+        `tensor ${t.name} is not contiguous (shape [${t.shape.join(", ")}], stride [${t.stride.join(", ")}]); save it with .contiguous() to load it`,
+      );
+    }
+    const count = numel(t.shape);
+    if (t.dtype === "float32") {
+      const out = new Float32Array(count);
+      await this.readInto(t, new Uint8Array(out.buffer));
+      return out;
+    }
+    const buf = new ArrayBuffer(t.byteLength);
+    await this.readInto(t, new Uint8Array(buf));
+    return toFloat32(t.dtype, buf, count);
+  }
+
+  async loadAllF32(names?: readonly string[]): Promise<Map<string, Float32Array>> {
+    const infos = (names ?? this.index.tensors.map((t) => t.name)).map((n) => this.info(n));
+    const order = [...infos].sort((a, b) => a.dataOffset - b.dataOffset);
+    const byBytes = new Map<string, Promise<Float32Array>>();
+    const loaded = new Map<string, Float32Array>();
+    // A few reads in flight (file order) so the copy out of the page cache runs on several
+    // threadpool threads.
+    let next = 0;
+    const worker = async () => {
+      while (next < order.length) {
+        const t = order[next++]!;
+        const key = `${t.dataOffset}:${t.byteLength}:${t.dtype}:${t.shape.join("x")}`;
+        let arr = byBytes.get(key);
+        if (!arr) {
+          arr = this.loadInfoF32(t);
+          byBytes.set(key, arr);
+        }
+        loaded.set(t.name, await arr);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, order.length) }, worker));
+    // Caller's order.
+    return new Map(infos.map((t) => [t.name, loaded.get(t.name)!]));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+}
+
+// One shared reader per index for the one-shot functions below, closed after a short idle time,
+// so that loading 200 tensors one call at a time opens the file once.
+interface Shared {
+  reader: Promise<WeightsReader>;
+  busy: number;
+  timer?: NodeJS.Timeout;
+}
+const shared = new Map<WeightsIndex, Shared>();
+const IDLE_CLOSE_MS = 250;
+
+async function withReader<T>(index: WeightsIndex, fn: (r: WeightsReader) => Promise<T>): Promise<T> {
+  let s = shared.get(index);
+  if (!s) {
+    const entry: Shared = { reader: openWeights(index), busy: 0 };
+    entry.reader.catch(() => shared.delete(index));
+    shared.set(index, entry);
+    s = entry;
+  }
+  if (s.timer) {
+    clearTimeout(s.timer);
+    delete s.timer;
+  }
+  s.busy++;
+  try {
+    return await fn(await s.reader);
+  } finally {
+    const entry = s;
+    entry.busy--;
+    if (entry.busy === 0) {
+      entry.timer = setTimeout(() => {
+        if (entry.busy !== 0 || shared.get(index) !== entry) return;
+        shared.delete(index);
+        entry.reader.then((r) => r.close()).catch(() => undefined);
+      }, IDLE_CLOSE_MS);
+      entry.timer.unref();
+    }
+  }
+}
+
+/** One tensor as float32 (contiguous tensors only). Reuses an open handle across calls. */
+export function loadTensorF32(index: WeightsIndex, name: string): Promise<Float32Array> {
+  return withReader(index, (r) => r.loadF32(name));
+}
+
+/** One tensor's stored bytes. Reuses an open handle across calls. */
+export function loadTensorRaw(index: WeightsIndex, name: string): Promise<Uint8Array> {
+  return withReader(index, (r) => r.loadRaw(name));
+}

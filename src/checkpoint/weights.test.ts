@@ -1,0 +1,87 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { lfsPointerText, safetensorsFile } from "../../test/helpers/torch-fixtures.js";
+import { parseLfsPointer, readLfsPointer } from "./lfs-pointer.js";
+import { WeightsError, readWeights } from "./weights.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const REAL = path.join(root, "ckpt", "pytorch_model.bin");
+const OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-weights-"));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function write(name: string, data: Uint8Array | string): Promise<string> {
+  const p = path.join(tmp, name);
+  await writeFile(p, data);
+  return p;
+}
+
+async function failure(p: Promise<unknown>): Promise<WeightsError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WeightsError);
+    return err as WeightsError;
+  }
+  throw new Error("expected a WeightsError");
+}
+
+describe("git-lfs pointers", () => {
+  it("reads oid and size from a pointer, null from anything else", async () => {
+    const p = await write("pointer.bin", lfsPointerText(OID, 440_473_133));
+    expect(await readLfsPointer(p)).toEqual({ oid: `sha256:${OID}`, size: 440_473_133 });
+    expect(await readLfsPointer(REAL)).toBeNull();
+    expect(parseLfsPointer(Buffer.from("version https://git-lfs.github.com/spec/v1\nsize 3\n"))).toBeNull();
+  });
+
+  it("reports a pointer instead of parsing it as a checkpoint", async () => {
+    const p = await write("pytorch_model.bin", lfsPointerText(OID, 440_473_133));
+    const err = await failure(readWeights(p));
+    expect(err.code).toBe("lfs-pointer");
+    expect(err.file).toBe(p);
+    expect(err.message).toBe(
+      `pytorch_model.bin is a git-lfs pointer (oid sha256:${OID}, size 440473133), not the weights: run git lfs pull`,
+    );
+    const bad = await write("model.safetensors", "version https://git-lfs.github.com/spec/v1\noid sha256:zz\n");
+    expect(await failure(readWeights(bad))).toMatchObject({ code: "lfs-pointer" });
+  });
+});
+
+describe("readWeights dispatch", () => {
+  it("chooses the reader by content, not by extension", async () => {
+    const st = safetensorsFile([{ name: "w", dtype: "F32", shape: [1], data: new Uint8Array(4) }]);
+    expect((await readWeights(await write("weights.bin", st))).format).toBe("safetensors");
+    expect((await readWeights(await write("weights.safetensors", await readFile(REAL)))).format).toBe("torch");
+  });
+
+  it("names what it cannot read", async () => {
+    expect(await failure(readWeights(await write("empty.bin", "")))).toMatchObject({
+      code: "truncated",
+      message: "empty.bin: truncated: the file is empty (0 bytes)",
+    });
+    expect(await failure(readWeights(await write("page.bin", "<!DOCTYPE html><html>Not found</html>")))).toMatchObject({
+      code: "corrupt",
+      message: "page.bin: is an HTML page, not weights (a failed download?)",
+    });
+    expect(await failure(readWeights(await write("junk.bin", Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))))).toMatchObject({
+      code: "corrupt",
+      message: "junk.bin: is neither a torch zip checkpoint nor a safetensors file (it starts with bytes 01 02 03 04 05 06 07 08)",
+    });
+    const missing = path.join(tmp, "nope", "pytorch_model.bin");
+    expect(await failure(readWeights(missing))).toMatchObject({ code: "unreadable", file: missing, message: "pytorch_model.bin: cannot read: no such file" });
+    const dir = path.join(tmp, "adir.bin");
+    await mkdir(dir);
+    expect(await failure(readWeights(dir))).toMatchObject({ code: "unreadable", message: "adir.bin: cannot read: is a directory, not a file" });
+  });
+});
