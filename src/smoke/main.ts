@@ -1,0 +1,247 @@
+// runSmoke: the `smoke` command's work, for the CLI and the release pipeline.
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { UserError } from "../report.js";
+import { loadCasesFile, PYA0_REASON, widgetCases, type SmokeCase } from "./cases.js";
+import { CpuEngine, type EngineOptions } from "./engine.js";
+import { checkExpectation, expectationFor, loadExpectations, unmatchedKeys, type Expectations } from "./expectations.js";
+import { agreement, cudaUnavailable, probePython, runPython, type PythonProbe, type PythonRun } from "./python-runner.js";
+import type { SmokeCaseReport, SmokeMask, SmokeReport, SmokeStatus } from "./report.js";
+import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
+
+export type { SmokeCase } from "./cases.js";
+export { formatSmokeReport } from "./report.js";
+export type { SmokeCaseReport, SmokeReport } from "./report.js";
+
+export interface RunSmokeOptions {
+  ckptDir: string;
+  /** The cases to run (default: the model card's widget examples). */
+  cases?: SmokeCase[];
+  /** A cases file: test.txt format, a JSON list, or a model card (.md). Ignored when `cases` is given. */
+  casesFile?: string;
+  /** Path of the expectations JSON (schemas/smoke-expectations.schema.json). */
+  expectations?: string;
+  topK?: number;
+  device?: "auto" | "cpu" | "cuda";
+  /** Python interpreter for the GPU path (default python3). */
+  python?: string;
+  /** Called with each case's report as soon as it is final. */
+  onCase?: (c: SmokeCaseReport) => void;
+  /** With cuda: also run the CPU engine and report agreement (default true). */
+  compare?: boolean;
+  /** CPU engine tuning (tests, benchmarks). */
+  engine?: EngineOptions;
+  /** Injected probe (tests). */
+  probe?: PythonProbe;
+}
+
+function hasNvidiaDevice(): boolean {
+  if (process.platform !== "linux") return true; // cannot tell cheaply: let the probe answer
+  return existsSync("/proc/driver/nvidia/gpus") || existsSync("/dev/nvidia0");
+}
+
+interface RawCase {
+  kase: SmokeCase;
+  ids: number[];
+  masks: SmokeMask[];
+  ms: number;
+  status?: SmokeStatus;
+  reason?: string;
+  /** The text actually run, when the runner changed it (pya0 preprocessing). */
+  ranText?: string;
+}
+
+function cut(masks: SmokeMask[], k: number): SmokeMask[] {
+  return masks.map((m) => ({ position: m.position, top: m.top.slice(0, k) }));
+}
+
+function finishCase(raw: RawCase, exp: Expectations | undefined, topK: number, maskToken: string): SmokeCaseReport {
+  const text = raw.ranText ?? raw.kase.text;
+  const expect = expectationFor(exp, raw.kase.text) ?? (raw.ranText ? expectationFor(exp, raw.ranText) : undefined) ?? [];
+  const expK = exp?.topK ?? topK;
+  let status: SmokeStatus = raw.status ?? "pass";
+  let reason = raw.reason;
+  if (status !== "skip" && status !== "fail") {
+    const problems = checkExpectation(expect, raw.masks, expK);
+    if (problems.length) {
+      status = "fail";
+      reason = problems.join("; ");
+    } else if (!raw.masks.length) {
+      status = "warn";
+      reason = `no ${maskToken} in the tokenized text: nothing to predict`;
+    }
+  }
+  return {
+    text,
+    ...(raw.kase.source ? { source: raw.kase.source } : {}),
+    input_ids: raw.ids,
+    masks: cut(raw.masks, topK),
+    expect,
+    status,
+    ...(reason ? { reason } : {}),
+    ms: Math.round(raw.ms * 10) / 10,
+  };
+}
+
+async function runCpu(
+  ckptDir: string,
+  cases: SmokeCase[],
+  tokenizer: SmokeTokenizer,
+  k: number,
+  engineOpts: EngineOptions | undefined,
+): Promise<{ raw: RawCase[]; engine: string; timings: Record<string, number> }> {
+  const tTok = performance.now();
+  const encoded = cases.map((c) => (c.preprocess ? undefined : tokenizer.encode(c.text).ids));
+  const tokMs = performance.now() - tTok;
+  const lengths = encoded.filter((e): e is number[] => !!e).map((e) => e.length);
+  const t0 = performance.now();
+  const engine = await CpuEngine.load(ckptDir, {
+    prepack: CpuEngine.estimateBatches(lengths) > 2,
+    ...engineOpts,
+    tokenizer,
+  });
+  const loadMs = performance.now() - t0;
+  try {
+    const maxLen = engine.config.maxPositions;
+    const runnable: number[] = [];
+    const raw: RawCase[] = cases.map((kase, i) => {
+      const ids = encoded[i];
+      if (!ids) return { kase, ids: [], masks: [], ms: 0, status: "skip", reason: PYA0_REASON };
+      if (ids.length > maxLen) {
+        return { kase, ids, masks: [], ms: 0, status: "fail", reason: `${ids.length} tokens, more than max_position_embeddings (${maxLen})` };
+      }
+      runnable.push(i);
+      return { kase, ids, masks: [], ms: (tokMs * ids.length) / Math.max(1, lengths.reduce((a, b) => a + b, 0)) };
+    });
+    const t1 = performance.now();
+    const out = await engine.run(runnable.map((i) => raw[i]?.ids ?? []), k);
+    const fwdMs = performance.now() - t1;
+    runnable.forEach((ci, j) => {
+      const r = raw[ci];
+      if (!r) return;
+      r.masks = (out.masks[j] ?? []).map((m) => ({ position: m.position, top: m.top }));
+      r.ms += out.ms[j] ?? 0;
+    });
+    return { raw, engine: engine.description, timings: { tokenize: tokMs, load: loadMs, forward: fwdMs } };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function fromPython(cases: SmokeCase[], py: PythonRun): RawCase[] {
+  return cases.map((kase, i) => {
+    const r = py.cases[i];
+    if (!r) return { kase, ids: [], masks: [], ms: 0, status: "fail", reason: "no result from the Python runner" };
+    return {
+      kase,
+      ids: r.input_ids,
+      masks: r.masks,
+      ms: r.ms,
+      ...(r.status ? { status: r.status } : {}),
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.text !== kase.text ? { ranText: r.text } : {}),
+    };
+  });
+}
+
+function round(t: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}
+
+export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
+  const tStart = performance.now();
+  const ckptDir = path.resolve(opts.ckptDir);
+  if (!existsSync(ckptDir) || !statSync(ckptDir).isDirectory()) {
+    throw new UserError(`${opts.ckptDir}: no such checkpoint folder`, 2);
+  }
+  const topK = opts.topK ?? 5;
+  if (!Number.isInteger(topK) || topK < 1 || topK > 100) throw new UserError(`--top-k must be an integer from 1 to 100 (got ${topK})`, 2);
+  const device = opts.device ?? "auto";
+  const python = opts.python ?? "python3";
+
+  const [tokenizer, expectations] = await Promise.all([
+    loadTokenizer(ckptDir),
+    opts.expectations ? loadExpectations(opts.expectations) : Promise.resolve(undefined),
+  ]);
+  const cases = opts.cases ?? (opts.casesFile ? await loadCasesFile(opts.casesFile, tokenizer.maskToken) : await widgetCases(ckptDir));
+  if (!cases.length) throw new UserError("no smoke cases to run", 2);
+  const k = Math.max(topK, expectations?.topK ?? 0);
+
+  const notes: string[] = [];
+  let useCuda = false;
+  let probe: PythonProbe | undefined = opts.probe;
+  if (device === "cuda") {
+    probe ??= await probePython(python);
+    const why = cudaUnavailable(probe, python);
+    if (why) throw new UserError(why, 2);
+    useCuda = true;
+  } else if (device === "auto") {
+    if (!opts.probe && !hasNvidiaDevice()) {
+      notes.push("no NVIDIA GPU on this machine: CPU engine");
+    } else {
+      probe ??= await probePython(python);
+      if (cudaUnavailable(probe, python)) notes.push(`GPU path unavailable (missing ${probe.missing.join(", ")}): CPU engine`);
+      else useCuda = true;
+    }
+  }
+
+  let raw: RawCase[];
+  let engine: string;
+  let timings: Record<string, number>;
+  let pythonInfo: SmokeReport["python"];
+  let comparison: SmokeReport["comparison"];
+  const agreements = new Map<number, { top1: boolean; overlap: number }>();
+  if (useCuda) {
+    const t0 = performance.now();
+    const py = await runPython(ckptDir, cases, { python, device: "cuda", topK: k });
+    raw = fromPython(cases, py);
+    engine = py.engine;
+    timings = { python: performance.now() - t0, ...Object.fromEntries(Object.entries(py.timings ?? {}).map(([a, b]) => [`python.${a}`, b])) };
+    pythonInfo = { torch: py.torch, transformers: py.transformers, gpu: py.gpu };
+    if (opts.compare !== false) {
+      const cpu = await runCpu(ckptDir, cases, tokenizer, k, opts.engine);
+      let n = 0;
+      let top1 = 0;
+      let overlap = 0;
+      raw.forEach((r, i) => {
+        const other = cpu.raw[i];
+        if (!other || r.status === "skip" || other.status === "skip") return;
+        const a = agreement(r.masks, other.masks, topK);
+        if (!a) return;
+        agreements.set(i, a);
+        n++;
+        top1 += a.top1 ? 1 : 0;
+        overlap += a.overlap;
+      });
+      comparison = { engine: cpu.engine, top1Agreement: n ? top1 / n : 0, meanOverlap: n ? overlap / n : 0, cases: n };
+      timings = { ...timings, "cpu.load": cpu.timings.load ?? 0, "cpu.forward": cpu.timings.forward ?? 0 };
+    }
+  } else {
+    const cpu = await runCpu(ckptDir, cases, tokenizer, k, opts.engine);
+    raw = cpu.raw;
+    engine = cpu.engine;
+    timings = cpu.timings;
+  }
+
+  const reports = raw.map((r, i) => {
+    const rep = finishCase(r, expectations, topK, tokenizer.maskToken);
+    const a = agreements.get(i);
+    if (a) rep.agreement = a;
+    opts.onCase?.(rep);
+    return rep;
+  });
+  timings.total = performance.now() - tStart;
+  const unmatched = unmatchedKeys(expectations, [...cases.map((c) => c.text), ...reports.map((r) => r.text)]);
+  return {
+    ok: !reports.some((r) => r.status === "fail"),
+    device: useCuda ? "cuda" : "cpu",
+    engine,
+    topK,
+    cases: reports,
+    ...(unmatched.length ? { unmatchedExpectations: unmatched } : {}),
+    timings: round(timings),
+    ...(pythonInfo ? { python: pythonInfo } : {}),
+    ...(comparison ? { comparison } : {}),
+    ...(notes.length ? { notes } : {}),
+  };
+}
