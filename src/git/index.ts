@@ -1,0 +1,20 @@
+export {
+  verifyInsideWorkTree,
+  verifyRemoteExists,
+  verifyWorkingTreeIsClean,
+  verifyReleaseBranch,
+  verifyNotBehindRemote,
+  verifyTagMatchesVersion,
+  verifyReleaseTagIsFree,
+  resolveReleaseTag,
+  remoteTagCommit,
+  runGitPreflight,
+  type ResolvedTag,
+  type GitPreflightOptions,
+  type CleanOptions,
+  type BranchOptions,
+  type UpstreamOptions,
+  type TagOptions,
+} from "./preflight.js";
+export { ensureReleaseTag, pushRelease, type EnsureTagOptions, type EnsureTagResult, type PushOptions, type PushResult, type PushStatus } from "./push.js";
+export { redactGitText } from "./run.js";

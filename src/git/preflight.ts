@@ -1,0 +1,265 @@
+// Git preflight: each verb checks one thing and returns a CheckResult whose failure message
+// says how to fix it. Pure-ish: everything comes from `cwd` and the options, and only
+// verifyNotBehindRemote / verifyReleaseTagIsFree touch the network (both skip with `offline`).
+import { readFile, realpath } from "node:fs/promises";
+import path from "node:path";
+import { UserError, type CheckResult } from "../report.js";
+import { gitOut, listSome, redactGitText, short, tryGit } from "./run.js";
+
+export interface GitCwd {
+  cwd: string;
+}
+
+const pass = (id: string, title: string, message?: string): CheckResult => ({ id, title, status: "pass", ...(message ? { message } : {}) });
+const fail = (id: string, title: string, message: string): CheckResult => ({ id, title, status: "fail", message });
+const skip = (id: string, title: string, message: string): CheckResult => ({ id, title, status: "skip", message });
+const warn = (id: string, title: string, message: string): CheckResult => ({ id, title, status: "warn", message });
+
+export async function verifyInsideWorkTree({ cwd }: GitCwd): Promise<CheckResult> {
+  const title = "inside a git work tree";
+  const r = await tryGit(cwd, ["rev-parse", "--is-inside-work-tree"]);
+  if (r.ok && r.out.trim() === "true") return pass("git.repo", title);
+  return fail("git.repo", title, `${cwd} is not inside a git work tree: run the release from your clone (or \`git init\` and commit)`);
+}
+
+export async function verifyRemoteExists({ cwd, remote = "origin" }: GitCwd & { remote?: string }): Promise<CheckResult> {
+  const title = `git remote ${remote} exists`;
+  const r = await tryGit(cwd, ["remote", "get-url", remote]);
+  if (r.ok) return pass("git.remote", title, `${remote} → ${redactGitText(r.out.trim())}`);
+  const remotes = await tryGit(cwd, ["remote"]);
+  const others = remotes.ok ? remotes.out.split("\n").filter(Boolean) : [];
+  return fail(
+    "git.remote",
+    title,
+    `no git remote named ${remote}${others.length ? ` (remotes: ${others.join(", ")})` : ""}: \`git remote add ${remote} <url>\` or set the remote name in the config`,
+  );
+}
+
+interface StatusEntry {
+  code: string;
+  path: string;
+}
+
+/** `git status --porcelain=v1 -z`: "XY path\0" (renames/copies add "orig\0"). */
+function parsePorcelainZ(out: string): StatusEntry[] {
+  const parts = out.split("\0");
+  const entries: StatusEntry[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.length < 4) continue;
+    const code = p.slice(0, 2);
+    entries.push({ code, path: p.slice(3) });
+    if (code[0] === "R" || code[0] === "C") i++; // skip the original path
+  }
+  return entries;
+}
+
+async function toRepoRelative(cwd: string, top: string, p: string): Promise<string> {
+  const abs = path.resolve(cwd, p);
+  const real = await realpath(abs).catch(() => abs);
+  return path.relative(top, real).split(path.sep).join("/");
+}
+
+export interface CleanOptions extends GitCwd {
+  /**
+   * Folders (relative to cwd, or absolute) whose *untracked* files do not make the tree dirty:
+   * the checkpoint folder when the config says it is not tracked. Changes to tracked files
+   * always count.
+   */
+  ignorePaths?: readonly string[];
+}
+
+export async function verifyWorkingTreeIsClean({ cwd, ignorePaths = [] }: CleanOptions): Promise<CheckResult> {
+  const title = "working tree is clean";
+  const st = await tryGit(cwd, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+  if (!st.ok) return fail("git.clean", title, `git status failed: ${st.err}`);
+  const top = await realpath(await gitOut(cwd, ["rev-parse", "--show-toplevel"]));
+  const ignored = await Promise.all(ignorePaths.map((p) => toRepoRelative(cwd, top, p)));
+  const under = (file: string): boolean => ignored.some((d) => d === "" || file === d || file.startsWith(d.endsWith("/") ? d : `${d}/`));
+  const dirty = parsePorcelainZ(st.out).filter((e) => !(e.code === "??" && under(e.path)));
+  if (dirty.length === 0) return pass("git.clean", title);
+  const untracked = dirty.filter((e) => e.code === "??").length;
+  const changed = dirty.length - untracked;
+  const what = [changed ? `${changed} file${changed === 1 ? "" : "s"} changed` : "", untracked ? `${untracked} untracked` : ""].filter(Boolean).join(", ");
+  return fail("git.clean", title, `commit or stash: ${what} (${listSome(dirty.map((e) => e.path))})`);
+}
+
+export interface BranchOptions extends GitCwd {
+  /** The release branch; default `main`. */
+  branch?: string;
+  remote?: string;
+}
+
+export async function verifyReleaseBranch({ cwd, branch = "main", remote = "origin" }: BranchOptions): Promise<CheckResult> {
+  const title = `on the release branch ${branch}`;
+  const head = await tryGit(cwd, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
+  if (head.ok) {
+    const current = head.out.trim();
+    if (current === branch) return pass("git.branch", title);
+    return fail("git.branch", title, `on branch ${current}, not the release branch ${branch}: \`git checkout ${branch}\` (or set the release branch in the config)`);
+  }
+  // Detached HEAD: what CI does when it builds a tag. Fine if HEAD is on the branch's history.
+  const sha = await tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]);
+  if (!sha.ok) return fail("git.branch", title, "the repository has no commits yet: commit, then release");
+  for (const ref of [`refs/heads/${branch}`, `refs/remotes/${remote}/${branch}`]) {
+    const r = await tryGit(cwd, ["merge-base", "--is-ancestor", "HEAD", ref]);
+    if (r.ok) return pass("git.branch", title, `detached HEAD ${short(sha.out.trim())} is on ${ref.replace(/^refs\/(heads|remotes)\//, "")}`);
+  }
+  return fail("git.branch", title, `HEAD is detached at ${short(sha.out.trim())}, which is not on ${branch}: \`git checkout ${branch}\``);
+}
+
+export interface UpstreamOptions extends BranchOptions {
+  /** Skip the fetch (a network operation): reported as `skip`. */
+  offline?: boolean;
+}
+
+export async function verifyNotBehindRemote({ cwd, branch = "main", remote = "origin", offline = false }: UpstreamOptions): Promise<CheckResult> {
+  const upstream = `${remote}/${branch}`;
+  const title = `${branch} is not behind ${upstream}`;
+  if (offline) return skip("git.upstream", title, `offline: ${upstream} not fetched`);
+  const fetched = await tryGit(cwd, ["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
+  if (!fetched.ok) {
+    if (/couldn't find remote ref/i.test(fetched.err)) return pass("git.upstream", title, `${remote} has no branch ${branch} yet: the push will create it`);
+    return fail("git.upstream", title, `cannot fetch ${branch} from ${remote}: ${fetched.err.split("\n")[0]} — check the network and credentials, or use --offline`);
+  }
+  const counts = await tryGit(cwd, ["rev-list", "--left-right", "--count", `HEAD...refs/remotes/${upstream}`]);
+  if (!counts.ok) return fail("git.upstream", title, `cannot compare HEAD with ${upstream}: ${counts.err}`);
+  const [ahead = 0, behind = 0] = counts.out.trim().split(/\s+/).map(Number);
+  const plural = (n: number): string => `${n} commit${n === 1 ? "" : "s"}`;
+  if (behind > 0 && ahead > 0) {
+    return fail("git.upstream", title, `${branch} and ${upstream} have diverged (${ahead} ahead, ${behind} behind): \`git pull --rebase\`, then release`);
+  }
+  if (behind > 0) return fail("git.upstream", title, `run \`git pull\` — ${branch} is ${plural(behind)} behind ${upstream}`);
+  return pass("git.upstream", title, ahead > 0 ? `${plural(ahead)} ahead of ${upstream}: they will be pushed` : undefined);
+}
+
+export interface ResolvedTag {
+  tag: string;
+  /** Where the tag came from: an explicit option, the tag CI is building, or package.json. */
+  source: "option" | "ci" | "package.json";
+  /** package.json's version, when there is one. */
+  packageVersion?: string;
+}
+
+/**
+ * The release tag: `tag` if given; else the tag being built in CI (`GITHUB_REF_TYPE=tag`,
+ * `GITHUB_REF_NAME`); else `v` + package.json's version (package.json in `cwd`).
+ * `env` is explicit: pass process.env from the CLI.
+ */
+export async function resolveReleaseTag({
+  cwd,
+  env = {},
+  tag,
+}: GitCwd & { env?: Readonly<Record<string, string | undefined>>; tag?: string }): Promise<ResolvedTag> {
+  let packageVersion: string | undefined;
+  try {
+    const pkg = JSON.parse(await readFile(path.join(cwd, "package.json"), "utf8")) as { version?: unknown };
+    if (typeof pkg.version === "string") packageVersion = pkg.version;
+  } catch {
+    // no package.json: only an explicit or CI tag will do
+  }
+  const withVersion = <T extends object>(o: T): T & { packageVersion?: string } => (packageVersion ? { ...o, packageVersion } : o);
+  if (tag) return withVersion({ tag, source: "option" as const });
+  if (env.GITHUB_REF_TYPE === "tag" && env.GITHUB_REF_NAME) return withVersion({ tag: env.GITHUB_REF_NAME, source: "ci" as const });
+  if (!packageVersion) throw new UserError(`no release tag: ${path.join(cwd, "package.json")} has no version; pass --tag vX.Y.Z`, 2);
+  return { tag: `v${packageVersion}`, source: "package.json", packageVersion };
+}
+
+/** The tag should be `v` + package.json's version: a CI tag build that disagrees fails, an explicit --tag warns. */
+export function verifyTagMatchesVersion(resolved: ResolvedTag): CheckResult {
+  const title = "release tag matches package.json's version";
+  const { tag, source, packageVersion } = resolved;
+  if (!packageVersion) return skip("git.tag-version", title, "package.json has no version");
+  if (tag === `v${packageVersion}`) return pass("git.tag-version", title);
+  const msg = `releasing tag ${tag} but package.json's version is ${packageVersion}: set "version": "${tag.replace(/^v/, "")}" in package.json, or release v${packageVersion}`;
+  return source === "ci" ? fail("git.tag-version", title, msg) : warn("git.tag-version", title, msg);
+}
+
+export interface TagOptions extends GitCwd {
+  tag: string;
+  remote?: string;
+  /** Skip the remote lookup (a network operation). */
+  offline?: boolean;
+}
+
+/** Peeled commit of `refs/tags/<tag>` on the remote, or undefined when it has none. */
+export async function remoteTagCommit(cwd: string, remote: string, tag: string): Promise<{ ok: true; commit?: string } | { ok: false; err: string }> {
+  const r = await tryGit(cwd, ["ls-remote", "--tags", remote, `refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
+  if (!r.ok) return r;
+  let plain: string | undefined;
+  let peeled: string | undefined;
+  for (const line of r.out.split("\n")) {
+    const [sha, ref] = line.trim().split(/\s+/);
+    if (!sha || !ref) continue;
+    if (ref === `refs/tags/${tag}^{}`) peeled = sha;
+    else if (ref === `refs/tags/${tag}`) plain = sha;
+  }
+  return { ok: true, commit: peeled ?? plain };
+}
+
+/** The release tag is free (or already marks HEAD: a rerun), locally and on the remote. */
+export async function verifyReleaseTagIsFree({ cwd, tag, remote = "origin", offline = false }: TagOptions): Promise<CheckResult> {
+  const title = `release tag ${tag} is free or already at HEAD`;
+  const valid = await tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]);
+  if (!valid.ok) return fail("git.tag", title, `${JSON.stringify(tag)} is not a valid tag name: use vX.Y.Z`);
+  const head = await tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]);
+  if (!head.ok) return fail("git.tag", title, "the repository has no commits yet: commit, then release");
+  const headSha = head.out.trim();
+  const local = await tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
+  if (local.ok && local.out.trim() !== headSha) {
+    return fail(
+      "git.tag",
+      title,
+      `tag ${tag} already exists locally at ${short(local.out.trim())}, not at HEAD (${short(headSha)}): bump the version in package.json, or delete the stale local tag with \`git tag -d ${tag}\` if it was never pushed`,
+    );
+  }
+  if (offline) return pass("git.tag", title, `${local.ok ? `${tag} is at HEAD locally` : `${tag} is free locally`}; ${remote} not checked (offline)`);
+  const r = await remoteTagCommit(cwd, remote, tag);
+  if (!r.ok) return fail("git.tag", title, `cannot list tags on ${remote}: ${r.err.split("\n")[0]} — check the network and credentials, or use --offline`);
+  if (r.commit && r.commit !== headSha) {
+    return fail(
+      "git.tag",
+      title,
+      `tag ${tag} already exists on ${remote} at ${short(r.commit)}, not at HEAD (${short(headSha)}): a released tag is never moved — bump the version in package.json`,
+    );
+  }
+  if (r.commit) return pass("git.tag", title, `${tag} is already on ${remote} at HEAD (a rerun)`);
+  return pass("git.tag", title);
+}
+
+export interface GitPreflightOptions extends GitCwd {
+  tag: ResolvedTag;
+  remote?: string;
+  branch?: string;
+  ignorePaths?: readonly string[];
+  offline?: boolean;
+}
+
+/** Every git check, in order. Outside a work tree the rest are skipped. */
+export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckResult[]> {
+  const { cwd, remote = "origin", branch = "main", offline = false } = opts;
+  const repo = await verifyInsideWorkTree({ cwd });
+  if (repo.status !== "pass") {
+    const why = "not a git work tree";
+    return [
+      repo,
+      skip("git.remote", `git remote ${remote} exists`, why),
+      skip("git.clean", "working tree is clean", why),
+      skip("git.branch", `on the release branch ${branch}`, why),
+      skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, why),
+      skip("git.tag-version", "release tag matches package.json's version", why),
+      skip("git.tag", `release tag ${opts.tag.tag} is free or already at HEAD`, why),
+    ];
+  }
+  const remoteCheck = await verifyRemoteExists({ cwd, remote });
+  const noRemote = remoteCheck.status !== "pass";
+  return [
+    repo,
+    remoteCheck,
+    await verifyWorkingTreeIsClean({ cwd, ignorePaths: opts.ignorePaths ?? [] }),
+    await verifyReleaseBranch({ cwd, branch, remote }),
+    noRemote ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : await verifyNotBehindRemote({ cwd, branch, remote, offline }),
+    verifyTagMatchesVersion(opts.tag),
+    await verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: offline || noRemote }),
+  ];
+}

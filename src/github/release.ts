@@ -1,0 +1,287 @@
+// The GitHub Release: created or updated for the tag, with its assets uploaded (streamed) only
+// when they differ from what is already there. A rerun with nothing changed makes no writes.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { UserError } from "../report.js";
+import { redact } from "../util/redact.js";
+import { errorStatus, isRetryable, sleep, type GitHubClient } from "./client.js";
+
+export interface ReleaseAssetInput {
+  /** Local file to upload. */
+  path: string;
+  /** Asset name; default: the file's base name. */
+  name?: string;
+  contentType?: string;
+  /** Known sha256 of the file (e.g. from packCheckpoint); hashed here otherwise. */
+  sha256?: string;
+}
+
+export interface PublishReleaseOptions {
+  client: GitHubClient;
+  owner: string;
+  repo: string;
+  tag: string;
+  /** Release title; default the tag. */
+  name?: string;
+  /** Markdown notes (renderReleaseNotes). */
+  body: string;
+  /** Commit the tag points at, used only if GitHub must create the tag (it is pushed first normally). */
+  targetCommitish?: string;
+  draft?: boolean;
+  prerelease?: boolean;
+  assets: readonly ReleaseAssetInput[];
+  /** Re-uploads after a 5xx/network failure of an upload. Default 3. */
+  uploadRetries?: number;
+  retryDelayMs?: number;
+  /** Assets up to this size, without a digest or label sha, are downloaded to compare. Default 1 MiB. */
+  compareDownloadMaxBytes?: number;
+  log?: (message: string) => void;
+}
+
+export interface PublishedAsset {
+  name: string;
+  id: number;
+  size: number;
+  sha256: string;
+  url: string;
+}
+
+export interface PublishReleaseResult {
+  releaseId: number;
+  htmlUrl: string;
+  tag: string;
+  /** What happened to the release itself. */
+  release: "created" | "updated" | "unchanged";
+  /** Asset names uploaded in this run (new or replaced). */
+  uploaded: string[];
+  /** Subset of `uploaded` that replaced a different asset of the same name. */
+  replaced: string[];
+  /** Asset names already there, identical. */
+  unchanged: string[];
+  assets: PublishedAsset[];
+}
+
+interface RemoteRelease {
+  id: number;
+  tag_name: string;
+  name: string | null;
+  body?: string | null;
+  draft: boolean;
+  prerelease: boolean;
+  html_url: string;
+  upload_url: string;
+}
+
+interface RemoteAsset {
+  id: number;
+  name: string;
+  label: string | null;
+  size: number;
+  state: string;
+  digest?: string | null;
+  browser_download_url: string;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".gz": "application/gzip",
+  ".tgz": "application/gzip",
+  ".json": "application/json",
+  ".txt": "text/plain",
+};
+
+export function assetLabel(name: string, sha256: string): string {
+  return `${name} (sha256 ${sha256})`;
+}
+
+/** The sha256 GitHub reports (`digest`, since 2025) or that we put in the label. */
+export function remoteAssetSha256(a: Pick<RemoteAsset, "digest" | "label">): string | undefined {
+  const d = a.digest ? /^sha256:([0-9a-f]{64})$/i.exec(a.digest) : null;
+  if (d) return d[1]!.toLowerCase();
+  const l = a.label ? /sha256[: ]([0-9a-f]{64})/i.exec(a.label) : null;
+  return l ? l[1]!.toLowerCase() : undefined;
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+function fail(what: string, err: unknown, token?: string): UserError {
+  const status = errorStatus(err);
+  const msg = redact(String((err as Error)?.message ?? err), token ? [token] : []);
+  const hint = status === 401 ? " — check GITHUB_TOKEN" : status === 403 ? " — the token needs contents: write" : status === 404 ? " — check the repository name and the token's access" : "";
+  return new UserError(`GitHub: ${what} failed${status ? ` (${status})` : ""}: ${msg}${hint}`);
+}
+
+async function findRelease(o: PublishReleaseOptions): Promise<RemoteRelease | undefined> {
+  const { client, owner, repo, tag } = o;
+  try {
+    const r = await client.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner, repo, tag });
+    return r.data as unknown as RemoteRelease;
+  } catch (err) {
+    if (errorStatus(err) !== 404) throw fail(`looking up the release for ${tag}`, err);
+  }
+  // Drafts are not found by tag: look through the latest releases.
+  try {
+    const list = await client.request("GET /repos/{owner}/{repo}/releases", { owner, repo, per_page: 100 });
+    return (list.data as unknown as RemoteRelease[]).find((r) => r.tag_name === tag);
+  } catch (err) {
+    throw fail("listing releases", err);
+  }
+}
+
+async function listAssets(o: PublishReleaseOptions, releaseId: number): Promise<RemoteAsset[]> {
+  try {
+    return (await o.client.paginate("GET /repos/{owner}/{repo}/releases/{release_id}/assets", {
+      owner: o.owner,
+      repo: o.repo,
+      release_id: releaseId,
+      per_page: 100,
+    })) as unknown as RemoteAsset[];
+  } catch (err) {
+    throw fail("listing release assets", err);
+  }
+}
+
+async function deleteAsset(o: PublishReleaseOptions, id: number, name: string): Promise<void> {
+  try {
+    await o.client.request("DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}", { owner: o.owner, repo: o.repo, asset_id: id });
+  } catch (err) {
+    if (errorStatus(err) !== 404) throw fail(`deleting the old ${name}`, err);
+  }
+}
+
+async function downloadSha256(o: PublishReleaseOptions, id: number): Promise<string | undefined> {
+  try {
+    const r = await o.client.request("GET /repos/{owner}/{repo}/releases/assets/{asset_id}", {
+      owner: o.owner,
+      repo: o.repo,
+      asset_id: id,
+      headers: { accept: "application/octet-stream" },
+    });
+    const data = r.data as unknown;
+    const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === "string" ? Buffer.from(data) : undefined;
+    return bytes ? createHash("sha256").update(bytes).digest("hex") : undefined;
+  } catch {
+    return undefined; // unverifiable: the caller replaces the asset
+  }
+}
+
+async function uploadAsset(o: PublishReleaseOptions, release: RemoteRelease, local: Required<Omit<ReleaseAssetInput, "path">> & { path: string; size: number }): Promise<RemoteAsset> {
+  const retries = o.uploadRetries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    const body = createReadStream(local.path, { highWaterMark: 1024 * 1024 });
+    try {
+      const r = await o.client.request({
+        method: "POST",
+        url: release.upload_url,
+        name: local.name,
+        label: assetLabel(local.name, local.sha256),
+        data: body,
+        headers: { "content-type": local.contentType, "content-length": local.size },
+      });
+      return r.data as unknown as RemoteAsset;
+    } catch (err) {
+      body.destroy();
+      if (attempt >= retries || !isRetryable(err)) throw fail(`uploading ${local.name}`, err);
+      o.log?.(`GitHub: uploading ${local.name} failed (${errorStatus(err) ?? "network"}), retry ${attempt + 1}/${retries}`);
+      await sleep((o.retryDelayMs ?? 1000) * 2 ** attempt);
+      // A failed upload can leave a broken asset of that name behind: remove it first.
+      for (const a of await listAssets(o, release.id)) if (a.name === local.name) await deleteAsset(o, a.id, a.name);
+    }
+  }
+}
+
+export async function publishGitHubRelease(o: PublishReleaseOptions): Promise<PublishReleaseResult> {
+  const { client, owner, repo, tag } = o;
+  const name = o.name ?? tag;
+  const draft = o.draft ?? false;
+  const prerelease = o.prerelease ?? false;
+
+  // Local assets first: a missing file fails before anything is written.
+  const locals = await Promise.all(
+    o.assets.map(async (a) => {
+      const st = await stat(a.path).catch(() => undefined);
+      if (!st?.isFile()) throw new UserError(`release asset ${a.path} does not exist`);
+      const assetName = a.name ?? path.basename(a.path);
+      return {
+        path: a.path,
+        name: assetName,
+        size: st.size,
+        sha256: a.sha256 ?? (await hashFile(a.path)),
+        contentType: a.contentType ?? CONTENT_TYPES[path.extname(assetName)] ?? "application/octet-stream",
+      };
+    }),
+  );
+  const names = new Set<string>();
+  for (const l of locals) {
+    if (names.has(l.name)) throw new UserError(`two release assets are named ${l.name}`);
+    names.add(l.name);
+  }
+
+  let release = await findRelease(o);
+  let state: PublishReleaseResult["release"] = "unchanged";
+  if (!release) {
+    try {
+      const r = await client.request("POST /repos/{owner}/{repo}/releases", {
+        owner,
+        repo,
+        tag_name: tag,
+        name,
+        body: o.body,
+        draft,
+        prerelease,
+        ...(o.targetCommitish ? { target_commitish: o.targetCommitish } : {}),
+      });
+      release = r.data as unknown as RemoteRelease;
+      state = "created";
+    } catch (err) {
+      throw fail(`creating the release ${tag}`, err);
+    }
+  } else if ((release.name ?? "") !== name || (release.body ?? "") !== o.body || release.draft !== draft || release.prerelease !== prerelease) {
+    try {
+      const r = await client.request("PATCH /repos/{owner}/{repo}/releases/{release_id}", {
+        owner,
+        repo,
+        release_id: release.id,
+        name,
+        body: o.body,
+        draft,
+        prerelease,
+      });
+      release = r.data as unknown as RemoteRelease;
+      state = "updated";
+    } catch (err) {
+      throw fail(`updating the release ${tag}`, err);
+    }
+  }
+
+  const remote = state === "created" ? [] : await listAssets(o, release.id);
+  const uploaded: string[] = [];
+  const replaced: string[] = [];
+  const unchanged: string[] = [];
+  const assets: PublishedAsset[] = [];
+  for (const l of locals) {
+    const existing = remote.find((a) => a.name === l.name);
+    if (existing && existing.state === "uploaded" && existing.size === l.size) {
+      let sha = remoteAssetSha256(existing);
+      if (!sha && l.size <= (o.compareDownloadMaxBytes ?? 1024 * 1024)) sha = await downloadSha256(o, existing.id);
+      if (sha === l.sha256) {
+        unchanged.push(l.name);
+        assets.push({ name: l.name, id: existing.id, size: existing.size, sha256: l.sha256, url: existing.browser_download_url });
+        continue;
+      }
+    }
+    if (existing) {
+      await deleteAsset(o, existing.id, existing.name);
+      replaced.push(l.name);
+    }
+    const up = await uploadAsset(o, release, l);
+    uploaded.push(l.name);
+    assets.push({ name: l.name, id: up.id, size: up.size, sha256: l.sha256, url: up.browser_download_url });
+  }
+  return { releaseId: release.id, htmlUrl: release.html_url, tag, release: state, uploaded, replaced, unchanged, assets };
+}

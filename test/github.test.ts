@@ -1,0 +1,297 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ensureReleaseTag, pushRelease } from "../src/git/index.js";
+import {
+  createGitHubClient,
+  parseGitHubRemoteUrl,
+  publishGitHubRelease,
+  renderReleaseNotes,
+  resolveGitHubRepo,
+  verifyGitHubAccess,
+  type PublishReleaseOptions,
+} from "../src/github/index.js";
+import { packCheckpoint, type PackResult } from "../src/pack/index.js";
+import { UserError } from "../src/report.js";
+import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
+import { commitFile, git, makeRepo, type Fixture } from "./git-helpers.js";
+import { manifestOf } from "./pack-helpers.js";
+
+const CKPT = path.resolve(import.meta.dirname, "..", "ckpt");
+const TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+const tmp = mkdtempSync(path.join(tmpdir(), "azbert-gh-"));
+let packed: PackResult;
+const fixtures: Fixture[] = [];
+let gh: FakeGitHub | undefined;
+
+beforeAll(async () => {
+  packed = await packCheckpoint({ manifest: manifestOf(CKPT), outDir: path.join(tmp, "out") });
+});
+afterEach(async () => {
+  await gh?.close();
+  gh = undefined;
+});
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  for (const f of fixtures) rmSync(f.root, { recursive: true, force: true });
+});
+
+async function server(opts: Parameters<typeof startFakeGitHub>[0] = {}): Promise<FakeGitHub> {
+  gh = await startFakeGitHub({ token: TOKEN, ...opts });
+  return gh;
+}
+
+function releaseOpts(s: FakeGitHub, over: Partial<PublishReleaseOptions> = {}): PublishReleaseOptions {
+  return {
+    client: createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 }),
+    owner: "azbert",
+    repo: "azbert",
+    tag: "v0.1.0",
+    name: "azbert v0.1.0",
+    body: "notes",
+    assets: [
+      { path: packed.archive.path, sha256: packed.archive.sha256 },
+      { path: packed.sha256sums, contentType: "text/plain" },
+    ],
+    retryDelayMs: 0,
+    ...over,
+  };
+}
+
+describe("repository resolution", () => {
+  it.each([
+    ["https://github.com/azbert/azbert.git", "azbert", "azbert"],
+    ["https://github.com/azbert/azbert", "azbert", "azbert"],
+    ["https://x-access-token:ghs_secret@github.com/o/r.git", "o", "r"],
+    ["git@github.com:o/r.git", "o", "r"],
+    ["ssh://git@github.com/o/r.git", "o", "r"],
+    ["ssh://git@ghe.example.com:2222/team/model.git", "team", "model"],
+    ["https://ghe.example.com/team/model/", "team", "model"],
+  ])("parses %s", (url, owner, repo) => {
+    expect(parseGitHubRemoteUrl(url)).toEqual({ owner, repo });
+  });
+  it("rejects what is not owner/name", () => {
+    expect(parseGitHubRemoteUrl("/srv/git/origin.git")).toBeUndefined();
+    expect(parseGitHubRemoteUrl("https://github.com/only")).toBeUndefined();
+  });
+  it("GITHUB_REPOSITORY wins over the remote; errors are usage errors without secrets", () => {
+    expect(resolveGitHubRepo({ env: { GITHUB_REPOSITORY: "a/b" }, remoteUrl: "git@github.com:o/r.git" })).toEqual({ owner: "a", repo: "b" });
+    expect(resolveGitHubRepo({ remoteUrl: "git@github.com:o/r.git" })).toEqual({ owner: "o", repo: "r" });
+    let err: unknown;
+    try {
+      resolveGitHubRepo({ remoteUrl: "https://u:hunter2hunter2@example.com/x" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    expect((err as Error).message).not.toContain("hunter2");
+  });
+});
+
+describe("verifyGitHubAccess", () => {
+  it("passes with a good token, fails with a fix otherwise, skips offline", async () => {
+    const s = await server({ repos: ["azbert/azbert"] });
+    const client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 });
+    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toMatchObject({ id: "github.access", status: "pass" });
+    expect((await verifyGitHubAccess({ client, owner: "azbert", repo: "nope" })).message).toMatch(/azbert\/nope not found with this token \(404\)/);
+    const bad = createGitHubClient({ token: "ghp_badbadbadbadbadbadbadbadbad000", baseUrl: s.url, retryDelayMs: 0 });
+    expect((await verifyGitHubAccess({ client: bad, owner: "azbert", repo: "azbert" })).message).toMatch(/^GITHUB_TOKEN was refused \(401\)/);
+    expect((await verifyGitHubAccess({ owner: "azbert", repo: "azbert" })).message).toMatch(/^GITHUB_TOKEN is not set/);
+    expect((await verifyGitHubAccess({ owner: "azbert", repo: "azbert", offline: true })).status).toBe("skip");
+  });
+});
+
+describe("renderReleaseNotes", () => {
+  it("renders the Hub commit, checklist summary and smoke table as Markdown", () => {
+    const md = renderReleaseNotes({
+      hubCommitUrl: "https://huggingface.co/azbert/azbert/commit/abc123",
+      hubTag: "v0.1.0",
+      checks: [
+        { id: "files.required", title: "required files present", status: "pass" },
+        { id: "card.metadata", title: "model card has metadata", status: "warn", message: "README.md: no license | field" },
+        { id: "hub.token", title: "HF token", status: "skip", message: "offline" },
+      ],
+      smoke: {
+        ok: true,
+        device: "cpu",
+        engine: "onnxruntime",
+        cases: [{ text: "Proof by [MASK] that a|b", expect: ["induction"], status: "pass", masks: [{ top: [{ token: "induction", score: 0.931 }, { token: "contradiction", score: 0.03 }] }] }],
+      },
+    });
+    expect(md).toContain("- Hugging Face Hub: [`v0.1.0`](https://huggingface.co/azbert/azbert/commit/abc123) in [huggingface.co/azbert/azbert](https://huggingface.co/azbert/azbert)");
+    expect(md).toContain("mkdir ckpt && tar xzf ckpt.tar.gz -C ckpt --strip-components=1");
+    expect(md).toContain("1 passed · 1 warning · 1 skipped");
+    expect(md).toContain("- ⚠️ **model card has metadata**: README.md: no license \\| field");
+    expect(md).toContain("| Proof by [MASK] that a\\|b | induction | induction (0.93), contradiction (0.03) | ✅ pass |");
+    expect(md).toContain("Fill-mask: 1/1 cases pass (device `cpu`, engine `onnxruntime`).");
+    expect(renderReleaseNotes({ checks: [] })).toContain("Not run.");
+  });
+});
+
+describe("push and GitHub release", () => {
+  it("lands the branch and tag in the bare origin and the release with its assets in the API; a rerun changes nothing", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    const head = commitFile(f.work, "CHANGELOG.md", "## 0.1.0\n");
+    const t = await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" });
+    expect(t).toEqual({ tag: "v0.1.0", commit: head, created: true, annotated: true });
+    const p = await pushRelease({ cwd: f.work, tag: "v0.1.0" });
+    expect(p).toMatchObject({ commit: head, branch: { name: "main", status: "pushed" }, tag: { name: "v0.1.0", status: "pushed" } });
+    expect(git(f.origin, "rev-parse", "refs/heads/main")).toBe(head);
+    expect(git(f.origin, "rev-parse", "refs/tags/v0.1.0^{commit}")).toBe(head);
+    expect(git(f.origin, "cat-file", "-t", "refs/tags/v0.1.0")).toBe("tag");
+
+    const s = await server();
+    const r = await publishGitHubRelease(releaseOpts(s));
+    expect(r).toMatchObject({ release: "created", uploaded: ["ckpt.tar.gz", "SHA256SUMS"], unchanged: [], replaced: [] });
+    expect(r.htmlUrl).toBe(`${s.url}/azbert/azbert/releases/tag/v0.1.0`);
+    const [rel] = [...s.releases.values()];
+    expect(rel).toMatchObject({ id: r.releaseId, tag_name: "v0.1.0", name: "azbert v0.1.0", body: "notes" });
+    const assets = s.assetsOf("v0.1.0");
+    expect(assets.map((a) => a.name)).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
+    expect(assets[0]!.bytes.equals(readFileSync(packed.archive.path))).toBe(true);
+    expect(assets[0]!.content_type).toBe("application/gzip");
+    expect(assets[0]!.label).toBe(`ckpt.tar.gz (sha256 ${packed.archive.sha256})`);
+    expect(assets[1]!.bytes.equals(readFileSync(packed.sha256sums))).toBe(true);
+
+    // Rerun: nothing new anywhere.
+    const refsBefore = git(f.origin, "for-each-ref");
+    const writesBefore = s.writes().length;
+    expect(await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" })).toMatchObject({ created: false, annotated: true });
+    expect(await pushRelease({ cwd: f.work, tag: "v0.1.0" })).toMatchObject({ branch: { status: "unchanged" }, tag: { status: "unchanged" } });
+    expect(git(f.origin, "for-each-ref")).toBe(refsBefore);
+    const again = await publishGitHubRelease(releaseOpts(s));
+    expect(again).toMatchObject({ release: "unchanged", uploaded: [], unchanged: ["ckpt.tar.gz", "SHA256SUMS"], releaseId: r.releaseId });
+    expect(s.writes().length).toBe(writesBefore);
+    expect(s.releases.size).toBe(1);
+  });
+
+  it("creates a lightweight tag when no committer identity is configured (CI runners)", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    git(f.work, "config", "--unset", "user.email");
+    const saved = process.env.GIT_CONFIG_GLOBAL;
+    process.env.GIT_CONFIG_GLOBAL = "/dev/null";
+    try {
+      const t = await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" });
+      expect(t).toMatchObject({ created: true, annotated: false });
+      expect(git(f.work, "cat-file", "-t", "refs/tags/v0.1.0")).toBe("commit");
+    } finally {
+      if (saved === undefined) delete process.env.GIT_CONFIG_GLOBAL;
+      else process.env.GIT_CONFIG_GLOBAL = saved;
+    }
+  });
+
+  it("never forces: a moved origin or a tag elsewhere fails with a fix", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    const other = f.other();
+    commitFile(other, "theirs.txt", "x");
+    git(other, "push", "-q", "origin", "main");
+    commitFile(f.work, "mine.txt", "y");
+    await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" });
+    const before = git(f.origin, "for-each-ref");
+    await expect(pushRelease({ cwd: f.work, tag: "v0.1.0" })).rejects.toThrow(/git push to origin failed: .*origin\/main moved: `git pull`, then release/);
+    expect(git(f.origin, "for-each-ref")).toBe(before); // atomic: the tag did not land either
+
+    const g = makeRepo();
+    fixtures.push(g);
+    const o2 = g.other();
+    git(o2, "tag", "v0.1.0");
+    git(o2, "push", "-q", "origin", "v0.1.0");
+    commitFile(g.work, "next.txt", "n");
+    await expect(ensureReleaseTag({ cwd: g.work, tag: "v0.1.0" })).resolves.toMatchObject({ created: true });
+    await expect(pushRelease({ cwd: g.work, tag: "v0.1.0" })).rejects.toThrow(/tag v0\.1\.0 already exists on origin at [0-9a-f]{7}, not at HEAD/);
+  });
+
+  it("CI tag build: detached HEAD already on origin/main, tag pushed by CI: nothing to push", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    git(f.work, "tag", "v0.1.0");
+    git(f.work, "push", "-q", "origin", "v0.1.0");
+    const other = f.other();
+    commitFile(other, "later.txt", "x");
+    git(other, "push", "-q", "origin", "main");
+    git(f.work, "fetch", "-q", "origin");
+    git(f.work, "checkout", "-q", "--detach", "v0.1.0");
+    const p = await pushRelease({ cwd: f.work, tag: "v0.1.0" });
+    expect(p.branch).toMatchObject({ status: "unchanged", detail: expect.stringMatching(/already contains HEAD/) });
+    expect(p.tag.status).toBe("unchanged");
+  });
+
+  it("updates the notes of an existing release, and replaces an asset that differs", async () => {
+    const s = await server({ digests: false });
+    const first = await publishGitHubRelease(releaseOpts(s));
+    const sums = path.join(tmp, "SHA256SUMS");
+    const original = readFileSync(packed.sha256sums, "utf8");
+    writeFileSync(sums, original.replace(/^./, (c) => (c === "0" ? "1" : "0"))); // same size, other bytes
+    const r = await publishGitHubRelease(
+      releaseOpts(s, {
+        body: "new notes",
+        assets: [{ path: packed.archive.path }, { path: sums }],
+      }),
+    );
+    expect(r).toMatchObject({ release: "updated", releaseId: first.releaseId, uploaded: ["SHA256SUMS"], replaced: ["SHA256SUMS"], unchanged: ["ckpt.tar.gz"] });
+    expect(s.releases.get(first.releaseId)?.body).toBe("new notes");
+    const assets = s.assetsOf("v0.1.0");
+    expect(assets).toHaveLength(2);
+    expect(assets.find((a) => a.name === "SHA256SUMS")!.bytes.toString("utf8")).toBe(readFileSync(sums, "utf8"));
+    expect(s.writes().filter((w) => w.method === "DELETE")).toHaveLength(1);
+  });
+
+  it("without digests or labels, a small asset is compared by downloading it", async () => {
+    const s = await server({ digests: false });
+    await publishGitHubRelease(releaseOpts(s));
+    for (const a of s.assets.values()) a.label = null;
+    const writes = s.writes().length;
+    const r = await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1024 * 1024 }));
+    // Both (the sample archive is ~0.5 MB) are verified by downloading them.
+    expect(r.unchanged).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
+    expect(s.writes().length).toBe(writes);
+    const r2 = await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1000 }));
+    expect(r2).toMatchObject({ unchanged: ["SHA256SUMS"], replaced: ["ckpt.tar.gz"] });
+  });
+
+  it("retries a 5xx on the API and on an upload, once each, then succeeds", async () => {
+    const s = await server();
+    s.fault({ method: "GET", path: /\/releases\/tags\//, occurrence: 1, status: 502 });
+    s.fault({ method: "POST", path: /^\/uploads\/.*\/assets$/, occurrence: 1, status: 503 });
+    const logs: string[] = [];
+    const r = await publishGitHubRelease(releaseOpts(s, { log: (m) => logs.push(m) }));
+    expect(r.uploaded).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
+    const tagLookups = s.requests.filter((q) => q.path.includes("/releases/tags/"));
+    expect(tagLookups.map((q) => q.status)).toEqual([502, 404]);
+    const uploads = s.requests.filter((q) => q.path.startsWith("/uploads/"));
+    expect(uploads.map((q) => [q.query.name, q.status])).toEqual([
+      ["ckpt.tar.gz", 503],
+      ["ckpt.tar.gz", 201],
+      ["SHA256SUMS", 201],
+    ]);
+    expect(s.assetsOf("v0.1.0")).toHaveLength(2);
+    expect(s.assetsOf("v0.1.0")[0]!.bytes.equals(readFileSync(packed.archive.path))).toBe(true);
+    expect(logs.join("\n")).toMatch(/uploading ckpt\.tar\.gz failed \(503\), retry 1\/3/);
+  });
+
+  it("gives up after bounded retries with a UserError", async () => {
+    const s = await server();
+    s.fault({ method: "GET", path: /\/releases\/tags\//, occurrence: 1, times: 10, status: 500 });
+    const opts = releaseOpts(s);
+    opts.client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retries: 2, retryDelayMs: 0 });
+    await expect(publishGitHubRelease(opts)).rejects.toThrow(/GitHub: looking up the release for v0\.1\.0 failed \(500\)/);
+    expect(s.requests.filter((q) => q.path.includes("/releases/tags/"))).toHaveLength(3);
+  });
+
+  it("a bad token fails with a hint and never shows the token", async () => {
+    const s = await server();
+    const opts = releaseOpts(s);
+    const bad = "ghp_wrongwrongwrongwrongwrongwrong0000";
+    opts.client = createGitHubClient({ token: bad, baseUrl: s.url, retryDelayMs: 0 });
+    const err = (await publishGitHubRelease(opts).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/\(401\).*check GITHUB_TOKEN/);
+    expect(err.message).not.toContain(bad);
+    expect(s.releases.size).toBe(0);
+  });
+});
