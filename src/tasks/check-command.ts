@@ -1,20 +1,21 @@
 // `azbert-release check`: the pre-publish checklist, no side effects.
-import path from "node:path";
 import { loadConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
 import type { GlobalOptions } from "../cli.js";
 import { checkTasks, type CheckContext } from "./check.js";
+import { resolveSettings } from "../release/settings.js";
 import { environmentChecks } from "./environment.js";
 import { detectUi, makeListr } from "./ui.js";
 
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
+  const settings = await resolveSettings({ config, offline: opts.offline, ...(opts.ckpt ? { ckptDir: opts.ckpt } : {}) });
   const ctx: CheckContext = {
     config,
-    ckptDir: opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint,
+    ckptDir: settings.ckptDir,
     offline: opts.offline,
     results: [],
-    environment: environmentChecks(),
+    environment: environmentChecks(settings),
   };
   const ui = detectUi(!!opts.json);
   await makeListr(checkTasks(ctx), ui, ctx).run();

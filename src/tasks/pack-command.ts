@@ -1,4 +1,62 @@
-import { UserError } from "../report.js";
-export async function runPackCommand(_opts: unknown): Promise<number> {
-  throw new UserError("pack: not wired yet (TEMP)", 2);
+// `azbert-release pack`: the checkpoint checks, then ckpt.tar.gz + SHA256SUMS + manifest.json
+// in the output folder (its only side effect).
+import path from "node:path";
+import type { GlobalOptions } from "../cli.js";
+import { loadConfig } from "../config.js";
+import { formatBytes } from "../checkpoint/discover.js";
+import { isOk } from "../report.js";
+import { packCheckpoint, type PackResult } from "../pack/index.js";
+import { checkTasks, displayPath, type CheckContext } from "./check.js";
+import { printSummary } from "./check-command.js";
+import { detectUi, makeListr, type Task } from "./ui.js";
+
+interface PackContext extends CheckContext {
+  outDir: string;
+  pack?: PackResult;
+}
+
+export async function runPackCommand(opts: GlobalOptions & { out?: string }): Promise<number> {
+  const config = loadConfig({ configFile: opts.config });
+  const ctx: PackContext = {
+    config,
+    ckptDir: opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint,
+    offline: true,
+    results: [],
+    outDir: opts.out ? path.resolve(opts.out) : config.github.outDir,
+  };
+  const ui = detectUi(!!opts.json);
+  await makeListr<PackContext>([...checkTasks(ctx), packTask(config.github.archive)], ui, ctx).run();
+  const ok = isOk(ctx.results) && !!ctx.pack;
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ok, checks: ctx.results, ...(ctx.pack ? { archive: ctx.pack.archive } : {}) }, null, 2)}\n`);
+  } else if (!ok) {
+    printSummary({ ok, checks: ctx.results });
+  } else {
+    const a = ctx.pack!.archive;
+    process.stdout.write(`\n${displayPath(a.path)}  ${formatBytes(a.size)}  sha256 ${a.sha256}\n`);
+  }
+  return ok ? 0 : 1;
+}
+
+/** Packs only a checkpoint whose checks passed: an archive of a broken checkpoint helps nobody. */
+export function packTask<Ctx extends PackContext>(archiveName: string): import("listr2").ListrTask<Ctx> {
+  return {
+    title: `Pack ${archiveName}`,
+    skip: (c: Ctx) => (!isOk(c.results) || !c.manifest ? "checks failed: not packing" : false),
+    task: async (c: Ctx, task: Task<Ctx>) => {
+      let last = 0;
+      c.pack = await packCheckpoint({
+        manifest: c.manifest!,
+        outDir: c.outDir,
+        archiveName,
+        onProgress: (p) => {
+          if (Date.now() - last < 100) return;
+          last = Date.now();
+          task.output = `${p.path}: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}`;
+        },
+      });
+      const a = c.pack.archive;
+      task.title = `Packed ${displayPath(a.path)} (${c.pack.files} files, ${formatBytes(a.size)}) with SHA256SUMS and manifest.json`;
+    },
+  };
 }

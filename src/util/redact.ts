@@ -9,7 +9,7 @@ const TOKEN_PATTERNS: RegExp[] = [
 ];
 
 /** Presigned URLs carry their credential in the query string: keep the origin and path only. */
-const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>?]+\?[^\s"'<>]*/g;
+const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>?]+\?[^\s"'<>]+/g; // `+`: idempotent on "?<redacted>"
 
 export function redact(text: string, extraSecrets: readonly string[] = []): string {
   let out = text;

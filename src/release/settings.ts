@@ -1,0 +1,114 @@
+// Everything a release needs to know about where it goes, resolved once from the config, the
+// command line and the environment: the tag, the Hub target and token, the GitHub repository.
+// Tokens stay in here; nothing in this object is ever printed whole.
+import { execFile } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import type { ReleaseConfig } from "../config.js";
+import { resolveReleaseTag, type ResolvedTag } from "../git/index.js";
+import { createGitHubClient, resolveGitHubRepo, type GitHubClient, type GitHubRepo } from "../github/index.js";
+import { createRetryFetch, resolveHubCredentials, type HubCredentials } from "../hub/index.js";
+import { UserError } from "../report.js";
+
+const run = promisify(execFile);
+
+export interface ReleaseSettings {
+  config: ReleaseConfig;
+  /** The project's git work tree (the config's folder). */
+  cwd: string;
+  ckptDir: string;
+  offline: boolean;
+  env: NodeJS.ProcessEnv;
+  tag: ResolvedTag | { error: string };
+  hub: HubCredentials & {
+    repoId: string;
+    revision: string;
+    remote: string;
+    transport: "api" | "git";
+    fetch: typeof fetch;
+  };
+  github: {
+    apiUrl: string;
+    token?: string;
+    repo?: GitHubRepo;
+    /** Why the repository is unknown, when it is. */
+    repoError?: string;
+    client?: GitHubClient;
+  };
+  /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
+  ignorePaths: string[];
+}
+
+async function remoteUrl(cwd: string, remote: string): Promise<string | undefined> {
+  try {
+    return (await run("git", ["remote", "get-url", remote], { cwd })).stdout.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function resolveSettings(opts: {
+  config: ReleaseConfig;
+  ckptDir?: string;
+  offline?: boolean;
+  tag?: string;
+  transport?: "api" | "git";
+  env?: NodeJS.ProcessEnv;
+}): Promise<ReleaseSettings> {
+  const { config } = opts;
+  const env = opts.env ?? process.env;
+  const cwd = config.root;
+  const ckptDir = opts.ckptDir ? path.resolve(opts.ckptDir) : config.checkpoint;
+  let tag: ReleaseSettings["tag"];
+  try {
+    tag = await resolveReleaseTag({ cwd, env, ...(opts.tag ? { tag: opts.tag } : {}) });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    tag = { error: e.message };
+  }
+  const creds = resolveHubCredentials(env, os.homedir());
+  const githubToken = env.GITHUB_TOKEN || undefined;
+  const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
+  let repo: GitHubRepo | undefined;
+  let repoError: string | undefined;
+  try {
+    repo = resolveGitHubRepo({ env, remoteUrl: config.github.repository ? undefined : await remoteUrl(cwd, config.github.remote) });
+    if (config.github.repository) {
+      const [owner, name] = config.github.repository.split("/") as [string, string];
+      repo = { owner, repo: name };
+    }
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    repoError = e.message;
+  }
+  const rel = (p: string) => path.relative(cwd, p);
+  return {
+    config,
+    cwd,
+    ckptDir,
+    offline: !!opts.offline,
+    env,
+    tag,
+    hub: {
+      ...creds,
+      repoId: config.hub.repoId,
+      revision: config.hub.revision,
+      remote: config.hub.remote,
+      transport: opts.transport ?? config.hub.transport,
+      fetch: createRetryFetch(),
+    },
+    github: {
+      apiUrl,
+      ...(githubToken ? { token: githubToken, client: createGitHubClient({ token: githubToken, baseUrl: apiUrl }) } : {}),
+      ...(repo ? { repo } : {}),
+      ...(repoError ? { repoError } : {}),
+    },
+    ignorePaths: [rel(ckptDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
+  };
+}
+
+export function tagName(s: ReleaseSettings): string {
+  if ("error" in s.tag) throw new UserError(s.tag.error, 2);
+  return s.tag.tag;
+}
