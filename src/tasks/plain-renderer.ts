@@ -48,7 +48,10 @@ export class PlainRenderer implements ListrRenderer {
       }) as (arg: never) => void);
       task.on(ListrTaskEventType.MESSAGE, ((message: { error?: string; skip?: string }) => {
         if (message.error !== undefined && !isGroup) this.line(depth, `✖ ${task.title ?? ""}\n${message.error}`);
-        else if (message.skip !== undefined) this.line(depth, `- ${message.skip}`);
+        else if (message.skip !== undefined) {
+          const title = task.title ?? "";
+          this.line(depth, message.skip.startsWith(title) ? `- ${message.skip}` : `- ${title} (skipped: ${message.skip})`);
+        }
       }) as (arg: never) => void);
     }
   }

@@ -1,0 +1,121 @@
+// The publish plan: what each remote step would do, computed without changing anything. It is
+// the dry run's output and what the user confirms before a real release.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { formatBytes } from "../checkpoint/discover.js";
+import type { Manifest } from "../checkpoint/types.js";
+import { remoteTagCommit } from "../git/index.js";
+import { hubRepoUrl, planHubPublish, type HubPlan } from "../hub/index.js";
+import { redact } from "../util/redact.js";
+import { tagName, type ReleaseSettings } from "./settings.js";
+
+const run = promisify(execFile);
+
+export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
+export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
+
+export interface Skipped {
+  skipped: string;
+}
+
+export interface ReleasePlan {
+  tag: string;
+  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string } }) | Skipped;
+  git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
+  github?: { repository: string; release: "create" | "update"; releaseId?: number; assets: string[] } | Skipped;
+  pack?: { archive: string; files: number; bytes: number };
+}
+
+export function isSkipped(x: unknown): x is Skipped {
+  return typeof x === "object" && x !== null && "skipped" in x;
+}
+
+async function git(cwd: string, args: string[]): Promise<string | undefined> {
+  try {
+    return (await run("git", args, { cwd })).stdout.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function planHub(s: ReleaseSettings, manifest: Manifest, prune: boolean): Promise<NonNullable<ReleasePlan["hub"]>> {
+  if (s.offline) return { skipped: "offline: the Hub was not contacted" };
+  if (!s.hub.token) return { skipped: "no Hub token: set HF_TOKEN to see what would be uploaded" };
+  const plan = await planHubPublish({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: s.hub.fetch, revision: s.hub.revision, manifest, prune });
+  const url = await git(s.cwd, ["remote", "get-url", s.hub.remote]);
+  return { ...plan, remote: { name: s.hub.remote, action: url === undefined ? "add" : "keep", url: hubRepoUrl(s.hub.endpoint, s.hub.repoId) } };
+}
+
+export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePlan["git"]>> {
+  const remote = s.config.github.remote;
+  if (s.offline) return { skipped: `offline: ${remote} was not contacted` };
+  const head = await git(s.cwd, ["rev-parse", "HEAD"]);
+  if (!head) return { skipped: "not a git work tree with a commit" };
+  const branch = s.config.github.branch;
+  const lsBranch = await git(s.cwd, ["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
+  if (lsBranch === undefined) return { skipped: `cannot reach remote ${remote}` };
+  const remoteHead = lsBranch.split(/\s+/)[0] || null;
+  const contains = remoteHead !== null && (remoteHead === head || (await git(s.cwd, ["merge-base", "--is-ancestor", head, remoteHead])) !== undefined);
+  const tag = tagName(s);
+  const t = await remoteTagCommit(s.cwd, remote, tag);
+  const remoteTag = t.ok ? (t.commit ?? null) : null;
+  return {
+    remote,
+    refs: [
+      { ref: `refs/heads/${branch}`, from: remoteHead, to: head, action: contains ? "unchanged" : "push" },
+      { ref: `refs/tags/${tag}`, from: remoteTag, to: head, action: remoteTag === head ? "unchanged" : remoteTag ? "conflict" : "push" },
+    ],
+  };
+}
+
+export async function planGitHub(s: ReleaseSettings, assets: string[]): Promise<NonNullable<ReleasePlan["github"]>> {
+  if (!s.github.repo) return { skipped: s.github.repoError ?? "no GitHub repository" };
+  if (s.offline) return { skipped: "offline: GitHub was not contacted" };
+  if (!s.github.client) return { skipped: "no GITHUB_TOKEN: set it to see the release that would be made" };
+  const { owner, repo } = s.github.repo;
+  const repository = `${owner}/${repo}`;
+  try {
+    const r = await s.github.client.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner, repo, tag: tagName(s) });
+    return { repository, release: "update", releaseId: (r.data as { id: number }).id, assets };
+  } catch (e) {
+    if ((e as { status?: number }).status === 404) return { repository, release: "create", assets };
+    return { skipped: `cannot read releases of ${repository}: ${redact((e as Error).message)}` };
+  }
+}
+
+/** The plan as a person reads it. */
+export function renderPlan(plan: ReleasePlan): string {
+  const out: string[] = [`Release plan for ${plan.tag}`];
+  if (plan.pack) out.push("", `Pack: ${plan.pack.archive} from ${plan.pack.files} files (${formatBytes(plan.pack.bytes)}), with SHA256SUMS and manifest.json`);
+  if (plan.hub) {
+    out.push("", "Hugging Face Hub:");
+    if (isSkipped(plan.hub)) out.push(`  skipped: ${plan.hub.skipped}`);
+    else {
+      const h = plan.hub;
+      if (h.remote.action === "add") out.push(`  would add git remote ${h.remote.name} → ${h.remote.url}`);
+      out.push(`  ${h.repoExists ? "" : "would create the repo, then "}commit to ${h.repoId}@${h.revision}${h.parentCommit ? ` on top of ${h.parentCommit.slice(0, 12)}` : ""}`);
+      const rows = h.entries.map((e) => [e.action + (e.kept ? " (kept: --prune deletes)" : ""), e.path, formatBytes(e.size), e.storage]);
+      out.push(...table(["action", "path", "size", "storage"], rows).map((l) => `  ${l}`));
+      const sm = h.summary;
+      out.push(`  ${sm.add} add, ${sm.update} update, ${sm.delete} delete, ${sm.unchanged} unchanged; ${formatBytes(sm.bytesToSend)} to send${h.noop ? " — nothing to change, no commit" : ""}`);
+      out.push(`  would tag the commit ${plan.tag}`);
+    }
+  }
+  if (plan.git) {
+    out.push("", "GitHub (git):");
+    if (isSkipped(plan.git)) out.push(`  skipped: ${plan.git.skipped}`);
+    else for (const r of plan.git.refs) out.push(`  ${r.action === "push" ? "would push" : r.action === "conflict" ? "CONFLICT:" : "unchanged:"} ${r.ref} ${r.from ? r.from.slice(0, 7) : "(new)"} → ${r.to.slice(0, 7)} on ${plan.git.remote}`);
+  }
+  if (plan.github) {
+    out.push("", "GitHub Release:");
+    if (isSkipped(plan.github)) out.push(`  skipped: ${plan.github.skipped}`);
+    else out.push(`  would ${plan.github.release} the release ${plan.tag} of ${plan.github.repository} with ${plan.github.assets.join(", ")}`);
+  }
+  return out.join("\n");
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(head), ...rows.map(line)];
+}
