@@ -53,7 +53,18 @@ export async function publishToHub(i: StepInput, plan: HubPlan | undefined, onPr
   const token = requireHubToken(s);
   await ensureHubRemote({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId });
   const tag = tagName(s);
-  const common = { endpoint: s.hub.endpoint, repoId: s.hub.repoId, token, revision: s.hub.revision, manifest: i.manifest, prune: i.prune, summary: `Release ${tag}`, onProgress };
+  // Passing the tag lets the publisher refuse before committing when the tag is taken elsewhere.
+  const common = {
+    endpoint: s.hub.endpoint,
+    repoId: s.hub.repoId,
+    token,
+    revision: s.hub.revision,
+    manifest: i.manifest,
+    prune: i.prune,
+    summary: `Release ${tag}`,
+    ...(i.createPr ? {} : { tag }),
+    onProgress,
+  };
   const r =
     s.hub.transport === "git"
       ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: i.force, ...(plan ? { plan } : {}) })

@@ -1,0 +1,83 @@
+// Turn whatever a Hub call threw into a UserError a person can act on, with every secret
+// (token, presigned URL query, credentials in a URL) removed.
+import { HubApiError } from "@huggingface/hub";
+import { UserError } from "../report.js";
+import { redact } from "../util/redact.js";
+import { createRetryFetch } from "./retry-fetch.js";
+import { retryableErrorCode } from "./retry-fetch.js";
+
+/** Drop `user:password@` from URLs in `text`. */
+export function stripUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1");
+}
+
+/** redact() plus URL credentials: the one function every Hub message goes through. */
+export function redactHub(text: string, secrets: readonly (string | undefined)[] = []): string {
+  return redact(stripUrlCredentials(text), secrets.filter((s): s is string => !!s));
+}
+
+export class HubPublishError extends UserError {
+  constructor(
+    message: string,
+    /** HTTP status when the Hub answered, undefined for network errors. */
+    readonly status?: number,
+  ) {
+    super(message, 1);
+    this.name = "HubPublishError";
+  }
+}
+
+/** The status of a HubApiError (or anything carrying `statusCode`). */
+export function errorStatus(err: unknown): number | undefined {
+  if (err instanceof HubApiError) return err.statusCode;
+  const s = (err as { statusCode?: unknown; status?: unknown } | null)?.statusCode ?? (err as { status?: unknown } | null)?.status;
+  return typeof s === "number" ? s : undefined;
+}
+
+/** A UserError for `action` (e.g. "upload to user/model"), secrets removed. */
+export function toHubUserError(err: unknown, ctx: { action: string; repoId: string; endpoint: string; token?: string }): UserError {
+  if (err instanceof UserError) return new HubPublishError(redactHub(err.message, [ctx.token]), (err as HubPublishError).status);
+  const status = errorStatus(err);
+  const raw = err instanceof Error ? err.message : String(err);
+  const detail = redactHub(raw, [ctx.token]);
+  let message: string;
+  switch (status) {
+    case 401:
+      message = `the Hub at ${ctx.endpoint} refused the token (401): it is missing, invalid or expired. Create a write token at ${ctx.endpoint}/settings/tokens and set HF_TOKEN`;
+      break;
+    case 403:
+      message = `the token may not write to ${ctx.repoId} (403): it needs the write role, or a fine-grained token with repo.write on ${ctx.repoId.split("/")[0]}`;
+      break;
+    case 404:
+      message = `${ctx.repoId} or its revision was not found on ${ctx.endpoint} (404): ${detail}`;
+      break;
+    case 409:
+      message = `conflict on ${ctx.repoId} (409): ${detail}`;
+      break;
+    case 412:
+      message = `${ctx.repoId} changed on the Hub since the plan was made (412, parent commit is stale): someone else pushed. Nothing was committed; re-run the release to re-plan against the new head`;
+      break;
+    case 429:
+      message = `the Hub kept rate-limiting (429) while trying to ${ctx.action}; wait a few minutes and re-run (files already uploaded are not sent again)`;
+      break;
+    default:
+      if (status && status >= 500) message = `the Hub failed (${status}) while trying to ${ctx.action}; re-run later (files already uploaded are not sent again): ${detail}`;
+      else if (retryableErrorCode(err) || /fetch failed|ECONNREFUSED|ENOTFOUND/i.test(raw + String((err as { cause?: unknown })?.cause ?? "")))
+        message = `network error while trying to ${ctx.action} (${retryableErrorCode(err) ?? causeCode(err) ?? "connection failed"}); re-run to resume: files already uploaded are not sent again`;
+      else message = `could not ${ctx.action}: ${detail}`;
+  }
+  return new HubPublishError(redactHub(message, [ctx.token]), status);
+}
+
+function causeCode(err: unknown): string | undefined {
+  const c = (err as { cause?: { code?: unknown; errors?: Array<{ code?: unknown }> } } | null)?.cause;
+  if (typeof c?.code === "string") return c.code;
+  const first = c?.errors?.[0]?.code;
+  return typeof first === "string" ? first : undefined;
+}
+
+let shared: typeof fetch | undefined;
+/** The fetch used when none is given: retries with the default policy. */
+export function defaultHubFetch(): typeof fetch {
+  return (shared ??= createRetryFetch());
+}

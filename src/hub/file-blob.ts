@@ -1,0 +1,57 @@
+// A Blob backed by a file on disk: nothing is read until it is streamed, slices are free, and
+// reads use large chunks (the library hashes LFS files through stream(); fetch sends it too).
+// Re-sendable: every stream() opens the file again, so a retried PUT re-reads from disk.
+import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
+
+const CHUNK = 4 * 1024 * 1024;
+
+export class DiskBlob extends Blob {
+  static async fromFile(file: string): Promise<DiskBlob> {
+    const { size } = await stat(file);
+    return new DiskBlob(file, 0, size);
+  }
+
+  private constructor(
+    readonly file: string,
+    private readonly start: number,
+    private readonly end: number,
+  ) {
+    super([]);
+    // Blob's size is a prototype getter over internal state: shadow it with the file range.
+    Object.defineProperty(this, "size", { value: end - start, enumerable: true });
+  }
+
+  override slice(start = 0, end = this.size): DiskBlob {
+    const s = start < 0 ? Math.max(this.size + start, 0) : Math.min(start, this.size);
+    const e = end < 0 ? Math.max(this.size + end, 0) : Math.min(end, this.size);
+    return new DiskBlob(this.file, this.start + s, this.start + Math.max(s, e));
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    const fh = await open(this.file, "r");
+    try {
+      const buf = Buffer.alloc(this.size);
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesRead } = await fh.read(buf, off, buf.length - off, this.start + off);
+        if (bytesRead === 0) throw new Error(`${this.file} is shorter than expected (changed on disk?)`);
+        off += bytesRead;
+      }
+      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  override async text(): Promise<string> {
+    return new TextDecoder().decode(await this.arrayBuffer());
+  }
+
+  override stream(): ReturnType<Blob["stream"]> {
+    if (this.size === 0) return new Blob([]).stream();
+    const rs = createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
+    return Readable.toWeb(rs) as unknown as ReturnType<Blob["stream"]>;
+  }
+}

@@ -1,0 +1,28 @@
+// Public API of the Hub publisher (issue 4). Every function takes explicit options: no global config.
+export * from "./types.js";
+export { resolveHubCredentials, hubTokenPath, checkHubToken, DEFAULT_HUB_ENDPOINT, type HubCredentials, type TokenSource } from "./credentials.js";
+export { createRetryFetch, parseRetryAfter, retryableErrorCode, isReplayableBody, type RetryOptions } from "./retry-fetch.js";
+export {
+  buildGitattributes,
+  lfsPatterns,
+  matchesLfsPattern,
+  isLfsEntry,
+  isBinaryFile,
+  gitattributesPatternToRegExp,
+  LFS_SIZE_THRESHOLD,
+  RELEASE_LFS_PATTERNS,
+  HUB_DEFAULT_LFS_PATTERNS,
+} from "./gitattributes.js";
+export { getRevisionHead, listRemoteTree, gitBlobSha1 } from "./tree.js";
+export { planHubPublish, computeHubPlan, type PlanOptions } from "./plan.js";
+export { publishHubApi, type PublishApiOptions } from "./publish-api.js";
+export { tagHubRevision, getHubTag, type TagOptions } from "./tag.js";
+export { verifyHubRevision, verifyCheckResult, type VerifyOptions, type VerifyResult, type VerifyMismatch } from "./verify.js";
+export { redactHub, stripUrlCredentials, toHubUserError, HubPublishError } from "./errors.js";
+export { buildPlan, type PlanInput, type DesiredFile, type DetailedPlan } from "./plan.js";
+export { checkHubWhoami, hubWritePermission, type WhoAmIV2, type WritePermission, type WhoamiCheckOptions } from "./whoami-check.js";
+export { checkHubRepo, type RepoCheckOptions } from "./repo-check.js";
+export { checkHubRemote, ensureHubRemote, checkGitLfs, hubRepoUrl, normalizeRemoteUrl, remoteMatchesRepo, type RemoteCheckOptions } from "./remote-check.js";
+export { publishHubGit, gitTransportEnv, type PublishGitOptions } from "./publish-git.js";
+export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUploadResult } from "./lfs-upload.js";
+export { DiskBlob } from "./file-blob.js";

@@ -1,0 +1,104 @@
+// Preflight on the project's git repo: the `hgf` remote points at the configured Hub repo, and
+// git-lfs works. `ensureHubRemote()` is the release's (not the dry run's) fix for a missing remote.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { CheckResult } from "../report.js";
+import { HubPublishError, stripUrlCredentials } from "./errors.js";
+
+const run = promisify(execFile);
+
+export interface RemoteCheckOptions {
+  /** The project's git work tree. */
+  cwd: string;
+  /** Remote name (config; usually `hgf`). */
+  remote: string;
+  endpoint: string;
+  repoId: string;
+}
+
+/** `https://huggingface.co/ns/name` for the endpoint (no `.git`). */
+export function hubRepoUrl(endpoint: string, repoId: string): string {
+  return `${endpoint.replace(/\/+$/, "")}/${repoId}`;
+}
+
+/**
+ * Where a git remote URL points, as `host/path` (lowercase host, no credentials, no `.git`,
+ * no trailing slash); handles https, ssh:// and scp-like `git@host:path`. Undefined if unparsable.
+ */
+export function normalizeRemoteUrl(url: string): { host: string; path: string } | undefined {
+  const u = url.trim();
+  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(.+)$/.exec(u);
+  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) return { host: scp[1]!.toLowerCase(), path: clean(scp[2]!) };
+  try {
+    const parsed = new URL(u);
+    return { host: parsed.host.toLowerCase(), path: clean(decodeURIComponent(parsed.pathname)) };
+  } catch {
+    return undefined;
+  }
+}
+
+function clean(p: string): string {
+  return p.replace(/^\/+/, "").replace(/\/+$/, "").replace(/\.git$/, "");
+}
+
+/** The same Hub repo? (`huggingface.co` and `hf.co` are one host.) */
+export function remoteMatchesRepo(url: string, endpoint: string, repoId: string): boolean {
+  const got = normalizeRemoteUrl(url);
+  const want = normalizeRemoteUrl(hubRepoUrl(endpoint, repoId));
+  if (!got || !want) return false;
+  const alias = (h: string): string => h.replace(/:(443|80)$/, "").replace(/^(www\.)?hf\.co$/, "huggingface.co").replace(/^www\./, "");
+  return alias(got.host) === alias(want.host) && got.path === want.path;
+}
+
+async function getRemoteUrl(cwd: string, remote: string): Promise<string | undefined | null> {
+  try {
+    const { stdout } = await run("git", ["remote", "get-url", remote], { cwd });
+    return stdout.trim();
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? "");
+    if (/No such remote/i.test(stderr)) return undefined;
+    return null; // not a git repository, or git missing
+  }
+}
+
+/** `hub.remote`: pass when it matches; warn when missing ("will be added"); fail on a mismatch. */
+export async function checkHubRemote(opts: RemoteCheckOptions): Promise<CheckResult> {
+  const want = hubRepoUrl(opts.endpoint, opts.repoId);
+  const base = { id: "hub.remote", title: `git remote "${opts.remote}" points at ${want}` };
+  const url = await getRemoteUrl(opts.cwd, opts.remote);
+  if (url === null) return { ...base, status: "warn", message: `${opts.cwd} is not a git repository (or git is missing): remote "${opts.remote}" cannot be checked` };
+  if (url === undefined) return { ...base, status: "warn", message: `git remote "${opts.remote}" is missing: it will be added by the release (${want})` };
+  if (remoteMatchesRepo(url, opts.endpoint, opts.repoId)) return { ...base, status: "pass" };
+  return {
+    ...base,
+    status: "fail",
+    message: `git remote "${opts.remote}" points at ${stripUrlCredentials(url)}, not ${want}: fix it with \`git remote set-url ${opts.remote} ${want}\` or change the repo in the config`,
+  };
+}
+
+/** Add the remote when missing; refuse (UserError) when it points elsewhere. */
+export async function ensureHubRemote(opts: RemoteCheckOptions): Promise<{ status: "added" | "unchanged"; url: string }> {
+  const want = hubRepoUrl(opts.endpoint, opts.repoId);
+  const url = await getRemoteUrl(opts.cwd, opts.remote);
+  if (url === null) throw new HubPublishError(`${opts.cwd} is not a git repository: cannot add remote "${opts.remote}"`);
+  if (url === undefined) {
+    await run("git", ["remote", "add", opts.remote, want], { cwd: opts.cwd });
+    return { status: "added", url: want };
+  }
+  if (!remoteMatchesRepo(url, opts.endpoint, opts.repoId)) {
+    throw new HubPublishError(`git remote "${opts.remote}" points at ${stripUrlCredentials(url)}, not ${want}; not changing it`);
+  }
+  return { status: "unchanged", url: stripUrlCredentials(url) };
+}
+
+/** `git.lfs`: `git lfs version` works. Required (fail) for the git transport, a warning otherwise. */
+export async function checkGitLfs(opts: { transport: "api" | "git"; cwd?: string }): Promise<CheckResult & { version?: string }> {
+  const base = { id: "git.lfs", title: "git-lfs is installed" };
+  try {
+    const { stdout } = await run("git", ["lfs", "version"], { cwd: opts.cwd });
+    return { ...base, status: "pass", message: stdout.trim(), version: stdout.trim() };
+  } catch {
+    const message = "`git lfs version` failed: install git-lfs (https://git-lfs.com) and run `git lfs install`";
+    return { ...base, status: opts.transport === "git" ? "fail" : "warn", message: opts.transport === "git" ? `${message}; the git transport needs it` : message };
+  }
+}

@@ -1,0 +1,322 @@
+// Storage of the local Hub: every repo is a real bare git repository; LFS files are committed
+// as pointer files and their bytes live in `lfs/objects/aa/bb/<oid>` inside the bare repo, the
+// layout git-lfs uses, so `git clone file://<bare>` with git-lfs gives back the real bytes.
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { deflateSync } from "node:zlib";
+import { Readable, Transform } from "node:stream";
+import { git, gitText } from "./git.js";
+
+export const HUB_DEFAULT_GITATTRIBUTES = [
+  "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
+  "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
+  "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*",
+  "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*",
+]
+  .map((p) => `${p} filter=lfs diff=lfs merge=lfs -text`)
+  .join("\n")
+  .concat("\n");
+
+const COMMITTER_ENV = {
+  GIT_AUTHOR_NAME: "local-hub",
+  GIT_AUTHOR_EMAIL: "hub@localhost",
+  GIT_COMMITTER_NAME: "local-hub",
+  GIT_COMMITTER_EMAIL: "hub@localhost",
+};
+
+export interface TreeEntry {
+  type: "file" | "directory";
+  oid: string;
+  size: number;
+  path: string;
+  lfs?: { oid: string; size: number; pointerSize: number };
+}
+
+export type CommitOp =
+  | { kind: "file"; path: string; content: Buffer }
+  | { kind: "lfsFile"; path: string; oid: string; size: number }
+  | { kind: "deletedFile"; path: string };
+
+export class HubError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly errorCode?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function lfsPointer(oid: string, size: number): string {
+  return `version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${size}\n`;
+}
+
+export function parseLfsPointer(text: string): { oid: string; size: number } | undefined {
+  const m = /^version https:\/\/git-lfs\.github\.com\/spec\/v1\noid sha256:([0-9a-f]{64})\nsize (\d+)\n?$/.exec(text);
+  return m ? { oid: m[1]!, size: Number(m[2]) } : undefined;
+}
+
+export interface RepoMeta {
+  private: boolean;
+  owner: string;
+}
+
+export class RepoStore {
+  constructor(readonly root: string) {}
+
+  dir(repoId: string): string {
+    return path.join(this.root, `${repoId}.git`);
+  }
+
+  exists(repoId: string): boolean {
+    return existsSync(path.join(this.dir(repoId), "HEAD"));
+  }
+
+  async meta(repoId: string): Promise<RepoMeta> {
+    return JSON.parse(await readFile(path.join(this.dir(repoId), "hub.json"), "utf8")) as RepoMeta;
+  }
+
+  async create(repoId: string, meta: RepoMeta): Promise<void> {
+    const dir = this.dir(repoId);
+    await mkdir(path.dirname(dir), { recursive: true });
+    await git(["init", "--bare", "-q", "--initial-branch=main", dir]);
+    await writeFile(path.join(dir, "hub.json"), JSON.stringify(meta));
+    // Like the real Hub: a new repo has one commit holding the default .gitattributes.
+    await this.commit(repoId, "main", { summary: "initial commit" }, [
+      { kind: "file", path: ".gitattributes", content: Buffer.from(HUB_DEFAULT_GITATTRIBUTES) },
+    ]);
+  }
+
+  /** Commit sha of a branch, tag or commit sha; undefined when it does not resolve. */
+  async resolve(repoId: string, rev: string): Promise<string | undefined> {
+    if (!rev || rev.startsWith("-") || rev.includes("..")) return undefined;
+    const candidates = /^[0-9a-f]{40}$/.test(rev) ? [rev] : [`refs/heads/${rev}`, `refs/tags/${rev}`, rev];
+    for (const c of candidates) {
+      const r = await git(["rev-parse", "--verify", "-q", `${c}^{commit}`], { cwd: this.dir(repoId), okCodes: [1, 128] });
+      if (r.code === 0) return r.stdout.toString().trim();
+    }
+    return undefined;
+  }
+
+  async branchHead(repoId: string, branch: string): Promise<string | undefined> {
+    const r = await git(["rev-parse", "--verify", "-q", `refs/heads/${branch}`], { cwd: this.dir(repoId), okCodes: [1, 128] });
+    return r.code === 0 ? r.stdout.toString().trim() : undefined;
+  }
+
+  async refs(repoId: string): Promise<{ branches: RefInfo[]; tags: RefInfo[] }> {
+    const out = await gitText(["for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)"], { cwd: this.dir(repoId) });
+    const branches: RefInfo[] = [];
+    const tags: RefInfo[] = [];
+    for (const line of out.split("\n").filter(Boolean)) {
+      const [ref, oid, peeled] = line.split("\0") as [string, string, string];
+      if (ref.startsWith("refs/heads/")) branches.push({ name: ref.slice(11), ref, targetCommit: oid });
+      else if (ref.startsWith("refs/tags/")) tags.push({ name: ref.slice(10), ref, targetCommit: peeled || oid });
+    }
+    return { branches, tags };
+  }
+
+  /** Every entry of the tree at `commit`, LFS pointers resolved. */
+  async tree(repoId: string, commit: string, opts: { recursive: boolean; path?: string }): Promise<TreeEntry[]> {
+    const cwd = this.dir(repoId);
+    const prefix = opts.path ? opts.path.replace(/\/+$/, "") : "";
+    const treeish = prefix ? `${commit}:${prefix}` : commit;
+    const args = ["ls-tree", "-l", "-z", ...(opts.recursive ? ["-r", "-t"] : []), treeish];
+    const r = await git(args, { cwd, okCodes: [128] });
+    if (r.code !== 0) throw new HubError(404, `Entry not found: ${opts.path ?? ""}`, "EntryNotFound");
+    const raw: Array<{ type: string; oid: string; size: number; path: string }> = [];
+    for (const rec of r.stdout.toString("utf8").split("\0").filter(Boolean)) {
+      const m = /^(\d+) (\w+) ([0-9a-f]{40})\s+(-|\d+)\t(.*)$/s.exec(rec);
+      if (!m) continue;
+      raw.push({ type: m[2]!, oid: m[3]!, size: m[4] === "-" ? 0 : Number(m[4]), path: prefix ? `${prefix}/${m[5]}` : m[5]! });
+    }
+    const small = raw.filter((e) => e.type === "blob" && e.size < 1024);
+    const contents = await this.catBlobs(repoId, small.map((e) => e.oid));
+    return raw.map((e): TreeEntry => {
+      if (e.type === "tree") return { type: "directory", oid: e.oid, size: 0, path: e.path };
+      const text = contents.get(e.oid);
+      const ptr = text !== undefined ? parseLfsPointer(text) : undefined;
+      if (ptr) return { type: "file", oid: e.oid, size: ptr.size, path: e.path, lfs: { oid: ptr.oid, size: ptr.size, pointerSize: e.size } };
+      return { type: "file", oid: e.oid, size: e.size, path: e.path };
+    });
+  }
+
+  private async catBlobs(repoId: string, oids: string[]): Promise<Map<string, string>> {
+    const map = new Map<string, string>();
+    if (oids.length === 0) return map;
+    const out = (await git(["cat-file", "--batch"], { cwd: this.dir(repoId), input: oids.join("\n") + "\n" })).stdout;
+    let pos = 0;
+    while (pos < out.length) {
+      const nl = out.indexOf(10, pos);
+      const header = out.subarray(pos, nl).toString();
+      const [oid, , sizeText] = header.split(" ");
+      const size = Number(sizeText);
+      map.set(oid!, out.subarray(nl + 1, nl + 1 + size).toString("utf8"));
+      pos = nl + 1 + size + 1;
+    }
+    return map;
+  }
+
+  /** Bytes of `filePath` at `commit` (LFS resolved): a stream factory plus size and etag. */
+  async file(repoId: string, commit: string, filePath: string): Promise<{ size: number; etag: string; open: (start: number, end: number) => Readable } | undefined> {
+    const entries = await this.tree(repoId, commit, { recursive: true }).catch(() => []);
+    const e = entries.find((x) => x.path === filePath && x.type === "file");
+    if (!e) return undefined;
+    if (e.lfs) {
+      const p = this.lfsPath(repoId, e.lfs.oid);
+      return { size: e.lfs.size, etag: `"${e.lfs.oid}"`, open: (start, end) => createReadStream(p, { start, end }) };
+    }
+    const bytes = (await git(["cat-file", "blob", e.oid], { cwd: this.dir(repoId) })).stdout;
+    return {
+      size: bytes.length,
+      etag: `"${e.oid}"`,
+      open: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
+    };
+  }
+
+  // ---- LFS object store ----
+  lfsPath(repoId: string, oid: string): string {
+    return path.join(this.dir(repoId), "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid);
+  }
+
+  async hasObject(repoId: string, oid: string, size: number): Promise<boolean> {
+    try {
+      return (await stat(this.lfsPath(repoId, oid))).size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stream `body` into the store; refused (and not stored) when it does not hash to `oid`. */
+  async putObject(repoId: string, oid: string, size: number, body: Readable): Promise<void> {
+    const tmpDir = path.join(this.dir(repoId), "lfs", "incoming");
+    await mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, randomUUID());
+    const hash = createHash("sha256");
+    let n = 0;
+    try {
+      await pipeline(
+        body,
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            n += chunk.length;
+            cb(null, chunk);
+          },
+        }),
+        createWriteStream(tmp),
+      );
+      const got = hash.digest("hex");
+      if (n !== size || got !== oid) throw new HubError(400, `LFS object rejected: bytes hash to ${got} (${n} bytes), expected ${oid} (${size} bytes)`);
+      const dest = this.lfsPath(repoId, oid);
+      await mkdir(path.dirname(dest), { recursive: true });
+      await rename(tmp, dest);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  // ---- commits ----
+  async commit(
+    repoId: string,
+    branch: string,
+    header: { summary: string; description?: string; parentCommit?: string },
+    ops: CommitOp[],
+    opts: { createPr?: boolean } = {},
+  ): Promise<{ commitOid: string; prRef?: string; unchanged?: boolean }> {
+    const cwd = this.dir(repoId);
+    const head = await this.branchHead(repoId, branch);
+    if (header.parentCommit && !opts.createPr && head && header.parentCommit !== head) {
+      throw new HubError(412, `A commit has happened since. Please refresh and try again. (parentCommit ${header.parentCommit} is not the head of ${branch})`);
+    }
+    const parent = opts.createPr && header.parentCommit ? header.parentCommit : head;
+    const indexFile = path.join(cwd, `index-${randomUUID()}`);
+    const env = { GIT_INDEX_FILE: indexFile, ...COMMITTER_ENV };
+    try {
+      if (parent) await git(["read-tree", parent], { cwd, env });
+      else await git(["read-tree", "--empty"], { cwd, env });
+      const needTree = parent && ops.some((o) => o.kind === "deletedFile");
+      const existing = needTree ? new Set((await this.tree(repoId, parent, { recursive: true })).map((e) => e.path)) : new Set<string>();
+      const infos: string[] = [];
+      const removes: string[] = [];
+      for (const op of ops) {
+        if (op.kind === "deletedFile") {
+          if (!existing.has(op.path)) throw new HubError(404, `deletedFile: ${op.path} does not exist`);
+          removes.push(op.path);
+          continue;
+        }
+        let content: Buffer;
+        if (op.kind === "lfsFile") {
+          if (!(await this.hasObject(repoId, op.oid, op.size))) {
+            throw new HubError(422, `lfsFile ${op.path}: LFS object ${op.oid} (${op.size} bytes) was never uploaded`);
+          }
+          content = Buffer.from(lfsPointer(op.oid, op.size));
+        } else {
+          if (op.content.length >= 10 * 1024 * 1024) throw new HubError(400, `${op.path}: files larger than 10 MiB must be stored with LFS`);
+          content = op.content;
+        }
+        const oid = await this.writeBlob(repoId, content);
+        infos.push(`100644 ${oid}\t${op.path}`);
+      }
+      if (removes.length) await git(["update-index", "--force-remove", "-z", "--stdin"], { cwd, env, input: removes.join("\0") + "\0" });
+      if (infos.length) await git(["update-index", "--add", "-z", "--index-info"], { cwd, env, input: infos.join("\0") + "\0" });
+      const tree = await gitText(["write-tree"], { cwd, env });
+      if (parent && !opts.createPr && (await gitText(["rev-parse", `${parent}^{tree}`], { cwd })) === tree) {
+        return { commitOid: parent, unchanged: true };
+      }
+      const message = header.description ? `${header.summary}\n\n${header.description}` : header.summary;
+      const commitOid = await gitText(["commit-tree", tree, ...(parent ? ["-p", parent] : []), "-F", "-"], { cwd, env, input: message });
+      if (opts.createPr) {
+        const prs = (await gitText(["for-each-ref", "--format=%(refname)", "refs/pr/"], { cwd })).split("\n").filter(Boolean);
+        const prRef = `refs/pr/${prs.length + 1}`;
+        await git(["update-ref", prRef, commitOid, ""], { cwd });
+        return { commitOid, prRef };
+      }
+      // Compare-and-swap: refuses when the branch moved since we read it.
+      const r = await git(["update-ref", `refs/heads/${branch}`, commitOid, head ?? ""], { cwd, okCodes: [1, 128] });
+      if (r.code !== 0) throw new HubError(412, "A commit has happened since. Please refresh and try again.");
+      return { commitOid };
+    } finally {
+      await rm(indexFile, { force: true });
+    }
+  }
+
+  /** Write a loose blob object the way git does (zlib of "blob <n>\0" + bytes), return its id. */
+  private async writeBlob(repoId: string, content: Buffer): Promise<string> {
+    const header = Buffer.from(`blob ${content.length}\0`);
+    const oid = createHash("sha1").update(header).update(content).digest("hex");
+    const file = path.join(this.dir(repoId), "objects", oid.slice(0, 2), oid.slice(2));
+    if (!existsSync(file)) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${randomUUID()}.tmp`;
+      await writeFile(tmp, deflateSync(Buffer.concat([header, content])));
+      await rename(tmp, file);
+    }
+    return oid;
+  }
+
+  async createTag(repoId: string, tag: string, commit: string, message?: string): Promise<void> {
+    const cwd = this.dir(repoId);
+    const r = await git(["check-ref-format", `refs/tags/${tag}`], { okCodes: [1] });
+    if (r.code !== 0) throw new HubError(400, `Invalid tag name: ${tag}`);
+    const existing = await git(["rev-parse", "--verify", "-q", `refs/tags/${tag}`], { cwd, okCodes: [1, 128] });
+    if (existing.code === 0) throw new HubError(409, `Tag ${tag} already exists`);
+    let target = commit;
+    if (message) {
+      target = await gitText(["mktag"], {
+        cwd,
+        input: `object ${commit}\ntype commit\ntag ${tag}\ntagger local-hub <hub@localhost> ${Math.floor(Date.now() / 1000)} +0000\n\n${message}\n`,
+      });
+    }
+    const u = await git(["update-ref", `refs/tags/${tag}`, target, ""], { cwd, okCodes: [1, 128] });
+    if (u.code !== 0) throw new HubError(409, `Tag ${tag} already exists`);
+  }
+}
+
+export interface RefInfo {
+  name: string;
+  ref: string;
+  targetCommit: string;
+}

@@ -1,0 +1,603 @@
+// A local Hugging Face Hub for tests: speaks what @huggingface/hub 2.17.x sends on the wire
+// (see shared/docs/hub-protocol.md), backed by real bare git repositories + an LFS store.
+import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { PassThrough, Transform } from "node:stream";
+import { HubError, RepoStore, type CommitOp, type TreeEntry } from "./repo-store.js";
+
+export type TokenRole = "read" | "write" | "fineGrained";
+
+export interface FineGrainedScope {
+  entity: { type: "user" | "org" | "model"; name: string };
+  permissions: string[];
+}
+
+export interface TokenSpec {
+  user: string;
+  role: TokenRole;
+  orgs?: string[];
+  /** For role fineGrained: the `auth.accessToken.fineGrained.scoped` entries. */
+  scoped?: FineGrainedScope[];
+}
+
+export interface HubServerOptions {
+  /** token → who it is and what it may do. */
+  tokens: Record<string, TokenSpec>;
+  /** Where repos are stored (a temp dir by default, removed by stop()). */
+  dataDir?: string;
+  /** LFS objects larger than this use the multipart transfer with this part size. Default: never. */
+  multipartChunkSize?: number;
+  /** Entries per page of the tree listing (default 1000). */
+  treePageSize?: number;
+  port?: number;
+  /** A connection silent this long is closed (a client that gave up mid-body; default 5000 ms). */
+  socketIdleTimeoutMs?: number;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  /** Path without the query string (presigned signatures are never logged). */
+  path: string;
+  status: number;
+  /** Body bytes the server received. */
+  bytesIn: number;
+  authorization: boolean;
+  /** The fault injected into this request, if any. */
+  fault?: FaultKind;
+}
+
+export type FaultKind = "429" | "500" | "503" | "drop";
+
+export interface Fault {
+  kind: FaultKind;
+  method?: string;
+  /** Matched against the request path (no query). */
+  path: RegExp | string;
+  /** Which matching request (1-based) gets the fault (default 1). */
+  occurrence?: number;
+  /** How many consecutive matching requests get it, from `occurrence` (default 1). */
+  times?: number;
+  /** For 429: Retry-After header value (seconds or HTTP date). */
+  retryAfter?: string;
+  /** For drop: destroy the socket after receiving this many body bytes (default: half the Content-Length). */
+  afterBytes?: number;
+}
+
+export interface HubServer {
+  url: string;
+  stop(): Promise<void>;
+  repoDir(repoId: string): string;
+  requests: RequestLogEntry[];
+  inject(fault: Fault): void;
+  /** Create a repo directly (no HTTP), owned by its namespace. */
+  createRepo(repoId: string, opts?: { private?: boolean }): Promise<void>;
+  /** A presigned URL for a plain PUT of an object of this size: the same store path the LFS basic transfer uses (for benchmarks). */
+  plainPutUrl(repoId: string, oid: string, size: number): string;
+  store: RepoStore;
+  /** Resolves when no request is being handled (e.g. after a client aborted mid-upload). */
+  idle(timeoutMs?: number): Promise<void>;
+}
+
+interface Upload {
+  repoId: string;
+  oid: string;
+  size: number;
+  chunkSize: number;
+  dir: string;
+  etags: Map<number, string>;
+}
+
+const MODEL_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+
+export async function startHubServer(options: HubServerOptions): Promise<HubServer> {
+  const ownsData = !options.dataDir;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "local-hub-")));
+  const store = new RepoStore(dataDir);
+  const secret = randomBytes(32);
+  const pageSize = options.treePageSize ?? 1000;
+  const requests: RequestLogEntry[] = [];
+  const faults: Array<Fault & { seen: number }> = [];
+  const uploads = new Map<string, Upload>();
+  const sockets = new Set<Socket>();
+  let base = "";
+  const active = new Set<RequestLogEntry>();
+
+  const sign = (method: string, pathname: string, expires: number): string =>
+    createHmac("sha256", secret).update(`${method}\n${pathname}\n${expires}`).digest("hex");
+  const presign = (method: string, pathname: string): string => {
+    const expires = Math.floor(Date.now() / 1000) + 3600;
+    return `${base}${pathname}?X-Amz-Expires=${expires}&X-Amz-Signature=${sign(method, pathname, expires)}`;
+  };
+  const checkSignature = (method: string, url: URL): void => {
+    const expires = Number(url.searchParams.get("X-Amz-Expires"));
+    const sig = url.searchParams.get("X-Amz-Signature") ?? "";
+    if (!expires || expires < Date.now() / 1000 || sig !== sign(method, url.pathname, expires)) {
+      throw new HubError(403, "SignatureDoesNotMatch");
+    }
+  };
+
+  function auth(req: http.IncomingMessage): TokenSpec | undefined {
+    const h = req.headers.authorization;
+    if (!h) return undefined;
+    const m = /^Bearer (.+)$/.exec(h);
+    const spec = m ? options.tokens[m[1]!] : undefined;
+    if (!spec) throw new HubError(401, "Invalid credentials in Authorization header", "InvalidCredentials");
+    return spec;
+  }
+
+  function canWrite(t: TokenSpec | undefined, repoId: string): boolean {
+    if (!t) return false;
+    const ns = repoId.split("/")[0]!;
+    if (t.role === "write") return ns === t.user || (t.orgs ?? []).includes(ns);
+    if (t.role === "fineGrained") {
+      return (t.scoped ?? []).some(
+        (s) =>
+          s.permissions.includes("repo.write") &&
+          ((s.entity.type === "model" && s.entity.name === repoId) || (s.entity.type !== "model" && s.entity.name === ns)),
+      );
+    }
+    return false;
+  }
+
+  async function canRead(t: TokenSpec | undefined, repoId: string): Promise<boolean> {
+    if (!store.exists(repoId)) return false;
+    const meta = await store.meta(repoId);
+    if (!meta.private) return true;
+    if (!t) return false;
+    const ns = repoId.split("/")[0]!;
+    if (t.role !== "fineGrained") return ns === t.user || (t.orgs ?? []).includes(ns);
+    return (t.scoped ?? []).some(
+      (s) =>
+        (s.permissions.includes("repo.content.read") || s.permissions.includes("repo.write")) &&
+        ((s.entity.type === "model" && s.entity.name === repoId) || (s.entity.type !== "model" && s.entity.name === ns)),
+    );
+  }
+
+  async function requireRead(t: TokenSpec | undefined, repoId: string): Promise<void> {
+    if (!(await canRead(t, repoId))) {
+      throw new HubError(store.exists(repoId) && !t ? 401 : 404, `Repository not found: ${repoId}`, "RepoNotFound");
+    }
+  }
+
+  async function requireWrite(t: TokenSpec | undefined, repoId: string): Promise<void> {
+    if (!t) throw new HubError(401, "You must be authenticated to write", "Unauthorized");
+    await requireRead(t, repoId);
+    if (!canWrite(t, repoId)) throw new HubError(403, `You don't have the rights to write to ${repoId}`, "Forbidden");
+  }
+
+  function matchFault(method: string, p: string): (Fault & { seen: number }) | undefined {
+    for (const f of faults) {
+      if (f.method && f.method.toUpperCase() !== method) continue;
+      if (typeof f.path === "string" ? !p.includes(f.path) : !f.path.test(p)) continue;
+      f.seen += 1;
+      const first = f.occurrence ?? 1;
+      if (f.seen >= first && f.seen < first + (f.times ?? 1)) return f;
+    }
+    return undefined;
+  }
+
+  const readBody = async (req: http.IncomingMessage): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const readJson = async <T>(req: http.IncomingMessage): Promise<T> => {
+    const body = await readBody(req);
+    try {
+      return JSON.parse(body.toString("utf8")) as T;
+    } catch {
+      throw new HubError(400, "Invalid JSON body");
+    }
+  };
+
+  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    res.writeHead(status, {
+      "Content-Type": typeof body === "string" ? "text/plain" : "application/json",
+      "Content-Length": Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  function treeJson(e: TreeEntry): Record<string, unknown> {
+    return e.lfs ? { type: e.type, oid: e.oid, size: e.size, path: e.path, lfs: e.lfs } : { type: e.type, oid: e.oid, size: e.size, path: e.path };
+  }
+
+  async function lfsRuleFor(repoId: string, rev: string, gitAttributes: string | undefined): Promise<(p: string) => boolean> {
+    let text = gitAttributes;
+    if (text === undefined) {
+      const head = await store.resolve(repoId, rev);
+      const f = head ? await store.file(repoId, head, ".gitattributes") : undefined;
+      if (f) text = await streamToString(f.open(0, f.size - 1));
+    }
+    const patterns = (text ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#") && /\bfilter=lfs\b/.test(l))
+      .map((l) => globToRegExp(l.split(/\s+/)[0]!));
+    return (p) => patterns.some((re) => re.test(p) || re.test(p.split("/").pop()!));
+  }
+
+  async function route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, entry: RequestLogEntry): Promise<void> {
+    const method = req.method ?? "GET";
+    const p = url.pathname;
+    let m: RegExpExecArray | null;
+
+    // ---- storage (presigned, no Authorization) ----
+    if ((m = /^\/lfs-storage\/(.+)$/.exec(p))) {
+      if (req.headers.authorization) throw new HubError(400, "Only one auth mechanism allowed: presigned URL requests must not carry Authorization");
+      checkSignature(method, url);
+      const parts = m[1]!.split("/");
+      if (parts[0] === "basic" && method === "PUT") {
+        const repoId = `${decodeURIComponent(parts[1]!)}/${decodeURIComponent(parts[2]!)}`;
+        const oid = parts[3]!;
+        const size = Number(parts[4]);
+        const counted = bodyStream(req, entry);
+        await store.putObject(repoId, oid, size, counted);
+        return send(res, 200, "", { ETag: `"${oid}"` });
+      }
+      if (parts[0] === "multipart") {
+        const up = uploads.get(parts[1]!);
+        if (!up) throw new HubError(404, "NoSuchUpload");
+        if (method === "PUT") {
+          const n = Number(parts[2]);
+          const md5 = createHash("md5");
+          const counted = bodyStream(req, entry);
+          const partFile = path.join(up.dir, String(n).padStart(5, "0"));
+          await pipeline(counted, new Transform({ transform(c: Buffer, _e, cb) { md5.update(c); cb(null, c); } }), createWriteStream(partFile));
+          const etag = `"${md5.digest("hex")}"`;
+          up.etags.set(n, etag);
+          return send(res, 200, "", { ETag: etag });
+        }
+        if (method === "POST" && parts[2] === "complete") {
+          const body = await readJson<{ oid: string; parts: Array<{ partNumber: number; etag: string }> }>(req);
+          const count = Math.ceil(up.size / up.chunkSize);
+          if (body.oid !== up.oid || body.parts.length !== count) throw new HubError(400, "InvalidPart: wrong part list");
+          for (const part of body.parts) {
+            if (up.etags.get(part.partNumber) !== part.etag) throw new HubError(400, `InvalidPart: part ${part.partNumber} etag mismatch`);
+          }
+          const joined = new PassThrough();
+          const done = store.putObject(up.repoId, up.oid, up.size, joined);
+          for (let i = 1; i <= count; i++) {
+            await pipeline(createReadStream(path.join(up.dir, String(i).padStart(5, "0"))), joined, { end: i === count });
+          }
+          try {
+            await done;
+          } finally {
+            uploads.delete(parts[1]!);
+            await rm(up.dir, { recursive: true, force: true });
+          }
+          return send(res, 200, { oid: up.oid });
+        }
+      }
+      throw new HubError(404, "Not found");
+    }
+
+    const token = auth(req);
+    entry.authorization = !!token;
+
+    if (p === "/api/whoami-v2" && method === "GET") {
+      if (!token) throw new HubError(401, "Invalid credentials in Authorization header", "InvalidCredentials");
+      const accessToken: Record<string, unknown> = { displayName: "local", role: token.role, createdAt: "2025-01-01T00:00:00.000Z" };
+      if (token.role === "fineGrained") {
+        accessToken.fineGrained = {
+          canReadGatedRepos: false,
+          global: [],
+          scoped: (token.scoped ?? []).map((s) => ({ entity: { _id: randomUUID().slice(0, 24), ...s.entity }, permissions: s.permissions })),
+        };
+      }
+      return send(res, 200, {
+        type: "user",
+        id: createHash("sha1").update(token.user).digest("hex").slice(0, 24),
+        name: token.user,
+        fullname: token.user,
+        email: `${token.user}@example.com`,
+        emailVerified: true,
+        isPro: false,
+        canPay: false,
+        orgs: (token.orgs ?? []).map((o) => ({ type: "org", name: o, fullname: o, roleInOrg: "write" })),
+        auth: { type: "access_token", accessToken },
+      });
+    }
+
+    if (p === "/api/repos/create" && method === "POST") {
+      const body = await readJson<{ name: string; organization?: string; type?: string; private?: boolean; visibility?: string }>(req);
+      if (!token) throw new HubError(401, "You must be authenticated", "Unauthorized");
+      const ns = body.organization ?? token.user;
+      const repoId = `${ns}/${body.name}`;
+      if ((body.type ?? "model") !== "model" || !MODEL_ID.test(repoId)) throw new HubError(400, "Invalid repo name or type");
+      if (!canWrite(token, repoId)) throw new HubError(403, `You don't have the rights to create a model under the namespace "${ns}"`);
+      if (store.exists(repoId)) throw new HubError(409, "You already created this model repo", "RepoExists");
+      const priv = body.visibility ? body.visibility !== "public" : !!body.private;
+      await store.create(repoId, { private: priv, owner: ns });
+      return send(res, 200, { url: `${base}/${repoId}`, name: repoId, id: randomUUID() });
+    }
+
+    if ((m = /^\/api\/models\/([^/]+)\/([^/]+)(?:\/(.*))?$/.exec(p))) {
+      const repoId = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
+      const rest = m[3] ?? "";
+      if (!rest && method === "GET") {
+        await requireRead(token, repoId);
+        const head = await store.branchHead(repoId, "main");
+        const meta = await store.meta(repoId);
+        return send(res, 200, { _id: repoId, id: repoId, modelId: repoId, private: meta.private, sha: head, likes: 0 });
+      }
+      let r: RegExpExecArray | null;
+      if ((r = /^revision\/(.+)$/.exec(rest)) && method === "GET") {
+        await requireRead(token, repoId);
+        const sha = await store.resolve(repoId, decodeURIComponent(r[1]!));
+        if (!sha) throw new HubError(404, "Revision not found", "RevisionNotFound");
+        return send(res, 200, { id: repoId, sha, private: (await store.meta(repoId)).private });
+      }
+      if (rest === "refs" && method === "GET") {
+        await requireRead(token, repoId);
+        return send(res, 200, { ...(await store.refs(repoId)), converts: [] });
+      }
+      if ((r = /^preupload\/(.+)$/.exec(rest)) && method === "POST") {
+        await requireWrite(token, repoId);
+        const body = await readJson<{ files: Array<{ path: string; size: number; sample: string }>; gitAttributes?: string }>(req);
+        const rev = decodeURIComponent(r[1]!);
+        const isLfsPath = await lfsRuleFor(repoId, rev, body.gitAttributes);
+        return send(res, 200, {
+          files: body.files.map((f) => {
+            const sample = Buffer.from(f.sample, "base64");
+            const lfs = f.size >= 10 * 1024 * 1024 || sample.includes(0) || isLfsPath(f.path);
+            return { path: f.path, uploadMode: lfs ? "lfs" : "regular", shouldIgnore: false };
+          }),
+        });
+      }
+      if ((r = /^commit\/(.+)$/.exec(rest)) && method === "POST") {
+        await requireWrite(token, repoId);
+        const branch = decodeURIComponent(r[1]!);
+        const lines = (await readBody(req)).toString("utf8").split("\n").filter((l) => l.trim());
+        let header: { summary: string; description?: string; parentCommit?: string } | undefined;
+        const ops: CommitOp[] = [];
+        for (const line of lines) {
+          const { key, value } = JSON.parse(line) as { key: string; value: Record<string, unknown> };
+          const filePath = String(value.path ?? "");
+          if (key !== "header" && (!filePath || filePath.startsWith("/") || filePath.split("/").some((s) => s === ".." || s === ".git" || s === ""))) {
+            throw new HubError(400, `Invalid path: ${filePath}`);
+          }
+          if (key === "header") header = value as typeof header;
+          else if (key === "file") ops.push({ kind: "file", path: filePath, content: Buffer.from(String(value.content), value.encoding === "base64" ? "base64" : "utf8") });
+          else if (key === "lfsFile") {
+            if (value.algo !== "sha256") throw new HubError(400, "Unsupported LFS algo");
+            ops.push({ kind: "lfsFile", path: filePath, oid: String(value.oid), size: Number(value.size) });
+          } else if (key === "deletedFile") ops.push({ kind: "deletedFile", path: filePath });
+          else throw new HubError(400, `Unknown key ${key}`);
+        }
+        if (!header?.summary) throw new HubError(400, "Missing commit header/summary");
+        const createPr = url.searchParams.get("create_pr") === "1";
+        if (!createPr && !(await store.branchHead(repoId, branch))) throw new HubError(404, `Invalid rev id: ${branch}`, "RevisionNotFound");
+        const out = await store.commit(repoId, branch, header, ops, { createPr });
+        return send(res, 200, {
+          success: true,
+          commitOid: out.commitOid,
+          commitUrl: `${base}/${repoId}/commit/${out.commitOid}`,
+          hookOutput: "",
+          ...(out.prRef ? { pullRequestUrl: `${base}/${repoId}/discussions/${out.prRef.split("/").pop()}`, pullRequestRevision: out.prRef } : {}),
+        });
+      }
+      if ((r = /^tree\/([^/]+)(?:\/(.*))?$/.exec(rest)) && method === "GET") {
+        await requireRead(token, repoId);
+        const rev = decodeURIComponent(r[1]!);
+        const sub = r[2] ? decodeURIComponent(r[2]) : undefined;
+        const commit = await store.resolve(repoId, rev);
+        if (!commit) throw new HubError(404, `Invalid rev id: ${rev}`, "RevisionNotFound");
+        const recursive = url.searchParams.get("recursive") === "true" || url.searchParams.get("recursive") === "1";
+        const all = await store.tree(repoId, commit, { recursive, path: sub });
+        const cursor = Number(Buffer.from(url.searchParams.get("cursor") ?? "MA==", "base64url").toString() || "0");
+        const page = all.slice(cursor, cursor + pageSize);
+        const headers: Record<string, string> = {};
+        if (cursor + pageSize < all.length) {
+          const next = new URL(url.toString(), base);
+          next.searchParams.set("cursor", Buffer.from(String(cursor + pageSize)).toString("base64url"));
+          headers.Link = `<${base}${next.pathname}${next.search}>; rel="next"`;
+        }
+        return send(res, 200, page.map(treeJson), headers);
+      }
+      if ((r = /^tag\/(.+)$/.exec(rest)) && method === "POST") {
+        await requireWrite(token, repoId);
+        const body = await readJson<{ tag: string; message?: string }>(req);
+        const sha = await store.resolve(repoId, decodeURIComponent(r[1]!));
+        if (!sha) throw new HubError(404, "Revision not found", "RevisionNotFound");
+        await store.createTag(repoId, body.tag, sha, body.message);
+        return send(res, 200, { success: true });
+      }
+      throw new HubError(404, "Not found");
+    }
+
+    if ((m = /^\/([^/]+)\/([^/]+)\.git\/info\/lfs\/objects\/batch$/.exec(p)) && method === "POST") {
+      const repoId = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
+      const body = await readJson<{ operation: string; transfers?: string[]; objects: Array<{ oid: string; size: number }> }>(req);
+      if (body.operation === "upload") await requireWrite(token, repoId);
+      else await requireRead(token, repoId);
+      const objects = await Promise.all(
+        body.objects.map(async (o) => {
+          if (!/^[0-9a-f]{64}$/.test(o.oid) || !(o.size >= 0)) return { ...o, error: { code: 422, message: "Invalid object" } };
+          if (await store.hasObject(repoId, o.oid, o.size)) return { oid: o.oid, size: o.size };
+          if (body.operation !== "upload") return { ...o, error: { code: 404, message: "Object does not exist" } };
+          const chunk = options.multipartChunkSize;
+          if (chunk && o.size > chunk && body.transfers?.includes("multipart")) {
+            const id = randomUUID();
+            const dir = path.join(dataDir, ".multipart", id);
+            await mkdir(dir, { recursive: true });
+            uploads.set(id, { repoId, oid: o.oid, size: o.size, chunkSize: chunk, dir, etags: new Map() });
+            const header: Record<string, string> = { chunk_size: String(chunk) };
+            const count = Math.ceil(o.size / chunk);
+            for (let i = 1; i <= count; i++) header[String(i).padStart(5, "0")] = presign("PUT", `/lfs-storage/multipart/${id}/${i}`);
+            return { oid: o.oid, size: o.size, authenticated: true, actions: { upload: { href: presign("POST", `/lfs-storage/multipart/${id}/complete`), header } } };
+          }
+          const [ns, name] = repoId.split("/");
+          return { oid: o.oid, size: o.size, authenticated: true, actions: { upload: { href: presign("PUT", `/lfs-storage/basic/${ns}/${name}/${o.oid}/${o.size}`), header: {} } } };
+        }),
+      );
+      res.setHeader("X-Request-Id", randomUUID());
+      return send(res, 200, { transfer: "basic", objects }, { "Content-Type": "application/vnd.git-lfs+json" });
+    }
+
+    if ((m = /^\/([^/]+)\/([^/]+)\/(raw|resolve)\/([^/]+)\/(.+)$/.exec(p)) && (method === "GET" || method === "HEAD")) {
+      const repoId = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
+      await requireRead(token, repoId);
+      const rev = decodeURIComponent(m[4]!);
+      const filePath = m[5]!.split("/").map(decodeURIComponent).join("/");
+      const commit = await store.resolve(repoId, rev);
+      if (!commit) throw new HubError(404, "Revision not found", "RevisionNotFound");
+      const f = await store.file(repoId, commit, filePath);
+      if (!f) throw new HubError(404, "Entry not found", "EntryNotFound");
+      let start = 0;
+      let end = f.size - 1;
+      let status = 200;
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+      if (range) {
+        start = Number(range[1]);
+        end = range[2] ? Math.min(Number(range[2]), f.size - 1) : f.size - 1;
+        if (start >= f.size && f.size > 0) {
+          res.writeHead(416, { "Content-Range": `bytes */${f.size}` });
+          return void res.end();
+        }
+        status = 206;
+      }
+      const headers: Record<string, string> = {
+        ETag: f.etag,
+        "X-Linked-ETag": f.etag,
+        "X-Linked-Size": String(f.size),
+        "X-Repo-Commit": commit,
+        "Accept-Ranges": "bytes",
+        "Content-Length": String(Math.max(0, end - start + 1)),
+        "Content-Type": "application/octet-stream",
+      };
+      if (status === 206) headers["Content-Range"] = `bytes ${start}-${end}/${f.size}`;
+      res.writeHead(status, headers);
+      if (method === "HEAD" || f.size === 0) return void res.end();
+      await pipeline(f.open(start, end), res);
+      return;
+    }
+
+    throw new HubError(404, "Not found");
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const entry: RequestLogEntry = { method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, authorization: false };
+    requests.push(entry);
+    res.on("finish", () => (entry.status = res.statusCode));
+    const fault = matchFault(entry.method, url.pathname);
+    if (fault) {
+      entry.fault = fault.kind;
+      if (fault.kind === "drop") {
+        const limit = fault.afterBytes ?? Math.floor(Number(req.headers["content-length"] ?? 0) / 2);
+        let got = 0;
+        const kill = (): void => {
+          entry.status = -1;
+          req.socket.destroy();
+        };
+        if (limit <= 0) return kill();
+        req.on("data", (c: Buffer) => {
+          got += c.length;
+          entry.bytesIn = got;
+          if (got >= limit) kill();
+        });
+        req.on("end", kill);
+        return;
+      }
+      req.resume();
+      const status = fault.kind === "429" ? 429 : Number(fault.kind);
+      const headers: Record<string, string> = fault.kind === "429" ? { "Retry-After": fault.retryAfter ?? "1" } : {};
+      req.on("end", () => send(res, status, { error: status === 429 ? "Too Many Requests" : "Internal Error" }, headers));
+      return;
+    }
+    active.add(entry);
+    route(req, res, url, entry).finally(() => active.delete(entry)).catch((err: unknown) => {
+      const status = err instanceof HubError ? err.status : 500;
+      const message = err instanceof Error ? err.message : String(err);
+      if (res.headersSent) return void res.destroy();
+      req.resume();
+      send(res, status, { error: message }, err instanceof HubError && err.errorCode ? { "X-Error-Code": err.errorCode, "X-Error-Message": message.slice(0, 200).replace(/[^\x20-\x7e]/g, "?") } : {});
+    });
+  });
+  server.setTimeout(options.socketIdleTimeoutMs ?? 5000); // no callback: the idle socket is destroyed
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url: base,
+    requests,
+    store,
+    idle: async (timeoutMs = 10_000) => {
+      const until = Date.now() + timeoutMs;
+      while (active.size > 0) {
+        if (Date.now() > until) throw new Error(`local Hub still busy with: ${[...active].map((e) => `${e.method} ${e.path} (${e.bytesIn} bytes in)`).join(", ")}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    repoDir: (repoId) => store.dir(repoId),
+    inject: (fault) => faults.push({ ...fault, seen: 0 }),
+    createRepo: async (repoId, opts) => store.create(repoId, { private: !!opts?.private, owner: repoId.split("/")[0]! }),
+    plainPutUrl: (repoId, oid, size) => {
+      const [ns, name] = repoId.split("/");
+      return presign("PUT", `/lfs-storage/basic/${ns}/${name}/${oid}/${size}`);
+    },
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      if (ownsData) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The request body, counted into the log; errors (client gone mid-body) propagate. */
+function bodyStream(req: http.IncomingMessage, entry: RequestLogEntry): Transform {
+  const t = new Transform({
+    transform(c: Buffer, _e, cb) {
+      entry.bytesIn += c.length;
+      cb(null, c);
+    },
+  });
+  req.pipe(t);
+  // `req.complete` can read true after an abort: only a seen 'end' means the body arrived whole.
+  let ended = false;
+  req.on("end", () => (ended = true));
+  const fail = (): void => {
+    if (!ended) t.destroy(new Error("client disconnected mid-body"));
+  };
+  req.on("error", fail);
+  req.on("aborted", fail);
+  req.on("close", fail);
+  return t;
+}
+
+async function streamToString(s: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** gitattributes-style glob → RegExp (`*` and `?` stay within a path segment, `**` crosses). */
+export function globToRegExp(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*" && glob[i + 1] === "*") {
+      re += ".*";
+      i++;
+      if (glob[i + 1] === "/") i++;
+    } else if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
