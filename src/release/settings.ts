@@ -35,6 +35,7 @@ export interface ReleaseSettings {
     /** Why the repository is unknown, when it is. */
     repoError?: string;
     client?: GitHubClient;
+    retryDelayMs?: number;
   };
   /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
   ignorePaths: string[];
@@ -68,6 +69,8 @@ export async function resolveSettings(opts: {
     tag = { error: e.message };
   }
   const creds = resolveHubCredentials(env, os.homedir());
+  // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
+  const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   const githubToken = env.GITHUB_TOKEN || undefined;
   const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
   let repo: GitHubRepo | undefined;
@@ -96,11 +99,12 @@ export async function resolveSettings(opts: {
       revision: config.hub.revision,
       remote: config.hub.remote,
       transport: opts.transport ?? config.hub.transport,
-      fetch: createRetryFetch(),
+      fetch: createRetryFetch(retryDelayMs ? { baseDelayMs: retryDelayMs } : {}),
     },
     github: {
       apiUrl,
-      ...(githubToken ? { token: githubToken, client: createGitHubClient({ token: githubToken, baseUrl: apiUrl }) } : {}),
+      ...(githubToken ? { token: githubToken, client: createGitHubClient({ token: githubToken, baseUrl: apiUrl, ...(retryDelayMs ? { retryDelayMs } : {}) }) } : {}),
+      ...(retryDelayMs ? { retryDelayMs } : {}),
       ...(repo ? { repo } : {}),
       ...(repoError ? { repoError } : {}),
     },

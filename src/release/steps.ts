@@ -33,6 +33,8 @@ export interface StepInput {
   prune: boolean;
   createPr: boolean;
   force: boolean;
+  /** Results a step produced for a later step in this same run (the Hub tag made with the commit). */
+  carried: Partial<Record<StepId, StepReport>>;
 }
 
 function requireHubToken(s: ReleaseSettings): string {
@@ -88,11 +90,16 @@ export async function publishToHub(i: StepInput, plan: HubPlan | undefined, onPr
     gitattributes: r.plan.gitattributes,
   };
   await i.journal.record("hub", result);
-  if (r.tag) await i.journal.record("hub-tag", { tag: r.tag.tag, commit: r.tag.commit });
+  if (r.tag) {
+    await i.journal.record("hub-tag", { tag: r.tag.tag, commit: r.tag.commit });
+    i.carried["hub-tag"] = { id: "hub-tag", status: r.tag.status === "created" ? "done" : "unchanged", tag: r.tag.tag, commit: r.tag.commit };
+  }
   return { id: "hub", status: r.status === "unchanged" ? "unchanged" : "done", ...result };
 }
 
 export async function tagOnHub(i: StepInput): Promise<StepReport> {
+  const made = i.carried["hub-tag"];
+  if (made) return made;
   const done = fromJournal(i.journal, "hub-tag");
   if (done) return done;
   const s = i.settings;
@@ -140,6 +147,7 @@ export async function createGitHubRelease(i: StepInput, pack: PackResult, checks
     tag,
     name: tag,
     body,
+    ...(s.github.retryDelayMs ? { retryDelayMs: s.github.retryDelayMs } : {}),
     assets: [
       { path: pack.archive.path, name: pack.archive.name, sha256: pack.archive.sha256, contentType: "application/gzip" },
       { path: path.join(path.dirname(pack.archive.path), "SHA256SUMS"), name: "SHA256SUMS", contentType: "text/plain" },

@@ -101,7 +101,8 @@ function step(ctx: ReleaseContext, title: string, run: (c: ReleaseContext, task:
       }
       c.steps.push(r);
       if (r.status === "failed") throw new Error(r.message ?? `${title} failed`);
-      const what = [r.status, r.commit ? String(r.commit).slice(0, 12) : "", r.url ? String(r.url) : ""].filter(Boolean).join(" ");
+      const status = { done: "done", unchanged: "already there", skipped: "done in an earlier run", failed: "failed" }[r.status];
+      const what = [status, r.commit ? String(r.commit).slice(0, 12) : "", r.url ? String(r.url) : ""].filter(Boolean).join(" ");
       task.title = `${title}: ${what}`;
     },
   };
@@ -112,7 +113,8 @@ function step(ctx: ReleaseContext, title: string, run: (c: ReleaseContext, task:
 
 /** Remote stages, in order. Each is idempotent and journaled. */
 export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
-  const input = (c: ReleaseContext): StepInput => ({ settings: c.settings, journal: c.journal!, manifest: c.manifest!, prune: c.prune, createPr: c.createPr, force: c.force });
+  const carried: StepInput["carried"] = {};
+  const input = (c: ReleaseContext): StepInput => ({ settings: c.settings, journal: c.journal!, manifest: c.manifest!, prune: c.prune, createPr: c.createPr, force: c.force, carried });
   const hubPlan = (c: ReleaseContext): HubPlan | undefined => (c.plan.hub && !isSkipped(c.plan.hub) ? c.plan.hub : undefined);
   const tasks: ListrTask<ReleaseContext>[] = [];
   if (ctx.stages.has("hub")) {

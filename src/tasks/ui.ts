@@ -39,7 +39,7 @@ export function resultTasks<Ctx>(results: CheckResult[]): ListrTask<Ctx>[] {
     task: (_ctx: Ctx, task: Task<Ctx>) => {
       if (r.status === "fail") throw new Error(r.message ?? r.title);
       if (r.status === "skip") return task.skip(`${r.title} (skipped: ${r.message ?? ""})`);
-      if (r.status === "warn") task.title = `⚠ ${r.title}: ${r.message ?? ""}`;
+      if (r.status === "warn") task.title = `⚠ ${r.message ?? r.title}`;
       else if (r.message) task.title = `${r.title} (${r.message})`;
     },
   }));

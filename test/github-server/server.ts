@@ -63,6 +63,8 @@ export interface FakeGitHub {
   assets: Map<number, FakeAsset>;
   requests: LoggedRequest[];
   fault(f: Fault): void;
+  /** Drop every fault not yet fired: the API is healthy again. */
+  clearFaults(): void;
   /** Requests that changed state (POST/PATCH/DELETE), for "a rerun changes nothing" asserts. */
   writes(): LoggedRequest[];
   assetsOf(tag: string): FakeAsset[];
@@ -283,6 +285,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     fault(f) {
       faults.push({ ...f, seen: 0 });
     },
+    clearFaults: () => void faults.splice(0),
     writes: () => requests.filter((r) => r.method !== "GET" && r.method !== "HEAD"),
     assetsOf: (tag) => {
       const r = [...releases.values()].find((x) => x.tag_name === tag);

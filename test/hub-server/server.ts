@@ -75,6 +75,8 @@ export interface HubServer {
   repoDir(repoId: string): string;
   requests: RequestLogEntry[];
   inject(fault: Fault): void;
+  /** Drop every fault not yet fired: the remote is healthy again. */
+  clearFaults(): void;
   /** Create a repo directly (no HTTP), owned by its namespace. */
   createRepo(repoId: string, opts?: { private?: boolean }): Promise<void>;
   /** A presigned URL for a plain PUT of an object of this size: the same store path the LFS basic transfer uses (for benchmarks). */
@@ -544,6 +546,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     },
     repoDir: (repoId) => store.dir(repoId),
     inject: (fault) => faults.push({ ...fault, seen: 0 }),
+    clearFaults: () => void faults.splice(0),
     createRepo: async (repoId, opts) => store.create(repoId, { private: !!opts?.private, owner: repoId.split("/")[0]! }),
     plainPutUrl: (repoId, oid, size) => {
       const [ns, name] = repoId.split("/");
