@@ -31,8 +31,3 @@ export async function buildManifest(
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
-
-/** manifest.json as published: no local paths. */
-export function serializeManifest(manifest: Manifest): string {
-  return `${JSON.stringify(manifest.map(({ path, size, sha256 }) => ({ path, size, sha256 })), null, 2)}\n`;
-}

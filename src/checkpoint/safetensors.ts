@@ -2,12 +2,11 @@
 // and validated like the reference implementation (bounded header, known dtypes, offsets that tile
 // the data section exactly). Tensor data is located, not read.
 import type { FileHandle } from "node:fs/promises";
-import { open } from "node:fs/promises";
 import path from "node:path";
 
 import { DTYPE_SIZE } from "./tensor-data.js";
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
-import { WeightsError, rethrowIo } from "./weights-error.js";
+import { WeightsError, withWeightsFile } from "./weights-error.js";
 import { readAt } from "./zip.js";
 
 /** The reference implementation's limit (safetensors MAX_HEADER_SIZE). */
@@ -27,20 +26,7 @@ export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
 };
 
 export async function readSafetensors(file: string): Promise<WeightsIndex> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    rethrowIo(file, err);
-  }
-  try {
-    const { size } = await fh.stat();
-    return await readSafetensorsFrom(fh, size, file);
-  } catch (err) {
-    rethrowIo(file, err);
-  } finally {
-    await fh.close();
-  }
+  return withWeightsFile(file, (fh, size) => readSafetensorsFrom(fh, size, file));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -2,13 +2,12 @@
 // restricted unpickler, and every tensor located in its `data/<key>` entry. Reads only the
 // directory, the local headers and the small records, never the tensor data.
 import type { FileHandle } from "node:fs/promises";
-import { open } from "node:fs/promises";
 import path from "node:path";
 
 import { PyDict, PyStorage, PyTensor, type PyValue, unpickle } from "./pickle.js";
 import { DTYPE_SIZE } from "./tensor-data.js";
 import type { TensorInfo, WeightsIndex } from "./types.js";
-import { WeightsError, rethrowIo } from "./weights-error.js";
+import { WeightsError, withWeightsFile } from "./weights-error.js";
 import { type SizeHint, type ZipEntry, crc32, readAt, readZipDirectory } from "./zip.js";
 
 /** data.pkl of a BERT-base state dict is ~27 KB; anything near this is not a state dict. */
@@ -26,20 +25,7 @@ export interface TorchArchiveInfo {
 
 /** Reads the index of a torch zip checkpoint. */
 export async function readTorchWeights(file: string): Promise<WeightsIndex> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    rethrowIo(file, err);
-  }
-  try {
-    const { size } = await fh.stat();
-    return (await readTorchWeightsFrom(fh, size, file)).index;
-  } catch (err) {
-    rethrowIo(file, err);
-  } finally {
-    await fh.close();
-  }
+  return withWeightsFile(file, async (fh, size) => (await readTorchWeightsFrom(fh, size, file)).index);
 }
 
 function describe(v: PyValue): string {

@@ -1,5 +1,6 @@
 // The one error type the weight-file readers throw (re-exported by weights.ts). Kept in its own
 // module so the readers can import it without an import cycle through the dispatcher.
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 export type WeightsErrorCode =
@@ -46,4 +47,22 @@ export function rethrowIo(file: string, err: unknown): never {
     ELOOP: "too many levels of symbolic links",
   };
   throw new WeightsError("unreadable", file, `cannot read: ${why[e.code] ?? `${e.code} during ${e.syscall}`}`);
+}
+
+/** Opens `file`, hands its handle and size to `read`, and closes it; fs errors become WeightsErrors. */
+export async function withWeightsFile<T>(file: string, read: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, "r");
+  } catch (err) {
+    rethrowIo(file, err);
+  }
+  try {
+    const { size } = await fh.stat();
+    return await read(fh, size);
+  } catch (err) {
+    rethrowIo(file, err);
+  } finally {
+    await fh.close();
+  }
 }

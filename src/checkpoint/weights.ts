@@ -1,13 +1,12 @@
 // readWeights: index any supported weights file, chosen by content (git-lfs pointer, zip magic,
 // safetensors header), not by file name.
 import type { FileHandle } from "node:fs/promises";
-import { open } from "node:fs/promises";
 
 import { LFS_POINTER_MAX_BYTES, looksLikeLfsPointer, parseLfsPointer } from "./lfs-pointer.js";
 import { readSafetensorsFrom } from "./safetensors.js";
 import { readTorchWeightsFrom } from "./torch-weights.js";
 import type { WeightsIndex } from "./types.js";
-import { WeightsError, rethrowIo } from "./weights-error.js";
+import { WeightsError, withWeightsFile } from "./weights-error.js";
 import { readAt } from "./zip.js";
 
 export { WeightsError, type WeightsErrorCode } from "./weights-error.js";
@@ -21,21 +20,7 @@ const LEGACY_TORCH_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c
 
 /** Indexes a weights file (torch zip or safetensors) without reading tensor data. Throws WeightsError. */
 export async function readWeights(file: string): Promise<WeightsIndex> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    rethrowIo(file, err);
-  }
-  try {
-    const { size } = await fh.stat();
-    const head = await readAt(fh, 0, Math.min(size, LFS_POINTER_MAX_BYTES));
-    return await dispatch(fh, size, head, file);
-  } catch (err) {
-    rethrowIo(file, err);
-  } finally {
-    await fh.close();
-  }
+  return withWeightsFile(file, async (fh, size) => dispatch(fh, size, await readAt(fh, 0, Math.min(size, LFS_POINTER_MAX_BYTES)), file));
 }
 
 async function dispatch(fh: FileHandle, size: number, head: Buffer, file: string): Promise<WeightsIndex> {
