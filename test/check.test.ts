@@ -247,3 +247,32 @@ describe("check on bad checkpoints", () => {
     expectFail(r.byId.get("files.layout"), /\/nonexistent\/ckpt: checkpoint folder not found/);
   });
 });
+
+describe("usage and configuration errors exit 2 without a stack trace", () => {
+  it("an unknown key in release.config.json", async () => {
+    const dir = path.dirname(await copySample());
+    await writeFile(path.join(dir, "release.config.json"), JSON.stringify({ checkpoint: "ckpt", hub: { repoId: "a/b", remtoe: "hgf" } }));
+    const r = await runCli(["check", "--offline", "--config", path.join(dir, "release.config.json")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/release\.config\.json: \/hub has an unknown field "remtoe"/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it("a config file that does not exist, and an unknown flag", async () => {
+    const missing = await runCli(["check", "--config", "/nonexistent/release.config.json"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/\/nonexistent\/release\.config\.json: config file not found/);
+    const flag = await runCli(["check", "--bogus"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/unknown option '--bogus'/);
+    const stages = await runCli(["release", "--dry-run", "--only", "hub,docs"]);
+    expect(stages.code).toBe(2);
+    expect(stages.stderr).toMatch(/--only takes a comma list of check,smoke,pack,hub,github/);
+  });
+
+  it("--json prints exactly one JSON document on stdout", async () => {
+    const r = await runCli(["check", "--offline", "--json", "--ckpt", await copySample()]);
+    expect(() => JSON.parse(r.stdout)).not.toThrow();
+    expect(r.stdout.trim().startsWith("{")).toBe(true);
+  });
+});

@@ -2,13 +2,13 @@
 // local Hub and the local GitHub API. The dry run changes nothing; the release lands
 // everything; a rerun is a no-op; a fault at each remote step followed by a rerun ends in the
 // same final state with nothing duplicated.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCli, sampleCkpt, repoRoot } from "./helpers/cli.js";
+import { binPath, runCli, sampleCkpt, repoRoot } from "./helpers/cli.js";
 import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
 import { startHubServer, type HubServer } from "./hub-server/index.js";
 import { cloneWithLfs, treeHashes } from "./hub-helpers.js";
@@ -188,6 +188,37 @@ describe("release end to end", () => {
     expect(after.hubWrites).toBe(before.hubWrites);
     expect(after.githubWrites).toBe(0);
     expect(after.originRefs).toBe(before.originRefs);
+  });
+
+  it("asks before publishing: without a terminal and without --yes it refuses, changing nothing", async () => {
+    const p = await makeProject();
+    const before = snapshot(p);
+    const r = await runCli(["release"], { cwd: p.work, env: { ...p.env, CI: "" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to publish without a confirmation: run in a terminal, or pass --yes/);
+    expect(snapshot(p)).toEqual(before);
+  });
+
+  it("Ctrl-C mid-release exits 130 with a consistent journal, and a rerun finishes the release", async () => {
+    const p = await makeProject();
+    // The Hub answers the tag request with 429 Retry-After: 20, so the release is waiting there.
+    p.hub.inject({ kind: "429", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/tag/`), retryAfter: "20", times: 5 });
+    const child = spawn(process.execPath, [binPath, "release", "--yes"], { cwd: p.work, env: { ...process.env, CI: "true", NO_COLOR: "1", ...p.env } });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!p.hub.requests.some((r) => r.method === "POST" && r.path.includes("/tag/")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code).toBe(130);
+    expect(out).toMatch(/Interrupted\. Finished steps are recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json/);
+    const journal = path.join(p.work, ".git", "azbert-release", "journal-v1.2.0.json");
+    if (existsSync(journal)) expect(() => JSON.parse(readFileSync(journal, "utf8"))).not.toThrow();
+    p.hub.clearFaults();
+    const again = await p.release("--yes");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    await expectReleased(p);
   });
 
   // A fault at each remote step, then a clean rerun: the same final state, nothing twice.

@@ -64,6 +64,9 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
   const stages = parseStages(opts.only);
   const dryRun = !!opts.dryRun;
   if (opts.offline && !dryRun) throw new UserError("--offline only makes sense with --dry-run: a release needs the network", 2);
+  const interactive = !dryRun && !opts.yes && !isCi(env);
+  // Say it before minutes of checks and packing, not after.
+  if (interactive && !process.stdin.isTTY) throw new UserError("refusing to publish without a confirmation: run in a terminal, or pass --yes", 2);
   const settings = await resolveSettings({
     config,
     offline: !!opts.offline,
@@ -128,8 +131,7 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
     return 0;
   }
 
-  if (!opts.yes && !isCi(env)) {
-    if (!process.stdin.isTTY) throw new UserError("refusing to publish without a confirmation: run in a terminal, or pass --yes", 2);
+  if (interactive) {
     if (!(await confirm(`\nPublish ${tagName(settings)} as planned above? [y/N] `))) {
       human.write("Not published.\n");
       return 1;
