@@ -114,11 +114,15 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version exit 0; every other parse problem is a usage error.
       return e.exitCode === 0 ? 0 : 2;
     }
+    const json = argv.includes("--json");
     if (e instanceof UserError) {
       process.stderr.write(`azbert-release: ${redact(e.message)}\n`);
+      // --json promises one document on stdout, failures included.
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(e.message) })}\n`);
       return e.exitCode;
     }
     process.stderr.write(`azbert-release: unexpected error: ${redact(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(e instanceof Error ? e.message : String(e)) })}\n`);
     return 1;
   }
 }

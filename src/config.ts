@@ -65,6 +65,10 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
   }
   const root = configFile ? path.dirname(configFile) : cwd;
   const rel = (p: string | undefined | null) => (p ? path.resolve(root, p) : null);
+  const label = configFile ? path.relative(cwd, configFile) || configFile : DEFAULT_CONFIG_FILE;
+  for (const [key, value] of [["modelCard", raw.modelCard], ["smoke.cases", raw.smoke?.cases], ["smoke.expectations", raw.smoke?.expectations]] as const) {
+    if (value && !existsSync(path.resolve(root, value))) throw new UserError(`${label}: ${key} names ${value}, which does not exist`, 2);
+  }
   return {
     root,
     configFile,

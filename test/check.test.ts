@@ -4,7 +4,7 @@ import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, writeFile }
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { copySample, parseReport, runCli, type JsonCheck } from "./helpers/cli.js";
-import { PickleWriter, torchZip } from "./helpers/torch-fixtures.js";
+import { PickleWriter, safetensorsFile, torchZip } from "./helpers/torch-fixtures.js";
 
 const CHECKPOINT_IDS = /^(files|json|schema|coherence|weights|card)\./;
 
@@ -87,11 +87,32 @@ describe("check on bad checkpoints", () => {
 
   it("config vocab_size that disagrees with the tokenizer", async () => {
     const dir = await copySample();
-    await editJson(path.join(dir, "config.json"), (v) => (v.vocab_size = 400));
+    await editJson(path.join(dir, "config.json"), (v) => (v.vocab_size = 300));
     const r = await check(dir);
     expect(r.code).toBe(1);
-    expectFail(r.byId.get("coherence.vocab"), /config\.json: vocab_size is 400, but vocab\.txt \(319 lines\) \+ added_tokens\.json \(43\) = 362/);
-    expectFail(r.byId.get("weights.shapes"), /word_embeddings\.weight has shape \[362, 64\], config\.json implies \[400, 64\]/);
+    expectFail(r.byId.get("coherence.vocab"), /config\.json: vocab_size is 300, but vocab\.txt \(319 lines\) \+ added_tokens\.json \(43\) = 362/);
+    expectFail(r.byId.get("weights.shapes"), /word_embeddings\.weight has shape \[362, 64\], config\.json implies \[300, 64\]/);
+    // Padded embeddings are legitimate: only a warning about the vocabulary (the weights still disagree here).
+    await editJson(path.join(dir, "config.json"), (v) => (v.vocab_size = 368));
+    const padded = await check(dir);
+    expect(padded.byId.get("coherence.vocab")?.status).toBe("warn");
+    expect(padded.byId.get("coherence.vocab")?.message).toMatch(/6 embedding rows are never used/);
+  });
+
+  it("a model.safetensors that disagrees with config.json fails even beside a good pytorch_model.bin", async () => {
+    const dir = await copySample();
+    await writeFile(path.join(dir, "model.safetensors"), safetensorsFile([{ name: "bert.embeddings.word_embeddings.weight", dtype: "F32", shape: [361, 64], data: new Uint8Array(361 * 64 * 4) }]));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(r.byId.get("weights.shapes"), /model\.safetensors: bert\.embeddings\.word_embeddings\.weight has shape \[361, 64\], config\.json implies \[362, 64\]/, /pytorch_model\.bin and model\.safetensors disagree/);
+  });
+
+  it("a BertForMaskedLM with the pre-training heads still in its weights only warns", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.architectures = ["BertForMaskedLM"]));
+    const r = await check(dir);
+    expect(r.byId.get("weights.shapes")?.status).toBe("warn");
+    expect(r.byId.get("weights.shapes")?.message).toMatch(/2 tensors that BertForMaskedLM does not use \(first: cls\.seq_relationship\.weight\)/);
   });
 
   it("a vocab.txt line more than tokenizer.json knows", async () => {
@@ -223,6 +244,14 @@ describe("check on bad checkpoints", () => {
     expect(r.byId.get("files.layout")?.message).toBe("8 files");
   });
 
+  it("a .git file (submodule checkout) is never published", async () => {
+    const dir = await copySample();
+    await writeFile(path.join(dir, ".git"), "gitdir: ../.git/modules/ckpt\n");
+    const r = await check(dir);
+    expect(r.failed).toEqual([]);
+    expect(r.byId.get("files.unexpected")?.status).toBe("pass");
+  });
+
   it("a nested name clash fails naming both files", async () => {
     const dir = await copySample();
     await mkdir(path.join(dir, "other"));
@@ -256,6 +285,15 @@ describe("usage and configuration errors exit 2 without a stack trace", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/release\.config\.json: \/hub has an unknown field "remtoe"/);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it("a model card path in the config that does not exist", async () => {
+    const dir = path.dirname(await copySample());
+    await writeFile(path.join(dir, "release.config.json"), JSON.stringify({ checkpoint: "ckpt", modelCard: "card.md" }));
+    const r = await runCli(["check", "--offline", "--json", "--config", path.join(dir, "release.config.json")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/release\.config\.json: modelCard names card\.md, which does not exist/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: expect.stringMatching(/modelCard names card\.md/) });
   });
 
   it("a config file that does not exist, and an unknown flag", async () => {

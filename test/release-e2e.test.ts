@@ -190,6 +190,28 @@ describe("release end to end", () => {
     expect(after.originRefs).toBe(before.originRefs);
   });
 
+  it("a smoke stage that cannot run (cuda without a GPU) stops the release before any remote write", async () => {
+    const p = await makeProject();
+    const cfgPath = path.join(p.work, "release.config.json");
+    const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as { smoke: Record<string, unknown> };
+    cfg.smoke.device = "cuda";
+    cfg.smoke.python = "/nonexistent/python3";
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    git(p.work, "commit", "-qam", "smoke on cuda");
+    git(p.work, "push", "-q", "origin", "main");
+    const before = snapshot(p);
+    const r = await p.release("--yes", "--json");
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ id: string; status: string; message?: string }> };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.id === "stage.error")?.message).toMatch(/cuda/);
+    const after = snapshot(p);
+    expect(after.hubWrites).toBe(before.hubWrites);
+    expect(after.githubWrites).toBe(before.githubWrites);
+    expect(after.originRefs).toBe(before.originRefs);
+    expect(after.hubRefs).toBe("(no repo)");
+  });
+
   it("asks before publishing: without a terminal and without --yes it refuses, changing nothing", async () => {
     const p = await makeProject();
     const before = snapshot(p);

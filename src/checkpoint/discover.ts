@@ -69,10 +69,11 @@ export async function discoverCheckpoint(
   async function walk(dir: string): Promise<void> {
     const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
+      // A .git folder, or the .git file of a submodule or worktree, is never part of the checkpoint.
+      if (entry.name === ".git") continue;
       const full = path.join(dir, entry.name);
       const rel = path.relative(root, full).split(path.sep).join("/");
       if (entry.isDirectory()) {
-        if (entry.name === ".git") continue;
         await walk(full);
       } else if (entry.isSymbolicLink()) {
         const target = await realpath(full).catch(() => null);
@@ -101,15 +102,21 @@ export async function discoverCheckpoint(
   const files: CheckpointFile[] = [];
   for (const [name, group] of [...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const first = group[0]!;
+    // One representative per distinct content: identical duplicates collapse into one.
     const distinct: CheckpointFile[] = [first];
     for (const other of group.slice(1)) {
-      if (other.source === first.source) continue;
-      if (other.size === first.size && (await sameContent(first, other))) continue;
-      distinct.push(other);
+      let dup = false;
+      for (const d of distinct) {
+        if (other.source === d.source || (other.size === d.size && (await sameContent(d, other)))) {
+          dup = true;
+          break;
+        }
+      }
+      if (!dup) distinct.push(other);
     }
     if (distinct.length > 1) {
       const where = distinct.map((f) => path.relative(root, f.source) || f.source).join(" and ");
-      problems.push({ severity: "error", code: "name-clash", message: `${where} would both be published as ${name} but differ; rename or remove one` });
+      problems.push({ severity: "error", code: "name-clash", message: `${where} would ${distinct.length > 2 ? "all" : "both"} be published as ${name} but differ; rename or remove all but one` });
       continue;
     }
     files.push(first);

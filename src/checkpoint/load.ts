@@ -1,7 +1,7 @@
 // Reads everything the checks look at, once: the flattened file list, every JSON file, the
 // vocabulary, the weights index (without loading tensors) and the model card. Checks are pure
 // functions over the result.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { discoverCheckpoint, type InventoryProblem } from "./discover.js";
 import { HashCache } from "./hash-cache.js";
@@ -44,7 +44,7 @@ export async function loadCheckpoint(
   let files = found.files;
   if (opts.modelCard) {
     // A model card kept outside the checkpoint is published as README.md all the same.
-    const { size } = await import("node:fs/promises").then((fs) => fs.stat(opts.modelCard!));
+    const { size } = await stat(opts.modelCard);
     files = [...files.filter((f) => f.repoPath !== "README.md"), { repoPath: "README.md", source: path.resolve(opts.modelCard), size }]
       .sort((a, b) => (a.repoPath < b.repoPath ? -1 : 1));
   }

@@ -1,8 +1,7 @@
 // The weights read without executing anything, and their tensors fit config.json.
 import type { LoadedCheckpoint, WeightsState } from "../checkpoint/load.js";
-import type { TensorInfo } from "../checkpoint/types.js";
 import type { CheckResult } from "../report.js";
-import { fail, isRecord, pass, skip } from "./helpers.js";
+import { fail, isRecord, pass, skip, warn } from "./helpers.js";
 
 export function checkWeightsReadable(ckpt: LoadedCheckpoint): CheckResult[] {
   if (!ckpt.weights.length) return [skip("weights.read", "weights read without code execution", "no weights file (see files.required)")];
@@ -68,58 +67,80 @@ export function expectedBertTensors(d: BertDims, architectures: readonly string[
 }
 
 /** Old TF-converted checkpoints name LayerNorm parameters gamma/beta; transformers renames them. */
-function lookup(tensors: Map<string, TensorInfo>, name: string): TensorInfo | undefined {
-  return tensors.get(name) ?? tensors.get(name.replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta"));
+function legacyName(name: string): string {
+  return name.replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta");
 }
 
-function primaryWeights(ckpt: LoadedCheckpoint): WeightsState | undefined {
-  return ckpt.weights.find((w) => w.index);
+function readable(ckpt: LoadedCheckpoint): Array<WeightsState & { index: NonNullable<WeightsState["index"]> }> {
+  return ckpt.weights.filter((w): w is WeightsState & { index: NonNullable<WeightsState["index"]> } => !!w.index);
 }
 
+/**
+ * Every weights file (transformers loads model.safetensors first, older tools pytorch_model.bin)
+ * against config.json, and the two against each other when both are there.
+ */
 export function checkTensorShapes(ckpt: LoadedCheckpoint): CheckResult {
   const id = "weights.shapes";
   const title = "tensor names and shapes match config.json";
   const config = ckpt.json.get("config.json")?.value;
-  const w = primaryWeights(ckpt);
-  if (!isRecord(config) || !w?.index) return skip(id, title, "needs a readable config.json and weights file");
+  const files = readable(ckpt);
+  if (!isRecord(config) || !files.length) return skip(id, title, "needs a readable config.json and weights file");
   const num = (k: string) => (typeof config[k] === "number" ? (config[k] as number) : NaN);
   const d: BertDims = { V: num("vocab_size"), H: num("hidden_size"), L: num("num_hidden_layers"), I: num("intermediate_size"), P: num("max_position_embeddings"), T: num("type_vocab_size") };
   if (Object.values(d).some((x) => !Number.isInteger(x))) return skip(id, title, "config.json lacks a dimension (see schema.config)");
   const architectures = Array.isArray(config.architectures) ? (config.architectures as string[]) : [];
-  const tensors = new Map(w.index.tensors.map((t) => [t.name, t]));
-  const prefix = [...tensors.keys()].some((n) => n.startsWith("bert.")) ? "bert." : "";
   const problems: string[] = [];
-  const expected = expectedBertTensors(d, architectures, prefix);
-  for (const e of expected) {
-    const t = lookup(tensors, e.name);
-    if (!t) {
-      if (!e.optional) problems.push(`${w.path}: tensor ${e.name} is missing (expected by ${architectures.join(", ") || "the architecture"})`);
-      continue;
-    }
-    if (t.shape.join(",") !== e.shape.join(",")) {
-      problems.push(`${w.path}: ${e.name} has shape [${t.shape.join(", ")}], config.json implies [${e.shape.join(", ")}]`);
+  const unused: string[] = [];
+  // Disagreement between the two files first: it decides which one users get.
+  const [a, b] = files;
+  if (a && b) {
+    const other = new Map(b.index.tensors.map((t) => [t.name, t]));
+    for (const t of a.index.tensors) {
+      const u = other.get(t.name);
+      if (u && u.shape.join(",") !== t.shape.join(",")) problems.unshift(`${a.path} and ${b.path} disagree: ${t.name} is [${t.shape.join(", ")}] in one and [${u.shape.join(", ")}] in the other`);
     }
   }
-  const known = new Set(expected.flatMap((e) => [e.name, e.name.replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta")]));
-  const extra = [...tensors.keys()].filter((n) => !known.has(n));
-  if (extra.length) problems.push(`${w.path}: ${extra.length} tensors the declared architecture does not use (first: ${extra[0]})`);
-  return problems.length ? fail(id, title, problems) : pass(id, title, `${tensors.size} tensors, ${architectures.join(", ")}`);
+  for (const w of files) {
+    const tensors = new Map(w.index.tensors.map((t) => [t.name, t]));
+    const prefix = [...tensors.keys()].some((n) => n.startsWith("bert.")) ? "bert." : "";
+    const expected = expectedBertTensors(d, architectures, prefix);
+    for (const e of expected) {
+      const t = tensors.get(e.name) ?? tensors.get(legacyName(e.name));
+      if (!t) {
+        if (!e.optional) problems.push(`${w.path}: tensor ${e.name} is missing (expected by ${architectures.join(", ") || "the architecture"})`);
+      } else if (t.shape.join(",") !== e.shape.join(",")) {
+        problems.push(`${w.path}: ${e.name} has shape [${t.shape.join(", ")}], config.json implies [${e.shape.join(", ")}]`);
+      }
+    }
+    const known = new Set(expected.flatMap((e) => [e.name, legacyName(e.name)]));
+    const extra = [...tensors.keys()].filter((n) => !known.has(n));
+    // transformers loads and ignores unused heads (a BertForMaskedLM from pre-training weights).
+    if (extra.length) unused.push(`${w.path}: ${extra.length} tensors that ${architectures.join(", ") || "the architecture"} does not use (first: ${extra[0]}); transformers will ignore them`);
+  }
+  if (problems.length) return fail(id, title, [...problems, ...unused]);
+  if (unused.length) return warn(id, title, unused);
+  const n = files.map((w) => `${w.index.tensors.length} tensors${files.length > 1 ? ` in ${w.path}` : ""}`).join(", ");
+  return pass(id, title, `${n}, ${architectures.join(", ")}`);
 }
 
 export function checkTensorDtype(ckpt: LoadedCheckpoint): CheckResult {
   const id = "weights.dtype";
   const title = "floating-point tensors match config torch_dtype";
   const config = ckpt.json.get("config.json")?.value;
-  const w = primaryWeights(ckpt);
-  if (!isRecord(config) || !w?.index) return skip(id, title, "needs a readable config.json and weights file");
-  const floats = w.index.tensors.filter((t) => ["float64", "float32", "float16", "bfloat16"].includes(t.dtype));
-  const counts = new Map<string, number>();
-  for (const t of floats) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + 1);
+  const files = readable(ckpt);
+  if (!isRecord(config) || !files.length) return skip(id, title, "needs a readable config.json and weights file");
   const declared = typeof config.torch_dtype === "string" ? config.torch_dtype : undefined;
-  const summary = [...counts].map(([k, v]) => `${v} ${k}`).join(", ");
-  if (!declared) return pass(id, title, `no torch_dtype declared; ${summary}`);
-  const off = floats.filter((t) => t.dtype !== declared);
-  return off.length
-    ? fail(id, title, [`${w.path}: config.json declares torch_dtype ${declared} but ${off.length} tensors are ${off[0]!.dtype} (first: ${off[0]!.name}); found ${summary}`])
-    : pass(id, title, summary);
+  const problems: string[] = [];
+  const summaries: string[] = [];
+  for (const w of files) {
+    const floats = w.index.tensors.filter((t) => ["float64", "float32", "float16", "bfloat16"].includes(t.dtype));
+    const counts = new Map<string, number>();
+    for (const t of floats) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + 1);
+    const summary = [...counts].map(([k, v]) => `${v} ${k}`).join(", ");
+    summaries.push(files.length > 1 ? `${w.path}: ${summary}` : summary);
+    const off = floats.filter((t) => declared && t.dtype !== declared);
+    if (off.length) problems.push(`${w.path}: config.json declares torch_dtype ${declared} but ${off.length} tensors are ${off[0]!.dtype} (first: ${off[0]!.name}); found ${summary}`);
+  }
+  if (problems.length) return fail(id, title, problems);
+  return pass(id, title, declared ? summaries.join("; ") : `no torch_dtype declared; ${summaries.join("; ")}`);
 }

@@ -17,4 +17,4 @@ export {
   type TagOptions,
 } from "./preflight.js";
 export { ensureReleaseTag, pushRelease, type EnsureTagOptions, type EnsureTagResult, type PushOptions, type PushResult, type PushStatus } from "./push.js";
-export { redactGitText } from "./run.js";
+export { redactGitText, tryGit } from "./run.js";

@@ -1,6 +1,7 @@
 // The GitHub Release: created or updated for the tag, with its assets uploaded (streamed) only
 // when they differ from what is already there. A rerun with nothing changed makes no writes.
 import { createHash } from "node:crypto";
+import { hashFile } from "../checkpoint/hash-cache.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
@@ -101,12 +102,6 @@ export function remoteAssetSha256(a: Pick<RemoteAsset, "digest" | "label">): str
   if (d) return d[1]!.toLowerCase();
   const l = a.label ? /sha256[: ]([0-9a-f]{64})/i.exec(a.label) : null;
   return l ? l[1]!.toLowerCase() : undefined;
-}
-
-async function hashFile(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest("hex");
 }
 
 function fail(what: string, err: unknown, token?: string): UserError {

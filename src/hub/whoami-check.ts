@@ -82,7 +82,12 @@ export async function checkHubWhoami(opts: WhoamiCheckOptions): Promise<CheckRes
     await res.body?.cancel();
     return { ...base, status: "fail", message: `the Hub at ${opts.endpoint} answered ${res.status} to whoami; try again later` };
   }
-  const who = (await res.json()) as WhoAmIV2;
+  let who: WhoAmIV2;
+  try {
+    who = (await res.json()) as WhoAmIV2;
+  } catch {
+    return { ...base, status: "fail", message: `the Hub at ${opts.endpoint} did not answer whoami with JSON: is HF_ENDPOINT a Hugging Face Hub?` };
+  }
   const perm = hubWritePermission(who, opts.repoId, opts.mustCreate);
   return { ...base, status: perm.ok ? "pass" : "fail", message: redactHub(perm.detail, [opts.token]), user: who.name };
 }

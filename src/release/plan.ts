@@ -1,15 +1,11 @@
 // The publish plan: what each remote step would do, computed without changing anything. It is
 // the dry run's output and what the user confirms before a real release.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { formatBytes } from "../checkpoint/discover.js";
 import type { Manifest } from "../checkpoint/types.js";
-import { remoteTagCommit } from "../git/index.js";
+import { remoteTagCommit, tryGit } from "../git/index.js";
 import { hubRepoUrl, planHubPublish, type HubPlan } from "../hub/index.js";
 import { redact } from "../util/redact.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
-
-const run = promisify(execFile);
 
 export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
 export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
@@ -31,11 +27,8 @@ export function isSkipped(x: unknown): x is Skipped {
 }
 
 async function git(cwd: string, args: string[]): Promise<string | undefined> {
-  try {
-    return (await run("git", args, { cwd })).stdout.trim();
-  } catch {
-    return undefined;
-  }
+  const r = await tryGit(cwd, args);
+  return r.ok ? r.out.trim() : undefined;
 }
 
 export async function planHub(s: ReleaseSettings, manifest: Manifest, prune: boolean): Promise<NonNullable<ReleasePlan["hub"]>> {

@@ -1,17 +1,13 @@
 // Everything a release needs to know about where it goes, resolved once from the config, the
 // command line and the environment: the tag, the Hub target and token, the GitHub repository.
 // Tokens stay in here; nothing in this object is ever printed whole.
-import { execFile } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import type { ReleaseConfig } from "../config.js";
-import { resolveReleaseTag, type ResolvedTag } from "../git/index.js";
+import { resolveReleaseTag, tryGit, type ResolvedTag } from "../git/index.js";
 import { createGitHubClient, resolveGitHubRepo, type GitHubClient, type GitHubRepo } from "../github/index.js";
 import { createRetryFetch, resolveHubCredentials, type HubCredentials } from "../hub/index.js";
 import { UserError } from "../report.js";
-
-const run = promisify(execFile);
 
 export interface ReleaseSettings {
   config: ReleaseConfig;
@@ -42,11 +38,8 @@ export interface ReleaseSettings {
 }
 
 async function remoteUrl(cwd: string, remote: string): Promise<string | undefined> {
-  try {
-    return (await run("git", ["remote", "get-url", remote], { cwd })).stdout.trim();
-  } catch {
-    return undefined;
-  }
+  const r = await tryGit(cwd, ["remote", "get-url", remote]);
+  return r.ok ? r.out.trim() : undefined;
 }
 
 export async function resolveSettings(opts: {
@@ -76,11 +69,10 @@ export async function resolveSettings(opts: {
   let repo: GitHubRepo | undefined;
   let repoError: string | undefined;
   try {
-    repo = resolveGitHubRepo({ env, remoteUrl: config.github.repository ? undefined : await remoteUrl(cwd, config.github.remote) });
-    if (config.github.repository) {
-      const [owner, name] = config.github.repository.split("/") as [string, string];
-      repo = { owner, repo: name };
-    }
+    // The config names the repository explicitly; else Actions' GITHUB_REPOSITORY, else the origin URL.
+    repo = config.github.repository
+      ? resolveGitHubRepo({ env: { GITHUB_REPOSITORY: config.github.repository } })
+      : resolveGitHubRepo({ env, remoteUrl: await remoteUrl(cwd, config.github.remote) });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     repoError = e.message;

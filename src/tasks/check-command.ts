@@ -2,7 +2,7 @@
 import { loadConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
 import type { GlobalOptions } from "../cli.js";
-import { checkTasks, type CheckContext } from "./check.js";
+import { checkTasks, stageFailure, type CheckContext } from "./check.js";
 import { resolveSettings } from "../release/settings.js";
 import { environmentChecks } from "./environment.js";
 import { detectUi, makeListr } from "./ui.js";
@@ -18,7 +18,11 @@ export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }
     environment: environmentChecks(settings),
   };
   const ui = detectUi(!!opts.json);
-  await makeListr(checkTasks(ctx), ui, ctx).run();
+  try {
+    await makeListr(checkTasks(ctx), ui, ctx).run();
+  } catch (e) {
+    ctx.results.push(stageFailure(e));
+  }
   const report: CheckReport = { ok: isOk(ctx.results), checks: ctx.results };
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else printSummary(report);

@@ -10,6 +10,7 @@ import { buildManifest } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { ReleaseConfig } from "../config.js";
 import type { CheckResult } from "../report.js";
+import { redact } from "../util/redact.js";
 import { resultTasks, type Task } from "./ui.js";
 
 export interface CheckContext {
@@ -72,4 +73,9 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
 export function displayPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
+}
+
+/** A stage that stopped with an error instead of a result: reported as a failed check, redacted. */
+export function stageFailure(e: unknown): CheckResult {
+  return { id: "stage.error", title: "every stage completed", status: "fail", message: redact(e instanceof Error ? e.message : String(e)) };
 }

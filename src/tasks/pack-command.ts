@@ -6,7 +6,7 @@ import { loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { isOk } from "../report.js";
 import { packCheckpoint, type PackResult } from "../pack/index.js";
-import { checkTasks, displayPath, type CheckContext } from "./check.js";
+import { checkTasks, displayPath, stageFailure, type CheckContext } from "./check.js";
 import { printSummary } from "./check-command.js";
 import { detectUi, makeListr, type Task } from "./ui.js";
 
@@ -25,7 +25,11 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
     outDir: opts.out ? path.resolve(opts.out) : config.github.outDir,
   };
   const ui = detectUi(!!opts.json);
-  await makeListr<PackContext>([...checkTasks(ctx), packTask(config.github.archive)], ui, ctx).run();
+  try {
+    await makeListr<PackContext>([...checkTasks(ctx), packTask(config.github.archive)], ui, ctx).run();
+  } catch (e) {
+    ctx.results.push(stageFailure(e));
+  }
   const ok = isOk(ctx.results) && !!ctx.pack;
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ ok, checks: ctx.results, ...(ctx.pack ? { archive: ctx.pack.archive } : {}) }, null, 2)}\n`);

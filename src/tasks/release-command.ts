@@ -12,9 +12,10 @@ import { ALL_STAGES, isSkipped, renderPlan, type Stage } from "../release/plan.j
 import { resolveSettings, tagName } from "../release/settings.js";
 import { isOk, UserError, type CheckResult } from "../report.js";
 import { redact } from "../util/redact.js";
+import { stageFailure } from "./check.js";
 import { printSummary } from "./check-command.js";
 import { localTasks, releaseEnvironment, remoteTasks, type ReleaseContext } from "./release.js";
-import { detectUi, makeListr } from "./ui.js";
+import { detectUi, isCi, makeListr } from "./ui.js";
 
 export function parseStages(only: string | undefined): Set<Stage> {
   if (!only) return new Set(ALL_STAGES);
@@ -28,10 +29,6 @@ export function manifestDigest(m: Manifest): string {
   return createHash("sha256").update(JSON.stringify(m.map(({ path: p, size, sha256 }) => [p, size, sha256]))).digest("hex");
 }
 
-function isCi(env: NodeJS.ProcessEnv): boolean {
-  return !!env.CI && env.CI !== "false" && env.CI !== "0";
-}
-
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -39,6 +36,16 @@ async function confirm(question: string): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+/** Remote steps run only against a plan the user could see. */
+function requirePlan(ctx: ReleaseContext): CheckResult[] {
+  if (!isOk(ctx.results)) return [];
+  const missing: string[] = [];
+  if (ctx.stages.has("hub") && (!ctx.plan.hub || isSkipped(ctx.plan.hub))) missing.push(`the Hub: ${ctx.plan.hub && isSkipped(ctx.plan.hub) ? ctx.plan.hub.skipped : "not planned"}`);
+  if (ctx.stages.has("github") && (!ctx.plan.git || isSkipped(ctx.plan.git))) missing.push(`git push: ${ctx.plan.git && isSkipped(ctx.plan.git) ? ctx.plan.git.skipped : "not planned"}`);
+  if (ctx.stages.has("github") && (!ctx.plan.github || isSkipped(ctx.plan.github))) missing.push(`GitHub Release: ${ctx.plan.github && isSkipped(ctx.plan.github) ? ctx.plan.github.skipped : "not planned"}`);
+  return missing.length ? [{ id: "release.plan", title: "every remote step has a plan", status: "fail", message: missing.join("\n") }] : [];
 }
 
 /** A real release needs what the dry run may skip: credentials for every selected remote stage. */
@@ -95,10 +102,12 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
 
   try {
     await makeListr(localTasks(ctx), ui, ctx).run();
-  } catch {
-    // The failing task was shown; the report below says what failed.
+  } catch (e) {
+    // A stage that stopped with an error (smoke unavailable, unreadable folder, unreachable
+    // remote...) is a failure of the run, never something to publish past.
+    ctx.results.push(stageFailure(e));
   }
-  if (!dryRun) ctx.results.push(...requireCredentials(ctx));
+  if (!dryRun) ctx.results.push(...requireCredentials(ctx), ...requirePlan(ctx));
   const localOk = isOk(ctx.results) && (!ctx.smoke || ctx.smoke.ok) && (dryRun || !(stages.has("pack") || stages.has("github")) || !!ctx.pack);
   const planned = ctx.plan.hub || ctx.plan.git || ctx.plan.github;
   if (planned && isOk(ctx.results)) human.write(`\n${renderPlan(ctx.plan)}\n`);
@@ -113,6 +122,10 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
   }
   if (!(stages.has("hub") || stages.has("github"))) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, checks: ctx.results, steps: [] }, null, 2)}\n`);
+    else {
+      printSummary({ ok: true, checks: ctx.results }, human);
+      if (ctx.pack) human.write(`Packed ${ctx.pack.archive.path} (sha256 ${ctx.pack.archive.sha256}); no remote stage selected.\n`);
+    }
     return 0;
   }
 
@@ -121,7 +134,7 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
 
   const gitDir = await Journal.gitDir(settings.cwd);
   ctx.journal = await Journal.open(gitDir, tagName(settings), manifestDigest(ctx.manifest!));
-  if (ctx.journal.get("verify") && [...stages].every((s) => s !== "hub" || ctx.journal!.get("hub-tag")) && (!stages.has("github") || ctx.journal.get("github-release"))) {
+  if (ctx.journal.get("verify") && (!stages.has("hub") || ctx.journal.get("hub-tag")) && (!stages.has("github") || ctx.journal.get("github-release"))) {
     const hub = ctx.journal.get("hub")?.result;
     const gh = ctx.journal.get("github-release")?.result;
     human.write(`\n${tagName(settings)} is already released and verified: nothing to do.\n`);

@@ -11,10 +11,11 @@ import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan, type Stage }
 import { tagName, type ReleaseSettings } from "../release/settings.js";
 import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepInput, type StepReport } from "../release/steps.js";
 import type { Journal } from "../release/journal.js";
-import { gitChecks, githubChecks, hubChecks, stripExtras } from "../release/environment.js";
 import { isOk } from "../report.js";
+import { redact } from "../util/redact.js";
 import { runSmoke, type SmokeReport } from "../smoke/main.js";
 import { checkTasks, type CheckContext } from "./check.js";
+import { environmentChecks } from "./environment.js";
 import { packTask } from "./pack-command.js";
 import { smokeOptions } from "./smoke-command.js";
 import type { Task } from "./ui.js";
@@ -36,13 +37,7 @@ export interface ReleaseContext extends CheckContext {
 
 /** The checks a stage needs: the checkpoint's always, the rest by the stages that will run. */
 export function releaseEnvironment(ctx: ReleaseContext): NonNullable<CheckContext["environment"]> {
-  const s = ctx.settings;
-  const groups: NonNullable<CheckContext["environment"]> = [];
-  const strip = (f: (s: ReleaseSettings) => Promise<import("../report.js").CheckResult[]>) => async () => (await f(s)).map(stripExtras);
-  if (ctx.stages.has("github")) groups.push({ title: "Git", run: strip(gitChecks) });
-  if (ctx.stages.has("hub")) groups.push({ title: "Hugging Face Hub", run: strip(hubChecks) });
-  if (ctx.stages.has("github")) groups.push({ title: "GitHub", run: strip(githubChecks) });
-  return groups;
+  return environmentChecks(ctx.settings, { git: ctx.stages.has("github"), hub: ctx.stages.has("hub"), github: ctx.stages.has("github") });
 }
 
 /** Local stages: nothing here writes to a remote; the dry run is exactly this. */
@@ -88,7 +83,7 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   ];
 }
 
-function step(ctx: ReleaseContext, title: string, run: (c: ReleaseContext, task: Task<ReleaseContext>) => Promise<StepReport>): ListrTask<ReleaseContext> {
+function step(id: StepReport["id"], title: string, run: (c: ReleaseContext, task: Task<ReleaseContext>) => Promise<StepReport>): ListrTask<ReleaseContext> {
   return {
     title,
     task: async (c, task: Task<ReleaseContext>) => {
@@ -96,7 +91,7 @@ function step(ctx: ReleaseContext, title: string, run: (c: ReleaseContext, task:
       try {
         r = await run(c, task);
       } catch (e) {
-        c.steps.push({ id: stepIdOf(title), status: "failed", message: (e as Error).message });
+        c.steps.push({ id, status: "failed", message: redact((e as Error).message) });
         throw e;
       }
       c.steps.push(r);
@@ -106,9 +101,6 @@ function step(ctx: ReleaseContext, title: string, run: (c: ReleaseContext, task:
       task.title = `${title}: ${what}`;
     },
   };
-  function stepIdOf(t: string): StepReport["id"] {
-    return t.startsWith("Tag") ? "hub-tag" : t.startsWith("Publish") ? "hub" : t.startsWith("Push") ? "git-push" : t.startsWith("GitHub") ? "github-release" : "verify";
-  }
 }
 
 /** Remote stages, in order. Each is idempotent and journaled. */
@@ -119,22 +111,22 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   const tasks: ListrTask<ReleaseContext>[] = [];
   if (ctx.stages.has("hub")) {
     tasks.push(
-      step(ctx, `Publish to the Hub (${ctx.settings.hub.repoId}, ${ctx.settings.hub.transport})`, (c, task) =>
+      step("hub", `Publish to the Hub (${ctx.settings.hub.repoId}, ${ctx.settings.hub.transport})`, (c, task) =>
         publishToHub(input(c), hubPlan(c), (e) => {
           if (e.totalBytes) task.output = `${e.phase}: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} uploaded${e.path ? ` (${e.path})` : ""}`;
         }),
       ),
-      step(ctx, `Tag the Hub commit ${tagName(ctx.settings)}`, (c) => tagOnHub(input(c))),
+      step("hub-tag", `Tag the Hub commit ${tagName(ctx.settings)}`, (c) => tagOnHub(input(c))),
     );
   }
   if (ctx.stages.has("github")) {
     tasks.push(
-      step(ctx, `Push ${ctx.config.github.branch} and ${tagName(ctx.settings)} to ${ctx.config.github.remote}`, (c) => pushToGitHub(input(c))),
-      step(ctx, `GitHub Release ${tagName(ctx.settings)}`, (c) => createGitHubRelease(input(c), c.pack!, c.results, c.smoke && smokeSummary(c.smoke))),
+      step("git-push", `Push ${ctx.config.github.branch} and ${tagName(ctx.settings)} to ${ctx.config.github.remote}`, (c) => pushToGitHub(input(c))),
+      step("github-release", `GitHub Release ${tagName(ctx.settings)}`, (c) => createGitHubRelease(input(c), c.pack!, c.results, c.smoke && smokeSummary(c.smoke))),
     );
   }
   if (ctx.stages.has("hub") || ctx.stages.has("github")) {
-    tasks.push(step(ctx, "Verify what landed", (c) => verifyRelease(input(c), { hub: c.stages.has("hub"), github: c.stages.has("github"), ...(c.pack ? { pack: c.pack } : {}) })));
+    tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(input(c), { hub: c.stages.has("hub"), github: c.stages.has("github"), ...(c.pack ? { pack: c.pack } : {}) })));
   }
   return tasks;
 }

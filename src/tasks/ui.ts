@@ -10,9 +10,12 @@ export interface UiOptions {
   tty: boolean;
 }
 
+export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !!env.CI && env.CI !== "false" && env.CI !== "0";
+}
+
 export function detectUi(json: boolean, env: NodeJS.ProcessEnv = process.env): UiOptions {
-  const ci = !!env.CI && env.CI !== "false" && env.CI !== "0";
-  return { json, tty: !json && !ci && !!process.stdout.isTTY };
+  return { json, tty: !json && !isCi(env) && !!process.stdout.isTTY };
 }
 
 export type Task<Ctx> = ListrTaskWrapper<Ctx, ListrDefaultRenderer, ListrSimpleRenderer>;
