@@ -2,130 +2,16 @@
 // local Hub and the local GitHub API. The dry run changes nothing; the release lands
 // everything; a rerun is a no-op; a fault at each remote step followed by a rerun ends in the
 // same final state with nothing duplicated.
-import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { binPath, runCli, sampleCkpt, repoRoot } from "./helpers/cli.js";
-import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
-import { cloneWithLfs, treeHashes } from "./hub-helpers.js";
+import { binPath, runCli } from "./helpers/cli.js";
+import { cleanups, expectReleased, GH_TOKEN, git, HF_TOKEN, makeProject, REPO_ID, snapshot, type Project } from "./helpers/release-project.js";
 
-const HF_TOKEN = "hf_e2eWriterToken0123456789";
-const GH_TOKEN = "ghp_e2eTokenForTheLocalGitHubApi0123";
-const REPO_ID = "azbert/azbert-tiny";
-const TAG = "v1.2.0";
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-}
-
-interface Project {
-  root: string;
-  work: string;
-  origin: string;
-  hub: HubServer;
-  gh: FakeGitHub;
-  env: NodeJS.ProcessEnv;
-  release(...args: string[]): ReturnType<typeof runCli>;
-}
-
-const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-async function makeProject(): Promise<Project> {
-  const root = mkdtempSync(path.join(os.tmpdir(), "azbert-e2e-"));
-  const origin = path.join(root, "origin.git");
-  const work = path.join(root, "work");
-  execFileSync("git", ["init", "-q", "--bare", "-b", "main", origin]);
-  execFileSync("git", ["init", "-q", "-b", "main", work]);
-  cpSync(sampleCkpt, path.join(work, "ckpt"), { recursive: true });
-  cpSync(path.join(repoRoot, "smoke-expectations.json"), path.join(work, "smoke-expectations.json"));
-  writeFileSync(path.join(work, "package.json"), JSON.stringify({ name: "azbert-tiny-release", version: "1.2.0", private: true }, null, 2));
-  writeFileSync(
-    path.join(work, "release.config.json"),
-    JSON.stringify({
-      checkpoint: "ckpt",
-      hub: { repoId: REPO_ID, remote: "hgf", revision: "main", transport: "api" },
-      github: { remote: "origin", branch: "main", archive: "ckpt.tar.gz", outDir: "out" },
-      smoke: { device: "cpu", topK: 5, expectations: "smoke-expectations.json" },
-    }),
-  );
-  writeFileSync(path.join(work, ".gitignore"), "out/\n");
-  git(work, "add", "-A");
-  git(work, "-c", "user.email=e2e@azbert.local", "-c", "user.name=e2e", "commit", "-qm", "azbert-tiny 1.2.0");
-  git(work, "remote", "add", "origin", `file://${origin}`);
-  git(work, "push", "-q", "-u", "origin", "main");
-  const hub = await startHubServer({ tokens: { [HF_TOKEN]: { user: "azbert", role: "write" } } });
-  const gh = await startFakeGitHub({ token: GH_TOKEN });
-  cleanups.push(() => hub.stop(), () => gh.close(), () => rmSync(root, { recursive: true, force: true }));
-  const env: NodeJS.ProcessEnv = {
-    HF_TOKEN,
-    HF_ENDPOINT: hub.url,
-    GITHUB_TOKEN: GH_TOKEN,
-    GITHUB_API_URL: gh.url,
-    GITHUB_REPOSITORY: "azbert/azbert",
-    AZBERT_RELEASE_CACHE_DIR: path.join(root, "cache"),
-    AZBERT_RELEASE_RETRY_DELAY_MS: "5",
-    GIT_AUTHOR_NAME: "e2e",
-    GIT_AUTHOR_EMAIL: "e2e@azbert.local",
-    GIT_COMMITTER_NAME: "e2e",
-    GIT_COMMITTER_EMAIL: "e2e@azbert.local",
-  };
-  return { root, work, origin, hub, gh, env, release: (...args) => runCli(["release", ...args], { cwd: work, env }) };
-}
-
-/** Everything a release could change, local and remote. */
-function snapshot(p: Project) {
-  const hubRepo = p.hub.repoDir(REPO_ID);
-  const hubExists = existsSync(hubRepo);
-  return {
-    originRefs: git(p.origin, "for-each-ref", "--format=%(refname) %(objectname)"),
-    workStatus: git(p.work, "status", "--porcelain", "--ignored"),
-    workRemotes: git(p.work, "remote", "-v"),
-    workTags: git(p.work, "tag", "-l"),
-    workHead: git(p.work, "rev-parse", "HEAD"),
-    outExists: existsSync(path.join(p.work, "out")),
-    hubRefs: hubExists ? git(hubRepo, "for-each-ref", "--format=%(refname) %(objectname)") : "(no repo)",
-    hubWrites: p.hub.requests.filter((r) => !["GET", "HEAD"].includes(r.method)).length,
-    githubWrites: p.gh.writes().length,
-    releases: [...p.gh.releases.values()].map((r) => r.tag_name),
-    assets: [...p.gh.assets.values()].map((a) => `${a.name}:${a.size}`).sort(),
-  };
-}
-
-/** The state a finished release must leave, whatever happened on the way. */
-async function expectReleased(p: Project) {
-  const hubRepo = p.hub.repoDir(REPO_ID);
-  const hubMain = git(hubRepo, "rev-parse", "refs/heads/main");
-  // One release commit on the Hub (on top of the repo's initial commit, if the Hub made one).
-  const log = git(hubRepo, "log", "--format=%s", "main").split("\n");
-  expect(log.filter((s) => s === `Release ${TAG}`)).toHaveLength(1);
-  expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(hubMain);
-  // A clone of the Hub repo, with LFS, is the checkpoint byte for byte.
-  const clone = await cloneWithLfs(hubRepo);
-  cleanups.push(() => rmSync(clone, { recursive: true, force: true }));
-  const got = await treeHashes(clone);
-  delete got[".gitattributes"];
-  expect(got).toEqual(await treeHashes(sampleCkpt));
-  expect(readFileSync(path.join(clone, ".gitattributes"), "utf8")).toMatch(/\*\.bin filter=lfs/);
-  // The tag on origin marks the released commit.
-  const head = git(p.work, "rev-parse", "HEAD");
-  expect(git(p.origin, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(head);
-  expect(git(p.origin, "rev-parse", "refs/heads/main")).toBe(head);
-  // One GitHub release with the archive we packed, byte for byte.
-  expect([...p.gh.releases.values()].map((r) => r.tag_name)).toEqual([TAG]);
-  const assets = p.gh.assetsOf(TAG);
-  expect(assets.map((a) => a.name).sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz"]);
-  const archive = readFileSync(path.join(p.work, "out", "ckpt.tar.gz"));
-  expect(createHash("sha256").update(assets.find((a) => a.name === "ckpt.tar.gz")!.bytes).digest("hex")).toBe(createHash("sha256").update(archive).digest("hex"));
-  const release = [...p.gh.releases.values()][0]!;
-  expect(release.body).toContain(hubMain.slice(0, 7));
-}
 
 describe("release end to end", () => {
   it("--dry-run prints the checklist and the plan and changes nothing", async () => {
