@@ -2,7 +2,7 @@
 // (path, size, mtime, ctime, inode), so an unchanged 50 GB checkpoint is hashed once.
 // The cache lives in the user's cache folder, never in the work tree.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -61,6 +61,8 @@ export class HashCache {
 
   async save(): Promise<void> {
     if (!this.file || !this.dirty) return;
+    // Forget files that are gone (temporary checkouts), so the cache does not grow forever.
+    for (const key of [...this.entries.keys()]) if (!existsSync(key)) this.entries.delete(key);
     await mkdir(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));

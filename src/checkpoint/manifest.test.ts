@@ -1,4 +1,4 @@
-import { mkdtemp, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -46,5 +46,26 @@ describe("manifest and hash cache", () => {
     const m3 = await buildManifest(await files(), { cache: third });
     expect(third.hashedFiles).toBe(1);
     expect(m3[0]!.sha256).toBe(createHash("sha256").update("weights-v2").digest("hex"));
+  });
+});
+
+describe("hash cache housekeeping", () => {
+  it("forgets files that no longer exist when it saves", async () => {
+    const dir = await tmp();
+    const cacheFile = path.join(dir, "cache.json");
+    const gone = path.join(dir, "gone.bin");
+    const kept = path.join(dir, "kept.bin");
+    await writeFile(gone, "x");
+    await writeFile(kept, "y");
+    const c = new HashCache(cacheFile);
+    await c.sha256(gone);
+    await c.sha256(kept);
+    await c.save();
+    await rm(gone);
+    await writeFile(kept, "yy");
+    const c2 = new HashCache(cacheFile);
+    await c2.sha256(kept);
+    await c2.save();
+    expect(Object.keys(JSON.parse(await readFile(cacheFile, "utf8")) as object)).toEqual([kept]);
   });
 });

@@ -1,5 +1,6 @@
 // Runs the built CLI the way users and CI do: a separate process, real exit code, real streams.
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { cp, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -15,11 +16,14 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Tests keep their sha256 cache to themselves, away from the user's ~/.cache. */
+const testCacheDir = mkdtempSync(path.join(os.tmpdir(), "azbert-test-cache-"));
+
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [binPath, ...args], {
       cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, CI: "true", NO_COLOR: "1", ...opts.env },
+      env: { ...process.env, CI: "true", NO_COLOR: "1", AZBERT_RELEASE_CACHE_DIR: testCacheDir, ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
