@@ -1,37 +1,15 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
 
 import { type SafetensorsInput, safetensorsFile } from "../../test/helpers/torch-fixtures.js";
 import { readSafetensors } from "./safetensors.js";
 import { loadTensorF32, openWeights } from "./tensor-data.js";
-import { WeightsError, readWeights } from "./weights.js";
+import { readWeights } from "./weights.js";
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-st-"));
-});
-afterAll(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
-
-async function write(name: string, data: Uint8Array): Promise<string> {
-  const p = path.join(tmp, name);
-  await writeFile(p, data);
-  return p;
-}
-
-async function failure(p: Promise<unknown>): Promise<WeightsError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeightsError);
-    return err as WeightsError;
-  }
-  throw new Error("expected a WeightsError");
-}
+const scratch = useScratchDir("azbert-st-");
+const write = scratch.write;
+const failure = weightsFailure;
 
 const F32 = [0.5, -1.25, 3.140000104904175, 1e-30, -0, 65536];
 // float16 bit patterns and their exact values.

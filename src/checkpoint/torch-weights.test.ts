@@ -1,43 +1,24 @@
-import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
 
 import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../test/helpers/torch-fixtures.js";
 import { loadTensorF32, loadTensorRaw, openWeights } from "./tensor-data.js";
 import { readTorchWeights } from "./torch-weights.js";
-import { WeightsError, readWeights } from "./weights.js";
+import { readWeights } from "./weights.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const REAL = path.join(root, "ckpt", "pytorch_model.bin");
 const F16 = path.join(root, "test", "fixtures", "torch-f16-tied.bin");
 const LEGACY = path.join(root, "test", "fixtures", "torch-legacy.bin");
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-torch-"));
-});
-afterAll(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
-
-async function write(name: string, data: Uint8Array | string): Promise<string> {
-  const p = path.join(tmp, name);
-  await writeFile(p, data);
-  return p;
-}
-
-async function failure(p: Promise<unknown>): Promise<WeightsError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeightsError);
-    return err as WeightsError;
-  }
-  throw new Error("expected a WeightsError");
-}
+const scratch = useScratchDir("azbert-torch-");
+const write = scratch.write;
+const failure = weightsFailure;
 
 // Ground truth from torch 1.13 (not run at test time):
 //   /usr/bin/python3 -c "import torch; sd=torch.load('ckpt/pytorch_model.bin')
@@ -451,7 +432,7 @@ describe("torch zip checkpoint: crafted archives", () => {
   });
 
   it("rejects a pickle that imports posix.system (GLOBAL) without running it", async () => {
-    const marker = path.join(tmp, "pwned-global");
+    const marker = path.join(scratch.dir, "pwned-global");
     const p = new PickleWriter()
       .proto(2)
       .global("posix", "system")
@@ -469,7 +450,7 @@ describe("torch zip checkpoint: crafted archives", () => {
   });
 
   it("rejects a pickle that imports builtins.eval (STACK_GLOBAL) without running it", async () => {
-    const marker = path.join(tmp, "pwned-stack");
+    const marker = path.join(scratch.dir, "pwned-stack");
     const p = new PickleWriter()
       .proto(4)
       .frame(0)
@@ -517,7 +498,7 @@ describe("torch zip checkpoint: ZIP64 beyond 4 GiB (sparse file)", () => {
       ],
       { zip64: true },
     );
-    const file = path.join(tmp, "sparse-zip64.bin");
+    const file = path.join(scratch.dir, "sparse-zip64.bin");
     const fh = await open(file, "w");
     try {
       for (const c of chunks) await fh.write(c.data, 0, c.data.length, c.offset);
@@ -536,7 +517,7 @@ describe("torch zip checkpoint: ZIP64 beyond 4 GiB (sparse file)", () => {
     expect(Array.from(await loadTensorF32(idx, "tail.bias"))).toEqual([1, -2, 0.5, 0]);
 
     // Cut inside the hole: the walk over local headers names the entry, sized from data.pkl.
-    const cut = path.join(tmp, "sparse-cut.bin");
+    const cut = path.join(scratch.dir, "sparse-cut.bin");
     const fc = await open(cut, "w");
     try {
       for (const c of chunks.filter((c) => c.offset < 5e9)) await fc.write(c.data, 0, c.data.length, c.offset);

@@ -1,41 +1,21 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
 
 import { lfsPointerText, safetensorsFile } from "../../test/helpers/torch-fixtures.js";
 import { parseLfsPointer, readLfsPointer } from "./lfs-pointer.js";
-import { WeightsError, readWeights } from "./weights.js";
+import { readWeights } from "./weights.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const REAL = path.join(root, "ckpt", "pytorch_model.bin");
 const OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-weights-"));
-});
-afterAll(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
-
-async function write(name: string, data: Uint8Array | string): Promise<string> {
-  const p = path.join(tmp, name);
-  await writeFile(p, data);
-  return p;
-}
-
-async function failure(p: Promise<unknown>): Promise<WeightsError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WeightsError);
-    return err as WeightsError;
-  }
-  throw new Error("expected a WeightsError");
-}
+const scratch = useScratchDir("azbert-weights-");
+const write = scratch.write;
+const failure = weightsFailure;
 
 describe("git-lfs pointers", () => {
   it("reads oid and size from a pointer, null from anything else", async () => {
@@ -78,9 +58,9 @@ describe("readWeights dispatch", () => {
       code: "corrupt",
       message: "junk.bin: is neither a torch zip checkpoint nor a safetensors file (it starts with bytes 01 02 03 04 05 06 07 08)",
     });
-    const missing = path.join(tmp, "nope", "pytorch_model.bin");
+    const missing = path.join(scratch.dir, "nope", "pytorch_model.bin");
     expect(await failure(readWeights(missing))).toMatchObject({ code: "unreadable", file: missing, message: "pytorch_model.bin: cannot read: no such file" });
-    const dir = path.join(tmp, "adir.bin");
+    const dir = path.join(scratch.dir, "adir.bin");
     await mkdir(dir);
     expect(await failure(readWeights(dir))).toMatchObject({ code: "unreadable", message: "adir.bin: cannot read: is a directory, not a file" });
   });
