@@ -92,6 +92,10 @@ describe("git preflight", () => {
     expect(await verifyNotBehindRemote({ cwd: f.work, offline: true })).toMatchObject({ status: "skip", message: "offline: origin/main not fetched" });
     const r = await verifyNotBehindRemote({ cwd: f.work });
     expect(r).toMatchObject({ id: "git.upstream", status: "fail", message: "run `git pull` — main is 3 commits behind origin/main" });
+    // CI building an older tag of main: detached at a commit the branch has moved past is fine.
+    git(f.work, "checkout", "-q", "--detach", "HEAD");
+    expect(await verifyNotBehindRemote({ cwd: f.work })).toMatchObject({ status: "pass", message: "detached HEAD (a tag build) is on origin/main, 3 commits behind its tip" });
+    git(f.work, "checkout", "-q", "main");
     commitFile(f.work, "mine.txt", "m");
     expect((await verifyNotBehindRemote({ cwd: f.work })).message).toBe(
       "main and origin/main have diverged (1 ahead, 3 behind): `git pull --rebase`, then release",

@@ -129,6 +129,10 @@ export async function verifyNotBehindRemote({ cwd, branch = "main", remote = "or
   if (behind > 0 && ahead > 0) {
     return fail("git.upstream", title, `${branch} and ${upstream} have diverged (${ahead} ahead, ${behind} behind): \`git pull --rebase\`, then release`);
   }
+  if (behind > 0 && ahead === 0 && !(await tryGit(cwd, ["symbolic-ref", "--quiet", "HEAD"])).ok) {
+    // CI building a tag: HEAD is detached at an older commit of the branch, which is what is being released.
+    return pass("git.upstream", title, `detached HEAD (a tag build) is on ${upstream}, ${plural(behind)} behind its tip`);
+  }
   if (behind > 0) return fail("git.upstream", title, `run \`git pull\` — ${branch} is ${plural(behind)} behind ${upstream}`);
   return pass("git.upstream", title, ahead > 0 ? `${plural(ahead)} ahead of ${upstream}: they will be pushed` : undefined);
 }
