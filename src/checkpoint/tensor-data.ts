@@ -2,11 +2,10 @@
 // destination buffer (float32 needs no copy and no per-element loop), fp16/bf16/f64/int → float32
 // conversion, and a reader that keeps one file handle open for many tensors.
 import type { FileHandle } from "node:fs/promises";
-import { open } from "node:fs/promises";
 import os from "node:os";
 
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
-import { WeightsError, rethrowIo } from "./weights-error.js";
+import { WeightsError, openWeightsFile, rethrowIo } from "./weights-error.js";
 import { readAt } from "./zip.js";
 
 /** Bytes per element. */
@@ -142,12 +141,7 @@ export interface WeightsReader {
 export async function openWeights(index: WeightsIndex): Promise<WeightsReader> {
   const file = index.file;
   if (os.endianness() !== "LE") throw new WeightsError("unsupported", file, "reading tensors needs a little-endian machine");
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    rethrowIo(file, err);
-  }
+  const fh = await openWeightsFile(file);
   try {
     const { size } = await fh.stat();
     let last: TensorInfo | undefined;

@@ -1,5 +1,4 @@
 import { open, readFile, stat } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 

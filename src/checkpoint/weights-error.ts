@@ -51,12 +51,7 @@ export function rethrowIo(file: string, err: unknown): never {
 
 /** Opens `file`, hands its handle and size to `read`, and closes it; fs errors become WeightsErrors. */
 export async function withWeightsFile<T>(file: string, read: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, "r");
-  } catch (err) {
-    rethrowIo(file, err);
-  }
+  const fh = await openWeightsFile(file);
   try {
     const { size } = await fh.stat();
     return await read(fh, size);
@@ -64,5 +59,14 @@ export async function withWeightsFile<T>(file: string, read: (fh: FileHandle, si
     rethrowIo(file, err);
   } finally {
     await fh.close();
+  }
+}
+
+/** Opens a weights file for reading; a missing or unreadable file becomes a WeightsError. */
+export async function openWeightsFile(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, "r");
+  } catch (err) {
+    rethrowIo(file, err);
   }
 }

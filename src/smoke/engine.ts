@@ -228,7 +228,7 @@ export class CpuEngine {
     const longest = Math.max(1, ...sequences.map((s) => s.length));
     const capacity = Math.max(longest, 128);
     // first-fit decreasing into rows
-    const order = sequences.map((s, i) => i).sort((a, b) => (sequences[b]?.length ?? 0) - (sequences[a]?.length ?? 0));
+    const order = sequences.map((_, i) => i).sort((a, b) => (sequences[b]?.length ?? 0) - (sequences[a]?.length ?? 0));
     const rows: { items: number[]; used: number }[] = [];
     for (const i of order) {
       const len = sequences[i]?.length ?? 0;
