@@ -22,14 +22,26 @@ export function isOk(checks: readonly CheckResult[]): boolean {
   return !checks.some((c) => c.status === "fail");
 }
 
-/** An expected failure: reported as a message and exit code, never as a stack trace. */
+/**
+ * An expected failure: reported as a message and an exit code, never as a stack trace. Each
+ * module converts what it catches into a subclass at its boundary and keeps the original as
+ * `cause` (for debugging; its text is redacted by the module that wraps it).
+ */
 export class UserError extends Error {
   constructor(
     message: string,
     /** 1: a check or step failed; 2: usage or configuration error. */
     readonly exitCode: 1 | 2 = 1,
+    options?: { cause?: unknown },
   ) {
-    super(message);
-    this.name = "UserError";
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A command line or configuration the program cannot act on: exit code 2. */
+export class UsageError extends UserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 2, options);
   }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -5,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureReleaseTag, pushRelease } from "../src/git/index.js";
 import {
   createGitHubClient,
+  GitHubError,
   parseGitHubRemoteUrl,
   publishGitHubRelease,
   renderReleaseNotes,
@@ -12,7 +14,11 @@ import {
   verifyGitHubAccess,
   type PublishReleaseOptions,
 } from "../src/github/index.js";
+import { loadConfig } from "../src/config.js";
 import { packCheckpoint, type PackResult } from "../src/pack/index.js";
+import { connectRemotes } from "../src/release/remotes.js";
+import { resolveSettings } from "../src/release/settings.js";
+import { githubProblems } from "../src/release/steps/index.js";
 import { UserError } from "../src/report.js";
 import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
 import { commitFile, git, makeRepo, type Fixture } from "./git-helpers.js";
@@ -23,6 +29,8 @@ const TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
 const tmp = mkdtempSync(path.join(tmpdir(), "azbert-gh-"));
 let packed: PackResult;
 const fixtures: Fixture[] = [];
+/** The tests' own global git config (test/helpers/hermetic-env.ts); a test may swap it for a moment. */
+const savedGlobal = process.env.GIT_CONFIG_GLOBAL!;
 let gh: FakeGitHub | undefined;
 
 beforeAll(async () => {
@@ -37,17 +45,32 @@ afterAll(() => {
   for (const f of fixtures) rmSync(f.root, { recursive: true, force: true });
 });
 
-async function server(opts: Parameters<typeof startFakeGitHub>[0] = {}): Promise<FakeGitHub> {
-  gh = await startFakeGitHub({ token: TOKEN, ...opts });
-  return gh;
+/**
+ * The local GitHub serving azbert/azbert from a repository's bare origin. Without `repo`: a new
+ * repository whose release tag v0.1.0 is pushed (`tagged: false`: not pushed).
+ */
+async function server(opts: Parameters<typeof startFakeGitHub>[0] = {}, from: { repo?: Fixture; tagged?: boolean } = {}): Promise<FakeGitHub & { repo: Fixture; head: string }> {
+  let repo = from.repo;
+  if (!repo) {
+    repo = makeRepo();
+    fixtures.push(repo);
+    if (from.tagged !== false) {
+      git(repo.work, "tag", "-a", "v0.1.0", "-m", "Release v0.1.0");
+      git(repo.work, "push", "-q", "origin", "v0.1.0");
+    }
+  }
+  const head = git(repo.work, "rev-parse", "HEAD");
+  gh = await startFakeGitHub({ token: TOKEN, repos: { "azbert/azbert": repo.origin }, ...opts });
+  return Object.assign(gh, { repo, head });
 }
 
-function releaseOpts(s: FakeGitHub, over: Partial<PublishReleaseOptions> = {}): PublishReleaseOptions {
+function releaseOpts(s: FakeGitHub & { head: string }, over: Partial<PublishReleaseOptions> = {}): PublishReleaseOptions {
   return {
     client: createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 }),
     owner: "azbert",
     repo: "azbert",
     tag: "v0.1.0",
+    commit: s.head,
     name: "azbert v0.1.0",
     body: "notes",
     assets: [
@@ -92,14 +115,30 @@ describe("repository resolution", () => {
 
 describe("verifyGitHubAccess", () => {
   it("passes with a good token, fails with a fix otherwise, skips offline", async () => {
-    const s = await server({ repos: ["azbert/azbert"] });
+    const s = await server();
     const client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 });
-    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toMatchObject({ id: "github.access", status: "pass" });
+    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toEqual({ id: "github.access", title: "GitHub token can reach azbert/azbert", status: "pass" });
     expect((await verifyGitHubAccess({ client, owner: "azbert", repo: "nope" })).message).toMatch(/azbert\/nope not found with this token \(404\)/);
     const bad = createGitHubClient({ token: "ghp_badbadbadbadbadbadbadbadbad000", baseUrl: s.url, retryDelayMs: 0 });
     expect((await verifyGitHubAccess({ client: bad, owner: "azbert", repo: "azbert" })).message).toMatch(/^GITHUB_TOKEN was refused \(401\)/);
     expect((await verifyGitHubAccess({ owner: "azbert", repo: "azbert" })).message).toMatch(/^GITHUB_TOKEN is not set/);
     expect((await verifyGitHubAccess({ owner: "azbert", repo: "azbert", offline: true })).status).toBe("skip");
+  });
+
+  it("a read-only token (permissions.push false) fails with what it lacks, and GitHub refuses its writes", async () => {
+    const readOnly = "ghp_readonlyreadonlyreadonlyreadonly00";
+    const s = await server({ readOnlyTokens: [readOnly] });
+    const client = createGitHubClient({ token: readOnly, baseUrl: s.url, retryDelayMs: 0 });
+    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toEqual({
+      id: "github.access",
+      title: "GitHub token can reach azbert/azbert",
+      status: "fail",
+      message: "the token can read azbert/azbert but not write to it: it needs contents: write to create releases",
+    });
+    const err = (await publishGitHubRelease({ ...releaseOpts(s), client }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(GitHubError);
+    expect(err.message).toMatch(/^GitHub: creating the release v0\.1\.0 failed \(403\): .* — the token needs contents: write$/);
+    expect(s.releases.size).toBe(0);
   });
 });
 
@@ -143,7 +182,7 @@ describe("push and GitHub release", () => {
     expect(git(f.origin, "rev-parse", "refs/tags/v0.1.0^{commit}")).toBe(head);
     expect(git(f.origin, "cat-file", "-t", "refs/tags/v0.1.0")).toBe("tag");
 
-    const s = await server();
+    const s = await server({}, { repo: f });
     const r = await publishGitHubRelease(releaseOpts(s));
     expect(r).toMatchObject({ release: "created", uploaded: ["ckpt.tar.gz", "SHA256SUMS"], unchanged: [], replaced: [] });
     expect(r.htmlUrl).toBe(`${s.url}/azbert/azbert/releases/tag/v0.1.0`);
@@ -155,6 +194,12 @@ describe("push and GitHub release", () => {
     expect(assets[0]!.content_type).toBe("application/gzip");
     expect(assets[0]!.label).toBe(`ckpt.tar.gz (sha256 ${packed.archive.sha256})`);
     expect(assets[1]!.bytes.equals(readFileSync(packed.sha256sums))).toBe(true);
+    // As on GitHub, the bytes went to the upload host named by the release's upload_url.
+    expect(s.requests.filter((q) => q.method === "POST").map((q) => `${q.host} ${q.path}`)).toEqual([
+      "api /repos/azbert/azbert/releases",
+      `uploads /repos/azbert/azbert/releases/${r.releaseId}/assets`,
+      `uploads /repos/azbert/azbert/releases/${r.releaseId}/assets`,
+    ]);
 
     // Rerun: nothing new anywhere.
     const refsBefore = git(f.origin, "for-each-ref");
@@ -172,16 +217,45 @@ describe("push and GitHub release", () => {
     const f = makeRepo();
     fixtures.push(f);
     git(f.work, "config", "--unset", "user.email");
-    const saved = process.env.GIT_CONFIG_GLOBAL;
     process.env.GIT_CONFIG_GLOBAL = "/dev/null";
     try {
       const t = await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" });
       expect(t).toMatchObject({ created: true, annotated: false });
       expect(git(f.work, "cat-file", "-t", "refs/tags/v0.1.0")).toBe("commit");
     } finally {
-      if (saved === undefined) delete process.env.GIT_CONFIG_GLOBAL;
-      else process.env.GIT_CONFIG_GLOBAL = saved;
+      process.env.GIT_CONFIG_GLOBAL = savedGlobal;
     }
+  });
+
+  it("tags are signed when the user's config says so (tag.gpgsign with an ssh key)", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    const key = path.join(f.root, "key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", `${key}.pub`], ["tag.gpgsign", "true"]]) git(f.work, "config", k!, v!);
+    expect(await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" })).toMatchObject({ created: true, annotated: true });
+    expect(git(f.work, "cat-file", "-p", "refs/tags/v0.1.0")).toMatch(/^Release v0\.1\.0\n-----BEGIN SSH SIGNATURE-----/m);
+  });
+
+  it("tags that must be signed but cannot be: an error naming tag.gpgsign and the fix, and no tag", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    git(f.work, "config", "tag.gpgsign", "true");
+    git(f.work, "config", "gpg.program", "false");
+    const err = (await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(
+      /^cannot create the release tag v0\.1\.0: tag\.gpgsign is true, so it must be signed, and git could not sign it: .*gpg failed to sign.*\. Set up your signing key, or create the tag yourself \(`git tag -s v0\.1\.0 -m "Release v0\.1\.0"`\) and run the release again, or turn signing off for this repository \(`git config tag\.gpgsign false`\)$/,
+    );
+    // No identity at all: that is what the message says is missing.
+    git(f.work, "config", "--unset", "user.email");
+    process.env.GIT_CONFIG_GLOBAL = "/dev/null";
+    try {
+      await expect(ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" })).rejects.toThrow(/git has no committer identity to sign it with \(user\.name, user\.email\)/);
+    } finally {
+      process.env.GIT_CONFIG_GLOBAL = savedGlobal;
+    }
+    expect(git(f.work, "tag", "-l")).toBe("");
   });
 
   it("never forces: a moved origin or a tag elsewhere fails with a fix", async () => {
@@ -250,20 +324,93 @@ describe("push and GitHub release", () => {
     // Both (the sample archive is ~0.5 MB) are verified by downloading them.
     expect(r.unchanged).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
     expect(s.writes().length).toBe(writes);
+    // As on GitHub, the API redirects each download to storage, which gets no token.
+    expect(s.requests.filter((q) => q.method === "GET" && /\/releases\/assets\/\d+$/.test(q.path)).map((q) => `${q.host} ${q.status}`)).toEqual(["api 302", "api 302"]);
+    expect(s.requests.filter((q) => q.host === "storage").map((q) => `${q.status} ${q.authorization}`)).toEqual(["200 false", "200 false"]);
     const r2 = await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1000 }));
     expect(r2).toMatchObject({ unchanged: ["SHA256SUMS"], replaced: ["ckpt.tar.gz"] });
+  });
+
+  it("a download that fails is an error, never a silent re-upload", async () => {
+    const s = await server({ digests: false });
+    await publishGitHubRelease(releaseOpts(s));
+    for (const a of s.assets.values()) a.label = null;
+    const writes = s.writes().length;
+    s.fault({ host: "storage", method: "GET", path: /^\/assets\//, status: 500, times: 20 });
+    const err = (await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1024 * 1024 })).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(GitHubError);
+    expect(err.message).toMatch(/^GitHub: downloading asset \d+ to compare it failed \(500\)/);
+    expect(s.writes().length).toBe(writes);
+  });
+
+  it("refuses a release for a tag GitHub does not have (GitHub would make it from main) or has elsewhere", async () => {
+    const s = await server({}, { tagged: false });
+    const writes = s.writes().length;
+    await expect(publishGitHubRelease(releaseOpts(s))).rejects.toThrow(
+      /^GitHub: azbert\/azbert has no tag v0\.1\.0: push it first \(GitHub would create it from the default branch, which is not what was checked\)$/,
+    );
+    expect(s.writes().length).toBe(writes);
+    expect(s.releases.size).toBe(0);
+    // What GitHub itself does with such a request: a lightweight tag at the default branch, silently.
+    const client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 });
+    commitFile(s.repo.work, "later.txt", "x");
+    git(s.repo.work, "push", "-q", "origin", "main");
+    await client.request("POST /repos/{owner}/{repo}/releases", { owner: "azbert", repo: "azbert", tag_name: "v9.9.9" });
+    expect(git(s.repo.origin, "rev-parse", "refs/tags/v9.9.9")).toBe(git(s.repo.origin, "rev-parse", "main"));
+    // A tag at another commit than the one released is refused too.
+    git(s.repo.work, "tag", "v0.1.0", s.head);
+    git(s.repo.work, "push", "-q", "origin", "v0.1.0");
+    const moved = git(s.repo.work, "rev-parse", "HEAD");
+    await expect(publishGitHubRelease(releaseOpts(s, { commit: moved }))).rejects.toThrow(
+      new RegExp(`^GitHub: tag v0\\.1\\.0 of azbert/azbert points at ${s.head.slice(0, 7)}, not at the released commit ${moved.slice(0, 7)}$`),
+    );
+  });
+
+  it("an upload that broke off (asset state starter) is replaced, on retry and on a rerun", async () => {
+    const s = await server();
+    s.fault({ host: "uploads", method: "POST", path: /\/assets$/, status: 502, leaveStarterAsset: true });
+    const r = await publishGitHubRelease(releaseOpts(s));
+    expect(r.uploaded).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
+    expect(s.assetsOf("v0.1.0").map((a) => `${a.name}:${a.state}`).sort()).toEqual(["SHA256SUMS:uploaded", "ckpt.tar.gz:uploaded"]);
+    // A starter asset left by an earlier run (same name) is deleted and uploaded again.
+    const archive = s.assetsOf("v0.1.0").find((a) => a.name === "ckpt.tar.gz")!;
+    Object.assign(archive, { state: "starter", size: 0 });
+    const again = await publishGitHubRelease(releaseOpts(s));
+    expect(again).toMatchObject({ uploaded: ["ckpt.tar.gz"], replaced: ["ckpt.tar.gz"], unchanged: ["SHA256SUMS"] });
+    expect(s.assetsOf("v0.1.0").find((a) => a.name === "ckpt.tar.gz")!.bytes.equals(readFileSync(packed.archive.path))).toBe(true);
+  });
+
+  it("verification compares the tag's commit on GitHub with the released one, and the assets with the recorded ones", async () => {
+    const s = await server();
+    const r = await publishGitHubRelease(releaseOpts(s));
+    writeFileSync(path.join(s.repo.work, "release.config.json"), JSON.stringify({ github: { repository: "azbert/azbert" } }));
+    const settings = await resolveSettings({ config: loadConfig({ cwd: s.repo.work }), overrides: { tag: "v0.1.0" }, env: { GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.url, AZBERT_RELEASE_RETRY_DELAY_MS: "1" } });
+    const run = { settings, remotes: connectRemotes(settings), manifest: [], journal: undefined as never };
+    const archive = r.assets.find((a) => a.name === "ckpt.tar.gz")!;
+    const recorded = { commit: s.head, assets: [{ name: archive.name, size: archive.size, sha256: archive.sha256 }] };
+    expect((await githubProblems(run, recorded)).problems).toEqual([]);
+    expect((await githubProblems(run, { ...recorded, assets: [{ ...recorded.assets[0]!, size: archive.size + 1 }] })).problems).toEqual([
+      `GitHub asset ckpt.tar.gz is ${archive.size} bytes, not ${archive.size + 1}`,
+    ]);
+    // Someone moved the tag on GitHub: the release no longer marks the released commit.
+    const later = commitFile(s.repo.work, "later.txt", "x");
+    git(s.repo.work, "push", "-q", "origin", "main");
+    git(s.repo.work, "push", "-q", "--force", "origin", `${later}:refs/tags/v0.1.0`);
+    expect((await githubProblems(run, recorded)).problems).toEqual([`tag v0.1.0 of azbert/azbert points at ${later.slice(0, 7)}, not at the released commit ${s.head.slice(0, 7)}`]);
+    s.releases.clear();
+    expect((await githubProblems(run, recorded)).problems).toEqual(["azbert/azbert has no GitHub Release v0.1.0"]);
   });
 
   it("retries a 5xx on the API and on an upload, once each, then succeeds", async () => {
     const s = await server();
     s.fault({ method: "GET", path: /\/releases\/tags\//, occurrence: 1, status: 502 });
-    s.fault({ method: "POST", path: /^\/uploads\/.*\/assets$/, occurrence: 1, status: 503 });
+    s.fault({ host: "uploads", method: "POST", path: /\/assets$/, occurrence: 1, status: 503 });
     const logs: string[] = [];
     const r = await publishGitHubRelease(releaseOpts(s, { log: (m) => logs.push(m) }));
     expect(r.uploaded).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
     const tagLookups = s.requests.filter((q) => q.path.includes("/releases/tags/"));
     expect(tagLookups.map((q) => q.status)).toEqual([502, 404]);
-    const uploads = s.requests.filter((q) => q.path.startsWith("/uploads/"));
+    const uploads = s.requests.filter((q) => q.host === "uploads");
     expect(uploads.map((q) => [q.query.name, q.status])).toEqual([
       ["ckpt.tar.gz", 503],
       ["ckpt.tar.gz", 201],

@@ -73,6 +73,8 @@ describe("a bad or read-only token fails before any upload", () => {
     ["read-only", READ, /may not write to azlab\/azbert \(403\)/],
   ])("%s token", async (_name, token, re) => {
     const manifest = await buildManifest(SAMPLE_CKPT);
+    const headBefore = await hub.store.branchHead("azlab/azbert", "main");
+    expect(headBefore).toMatch(/^[0-9a-f]{40}$/);
     const mark = hub.requests.length;
     const check = await checkHubWhoami(target(token));
     expect(check.status).toBe("fail");
@@ -81,7 +83,7 @@ describe("a bad or read-only token fails before any upload", () => {
     expect((err as Error).message).toMatch(re);
     expect((err as Error).message).not.toContain(token);
     expect(uploadsOrCommits(mark).filter((r) => r.status === 200 || r.method === "PUT" || /commit|batch/.test(r.path))).toEqual([]);
-    expect(await hub.store.branchHead("azlab/azbert", "main")).toBeDefined();
+    expect(await hub.store.branchHead("azlab/azbert", "main")).toBe(headBefore); // no commit was made
   });
 });
 

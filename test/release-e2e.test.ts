@@ -2,12 +2,12 @@
 // local Hub and the local GitHub API. The dry run changes nothing; the release lands
 // everything; a rerun is a no-op; a fault at each remote step followed by a rerun ends in the
 // same final state with nothing duplicated.
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { binPath, runCli } from "./helpers/cli.js";
-import { cleanups, expectReleased, GH_TOKEN, git, HF_TOKEN, makeProject, REPO_ID, snapshot, type Project } from "./helpers/release-project.js";
+import { runCli } from "./helpers/cli.js";
+import { cleanups, expectReleased, GH_TOKEN, git, HF_TOKEN, makeProject, readJournal, REPO_ID, snapshot, startRelease, TAG, type Project } from "./helpers/release-project.js";
 
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -107,40 +107,142 @@ describe("release end to end", () => {
     expect(snapshot(p)).toEqual(before);
   });
 
-  it("Ctrl-C mid-release exits 130 with a consistent journal, and a rerun finishes the release", async () => {
+  it("Ctrl-C while the release waits on the Hub exits 130 with the journal recording what finished; a rerun finishes the release", async () => {
     const p = await makeProject();
     // The Hub answers the tag request with 429 Retry-After: 20, so the release is waiting there.
     p.hub.inject({ kind: "429", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/tag/`), retryAfter: "20", times: 5 });
-    const child = spawn(process.execPath, [binPath, "release", "--yes"], { cwd: p.work, env: { ...process.env, CI: "true", NO_COLOR: "1", ...p.env } });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!p.hub.requests.some((r) => r.method === "POST" && r.path.includes("/tag/")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    child.kill("SIGINT");
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    expect(code).toBe(130);
-    expect(out).toMatch(/Interrupted\. Finished steps are recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json/);
-    const journal = path.join(p.work, ".git", "azbert-release", "journal-v1.2.0.json");
-    if (existsSync(journal)) expect(() => JSON.parse(readFileSync(journal, "utf8"))).not.toThrow();
+    const run = startRelease(p, "--yes");
+    // The release says it is waiting out the Hub's Retry-After: interrupt it right there.
+    await run.waitFor(/POST \S+\/tag\/\S+: 429, retry 1 in 20 s/);
+    run.signal("SIGINT");
+    const { code, output } = await run.exit;
+    expect(code, output).toBe(130);
+    expect(output).toMatch(/Interrupted\. Finished steps are recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json; run the release again to resume\./);
+    expect(output).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
+    // The Hub commit was made, its tag was not; the journal records no Hub step as finished.
+    const hubRepo = p.hub.repoDir(REPO_ID);
+    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(`Release ${TAG}`);
+    expect(git(hubRepo, "tag", "-l")).toBe("");
+    expect(readJournal(p).entries).toEqual([]);
     p.hub.clearFaults();
     const again = await p.release("--yes");
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await expectReleased(p);
+    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["hub", "hub-tag", "git-push", "github-release", "verify", "verify"]);
+  });
+
+  it("a release to another Hub repo is a new plan: the scratch repo's release does not count for the real one", async () => {
+    const p = await makeProject();
+    const cfgPath = path.join(p.work, "release.config.json");
+    const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as { hub: Record<string, unknown> };
+    // A rehearsal on a scratch repo first (uncommitted config: `--only hub` runs no git checks).
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, hub: { ...cfg.hub, repoId: "azbert/scratch" } }));
+    const scratch = await p.release("--yes", "--only", "hub");
+    expect(scratch.code, scratch.stdout + scratch.stderr).toBe(0);
+    expect(git(p.hub.repoDir("azbert/scratch"), "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(p.hub.repoDir("azbert/scratch"), "rev-parse", "main"));
+    // Then the real one: everything is published there, nothing is "already released".
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    git(p.work, "remote", "remove", "hgf");
+    const real = await p.release("--yes", "--only", "hub", "--json");
+    expect(real.code, real.stderr).toBe(0);
+    const report = JSON.parse(real.stdout) as { outcome: string; steps: Array<{ id: string; status: string }> };
+    expect(report.outcome).toBe("released");
+    expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done"]);
+    const hubRepo = p.hub.repoDir(REPO_ID);
+    expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(hubRepo, "rev-parse", "main"));
+    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(`Release ${TAG}`);
+    // The journal keeps both destinations apart.
+    const hubs = readJournal(p).entries.filter((e) => e.step === "hub").map((e) => e.destination.repoId);
+    expect(hubs).toEqual(["azbert/scratch", REPO_ID]);
+  });
+
+  it("a Hub repo deleted since the release is planned again, with a line saying why", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    rmSync(p.hub.repoDir(REPO_ID), { recursive: true, force: true });
+    const githubWrites = p.gh.writes().length;
+    const again = await p.release("--yes");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`Planned again: the Hub ${p.hub.url}/${REPO_ID}@main \\(api\\) no longer holds the recorded release: .*${REPO_ID}`));
+    expect(again.stdout).not.toMatch(/already released/);
+    expect(again.stdout).toMatch(/Planned again: GitHub azbert\/azbert .*: the release notes link the Hub commit, so they are written again/);
+    await expectReleased(p); // the notes link the new Hub commit
+    // GitHub still held its part: only the notes changed, nothing was uploaded again.
+    expect(p.gh.writes().slice(githubWrites).map((w) => `${w.method} ${w.path}`)).toEqual([expect.stringMatching(/^PATCH \/repos\/azbert\/azbert\/releases\/\d+$/)]);
+  });
+
+  it("a GitHub Release removed since is planned again, with a line saying why; the Hub is not touched", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    const [release] = [...p.gh.releases.values()];
+    p.gh.releases.delete(release!.id);
+    for (const a of p.gh.assetsOf(TAG)) p.gh.assets.delete(a.id);
+    const hubWrites = snapshot(p).hubWrites;
+    const again = await p.release("--yes");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/Planned again: GitHub azbert\/azbert \(main on file:\/\/\S+origin\.git\) no longer holds the recorded release: azbert\/azbert has no GitHub Release v1\.2\.0/);
+    await expectReleased(p);
+    expect(snapshot(p).hubWrites).toBe(hubWrites);
+  });
+
+  it("release --only hub --yes outside a git repository fails at once, saying why, before any check or remote write", async () => {
+    const p = await makeProject();
+    const bare = path.join(p.root, "not-a-repo");
+    for (const f of ["ckpt", "package.json", "release.config.json", "smoke-expectations.json"]) cpSync(path.join(p.work, f), path.join(bare, f), { recursive: true });
+    const r = await runCli(["release", "--only", "hub", "--yes"], { cwd: bare, env: p.env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `azbert-release: ${bare} is not inside a git repository: a release keeps its journal in .git/azbert-release/ so that a rerun resumes instead of publishing twice. Run the release from your project's clone (or \`git init\` and commit)\n`,
+    );
+    expect(r.stdout).toBe("");
+    expect(p.hub.requests).toEqual([]);
+  });
+
+  it("a user who signs tags but has no working key: the release stops before any remote write, naming tag.gpgsign and the fix", async () => {
+    const p = await makeProject();
+    git(p.work, "config", "tag.gpgsign", "true");
+    git(p.work, "config", "commit.gpgsign", "true");
+    git(p.work, "config", "gpg.program", "false"); // signing fails, as without a key
+    const before = snapshot(p);
+    const r = await p.release("--yes");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/Release failed: cannot create the release tag v1\.2\.0: tag\.gpgsign is true, so it must be signed, and git could not sign it: .*`git tag -s v1\.2\.0 -m "Release v1\.2\.0"`.*`git config tag\.gpgsign false`/);
+    const after = snapshot(p);
+    expect(after.hubWrites).toBe(before.hubWrites);
+    expect(after.githubWrites).toBe(0);
+    expect(after.originRefs).toBe(before.originRefs);
+    expect(after.workTags).toBe("");
+  });
+
+  it("a user who signs commits and tags with a key gets a signed release tag and a complete release", async () => {
+    const p = await makeProject();
+    const key = path.join(p.root, "signing-key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "e2e@azbert.local", "-f", key]);
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", `${key}.pub`], ["tag.gpgsign", "true"], ["commit.gpgsign", "true"]]) git(p.work, "config", k!, v!);
+    const r = await p.release("--yes");
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectReleased(p);
+    expect(git(p.origin, "cat-file", "-p", `refs/tags/${TAG}`)).toMatch(/-----BEGIN SSH SIGNATURE-----/);
+    const allowed = path.join(p.root, "allowed_signers");
+    writeFileSync(allowed, `e2e@azbert.local ${readFileSync(`${key}.pub`, "utf8")}`);
+    expect(() => git(p.work, "-c", `gpg.ssh.allowedSignersFile=${allowed}`, "tag", "-v", TAG)).not.toThrow();
   });
 
   // A fault at each remote step, then a clean rerun: the same final state, nothing twice.
-  const faults: Array<{ step: string; inject: (p: Project) => () => void }> = [
+  const faults: Array<{ step: string; failure: RegExp; inject: (p: Project) => () => void }> = [
     {
       step: "Hub commit",
+      failure: /^Release failed: the Hub failed \(500\) while trying to publish to azbert\/azbert-tiny; re-run later/m,
       inject: (p) => (p.hub.inject({ kind: "500", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/commit/`), times: 50 }), () => {}),
     },
     {
       step: "Hub tag",
+      failure: /^Release failed: the Hub failed \(503\) while trying to tag azbert\/azbert-tiny@[0-9a-f]{12} as v1\.2\.0; re-run later/m,
       inject: (p) => (p.hub.inject({ kind: "503", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/tag/`), times: 50 }), () => {}),
     },
     {
       step: "git push",
+      failure: /^Release failed: git push to origin failed: .*remote: origin is read-only today.*failed to push some refs to '[^']+'$/m, // no "git pull" hint: a hook refused it
       inject: (p) => {
         const hook = path.join(p.origin, "hooks", "pre-receive");
         writeFileSync(hook, "#!/bin/sh\necho 'origin is read-only today' >&2\nexit 1\n");
@@ -150,11 +252,14 @@ describe("release end to end", () => {
     },
     {
       step: "GitHub release",
+      failure: /^Release failed: GitHub: creating the release v1\.2\.0 failed \(502\): Server Error \(injected\)$/m,
       inject: (p) => (p.gh.fault({ method: "POST", path: /\/releases$/, status: 502, times: 50 }), () => {}),
     },
     {
       step: "GitHub asset upload",
-      inject: (p) => (p.gh.fault({ method: "POST", path: /^\/uploads\//, status: 500, times: 50 }), () => {}),
+      failure: /^Release failed: GitHub: uploading ckpt\.tar\.gz failed \(500\): Server Error \(injected\)$/m,
+      // An upload that breaks off leaves a half-uploaded asset (state "starter") behind, as on GitHub.
+      inject: (p) => (p.gh.fault({ host: "uploads", method: "POST", path: /\/assets$/, status: 500, times: 50, leaveStarterAsset: true }), () => {}),
     },
   ];
 
@@ -164,7 +269,7 @@ describe("release end to end", () => {
       const heal = f.inject(p);
       const first = await p.release("--yes");
       expect(first.code, first.stdout).toBe(1);
-      expect(first.stdout).toMatch(/Release failed|✖/);
+      expect(first.stdout).toMatch(f.failure);
       expect(first.stdout).toMatch(/run the release again to resume/);
       expect(first.stdout + first.stderr).not.toContain(HF_TOKEN);
       heal();

@@ -1,6 +1,9 @@
 // The GPU path's TypeScript side: probing, device choice, parsing the runner's JSON and its
-// error paths, with fake interpreters (shell scripts printing canned output); and a real
-// /usr/bin/python3 that has torch but not transformers, when this machine has one.
+// error paths. python/smoke_runner.py itself needs transformers (and a GPU), which this machine
+// and CI do not have: these tests use fake interpreters (shell scripts printing canned or
+// recorded output) and say so in their names; the real runner is checked on a GPU machine by
+// tools/gpu-smoke-check.sh. A real /usr/bin/python3 with torch but without transformers, when
+// this machine has one, checks the "missing transformers" path for real.
 import { execFileSync } from "node:child_process";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
@@ -53,7 +56,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-describe("python runner: probe", () => {
+describe("python runner, through a fake interpreter (shell script, canned output): probe", () => {
   it("parses a probe and reports an interpreter that is missing or prints garbage", async () => {
     expect(parseProbe(PROBE_GPU)).toMatchObject({ cuda: true, gpu: "Fake GPU", missing: [] });
     const garbage = await fakePython("garbage", "Traceback (most recent call last): boom", "");
@@ -77,7 +80,7 @@ describe("python runner: probe", () => {
   });
 });
 
-describe("python runner: runs", () => {
+describe("python runner, through a fake interpreter (shell script, canned output): runs", () => {
   it("--device cuda: the runner's results are the report; the CPU engine runs too and agreement is reported", async () => {
     const py = await fakePython("gpu", PROBE_GPU, cannedRun());
     const exp = path.join(repoRoot, "smoke-expectations.json");
@@ -115,7 +118,7 @@ describe("python runner: runs", () => {
     expect(() => parseRun({ cases: [{ text: "x", input_ids: [1], masks: [{ position: 1, top: [{ token: 1 }] }] }] }, 1)).toThrow(/needs token, id and score/);
   });
 
-  it("parses a real GPU run (transformers 5.17, torch 2.11, H200; test/smoke-gpu-output.json) and agrees with the CPU engine", async () => {
+  it("replays a recorded GPU run (transformers 5.17, torch 2.11, H200; test/smoke-gpu-output.json) through a fake interpreter: parsed, and it agrees with the CPU engine", async () => {
     const gpu = JSON.parse(readFileSync(path.join(repoRoot, "test", "smoke-gpu-output.json"), "utf8")) as { cases: { text: string }[] };
     const py = await fakePython("real-gpu-output", PROBE_GPU, gpu);
     const cases = gpu.cases.map((c) => (c.text.includes("[imath]") ? { text: c.text, maskWords: [6, 12], preprocess: "pya0" as const } : { text: c.text }));

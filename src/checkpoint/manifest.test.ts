@@ -25,6 +25,8 @@ describe("manifest and hash cache", () => {
     const dir = await tmp();
     const f = path.join(dir, "w.bin");
     await writeFile(f, "weights-v1");
+    const mtime = 1_700_000_000; // whole seconds: restorable exactly, to the nanosecond
+    await utimes(f, mtime, mtime);
     const cacheFile = path.join(dir, "cache.json");
     const files = async () => [{ repoPath: "w.bin", source: f, size: (await stat(f)).size }];
 
@@ -37,11 +39,15 @@ describe("manifest and hash cache", () => {
     expect(second.hashedFiles).toBe(0);
     expect(m2[0]!.sha256).toBe(createHash("sha256").update("weights-v1").digest("hex"));
 
-    // Same size, new content, mtime restored: ctime still changes, as in git's index.
-    const { mtime } = await stat(f);
-    await new Promise((r) => setTimeout(r, 20));
-    await writeFile(f, "weights-v2");
-    await utimes(f, mtime, mtime);
+    // Same size, new content, mtime restored: ctime still changes, as in git's index. Rewrite
+    // until the file system shows a new ctime (a coarse clock may need more than one write).
+    const before = await stat(f, { bigint: true });
+    do {
+      await writeFile(f, "weights-v2");
+      await utimes(f, mtime, mtime);
+    } while ((await stat(f, { bigint: true })).ctimeNs === before.ctimeNs);
+    const after = await stat(f, { bigint: true });
+    expect([after.size, after.mtimeNs, after.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
     const third = new HashCache(cacheFile);
     const m3 = await buildManifest(await files(), { cache: third });
     expect(third.hashedFiles).toBe(1);

@@ -17,4 +17,4 @@ export {
   type TagOptions,
 } from "./preflight.js";
 export { ensureReleaseTag, pushRelease, type EnsureTagOptions, type EnsureTagResult, type PushOptions, type PushResult, type PushStatus } from "./push.js";
-export { redactGitText, tryGit } from "./run.js";
+export { Git, GitError, gitAt, redactGitText, tryGit, type GitCallOptions, type GitResult, type GitRunnerOptions } from "./run.js";

@@ -3,8 +3,8 @@
 // verifyNotBehindRemote / verifyReleaseTagIsFree touch the network (both skip with `offline`).
 import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
-import { UserError, type CheckResult } from "../report.js";
-import { gitOut, listSome, redactGitText, short, tryGit } from "./run.js";
+import { UsageError, type CheckResult } from "../report.js";
+import { gitAt, gitOut, listSome, redactGitText, short, tryGit, type Git } from "./run.js";
 
 export interface GitCwd {
   cwd: string;
@@ -165,7 +165,7 @@ export async function resolveReleaseTag({
   const withVersion = <T extends object>(o: T): T & { packageVersion?: string } => (packageVersion ? { ...o, packageVersion } : o);
   if (tag) return withVersion({ tag, source: "option" as const });
   if (env.GITHUB_REF_TYPE === "tag" && env.GITHUB_REF_NAME) return withVersion({ tag: env.GITHUB_REF_NAME, source: "ci" as const });
-  if (!packageVersion) throw new UserError(`no release tag: ${path.join(cwd, "package.json")} has no version; pass --tag vX.Y.Z`, 2);
+  if (!packageVersion) throw new UsageError(`no release tag: ${path.join(cwd, "package.json")} has no version; pass --tag vX.Y.Z`);
   return { tag: `v${packageVersion}`, source: "package.json", packageVersion };
 }
 
@@ -187,8 +187,8 @@ export interface TagOptions extends GitCwd {
 }
 
 /** Peeled commit of `refs/tags/<tag>` on the remote, or undefined when it has none. */
-export async function remoteTagCommit(cwd: string, remote: string, tag: string): Promise<{ ok: true; commit?: string } | { ok: false; err: string }> {
-  const r = await tryGit(cwd, ["ls-remote", "--tags", remote, `refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
+export async function remoteTagCommit(git: Git, remote: string, tag: string): Promise<{ ok: true; commit?: string } | { ok: false; err: string }> {
+  const r = await git.try(["ls-remote", "--tags", remote, `refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
   if (!r.ok) return r;
   let plain: string | undefined;
   let peeled: string | undefined;
@@ -218,7 +218,7 @@ export async function verifyReleaseTagIsFree({ cwd, tag, remote = "origin", offl
     );
   }
   if (offline) return pass("git.tag", title, `${local.ok ? `${tag} is at HEAD locally` : `${tag} is free locally`}; ${remote} not checked (offline)`);
-  const r = await remoteTagCommit(cwd, remote, tag);
+  const r = await remoteTagCommit(gitAt(cwd), remote, tag);
   if (!r.ok) return fail("git.tag", title, `cannot list tags on ${remote}: ${r.err.split("\n")[0]} — check the network and credentials, or use --offline`);
   if (r.commit && r.commit !== headSha) {
     return fail(

@@ -1,14 +1,15 @@
 // Land the release on the git remote: create the tag at HEAD if missing, then push the release
 // branch and the tag — never forced, and a rerun with everything already there changes nothing.
-import { UserError } from "../report.js";
+import { UsageError, UserError } from "../report.js";
 import { remoteTagCommit } from "./preflight.js";
-import { gitOut, redactGitText, short, tryGit } from "./run.js";
+import { gitAt, redactGitText, short, type Git } from "./run.js";
 
 export interface EnsureTagOptions {
   cwd: string;
   tag: string;
-  /** Annotated tag message; default `Release <tag>`. `false`: a lightweight tag. */
+  /** Annotated tag message; default `Release <tag>`. `false`: a lightweight tag (unless tags must be signed). */
   message?: string | false;
+  signal?: AbortSignal;
 }
 
 export interface EnsureTagResult {
@@ -19,24 +20,53 @@ export interface EnsureTagResult {
 }
 
 /**
- * Creates `tag` at HEAD if it does not exist. Annotated when a committer identity is configured
- * (user.email), lightweight otherwise (CI runners often have none). A tag elsewhere is an error.
+ * Creates `tag` at HEAD if it does not exist; a tag already at HEAD is kept as it is (one the
+ * user made and signed, or an earlier run's). A tag elsewhere is an error.
+ *
+ * Signing follows the user's git config: with `tag.gpgsign=true` the tag is annotated and
+ * signed with their key, because a release tag is permanent and public and their policy says
+ * tags are signed. If git cannot sign (no key, no identity), that is an error naming the fix,
+ * and it comes before anything is pushed. Without signing: annotated when a committer identity
+ * is configured, lightweight otherwise (CI runners often have none).
  */
-export async function ensureReleaseTag({ cwd, tag, message }: EnsureTagOptions): Promise<EnsureTagResult> {
-  const head = await gitOut(cwd, ["rev-parse", "--verify", "HEAD"]);
-  const existing = await tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
+export async function ensureReleaseTag({ cwd, tag, message, signal }: EnsureTagOptions): Promise<EnsureTagResult> {
+  const git = gitAt(cwd, signal);
+  const head = await git.run(["rev-parse", "--verify", "HEAD"]);
+  const existing = await git.try(["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
   if (existing.ok) {
     const at = existing.out.trim();
     if (at !== head) throw new UserError(`tag ${tag} already exists at ${short(at)}, not at HEAD (${short(head)}): bump the version in package.json`);
-    const type = await gitOut(cwd, ["cat-file", "-t", `refs/tags/${tag}`]);
+    const type = await git.run(["cat-file", "-t", `refs/tags/${tag}`]);
     return { tag, commit: head, created: false, annotated: type === "tag" };
   }
-  const hasIdentity = (await tryGit(cwd, ["config", "--get", "user.email"])).ok;
-  const annotate = message !== false && hasIdentity;
-  const args = annotate ? ["tag", "-a", tag, "-m", message || `Release ${tag}`, head] : ["tag", tag, head];
-  const r = await tryGit(cwd, args);
-  if (!r.ok) throw new UserError(`cannot create tag ${tag}: ${r.err}`);
+  const text = message || `Release ${tag}`;
+  if (await configIsTrue(git, "tag.gpgsign")) {
+    const r = await git.try(["tag", "-a", tag, "-m", text, head]);
+    if (!r.ok) throw unsignableTag(tag, text, r.err, await hasIdentity(git));
+    return { tag, commit: head, created: true, annotated: true };
+  }
+  const annotate = message !== false && (await hasIdentity(git));
+  await git.run(annotate ? ["tag", "-a", tag, "-m", text, head] : ["tag", tag, head]);
   return { tag, commit: head, created: true, annotated: annotate };
+}
+
+async function configIsTrue(git: Git, key: string): Promise<boolean> {
+  const r = await git.try(["config", "--type=bool", "--get", key]);
+  return r.ok && r.out.trim() === "true";
+}
+
+/** A committer identity set in the config or the environment (never one git would guess). */
+async function hasIdentity(git: Git): Promise<boolean> {
+  return (await git.try(["var", "GIT_COMMITTER_IDENT"], { config: { "user.useConfigOnly": "true" } })).ok;
+}
+
+function unsignableTag(tag: string, message: string, err: string, identity: boolean): UserError {
+  const why = identity ? `git could not sign it: ${err.split("\n").filter(Boolean).slice(-2).join(" / ")}` : "git has no committer identity to sign it with (user.name, user.email)";
+  return new UserError(
+    `cannot create the release tag ${tag}: tag.gpgsign is true, so it must be signed, and ${why}. ` +
+      `Set up your signing key, or create the tag yourself (\`git tag -s ${tag} -m "${message}"\`) and run the release again, ` +
+      `or turn signing off for this repository (\`git config tag.gpgsign false\`)`,
+  );
 }
 
 export type PushStatus = "pushed" | "unchanged";
@@ -47,6 +77,7 @@ export interface PushOptions {
   /** Release branch; default `main`. */
   branch?: string;
   tag: string;
+  signal?: AbortSignal;
 }
 
 export interface PushResult {
@@ -58,8 +89,8 @@ export interface PushResult {
   tag: { name: string; status: PushStatus };
 }
 
-async function remoteBranchCommit(cwd: string, remote: string, branch: string): Promise<string | undefined> {
-  const r = await tryGit(cwd, ["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
+async function remoteBranchCommit(git: Git, remote: string, branch: string): Promise<string | undefined> {
+  const r = await git.try(["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
   if (!r.ok) throw new UserError(`cannot reach ${remote}: ${r.err.split("\n")[0]}`);
   for (const line of r.out.split("\n")) {
     const [sha, ref] = line.trim().split(/\s+/);
@@ -74,32 +105,33 @@ async function remoteBranchCommit(cwd: string, remote: string, branch: string): 
  * already contains HEAD (a rerun, or CI building a tag on an older commit), the branch is left
  * alone.
  */
-export async function pushRelease({ cwd, remote = "origin", branch = "main", tag }: PushOptions): Promise<PushResult> {
-  const head = await gitOut(cwd, ["rev-parse", "--verify", "HEAD"]);
-  const url = await tryGit(cwd, ["remote", "get-url", remote]);
-  if (!url.ok) throw new UserError(`no git remote named ${remote}: \`git remote add ${remote} <url>\``, 2);
-  const localTag = await tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
+export async function pushRelease({ cwd, remote = "origin", branch = "main", tag, signal }: PushOptions): Promise<PushResult> {
+  const git = gitAt(cwd, signal);
+  const head = await git.run(["rev-parse", "--verify", "HEAD"]);
+  const url = await git.try(["remote", "get-url", remote]);
+  if (!url.ok) throw new UsageError(`no git remote named ${remote}: \`git remote add ${remote} <url>\``);
+  const localTag = await git.try(["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
   if (!localTag.ok) throw new UserError(`tag ${tag} does not exist locally: create it first`);
   if (localTag.out.trim() !== head) throw new UserError(`tag ${tag} is at ${short(localTag.out.trim())}, not at HEAD (${short(head)})`);
 
   const refspecs: string[] = [];
-  const remoteHead = await remoteBranchCommit(cwd, remote, branch);
+  const remoteHead = await remoteBranchCommit(git, remote, branch);
   let branchStatus: PushStatus = "pushed";
   let detail: string | undefined;
   if (remoteHead === head) {
     branchStatus = "unchanged";
-  } else if (remoteHead && (await tryGit(cwd, ["merge-base", "--is-ancestor", head, remoteHead])).ok) {
+  } else if (remoteHead && (await git.try(["merge-base", "--is-ancestor", head, remoteHead])).ok) {
     branchStatus = "unchanged";
     detail = `${remote}/${branch} (${short(remoteHead)}) already contains HEAD`;
   } else {
-    const current = await tryGit(cwd, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
+    const current = await git.try(["symbolic-ref", "--quiet", "--short", "HEAD"]);
     if (!current.ok || current.out.trim() !== branch) {
       throw new UserError(`HEAD (${short(head)}) is not on ${branch}${remoteHead ? ` nor on ${remote}/${branch}` : ""}: \`git checkout ${branch}\``);
     }
     refspecs.push(`refs/heads/${branch}:refs/heads/${branch}`);
   }
 
-  const remoteTag = await remoteTagCommit(cwd, remote, tag);
+  const remoteTag = await remoteTagCommit(git, remote, tag);
   if (!remoteTag.ok) throw new UserError(`cannot list tags on ${remote}: ${remoteTag.err.split("\n")[0]}`);
   let tagStatus: PushStatus = "pushed";
   if (remoteTag.commit === head) tagStatus = "unchanged";
@@ -109,9 +141,10 @@ export async function pushRelease({ cwd, remote = "origin", branch = "main", tag
 
   if (refspecs.length > 0) {
     // No --force, no --follow-tags: exactly these refs, all or nothing.
-    const r = await tryGit(cwd, ["push", "--atomic", "--porcelain", remote, ...refspecs]);
+    const r = await git.try(["push", "--atomic", "--porcelain", remote, ...refspecs]);
     if (!r.ok) {
-      const hint = /non-fast-forward|fetch first|rejected/i.test(r.err) ? ` — ${remote}/${branch} moved: \`git pull\`, then release` : "";
+      // A ref the remote moved meanwhile, not one its hooks refused ("remote rejected").
+      const hint = /non-fast-forward|fetch first|\[rejected\]/i.test(r.err) ? ` — ${remote}/${branch} moved: \`git pull\`, then release` : "";
       throw new UserError(`git push to ${remote} failed: ${r.err.split("\n").filter(Boolean).slice(-3).join(" / ")}${hint}`);
     }
   }

@@ -1,43 +1,158 @@
-// Thin wrapper over simple-git: every call takes its cwd, and every message that may carry a
-// remote URL goes through redaction (URLs can embed credentials: https://x:TOKEN@host/...).
-import { simpleGit, type SimpleGit } from "simple-git";
+// The one way this program runs git (simple-git underneath). A runner is bound to a work tree
+// and may carry extra environment, `-c key=value` config, secrets to redact and an AbortSignal;
+// every message it returns or throws is redacted (remote URLs can embed credentials:
+// https://x:TOKEN@host/...).
+import { simpleGit, type SimpleGitOptions } from "simple-git";
+import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
 
-export function gitAt(cwd: string): SimpleGit {
-  return simpleGit({
-    baseDir: cwd,
-    trimmed: false,
-    // simple-git only fails a task that wrote to stderr; `rev-parse -q`, `merge-base
-    // --is-ancestor` and `check-ref-format` answer with the exit code alone.
-    errors(error, result) {
-      if (error) return error;
-      if (result.exitCode === 0) return undefined;
-      const text = Buffer.concat(result.stdErr).toString("utf8").trim();
-      return Buffer.from(text || `git exited with code ${result.exitCode}`);
-    },
-  });
+/** A git command failed (or could not start): the message names the command and git's own words. */
+export class GitError extends UserError {
+  constructor(
+    message: string,
+    /** git's stderr, redacted. */
+    readonly stderr: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, 1, options);
+  }
 }
 
-/** `https://user:secret@host/x` → `https://***@host/x`, then the usual token redaction. */
-export function redactGitText(text: string): string {
-  return redact(text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@"));
+export interface GitRunnerOptions {
+  /** Work tree (or bare repository) every call runs in. */
+  cwd: string;
+  /** Added to the process environment of every call (undefined removes a variable). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** `-c key=value` for every call. */
+  config?: Readonly<Record<string, string>>;
+  /** Strings never shown in a message: tokens, passwords. */
+  secrets?: readonly string[];
+  /** Kills a running git (and refuses to start one) once aborted. */
+  signal?: AbortSignal;
+}
+
+export interface GitCallOptions {
+  /** `-c key=value` for this call only (added after the runner's). */
+  config?: Readonly<Record<string, string>>;
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export type GitResult = { ok: true; out: string } | { ok: false; err: string };
 
-/** Runs git; never throws for a non-zero exit (returns the redacted stderr instead). */
-export async function tryGit(cwd: string, args: string[]): Promise<GitResult> {
-  try {
-    return { ok: true, out: await gitAt(cwd).raw(args) };
-  } catch (err) {
-    return { ok: false, err: redactGitText(String((err as Error).message ?? err)).trim() };
+/** `https://user:secret@host/x` → `https://***@host/x`, then the usual token redaction. */
+export function redactGitText(text: string, secrets: readonly string[] = []): string {
+  return redact(text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@"), secrets);
+}
+
+/** What git reads from the environment anyway (editor, pager, ssh, askpass, config paths). */
+const INHERITED_ENV_ALLOWED = {
+  allowUnsafeEditor: true,
+  allowUnsafePager: true,
+  allowUnsafeSshCommand: true,
+  allowUnsafeAskPass: true,
+  allowUnsafeConfigPaths: true,
+  allowUnsafeConfigEnvCount: true,
+  allowUnsafeDiffExternal: true,
+  allowUnsafeGitProxy: true,
+  allowUnsafeTemplateDir: true,
+} as const;
+
+export class Git {
+  constructor(readonly options: GitRunnerOptions) {}
+
+  get cwd(): string {
+    return this.options.cwd;
+  }
+
+  /** The same runner with more environment, config or secrets (e.g. a remote's credentials). */
+  with(more: Omit<Partial<GitRunnerOptions>, "cwd"> & { cwd?: string }): Git {
+    const o = this.options;
+    return new Git({
+      ...o,
+      ...more,
+      env: { ...o.env, ...more.env },
+      config: { ...o.config, ...more.config },
+      secrets: [...(o.secrets ?? []), ...(more.secrets ?? [])],
+    });
+  }
+
+  redact(text: string): string {
+    return redactGitText(text, this.options.secrets);
+  }
+
+  /** Runs git; never throws for a non-zero exit (returns the redacted stderr instead). */
+  async try(args: readonly string[], call: GitCallOptions = {}): Promise<GitResult> {
+    try {
+      return { ok: true, out: await this.raw(args, call) };
+    } catch (err) {
+      return { ok: false, err: this.redact(String((err as Error).message ?? err)).trim() };
+    }
+  }
+
+  /** Runs git and returns its trimmed stdout; a failure is a GitError naming the command. */
+  async run(args: readonly string[], call: GitCallOptions = {}): Promise<string> {
+    try {
+      return (await this.raw(args, call)).trim();
+    } catch (err) {
+      const stderr = this.redact(String((err as Error).message ?? err)).trim();
+      throw new GitError(`git ${args[0] ?? ""} failed in ${this.cwd}: ${stderr}`, stderr, { cause: this.scrub(err) });
+    }
+  }
+
+  private async raw(args: readonly string[], call: GitCallOptions): Promise<string> {
+    const config = { ...this.options.config, ...call.config };
+    const extraEnv = { ...this.options.env, ...call.env };
+    const options: Partial<SimpleGitOptions> = {
+      baseDir: this.cwd,
+      trimmed: false,
+      config: Object.entries(config).map(([k, v]) => `${k}=${v}`),
+      ...(this.options.signal ? { abort: this.options.signal } : {}),
+      // simple-git vets an environment handed to it (it does not vet the inherited one) and
+      // -c config. Ours is the user's own environment plus what this program adds, and the
+      // config comes from this program, never from user input; arguments stay vetted.
+      unsafe: {
+        ...(Object.keys(extraEnv).length ? INHERITED_ENV_ALLOWED : {}),
+        ...(Object.keys(config).length ? { allowUnsafeCredentialHelper: true, allowUnsafeFilter: true } : {}),
+      },
+      // simple-git only fails a task that wrote to stderr; `rev-parse -q`, `merge-base
+      // --is-ancestor` and `check-ref-format` answer with the exit code alone.
+      errors(error, result) {
+        if (error) return error;
+        if (result.exitCode === 0) return undefined;
+        const text = Buffer.concat(result.stdErr).toString("utf8").trim();
+        return Buffer.from(text || `git exited with code ${result.exitCode}`);
+      },
+    };
+    let git = simpleGit(options);
+    if (Object.keys(extraEnv).length) {
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries({ ...process.env, ...extraEnv })) if (v !== undefined) env[k] = v;
+      git = git.env(env);
+    }
+    return git.raw([...args]);
+  }
+
+  /** The original error as a cause, with its text redacted like the message. */
+  private scrub(err: unknown): unknown {
+    if (!(err instanceof Error)) return err;
+    err.message = this.redact(err.message);
+    if (err.stack) err.stack = this.redact(err.stack);
+    return err;
   }
 }
 
-export async function gitOut(cwd: string, args: string[]): Promise<string> {
-  const r = await tryGit(cwd, args);
-  if (!r.ok) throw new Error(`git ${args[0]} failed: ${r.err}`);
-  return r.out.trim();
+/** A runner for `cwd` with nothing extra: what most checks need. */
+export function gitAt(cwd: string, signal?: AbortSignal): Git {
+  return new Git({ cwd, ...(signal ? { signal } : {}) });
+}
+
+/** Shorthands over `gitAt(cwd)` for the read-only checks. */
+export function tryGit(cwd: string, args: readonly string[]): Promise<GitResult> {
+  return gitAt(cwd).try(args);
+}
+
+export function gitOut(cwd: string, args: readonly string[]): Promise<string> {
+  return gitAt(cwd).run(args);
 }
 
 export const short = (sha: string): string => sha.slice(0, 7);

@@ -49,7 +49,9 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
     auth: opts.token,
     baseUrl: (opts.baseUrl ?? "https://api.github.com").replace(/\/+$/, ""),
     userAgent: opts.userAgent ?? "azbert-release",
-    log: { debug: () => {}, info: () => {}, warn: say, error: say },
+    // Octokit's error log repeats every failed request (a 404 is often an answer, not a
+    // problem): the caller sees errors as thrown values, and warnings and retries here.
+    log: { debug: () => {}, info: () => {}, warn: say, error: () => {} },
     ...(opts.fetch ? { request: { fetch: opts.fetch } } : {}),
   });
   octokit.hook.wrap("request", async (request, options) => {

@@ -6,8 +6,8 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../report.js";
-import { redact } from "../util/redact.js";
 import { errorStatus, isRetryable, sleep, type GitHubClient } from "./client.js";
+import { GitHubError, toGitHubError } from "./errors.js";
 
 export interface ReleaseAssetInput {
   /** Local file to upload. */
@@ -28,8 +28,11 @@ export interface PublishReleaseOptions {
   name?: string;
   /** Markdown notes (renderReleaseNotes). */
   body: string;
-  /** Commit the tag points at, used only if GitHub must create the tag (it is pushed first normally). */
-  targetCommitish?: string;
+  /**
+   * The commit the tag must point at on GitHub. The tag is pushed first; GitHub would create a
+   * missing tag from the default branch, silently, so the release refuses to be made without it.
+   */
+  commit: string;
   draft?: boolean;
   prerelease?: boolean;
   assets: readonly ReleaseAssetInput[];
@@ -64,7 +67,7 @@ export interface PublishReleaseResult {
   assets: PublishedAsset[];
 }
 
-interface RemoteRelease {
+export interface RemoteRelease {
   id: number;
   tag_name: string;
   name: string | null;
@@ -75,7 +78,7 @@ interface RemoteRelease {
   upload_url: string;
 }
 
-interface RemoteAsset {
+export interface RemoteAsset {
   id: number;
   name: string;
   label: string | null;
@@ -104,52 +107,48 @@ export function remoteAssetSha256(a: Pick<RemoteAsset, "digest" | "label">): str
   return l ? l[1]!.toLowerCase() : undefined;
 }
 
-function fail(what: string, err: unknown, token?: string): UserError {
-  const status = errorStatus(err);
-  const msg = redact(String((err as Error)?.message ?? err), token ? [token] : []);
-  const hint = status === 401 ? " — check GITHUB_TOKEN" : status === 403 ? " — the token needs contents: write" : status === 404 ? " — check the repository name and the token's access" : "";
-  return new UserError(`GitHub: ${what} failed${status ? ` (${status})` : ""}: ${msg}${hint}`);
-}
-
 async function findRelease(o: PublishReleaseOptions): Promise<RemoteRelease | undefined> {
   const { client, owner, repo, tag } = o;
-  try {
-    const r = await client.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner, repo, tag });
-    return r.data as unknown as RemoteRelease;
-  } catch (err) {
-    if (errorStatus(err) !== 404) throw fail(`looking up the release for ${tag}`, err);
-  }
+  const published = await githubReleaseByTag(client, owner, repo, tag);
+  if (published) return published;
   // Drafts are not found by tag: look through the latest releases.
   try {
     const list = await client.request("GET /repos/{owner}/{repo}/releases", { owner, repo, per_page: 100 });
     return (list.data as unknown as RemoteRelease[]).find((r) => r.tag_name === tag);
   } catch (err) {
-    throw fail("listing releases", err);
+    throw toGitHubError("listing releases", err);
   }
 }
 
-async function listAssets(o: PublishReleaseOptions, releaseId: number): Promise<RemoteAsset[]> {
+/** Every asset of a release, whatever its state. */
+export async function listReleaseAssets(client: GitHubClient, owner: string, repo: string, releaseId: number): Promise<RemoteAsset[]> {
   try {
-    return (await o.client.paginate("GET /repos/{owner}/{repo}/releases/{release_id}/assets", {
-      owner: o.owner,
-      repo: o.repo,
+    return (await client.paginate("GET /repos/{owner}/{repo}/releases/{release_id}/assets", {
+      owner,
+      repo,
       release_id: releaseId,
       per_page: 100,
     })) as unknown as RemoteAsset[];
   } catch (err) {
-    throw fail("listing release assets", err);
+    throw toGitHubError("listing release assets", err);
   }
+}
+
+function listAssets(o: PublishReleaseOptions, releaseId: number): Promise<RemoteAsset[]> {
+  return listReleaseAssets(o.client, o.owner, o.repo, releaseId);
 }
 
 async function deleteAsset(o: PublishReleaseOptions, id: number, name: string): Promise<void> {
   try {
     await o.client.request("DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}", { owner: o.owner, repo: o.repo, asset_id: id });
   } catch (err) {
-    if (errorStatus(err) !== 404) throw fail(`deleting the old ${name}`, err);
+    if (errorStatus(err) !== 404) throw toGitHubError(`deleting the old ${name}`, err);
   }
 }
 
+/** sha256 of an asset's bytes (the API redirects to storage); undefined when the asset is gone. */
 async function downloadSha256(o: PublishReleaseOptions, id: number): Promise<string | undefined> {
+  let data: unknown;
   try {
     const r = await o.client.request("GET /repos/{owner}/{repo}/releases/assets/{asset_id}", {
       owner: o.owner,
@@ -157,11 +156,45 @@ async function downloadSha256(o: PublishReleaseOptions, id: number): Promise<str
       asset_id: id,
       headers: { accept: "application/octet-stream" },
     });
-    const data = r.data as unknown;
-    const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === "string" ? Buffer.from(data) : undefined;
-    return bytes ? createHash("sha256").update(bytes).digest("hex") : undefined;
-  } catch {
-    return undefined; // unverifiable: the caller replaces the asset
+    data = r.data;
+  } catch (err) {
+    if (errorStatus(err) === 404) return undefined;
+    throw toGitHubError(`downloading asset ${id} to compare it`, err);
+  }
+  const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === "string" ? Buffer.from(data) : undefined;
+  if (!bytes) throw new GitHubError(`GitHub: downloading asset ${id} to compare it gave no bytes`);
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The commit `tag` points at on GitHub (annotated tags peeled), or undefined when GitHub has no such tag. */
+export async function githubTagCommit(client: GitHubClient, owner: string, repo: string, tag: string): Promise<string | undefined> {
+  let object: { type: string; sha: string };
+  try {
+    const r = await client.request("GET /repos/{owner}/{repo}/git/ref/{ref}", { owner, repo, ref: `tags/${tag}` });
+    object = (r.data as { object: { type: string; sha: string } }).object;
+  } catch (err) {
+    if (errorStatus(err) === 404) return undefined;
+    throw toGitHubError(`looking up the tag ${tag}`, err);
+  }
+  for (let depth = 0; object.type === "tag" && depth < 5; depth++) {
+    try {
+      const t = await client.request("GET /repos/{owner}/{repo}/git/tags/{tag_sha}", { owner, repo, tag_sha: object.sha });
+      object = (t.data as { object: { type: string; sha: string } }).object;
+    } catch (err) {
+      throw toGitHubError(`reading the annotated tag ${tag}`, err);
+    }
+  }
+  return object.type === "commit" ? object.sha : undefined;
+}
+
+/** The published release of `tag`, or undefined when there is none. */
+export async function githubReleaseByTag(client: GitHubClient, owner: string, repo: string, tag: string): Promise<RemoteRelease | undefined> {
+  try {
+    const r = await client.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner, repo, tag });
+    return r.data as unknown as RemoteRelease;
+  } catch (err) {
+    if (errorStatus(err) === 404) return undefined;
+    throw toGitHubError(`looking up the release for ${tag}`, err);
   }
 }
 
@@ -181,7 +214,7 @@ async function uploadAsset(o: PublishReleaseOptions, release: RemoteRelease, loc
       return r.data as unknown as RemoteAsset;
     } catch (err) {
       body.destroy();
-      if (attempt >= retries || !isRetryable(err)) throw fail(`uploading ${local.name}`, err);
+      if (attempt >= retries || !isRetryable(err)) throw toGitHubError(`uploading ${local.name}`, err);
       o.log?.(`GitHub: uploading ${local.name} failed (${errorStatus(err) ?? "network"}), retry ${attempt + 1}/${retries}`);
       await sleep((o.retryDelayMs ?? 1000) * 2 ** attempt);
       // A failed upload can leave a broken asset of that name behind: remove it first.
@@ -217,6 +250,17 @@ export async function publishGitHubRelease(o: PublishReleaseOptions): Promise<Pu
     names.add(l.name);
   }
 
+  // The tag is pushed first and must be the released commit: never let GitHub make it.
+  const at = await githubTagCommit(client, owner, repo, tag);
+  if (!at) {
+    throw new GitHubError(
+      `GitHub: ${owner}/${repo} has no tag ${tag}: push it first (GitHub would create it from the default branch, which is not what was checked)`,
+    );
+  }
+  if (at !== o.commit) {
+    throw new GitHubError(`GitHub: tag ${tag} of ${owner}/${repo} points at ${at.slice(0, 7)}, not at the released commit ${o.commit.slice(0, 7)}`);
+  }
+
   let release = await findRelease(o);
   let state: PublishReleaseResult["release"] = "unchanged";
   if (!release) {
@@ -229,12 +273,11 @@ export async function publishGitHubRelease(o: PublishReleaseOptions): Promise<Pu
         body: o.body,
         draft,
         prerelease,
-        ...(o.targetCommitish ? { target_commitish: o.targetCommitish } : {}),
       });
       release = r.data as unknown as RemoteRelease;
       state = "created";
     } catch (err) {
-      throw fail(`creating the release ${tag}`, err);
+      throw toGitHubError(`creating the release ${tag}`, err);
     }
   } else if ((release.name ?? "") !== name || (release.body ?? "") !== o.body || release.draft !== draft || release.prerelease !== prerelease) {
     try {
@@ -250,7 +293,7 @@ export async function publishGitHubRelease(o: PublishReleaseOptions): Promise<Pu
       release = r.data as unknown as RemoteRelease;
       state = "updated";
     } catch (err) {
-      throw fail(`updating the release ${tag}`, err);
+      throw toGitHubError(`updating the release ${tag}`, err);
     }
   }
 

@@ -1,6 +1,6 @@
 // Which GitHub repository a release goes to: GITHUB_REPOSITORY (owner/name, as Actions sets
 // it), else parsed from the `origin` URL (https, ssh and scp-like forms, GitHub Enterprise hosts).
-import { UserError } from "../report.js";
+import { UsageError } from "../report.js";
 import { redactGitText } from "../git/run.js";
 
 export interface GitHubRepo {
@@ -42,11 +42,11 @@ export function resolveGitHubRepo({ env = {}, remoteUrl }: ResolveRepoOptions): 
   const fromEnv = env.GITHUB_REPOSITORY;
   if (fromEnv) {
     const r = split(fromEnv);
-    if (!r) throw new UserError(`GITHUB_REPOSITORY=${JSON.stringify(fromEnv)} is not owner/name`, 2);
+    if (!r) throw new UsageError(`GITHUB_REPOSITORY=${JSON.stringify(fromEnv)} is not owner/name`);
     return r;
   }
-  if (!remoteUrl) throw new UserError("no GitHub repository: set GITHUB_REPOSITORY=owner/name or add a GitHub `origin` remote", 2);
+  if (!remoteUrl) throw new UsageError("no GitHub repository: set GITHUB_REPOSITORY=owner/name or add a GitHub `origin` remote");
   const r = parseGitHubRemoteUrl(remoteUrl);
-  if (!r) throw new UserError(`cannot tell the GitHub repository from the remote URL ${redactGitText(remoteUrl)}: set GITHUB_REPOSITORY=owner/name`, 2);
+  if (!r) throw new UsageError(`cannot tell the GitHub repository from the remote URL ${redactGitText(remoteUrl)}: set GITHUB_REPOSITORY=owner/name`);
   return r;
 }

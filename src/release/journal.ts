@@ -1,28 +1,40 @@
 // What a release has already done, kept under .git/ (never in the work tree) so that a rerun
-// of the same version skips finished remote steps instead of repeating them. Each write
-// replaces the file atomically (write + rename): an interrupted run leaves either the old or
-// the new journal, never half of one.
-import { execFile } from "node:child_process";
+// of the same version skips finished remote steps instead of repeating them. Every entry is
+// keyed by the step AND its destination (Hub endpoint, repo, revision, transport; GitHub
+// repository, remote URL, branch): a release of v1.2.0 to one repo says nothing about another.
+// Each write replaces the file atomically (write + rename): an interrupted run leaves either
+// the old or the new journal, never half of one.
+import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
+import type { Manifest } from "../checkpoint/types.js";
+import { gitAt } from "../git/index.js";
+import { UserError } from "../report.js";
+import { redact } from "../util/redact.js";
+import { destinationKey, type Destination } from "./destinations.js";
+import type { StepId, StepResults } from "./report.js";
 
-const run = promisify(execFile);
+/** The journal cannot be opened or written: the message says where and why. */
+export class JournalError extends UserError {}
 
-export type StepId = "hub" | "hub-tag" | "git-push" | "github-release" | "verify";
-
-export interface JournalEntry {
-  id: StepId;
+export interface JournalEntry<K extends StepId = StepId> {
+  step: K;
+  destination: Destination;
   at: string;
-  /** What the step produced: commit id, tag, release id, URLs. */
-  result: Record<string, unknown>;
+  result: StepResults[K];
 }
 
 interface JournalFile {
+  version: 2;
   tag: string;
   /** The manifest the release was made of: a rerun with other bytes is a new release, not a resume. */
   manifestDigest: string;
-  steps: JournalEntry[];
+  entries: JournalEntry[];
+}
+
+/** The digest of what is published: paths, sizes and sha256 of every file. */
+export function manifestDigest(m: Manifest): string {
+  return createHash("sha256").update(JSON.stringify(m.map(({ path: p, size, sha256 }) => [p, size, sha256]))).digest("hex");
 }
 
 export class Journal {
@@ -31,51 +43,70 @@ export class Journal {
     private data: JournalFile,
   ) {}
 
-  static async gitDir(cwd: string): Promise<string> {
-    const { stdout } = await run("git", ["rev-parse", "--absolute-git-dir"], { cwd });
-    return stdout.trim();
-  }
-
   static fileFor(gitDir: string, tag: string): string {
     return path.join(gitDir, "azbert-release", `journal-${tag.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
   }
 
-  /** Opens the journal of `tag`; one recorded for other checkpoint bytes is set aside, not resumed. */
-  static async open(gitDir: string, tag: string, manifestDigest: string): Promise<Journal> {
-    const file = Journal.fileFor(gitDir, tag);
-    let data: JournalFile = { tag, manifestDigest, steps: [] };
+  /**
+   * Opens the journal of `tag` in the git repository at `cwd`. One recorded for other
+   * checkpoint bytes, or by a version of this program that did not record destinations, is
+   * set aside: every step then runs again, and each finds what is already there.
+   */
+  static async open(cwd: string, tag: string, digest: string): Promise<Journal> {
+    const file = Journal.fileFor(await Journal.requireRepository(cwd), tag);
+    let data: JournalFile = { version: 2, tag, manifestDigest: digest, entries: [] };
     try {
-      const prev = JSON.parse(await readFile(file, "utf8")) as JournalFile;
-      if (prev.tag === tag && prev.manifestDigest === manifestDigest) data = prev;
+      const prev = JSON.parse(await readFile(file, "utf8")) as Partial<JournalFile>;
+      if (prev.version === 2 && prev.tag === tag && prev.manifestDigest === digest && Array.isArray(prev.entries)) data = prev as JournalFile;
     } catch {
       // No journal yet (or unreadable): a fresh release.
     }
-    return new Journal(file, data);
+    // Written at once: from the first remote step on, the journal says what has finished.
+    const journal = new Journal(file, data);
+    await journal.save();
+    return journal;
   }
 
-  get steps(): readonly JournalEntry[] {
-    return this.data.steps;
+  /** The git directory that holds the journal; a folder outside any repository is an error saying so. */
+  static async requireRepository(cwd: string): Promise<string> {
+    const found = await gitAt(cwd).try(["rev-parse", "--absolute-git-dir"]);
+    if (found.ok) return found.out.trim();
+    throw new JournalError(
+      `${cwd} is not inside a git repository: a release keeps its journal in .git/azbert-release/ so that a rerun resumes instead of publishing twice. Run the release from your project's clone (or \`git init\` and commit)`,
+    );
   }
 
-  get(id: StepId): JournalEntry | undefined {
-    return this.data.steps.find((s) => s.id === id);
+  get entries(): readonly JournalEntry[] {
+    return this.data.entries;
   }
 
-  /** Forget a step whose recorded result no longer holds on the remote. */
-  async forget(id: StepId): Promise<void> {
-    this.data.steps = this.data.steps.filter((s) => s.id !== id);
+  get<K extends StepId>(step: K, destination: Destination): JournalEntry<K> | undefined {
+    const key = destinationKey(destination);
+    return this.data.entries.find((e): e is JournalEntry<K> => e.step === step && destinationKey(e.destination) === key);
+  }
+
+  async record<K extends StepId>(step: K, destination: Destination, result: StepResults[K]): Promise<void> {
+    const key = destinationKey(destination);
+    const entry = { step, destination, at: new Date().toISOString(), result } as JournalEntry;
+    this.data.entries = [...this.data.entries.filter((e) => !(e.step === step && destinationKey(e.destination) === key)), entry];
     await this.save();
   }
 
-  async record(id: StepId, result: Record<string, unknown>): Promise<void> {
-    this.data.steps = [...this.data.steps.filter((s) => s.id !== id), { id, at: new Date().toISOString(), result }];
+  /** Forget what was done at a destination (every step, or only `steps`) that no longer holds there. */
+  async forget(destination: Destination, steps?: readonly StepId[]): Promise<void> {
+    const key = destinationKey(destination);
+    this.data.entries = this.data.entries.filter((e) => destinationKey(e.destination) !== key || (steps !== undefined && !steps.includes(e.step)));
     await this.save();
   }
 
   private async save(): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(this.data, null, 2)}\n`);
-    await rename(tmp, this.file);
+    try {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      await writeFile(tmp, `${redact(JSON.stringify(this.data, null, 2))}\n`);
+      await rename(tmp, this.file);
+    } catch (e) {
+      throw new JournalError(`cannot write the release journal ${this.file}: ${(e as Error).message}`, 1, { cause: e });
+    }
   }
 }

@@ -2,13 +2,11 @@
 // the dry run's output and what the user confirms before a real release.
 import { formatBytes } from "../checkpoint/discover.js";
 import type { Manifest } from "../checkpoint/types.js";
-import { remoteTagCommit, tryGit } from "../git/index.js";
+import { gitAt, remoteTagCommit, type Git } from "../git/index.js";
+import { githubReleaseByTag } from "../github/index.js";
 import { hubRepoUrl, planHubPublish, type HubPlan } from "../hub/index.js";
-import { redact } from "../util/redact.js";
+import type { Remotes } from "./remotes.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
-
-export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
-export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
 
 export interface Skipped {
   skipped: string;
@@ -26,31 +24,32 @@ export function isSkipped(x: unknown): x is Skipped {
   return typeof x === "object" && x !== null && "skipped" in x;
 }
 
-async function git(cwd: string, args: string[]): Promise<string | undefined> {
-  const r = await tryGit(cwd, args);
+async function out(git: Git, args: string[]): Promise<string | undefined> {
+  const r = await git.try(args);
   return r.ok ? r.out.trim() : undefined;
 }
 
-export async function planHub(s: ReleaseSettings, manifest: Manifest, prune: boolean): Promise<NonNullable<ReleasePlan["hub"]>> {
+export async function planHub(s: ReleaseSettings, remotes: Remotes, manifest: Manifest): Promise<NonNullable<ReleasePlan["hub"]>> {
   if (s.offline) return { skipped: "offline: the Hub was not contacted" };
   if (!s.hub.token) return { skipped: "no Hub token: set HF_TOKEN to see what would be uploaded" };
-  const plan = await planHubPublish({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: s.hub.fetch, revision: s.hub.revision, manifest, prune });
-  const url = await git(s.cwd, ["remote", "get-url", s.hub.remote]);
+  const plan = await planHubPublish({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: remotes.hubFetch, revision: s.hub.revision, manifest, prune: s.hub.prune });
+  const url = await out(gitAt(s.cwd), ["remote", "get-url", s.hub.remote]);
   return { ...plan, remote: { name: s.hub.remote, action: url === undefined ? "add" : "keep", url: hubRepoUrl(s.hub.endpoint, s.hub.repoId) } };
 }
 
 export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePlan["git"]>> {
-  const remote = s.config.github.remote;
+  const remote = s.github.remote;
   if (s.offline) return { skipped: `offline: ${remote} was not contacted` };
-  const head = await git(s.cwd, ["rev-parse", "HEAD"]);
+  const git = gitAt(s.cwd);
+  const head = await out(git, ["rev-parse", "HEAD"]);
   if (!head) return { skipped: "not a git work tree with a commit" };
-  const branch = s.config.github.branch;
-  const lsBranch = await git(s.cwd, ["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
+  const branch = s.github.branch;
+  const lsBranch = await out(git, ["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
   if (lsBranch === undefined) return { skipped: `cannot reach remote ${remote}` };
   const remoteHead = lsBranch.split(/\s+/)[0] || null;
-  const contains = remoteHead !== null && (remoteHead === head || (await git(s.cwd, ["merge-base", "--is-ancestor", head, remoteHead])) !== undefined);
+  const contains = remoteHead !== null && (remoteHead === head || (await out(git, ["merge-base", "--is-ancestor", head, remoteHead])) !== undefined);
   const tag = tagName(s);
-  const t = await remoteTagCommit(s.cwd, remote, tag);
+  const t = await remoteTagCommit(git, remote, tag);
   const remoteTag = t.ok ? (t.commit ?? null) : null;
   return {
     remote,
@@ -61,18 +60,17 @@ export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePl
   };
 }
 
-export async function planGitHub(s: ReleaseSettings, assets: string[]): Promise<NonNullable<ReleasePlan["github"]>> {
-  if (!s.github.repo) return { skipped: s.github.repoError ?? "no GitHub repository" };
+export async function planGitHub(s: ReleaseSettings, remotes: Remotes, assets: string[]): Promise<NonNullable<ReleasePlan["github"]>> {
+  if (!s.github.repository) return { skipped: s.github.repositoryError ?? "no GitHub repository" };
   if (s.offline) return { skipped: "offline: GitHub was not contacted" };
-  if (!s.github.client) return { skipped: "no GITHUB_TOKEN: set it to see the release that would be made" };
-  const { owner, repo } = s.github.repo;
+  if (!remotes.github) return { skipped: "no GITHUB_TOKEN: set it to see the release that would be made" };
+  const { owner, repo } = s.github.repository;
   const repository = `${owner}/${repo}`;
   try {
-    const r = await s.github.client.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner, repo, tag: tagName(s) });
-    return { repository, release: "update", releaseId: (r.data as { id: number }).id, assets };
+    const r = await githubReleaseByTag(remotes.github, owner, repo, tagName(s));
+    return r ? { repository, release: "update", releaseId: r.id, assets } : { repository, release: "create", assets };
   } catch (e) {
-    if ((e as { status?: number }).status === 404) return { repository, release: "create", assets };
-    return { skipped: `cannot read releases of ${repository}: ${redact((e as Error).message)}` };
+    return { skipped: `cannot read releases of ${repository}: ${(e as Error).message}` };
   }
 }
 

@@ -1,110 +1,191 @@
-// Everything a release needs to know about where it goes, resolved once from the config, the
-// command line and the environment: the tag, the Hub target and token, the GitHub repository.
+// Everything a command needs to know about where it works and where it publishes, resolved
+// ONCE from the config file, the command line and the environment, then frozen: the tag, the
+// checkpoint, the Hub target and token, the GitHub repository, the stages of a release. Every
+// part of the program reads this one object; nothing copies fields out of it into another.
 // Tokens stay in here; nothing in this object is ever printed whole.
 import os from "node:os";
 import path from "node:path";
 import type { ReleaseConfig } from "../config.js";
-import { resolveReleaseTag, tryGit, type ResolvedTag } from "../git/index.js";
-import { createGitHubClient, resolveGitHubRepo, type GitHubClient, type GitHubRepo } from "../github/index.js";
-import { createRetryFetch, resolveHubCredentials, type HubCredentials } from "../hub/index.js";
-import { UserError } from "../report.js";
+import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../git/index.js";
+import { resolveGitHubRepo, type GitHubRepo } from "../github/index.js";
+import { resolveHubCredentials, type HubCredentials } from "../hub/index.js";
+import { UsageError, UserError } from "../report.js";
 
-export interface ReleaseSettings {
-  config: ReleaseConfig;
-  /** The project's git work tree (the config's folder). */
-  cwd: string;
-  ckptDir: string;
-  offline: boolean;
-  env: NodeJS.ProcessEnv;
-  tag: ResolvedTag | { error: string };
-  hub: HubCredentials & {
-    repoId: string;
-    revision: string;
-    remote: string;
-    transport: "api" | "git";
-    fetch: typeof fetch;
-  };
-  github: {
-    apiUrl: string;
-    token?: string;
-    repo?: GitHubRepo;
-    /** Why the repository is unknown, when it is. */
-    repoError?: string;
-    client?: GitHubClient;
-    retryDelayMs?: number;
-  };
-  /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
-  ignorePaths: string[];
+export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
+export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
+
+/** What the command line may override; each is applied once, here. */
+export interface SettingsOverrides {
+  ckpt?: string;
+  offline?: boolean;
+  tag?: string;
+  transport?: "api" | "git";
+  prune?: boolean;
+  createPr?: boolean;
+  force?: boolean;
+  /** `--only`: comma list of stages. */
+  only?: string;
+  dryRun?: boolean;
+  yes?: boolean;
 }
 
-async function remoteUrl(cwd: string, remote: string): Promise<string | undefined> {
-  const r = await tryGit(cwd, ["remote", "get-url", remote]);
-  return r.ok ? r.out.trim() : undefined;
+export interface CheckpointSettings {
+  readonly dir: string;
+  /** A model card kept outside the checkpoint folder. */
+  readonly modelCard: string | null;
+}
+
+export interface HubSettings extends Readonly<HubCredentials> {
+  readonly repoId: string;
+  readonly revision: string;
+  readonly remote: string;
+  readonly transport: "api" | "git";
+  readonly private: boolean;
+  readonly useXet: boolean;
+  readonly createPr: boolean;
+  readonly prune: boolean;
+  /** git transport: force-push over the Hub branch. */
+  readonly force: boolean;
+  /** Base delay of the retry backoff, when the environment sets one. */
+  readonly retryDelayMs?: number;
+}
+
+export interface GitHubSettings {
+  readonly remote: string;
+  readonly branch: string;
+  readonly apiUrl: string;
+  /** The git remote's URL, credentials removed (undefined when there is no such remote). */
+  readonly remoteUrl?: string;
+  readonly token?: string;
+  readonly repository?: Readonly<GitHubRepo>;
+  /** Why the repository is unknown, when it is. */
+  readonly repositoryError?: string;
+  readonly archive: string;
+  readonly outDir: string;
+  readonly retryDelayMs?: number;
+}
+
+export interface ReleaseSettings {
+  /** The project's git work tree: the config file's folder. */
+  readonly cwd: string;
+  readonly configFile: string | null;
+  readonly checkpoint: CheckpointSettings;
+  readonly offline: boolean;
+  readonly tag: Readonly<ResolvedTag> | { readonly error: string };
+  readonly hub: HubSettings;
+  readonly github: GitHubSettings;
+  readonly smoke: Readonly<ReleaseConfig["smoke"]>;
+  /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
+  readonly ignorePaths: readonly string[];
+  /** What the `release` command was asked to do. */
+  readonly release: {
+    readonly stages: ReadonlySet<Stage>;
+    readonly dryRun: boolean;
+    /** Ask once after the plan (not with --yes, --dry-run or in CI). */
+    readonly confirm: boolean;
+  };
+}
+
+export function isCi(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return !!env.CI && env.CI !== "false" && env.CI !== "0";
+}
+
+export function parseStages(only: string | undefined): ReadonlySet<Stage> {
+  if (!only) return new Set(ALL_STAGES);
+  const wanted = only.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = wanted.filter((s) => !(ALL_STAGES as readonly string[]).includes(s));
+  if (bad.length || !wanted.length) throw new UsageError(`--only takes a comma list of ${ALL_STAGES.join(",")}; got "${only}"`);
+  return new Set(["check", ...wanted] as Stage[]);
 }
 
 export async function resolveSettings(opts: {
   config: ReleaseConfig;
-  ckptDir?: string;
-  offline?: boolean;
-  tag?: string;
-  transport?: "api" | "git";
-  env?: NodeJS.ProcessEnv;
+  overrides?: SettingsOverrides;
+  env?: Readonly<Record<string, string | undefined>>;
 }): Promise<ReleaseSettings> {
   const { config } = opts;
+  const o = opts.overrides ?? {};
   const env = opts.env ?? process.env;
   const cwd = config.root;
-  const ckptDir = opts.ckptDir ? path.resolve(opts.ckptDir) : config.checkpoint;
+  const dryRun = !!o.dryRun;
+  const stages = parseStages(o.only);
+  const checkpointDir = o.ckpt ? path.resolve(o.ckpt) : config.checkpoint;
   let tag: ReleaseSettings["tag"];
   try {
-    tag = await resolveReleaseTag({ cwd, env, ...(opts.tag ? { tag: opts.tag } : {}) });
+    tag = await resolveReleaseTag({ cwd, env, ...(o.tag ? { tag: o.tag } : {}) });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     tag = { error: e.message };
   }
-  const creds = resolveHubCredentials(env, os.homedir());
   // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
   const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   const githubToken = env.GITHUB_TOKEN || undefined;
-  const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
-  let repo: GitHubRepo | undefined;
-  let repoError: string | undefined;
+  const githubRemoteUrl = await remoteUrl(cwd, config.github.remote);
+  let repository: GitHubRepo | undefined;
+  let repositoryError: string | undefined;
   try {
     // The config names the repository explicitly; else Actions' GITHUB_REPOSITORY, else the origin URL.
-    repo = config.github.repository
+    repository = config.github.repository
       ? resolveGitHubRepo({ env: { GITHUB_REPOSITORY: config.github.repository } })
-      : resolveGitHubRepo({ env, remoteUrl: await remoteUrl(cwd, config.github.remote) });
+      : resolveGitHubRepo({ env, remoteUrl: githubRemoteUrl });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    repoError = e.message;
+    repositoryError = e.message;
   }
   const rel = (p: string) => path.relative(cwd, p);
-  return {
-    config,
+  const settings: ReleaseSettings = {
     cwd,
-    ckptDir,
-    offline: !!opts.offline,
-    env,
+    configFile: config.configFile,
+    checkpoint: { dir: checkpointDir, modelCard: config.modelCard },
+    offline: !!o.offline,
     tag,
     hub: {
-      ...creds,
+      ...resolveHubCredentials(env, os.homedir()),
       repoId: config.hub.repoId,
       revision: config.hub.revision,
       remote: config.hub.remote,
-      transport: opts.transport ?? config.hub.transport,
-      fetch: createRetryFetch(retryDelayMs ? { baseDelayMs: retryDelayMs } : {}),
+      transport: o.transport ?? config.hub.transport,
+      private: config.hub.private,
+      useXet: config.hub.useXet,
+      createPr: !!o.createPr || config.hub.createPr,
+      prune: !!o.prune || config.hub.prune,
+      force: !!o.force,
+      ...(retryDelayMs ? { retryDelayMs } : {}),
     },
     github: {
-      apiUrl,
-      ...(githubToken ? { token: githubToken, client: createGitHubClient({ token: githubToken, baseUrl: apiUrl, ...(retryDelayMs ? { retryDelayMs } : {}) }) } : {}),
+      remote: config.github.remote,
+      branch: config.github.branch,
+      apiUrl: (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, ""),
+      ...(githubRemoteUrl ? { remoteUrl: redactGitText(githubRemoteUrl) } : {}),
+      ...(githubToken ? { token: githubToken } : {}),
+      ...(repository ? { repository } : {}),
+      ...(repositoryError ? { repositoryError } : {}),
+      archive: config.github.archive,
+      outDir: config.github.outDir,
       ...(retryDelayMs ? { retryDelayMs } : {}),
-      ...(repo ? { repo } : {}),
-      ...(repoError ? { repoError } : {}),
     },
-    ignorePaths: [rel(ckptDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
+    smoke: { ...config.smoke },
+    ignorePaths: [rel(checkpointDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
+    release: { stages, dryRun, confirm: !dryRun && !o.yes && !isCi(env) },
   };
+  return deepFreeze(settings);
 }
 
-export function tagName(s: ReleaseSettings): string {
-  if ("error" in s.tag) throw new UserError(s.tag.error, 2);
+async function remoteUrl(cwd: string, remote: string): Promise<string | undefined> {
+  const r = await gitAt(cwd).try(["remote", "get-url", remote]);
+  return r.ok ? r.out.trim() : undefined;
+}
+
+/** The release tag; a settings object without one cannot release (exit 2, with the reason). */
+export function tagName(s: Pick<ReleaseSettings, "tag">): string {
+  if ("error" in s.tag) throw new UsageError(s.tag.error);
   return s.tag.tag;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    if (!(value instanceof Set)) for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

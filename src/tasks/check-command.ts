@@ -3,20 +3,15 @@ import { loadConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
 import type { GlobalOptions } from "../cli.js";
 import { checkTasks, stageFailure, type CheckContext } from "./check.js";
+import { environmentChecks } from "../release/environment-checks.js";
+import { connectRemotes } from "../release/remotes.js";
 import { resolveSettings } from "../release/settings.js";
-import { environmentChecks } from "./environment.js";
 import { detectUi, makeListr } from "./ui.js";
 
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
-  const settings = await resolveSettings({ config, offline: opts.offline, ...(opts.ckpt ? { ckptDir: opts.ckpt } : {}) });
-  const ctx: CheckContext = {
-    config,
-    ckptDir: settings.ckptDir,
-    offline: opts.offline,
-    results: [],
-    environment: environmentChecks(settings),
-  };
+  const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
+  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, connectRemotes(settings)) };
   const ui = detectUi(!!opts.json);
   try {
     await makeListr(checkTasks(ctx), ui, ctx).run();
@@ -30,10 +25,16 @@ export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }
 }
 
 export function printSummary(report: CheckReport, out: NodeJS.WritableStream = process.stdout): void {
+  out.write(formatSummary(report));
+}
+
+/** The checklist's last lines: counts, then every failure with its message. */
+export function formatSummary(report: CheckReport): string {
   const count = (s: string) => report.checks.filter((c) => c.status === s).length;
   const line = `${count("pass")} passed, ${count("fail")} failed, ${count("warn")} warnings, ${count("skip")} skipped`;
-  out.write(`\n${report.ok ? "Checklist passed" : "Checklist FAILED"}: ${line}\n`);
+  let out = `\n${report.ok ? "Checklist passed" : "Checklist FAILED"}: ${line}\n`;
   for (const c of report.checks.filter((c) => c.status === "fail")) {
-    out.write(`  ✖ ${c.id}: ${c.message ?? c.title}\n`.replace(/\n(?!$)/g, "\n      "));
+    out += `  ✖ ${c.id}: ${c.message ?? c.title}\n`.replace(/\n(?!$)/g, "\n      ");
   }
+  return out;
 }

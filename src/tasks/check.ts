@@ -8,20 +8,20 @@ import { HashCache } from "../checkpoint/hash-cache.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { buildManifest } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
-import type { ReleaseConfig } from "../config.js";
+import type { CheckGroup } from "../release/environment-checks.js";
+import type { CheckpointSettings } from "../release/settings.js";
 import type { CheckResult } from "../report.js";
 import { redact } from "../util/redact.js";
 import { resultTasks, type Task } from "./ui.js";
 
 export interface CheckContext {
-  config: ReleaseConfig;
-  ckptDir: string;
-  offline: boolean;
+  /** The resolved settings of the command (only the checkpoint's are read here). */
+  readonly settings: { readonly checkpoint: CheckpointSettings };
   results: CheckResult[];
   ckpt?: LoadedCheckpoint;
   manifest?: Manifest;
   /** Extra groups of environment checks (git, git-lfs, remotes, credentials), run after the checkpoint's. */
-  environment?: Array<{ title: string; run: (ctx: CheckContext) => Promise<CheckResult[]> }>;
+  environment?: readonly CheckGroup[];
 }
 
 function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promise<CheckResult[]> | CheckResult[]): ListrTask<Ctx> {
@@ -39,11 +39,12 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
   const cache = new HashCache();
   return [
     {
-      title: `Read checkpoint ${displayPath(ctx.ckptDir)}`,
+      title: `Read checkpoint ${displayPath(ctx.settings.checkpoint.dir)}`,
       task: async (c: Ctx, task: Task<Ctx>) => {
-        c.ckpt = await loadCheckpoint(c.ckptDir, { modelCard: c.config.modelCard, cache });
+        const { dir, modelCard } = c.settings.checkpoint;
+        c.ckpt = await loadCheckpoint(dir, { modelCard, cache });
         const total = c.ckpt.files.reduce((s, f) => s + f.size, 0);
-        task.title = `Read checkpoint ${displayPath(c.ckptDir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
+        task.title = `Read checkpoint ${displayPath(dir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
     ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
@@ -65,7 +66,7 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },
-    ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, (c) => g.run(c))),
+    ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, () => g.run())),
   ];
 }
 

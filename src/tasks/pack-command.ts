@@ -11,22 +11,19 @@ import { printSummary } from "./check-command.js";
 import { detectUi, makeListr, type Task } from "./ui.js";
 
 interface PackContext extends CheckContext {
-  outDir: string;
   pack?: PackResult;
 }
 
 export async function runPackCommand(opts: GlobalOptions & { out?: string }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const ctx: PackContext = {
-    config,
-    ckptDir: opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint,
-    offline: true,
+    settings: { checkpoint: { dir: opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint, modelCard: config.modelCard } },
     results: [],
-    outDir: opts.out ? path.resolve(opts.out) : config.github.outDir,
   };
+  const outDir = opts.out ? path.resolve(opts.out) : config.github.outDir;
   const ui = detectUi(!!opts.json);
   try {
-    await makeListr<PackContext>([...checkTasks(ctx), packTask(config.github.archive)], ui, ctx).run();
+    await makeListr<PackContext>([...checkTasks(ctx), packTask({ archiveName: config.github.archive, outDir })], ui, ctx).run();
   } catch (e) {
     ctx.results.push(stageFailure(e));
   }
@@ -43,7 +40,7 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
 }
 
 /** Packs only a checkpoint whose checks passed: an archive of a broken checkpoint helps nobody. */
-export function packTask<Ctx extends PackContext>(archiveName: string): import("listr2").ListrTask<Ctx> {
+export function packTask<Ctx extends PackContext>({ archiveName, outDir }: { archiveName: string; outDir: string }): import("listr2").ListrTask<Ctx> {
   return {
     title: `Pack ${archiveName}`,
     skip: (c: Ctx) => (!isOk(c.results) || !c.manifest ? "checks failed: not packing" : false),
@@ -51,7 +48,7 @@ export function packTask<Ctx extends PackContext>(archiveName: string): import("
       let last = 0;
       c.pack = await packCheckpoint({
         manifest: c.manifest!,
-        outDir: c.outDir,
+        outDir,
         archiveName,
         onProgress: (p) => {
           if (Date.now() - last < 100) return;

@@ -1,55 +1,130 @@
 // The release pipeline, stage by stage:
-//   check → smoke → pack → plan │ confirm │ Hub commit → Hub tag → git push → GitHub Release → verify
+//   check → smoke → pack → plan │ confirm │ tag → Hub commit → Hub tag → git push → GitHub Release → verify
 // Everything left of the bar is local and changes nothing remote (the dry run stops there);
 // everything right of it is a remote step recorded in the journal so a rerun resumes.
+// runRelease returns one ReleaseReport; printing it is render's job.
 import type { ListrTask } from "listr2";
 import { formatBytes } from "../checkpoint/discover.js";
+import { ensureReleaseTag } from "../git/index.js";
 import type { SmokeSummary } from "../github/index.js";
-import type { HubPlan } from "../hub/index.js";
 import type { PackResult } from "../pack/index.js";
-import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan, type Stage } from "../release/plan.js";
-import { tagName, type ReleaseSettings } from "../release/settings.js";
-import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepInput, type StepReport } from "../release/steps.js";
-import type { Journal } from "../release/journal.js";
-import { isOk } from "../report.js";
-import { redact } from "../util/redact.js";
+import { destinationsOf } from "../release/destinations.js";
+import { environmentChecks } from "../release/environment-checks.js";
+import { Journal, manifestDigest } from "../release/journal.js";
+import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan } from "../release/plan.js";
+import type { Remotes } from "../release/remotes.js";
+import type { ReleaseOutcome, ReleaseReport, StepId, StepReport } from "../release/report.js";
+import { reverifyRecorded } from "../release/reverify.js";
+import { tagName, type ReleaseSettings, type Stage } from "../release/settings.js";
+import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepRun } from "../release/steps/index.js";
+import { isOk, type CheckResult } from "../report.js";
 import { runSmoke, type SmokeReport } from "../smoke/main.js";
-import { checkTasks, type CheckContext } from "./check.js";
-import { environmentChecks } from "./environment.js";
+import { redact } from "../util/redact.js";
+import { checkTasks, stageFailure, type CheckContext } from "./check.js";
 import { packTask } from "./pack-command.js";
 import { smokeOptions } from "./smoke-command.js";
-import type { Task } from "./ui.js";
+import { makeListr, type Progress, type Task, type UiOptions } from "./ui.js";
 
 export interface ReleaseContext extends CheckContext {
-  settings: ReleaseSettings;
-  stages: ReadonlySet<Stage>;
-  dryRun: boolean;
-  prune: boolean;
-  createPr: boolean;
-  force: boolean;
-  outDir: string;
+  readonly settings: ReleaseSettings;
+  readonly remotes: Remotes;
+  /** Aborted by Ctrl-C: no further step starts, and waits and requests in flight end. */
+  readonly signal: AbortSignal;
+  readonly ui: UiOptions;
+  readonly progress: Progress;
+  /** Shows the plan to the person who is about to confirm it. */
+  readonly showPlan: (plan: ReleasePlan) => void;
+  /** Asks once; false: do not publish. */
+  readonly confirm: (question: string) => Promise<boolean>;
   smoke?: SmokeReport;
   pack?: PackResult;
   plan: ReleasePlan;
   journal?: Journal;
   steps: StepReport[];
+  notes: string[];
 }
 
-/** The checks a stage needs: the checkpoint's always, the rest by the stages that will run. */
-export function releaseEnvironment(ctx: ReleaseContext): NonNullable<CheckContext["environment"]> {
-  return environmentChecks(ctx.settings, { git: ctx.stages.has("github"), hub: ctx.stages.has("hub"), github: ctx.stages.has("github") });
+export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
+  const s = ctx.settings;
+  const { stages, dryRun } = s.release;
+  const publishing = stages.has("hub") || stages.has("github");
+  const report = (outcome: ReleaseOutcome, ok: boolean, error?: string): ReleaseReport => ({
+    outcome,
+    ok,
+    tag: ctx.plan.tag,
+    checks: ctx.results,
+    ...(ctx.smoke ? { smoke: ctx.smoke } : {}),
+    ...(ctx.pack ? { pack: ctx.pack } : {}),
+    ...(ctx.plan.hub || ctx.plan.git || ctx.plan.github || ctx.plan.pack ? { plan: ctx.plan } : {}),
+    steps: ctx.steps,
+    notes: ctx.notes,
+    ...(error ? { error: redact(error) } : {}),
+    ...(ctx.journal ? { journal: displayJournal(ctx) } : {}),
+  });
+
+  // The journal lives in .git/: say that a release needs a repository before minutes of checks.
+  if (!dryRun && publishing) await Journal.requireRepository(s.cwd);
+
+  ctx.environment = environmentChecks(ctx.settings, ctx.remotes, { git: stages.has("github"), hub: stages.has("hub"), github: stages.has("github") });
+  await runTasks(ctx, localTasks(ctx), (e) => ctx.results.push(stageFailure(e)));
+  if (ctx.signal.aborted) return report("interrupted", false, "interrupted before anything was published");
+  if (!dryRun) ctx.results.push(...requireCredentials(ctx), ...requirePlan(ctx), ...refuseConflicts(ctx));
+  const localOk = isOk(ctx.results) && (!ctx.smoke || ctx.smoke.ok) && (dryRun || !(stages.has("pack") || stages.has("github")) || !!ctx.pack);
+  if ((ctx.plan.hub || ctx.plan.git || ctx.plan.github) && isOk(ctx.results)) ctx.showPlan(ctx.plan);
+  if (dryRun && localOk) return report("dry-run", true);
+  if (!localOk) return report("checks-failed", false);
+  if (!publishing) return report("local-only", true);
+
+  ctx.journal = await Journal.open(s.cwd, tagName(s), manifestDigest(ctx.manifest!));
+  const run = stepRun(ctx);
+  const { released, replanned } = await reverifyRecorded(run);
+  for (const r of replanned) {
+    ctx.notes.push(`Planned again: ${r.reason}`);
+    ctx.progress.say(`Planned again: ${r.reason}`);
+  }
+  if (released.length === destinationsOf(s).length) {
+    ctx.steps.push(...recordedSteps(ctx));
+    return report("already-released", true);
+  }
+
+  if (s.release.confirm && !(await ctx.confirm(`\nPublish ${tagName(s)} as planned above? [y/N] `))) return report("declined", false);
+
+  let error: string | undefined;
+  await runTasks(ctx, remoteTasks(ctx), (e) => (error = (e as Error).message ?? String(e)));
+  if (ctx.signal.aborted) return report("interrupted", false, error);
+  const ok = error === undefined && ctx.steps.every((st) => st.status !== "failed");
+  return report(ok ? "released" : "failed", ok, error);
+}
+
+async function runTasks(ctx: ReleaseContext, tasks: ListrTask<ReleaseContext>[], onError: (e: unknown) => void): Promise<void> {
+  try {
+    await makeListr(tasks, ctx.ui, ctx).run();
+  } catch (e) {
+    onError(e);
+  }
+}
+
+function stepRun(ctx: ReleaseContext): StepRun {
+  return { settings: ctx.settings, remotes: ctx.remotes, journal: ctx.journal!, manifest: ctx.manifest!, signal: ctx.signal };
+}
+
+function displayJournal(ctx: ReleaseContext): string {
+  const rel = ctx.journal!.file.startsWith(`${ctx.settings.cwd}/`) ? ctx.journal!.file.slice(ctx.settings.cwd.length + 1) : ctx.journal!.file;
+  return rel;
 }
 
 /** Local stages: nothing here writes to a remote; the dry run is exactly this. */
 export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
+  const s = ctx.settings;
+  const stages = s.release.stages;
   return [
-    ...checkTasks(ctx),
-    {
+    ...checkTasks(ctx).map((t) => interruptible(t)),
+    interruptible({
       title: "Smoke test (fill-mask)",
-      enabled: (c) => c.stages.has("smoke"),
+      enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        c.smoke = await runSmoke({ ...smokeOptions(c.config, c.ckptDir), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
+        c.smoke = await runSmoke({ ...smokeOptions(s.smoke, s.checkpoint.dir), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
         task.title = `Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass`;
         if (!c.smoke.ok) {
@@ -57,47 +132,56 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
           throw new Error(`smoke test failed:\n${bad.join("\n")}`);
         }
       },
-    },
-    {
-      ...packTask<ReleaseContext>(ctx.config.github.archive),
-      enabled: (c) => !c.dryRun && (c.stages.has("pack") || c.stages.has("github")),
-    },
-    {
+    }),
+    interruptible({
+      ...packTask<ReleaseContext>({ archiveName: s.github.archive, outDir: s.github.outDir }),
+      enabled: () => !s.release.dryRun && (stages.has("pack") || stages.has("github")),
+    }),
+    interruptible({
       title: "Plan the remote steps",
-      enabled: (c) => c.stages.has("hub") || c.stages.has("github"),
+      enabled: () => stages.has("hub") || stages.has("github"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
         const m = c.manifest!;
-        if (c.dryRun && (c.stages.has("pack") || c.stages.has("github"))) {
-          c.plan.pack = { archive: `${c.outDir}/${c.config.github.archive}`, files: m.length, bytes: m.reduce((a, e) => a + e.size, 0) };
+        if (s.release.dryRun && (stages.has("pack") || stages.has("github"))) {
+          c.plan.pack = { archive: `${s.github.outDir}/${s.github.archive}`, files: m.length, bytes: m.reduce((a, e) => a + e.size, 0) };
         }
-        if (c.stages.has("hub")) c.plan.hub = await planHub(c.settings, m, c.prune);
-        if (c.stages.has("github")) {
-          c.plan.git = await planGit(c.settings);
-          c.plan.github = await planGitHub(c.settings, [c.config.github.archive, "SHA256SUMS"]);
+        if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m);
+        if (stages.has("github")) {
+          c.plan.git = await planGit(s);
+          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS"]);
         }
         const hub = c.plan.hub && !isSkipped(c.plan.hub) ? `Hub: ${c.plan.hub.summary.add + c.plan.hub.summary.update} to upload (${formatBytes(c.plan.hub.summary.bytesToSend)})` : "";
         task.title = ["Plan the remote steps", hub].filter(Boolean).join(": ");
       },
-    },
+    }),
   ];
 }
 
-function step(id: StepReport["id"], title: string, run: (c: ReleaseContext, task: Task<ReleaseContext>) => Promise<StepReport>): ListrTask<ReleaseContext> {
+/** A task that does not start once Ctrl-C was pressed. */
+function interruptible(t: ListrTask<ReleaseContext>): ListrTask<ReleaseContext> {
+  return { ...t, task: (c, task) => (c.signal.throwIfAborted(), t.task(c, task)) };
+}
+
+/** One remote step as a listr task: its report is kept, its outcome shown in its title. */
+function step(id: StepId, title: string, run: (c: ReleaseContext, task: Task<ReleaseContext>) => Promise<StepReport>): ListrTask<ReleaseContext> {
   return {
     title,
     task: async (c, task: Task<ReleaseContext>) => {
+      c.signal.throwIfAborted();
+      c.progress.current = task;
       let r: StepReport;
       try {
         r = await run(c, task);
       } catch (e) {
         c.steps.push({ id, status: "failed", message: redact((e as Error).message) });
         throw e;
+      } finally {
+        delete c.progress.current;
       }
       c.steps.push(r);
-      if (r.status === "failed") throw new Error(r.message ?? `${title} failed`);
       const status = { done: "done", unchanged: "already there", skipped: "done in an earlier run", failed: "failed" }[r.status];
-      const what = [status, r.commit ? String(r.commit).slice(0, 12) : "", r.url ? String(r.url) : ""].filter(Boolean).join(" ");
+      const what = [status, "commit" in r && r.commit ? String(r.commit).slice(0, 12) : "", "url" in r && r.url ? String(r.url) : ""].filter(Boolean).join(" ");
       task.title = `${title}: ${what}`;
     },
   };
@@ -105,30 +189,100 @@ function step(id: StepReport["id"], title: string, run: (c: ReleaseContext, task
 
 /** Remote stages, in order. Each is idempotent and journaled. */
 export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
-  const carried: StepInput["carried"] = {};
-  const input = (c: ReleaseContext): StepInput => ({ settings: c.settings, journal: c.journal!, manifest: c.manifest!, prune: c.prune, createPr: c.createPr, force: c.force, carried });
-  const hubPlan = (c: ReleaseContext): HubPlan | undefined => (c.plan.hub && !isSkipped(c.plan.hub) ? c.plan.hub : undefined);
+  const s = ctx.settings;
+  const stages = s.release.stages;
+  const tag = tagName(s);
   const tasks: ListrTask<ReleaseContext>[] = [];
-  if (ctx.stages.has("hub")) {
+  if (stages.has("github")) {
+    // Local, before any remote write: a tag that cannot be made (signing configured but broken) stops here.
+    tasks.push({
+      title: `Tag HEAD as ${tag}`,
+      task: async (c, task: Task<ReleaseContext>) => {
+        const t = await ensureReleaseTag({ cwd: s.cwd, tag, message: `Release ${tag}`, signal: c.signal });
+        task.title = `Tag HEAD as ${tag}: ${t.created ? "created" : "already there"} (${t.annotated ? "annotated" : "lightweight"}, ${t.commit.slice(0, 12)})`;
+      },
+    });
+  }
+  if (stages.has("hub")) {
     tasks.push(
-      step("hub", `Publish to the Hub (${ctx.settings.hub.repoId}, ${ctx.settings.hub.transport})`, (c, task) =>
-        publishToHub(input(c), hubPlan(c), (e) => {
+      step("hub", `Publish to the Hub (${s.hub.repoId}, ${s.hub.transport})`, (c, task) =>
+        publishToHub(stepRun(c), hubPlan(c.plan), (e) => {
           if (e.totalBytes) task.output = `${e.phase}: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} uploaded${e.path ? ` (${e.path})` : ""}`;
         }),
       ),
-      step("hub-tag", `Tag the Hub commit ${tagName(ctx.settings)}`, (c) => tagOnHub(input(c))),
+      step("hub-tag", `Tag the Hub commit ${tag}`, (c) => tagOnHub(stepRun(c))),
     );
   }
-  if (ctx.stages.has("github")) {
+  if (stages.has("github")) {
     tasks.push(
-      step("git-push", `Push ${ctx.config.github.branch} and ${tagName(ctx.settings)} to ${ctx.config.github.remote}`, (c) => pushToGitHub(input(c))),
-      step("github-release", `GitHub Release ${tagName(ctx.settings)}`, (c) => createGitHubRelease(input(c), c.pack!, c.results, c.smoke && smokeSummary(c.smoke))),
+      step("git-push", `Push ${s.github.branch} and ${tag} to ${s.github.remote}`, (c) => pushToGitHub(stepRun(c))),
+      step("github-release", `GitHub Release ${tag}`, (c) => createGitHubRelease(stepRun(c), c.pack!, c.results, c.smoke && smokeSummary(c.smoke))),
     );
   }
-  if (ctx.stages.has("hub") || ctx.stages.has("github")) {
-    tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(input(c), { hub: c.stages.has("hub"), github: c.stages.has("github"), ...(c.pack ? { pack: c.pack } : {}) })));
-  }
+  tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(stepRun(c), c.pack)));
   return tasks;
+}
+
+function hubPlan(plan: ReleasePlan) {
+  return plan.hub && !isSkipped(plan.hub) ? plan.hub : undefined;
+}
+
+/** The steps recorded for this run's destinations, reported `skipped` (nothing to do). */
+function recordedSteps(ctx: ReleaseContext): StepReport[] {
+  const order: StepId[] = ["hub", "hub-tag", "git-push", "github-release", "verify"];
+  const out: StepReport[] = [];
+  for (const id of order) {
+    const entries = destinationsOf(ctx.settings)
+      .map((d) => ctx.journal!.get(id, d))
+      .filter((e) => e !== undefined);
+    if (!entries.length) continue;
+    out.push({ id, status: "skipped", message: `done in an earlier run (${entries.map((e) => e.at).join(", ")})`, ...Object.assign({}, ...entries.map((e) => e.result)) } as StepReport);
+  }
+  return out;
+}
+
+/** Remote steps run only against a plan the user could see. */
+function requirePlan(ctx: ReleaseContext): CheckResult[] {
+  if (!isOk(ctx.results)) return [];
+  const stages = ctx.settings.release.stages;
+  const missing: string[] = [];
+  const why = (p: unknown) => (isSkipped(p) ? p.skipped : "not planned");
+  if (stages.has("hub") && (!ctx.plan.hub || isSkipped(ctx.plan.hub))) missing.push(`the Hub: ${why(ctx.plan.hub)}`);
+  if (stages.has("github") && (!ctx.plan.git || isSkipped(ctx.plan.git))) missing.push(`git push: ${why(ctx.plan.git)}`);
+  if (stages.has("github") && (!ctx.plan.github || isSkipped(ctx.plan.github))) missing.push(`GitHub Release: ${why(ctx.plan.github)}`);
+  return missing.length ? [{ id: "release.plan", title: "every remote step has a plan", status: "fail", message: missing.join("\n") }] : [];
+}
+
+/** A real release needs what the dry run may skip: credentials for every selected remote stage. */
+function requireCredentials(ctx: ReleaseContext): CheckResult[] {
+  const needed: Array<[Stage, string]> = [
+    ["hub", "hub.token"],
+    ["hub", "hub.whoami"],
+    ["github", "git.remote"],
+    ["github", "github.access"],
+  ];
+  const out: CheckResult[] = [];
+  for (const [stage, id] of needed) {
+    if (!ctx.settings.release.stages.has(stage)) continue;
+    const r = ctx.results.find((c) => c.id === id);
+    if (r?.status === "skip") out.push({ id: `release.${id}`, title: `${r.title} (needed to publish)`, status: "fail", message: r.message ?? "skipped" });
+  }
+  return out;
+}
+
+/** A release tag already on the remote at another commit is never moved. */
+function refuseConflicts(ctx: ReleaseContext): CheckResult[] {
+  const git = ctx.plan.git && !isSkipped(ctx.plan.git) ? ctx.plan.git : undefined;
+  const conflict = git?.refs.find((r) => r.action === "conflict");
+  if (!conflict) return [];
+  return [
+    {
+      id: "release.tag-conflict",
+      title: "the release tag is not taken on the remote",
+      status: "fail",
+      message: `${conflict.ref} already exists on ${git!.remote} at ${conflict.from?.slice(0, 7)}, not at HEAD: bump the version`,
+    },
+  ];
 }
 
 /** The smoke results as the release notes show them (a case may mask several words). */

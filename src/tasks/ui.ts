@@ -1,17 +1,15 @@
 // How task lists are shown: listr2's live list in a terminal, plain lines in CI or a pipe, and
 // progress on stderr only when stdout carries the --json report.
 import { Listr, ProcessOutput, type ListrTask, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from "listr2";
+import { isCi } from "../release/settings.js";
 import type { CheckResult } from "../report.js";
+import { redact } from "../util/redact.js";
 import { PlainRenderer } from "./plain-renderer.js";
 
 export interface UiOptions {
   json: boolean;
   /** Interactive terminal and not CI: the live listr2 renderer. */
   tty: boolean;
-}
-
-export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !!env.CI && env.CI !== "false" && env.CI !== "0";
 }
 
 export function detectUi(json: boolean, env: NodeJS.ProcessEnv = process.env): UiOptions {
@@ -46,4 +44,26 @@ export function resultTasks<Ctx>(results: CheckResult[]): ListrTask<Ctx>[] {
       else if (r.message) task.title = `${r.title} (${r.message})`;
     },
   }));
+}
+
+/** Where a person reads progress: stdout, or stderr when stdout carries the --json report. */
+export function humanStream(ui: UiOptions): NodeJS.WritableStream {
+  return ui.json ? process.stderr : process.stdout;
+}
+
+/**
+ * Lines said while tasks run (a retry and its wait, why a destination is planned again): under
+ * the running task in a terminal, as plain lines otherwise. Always redacted.
+ */
+export class Progress {
+  /** The task whose output line a terminal shows. */
+  current?: { output?: string | undefined };
+
+  constructor(private readonly ui: UiOptions) {}
+
+  say(line: string): void {
+    const text = redact(line);
+    if (this.ui.tty && this.current) this.current.output = text;
+    else humanStream(this.ui).write(`  ${text}\n`);
+  }
 }

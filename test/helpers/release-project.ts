@@ -1,6 +1,6 @@
 // A release-ready project for end-to-end tests: a clone with a local bare `origin`, the local
 // Hub and the local GitHub API, plus snapshots of everything a release could change.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -9,7 +9,7 @@ import { expect } from "vitest";
 import { startFakeGitHub, type FakeGitHub } from "../github-server/server.js";
 import { startHubServer, type HubServer } from "../hub-server/index.js";
 import { cloneWithLfs, treeHashes } from "../hub-helpers.js";
-import { repoRoot, runCli, sampleCkpt } from "./cli.js";
+import { binPath, repoRoot, runCli, sampleCkpt } from "./cli.js";
 
 export const HF_TOKEN = "hf_e2eWriterToken0123456789";
 export const GH_TOKEN = "ghp_e2eTokenForTheLocalGitHubApi0123";
@@ -57,7 +57,8 @@ export async function makeProject(): Promise<Project> {
   git(work, "remote", "add", "origin", `file://${origin}`);
   git(work, "push", "-q", "-u", "origin", "main");
   const hub = await startHubServer({ tokens: { [HF_TOKEN]: { user: "azbert", role: "write" } } });
-  const gh = await startFakeGitHub({ token: GH_TOKEN });
+  // GitHub's azbert/azbert is the bare repository `origin` pushes to: its tags are GitHub's.
+  const gh = await startFakeGitHub({ token: GH_TOKEN, repos: { "azbert/azbert": origin } });
   cleanups.push(() => hub.stop(), () => gh.close(), () => rmSync(root, { recursive: true, force: true }));
   const env: NodeJS.ProcessEnv = {
     HF_TOKEN,
@@ -73,6 +74,42 @@ export async function makeProject(): Promise<Project> {
     GIT_COMMITTER_EMAIL: "e2e@azbert.local",
   };
   return { root, work, origin, hub, gh, env, release: (...args) => runCli(["release", ...args], { cwd: work, env }) };
+}
+
+/** A release running in the background: its output as it comes, and a way to wait for a line. */
+export interface RunningRelease {
+  /** Resolves with the output so far once `re` matches it (rejects if the process ends first). */
+  waitFor(re: RegExp): Promise<string>;
+  signal(sig: NodeJS.Signals): void;
+  exit: Promise<{ code: number | null; output: string }>;
+}
+
+export function startRelease(p: Project, ...args: string[]): RunningRelease {
+  const child = spawn(process.execPath, [binPath, "release", ...args], { cwd: p.work, env: { ...process.env, CI: "true", NO_COLOR: "1", ...p.env } });
+  let output = "";
+  const waiters: Array<{ re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void }> = [];
+  const onData = (d: Buffer) => {
+    output += d.toString();
+    for (const w of [...waiters]) if (w.re.test(output)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(output));
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const exit = new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.on("close", (code) => {
+      for (const w of waiters.splice(0)) w.reject(new Error(`the release ended (code ${code}) before printing ${w.re}:\n${output}`));
+      resolve({ code, output });
+    }),
+  );
+  return {
+    waitFor: (re) => (re.test(output) ? Promise.resolve(output) : new Promise((resolve, reject) => waiters.push({ re, resolve, reject }))),
+    signal: (sig) => void child.kill(sig),
+    exit,
+  };
+}
+
+/** The journal of the release of TAG, as the file holds it. */
+export function readJournal(p: Project): { entries: Array<{ step: string; destination: Record<string, string>; result: Record<string, unknown> }> } {
+  return JSON.parse(readFileSync(path.join(p.work, ".git", "azbert-release", `journal-${TAG}.json`), "utf8")) as ReturnType<typeof readJournal>;
 }
 
 /** Everything a release could change, local and remote. */

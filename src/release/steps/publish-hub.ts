@@ -1,0 +1,54 @@
+// Remote step `hub`: one commit with the checkpoint on the Hub (api or git transport). The api
+// transport tags the commit in the same call (it refuses before committing when the tag is
+// taken elsewhere); the tag step then only records it.
+import { ensureHubRemote, publishHubApi, publishHubGit, type HubPlan, type HubProgress } from "../../hub/index.js";
+import { hubDestination } from "../destinations.js";
+import { journaled } from "../journaled.js";
+import { tagName } from "../settings.js";
+import { hubTarget, type StepRun } from "./run.js";
+
+export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?: HubProgress) {
+  return journaled(r.journal, "hub", hubDestination(r.settings), async () => {
+    const s = r.settings;
+    const target = hubTarget(r);
+    await ensureHubRemote({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId });
+    const tag = tagName(s);
+    const common = {
+      endpoint: target.endpoint,
+      repoId: target.repoId,
+      token: target.token,
+      revision: s.hub.revision,
+      manifest: r.manifest,
+      prune: s.hub.prune,
+      summary: `Release ${tag}`,
+      ...(s.hub.createPr ? {} : { tag }),
+      onProgress,
+    };
+    const p =
+      s.hub.transport === "git"
+        ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: s.hub.force, ...(plan ? { plan } : {}) })
+        : await publishHubApi({
+            ...common,
+            fetch: target.fetch,
+            createRepo: true,
+            private: s.hub.private,
+            createPr: s.hub.createPr,
+            useXet: s.hub.useXet,
+            ...(plan ? { plan } : {}),
+          });
+    return {
+      status: p.status === "unchanged" ? "unchanged" : "done",
+      result: {
+        commit: p.commit,
+        url: p.url,
+        transport: p.transport,
+        uploaded: p.uploaded,
+        deduplicated: p.deduplicated,
+        deleted: p.deleted,
+        ...(p.pullRequestUrl ? { pullRequestUrl: p.pullRequestUrl } : {}),
+        gitattributes: p.plan.gitattributes,
+        ...(p.tag ? { tag: { tag: p.tag.tag, commit: p.tag.commit, created: p.tag.status === "created" } } : {}),
+      },
+    };
+  });
+}

@@ -1,0 +1,107 @@
+// Printing a ReleaseReport: one JSON writer for --json (docs/cli-contract.md), the same plain
+// text for a terminal and for CI logs, and the run's summary page in GitHub Actions. Every
+// line goes through redact().
+import { appendFile } from "node:fs/promises";
+import type { ReleaseReport, StepReport } from "../release/report.js";
+import { redact } from "../util/redact.js";
+import { formatSummary } from "./check-command.js";
+import { humanStream, type UiOptions } from "./ui.js";
+
+export function renderReleaseReport(report: ReleaseReport, ui: UiOptions): void {
+  if (ui.json) process.stdout.write(redact(`${JSON.stringify(jsonReport(report), null, 2)}\n`));
+  else humanStream(ui).write(redact(humanReport(report)));
+}
+
+/** The one JSON document of `release --json`: `plan` when nothing was published yet, else `steps`. */
+export function jsonReport(r: ReleaseReport): Record<string, unknown> {
+  const planned = r.outcome === "dry-run" || r.outcome === "checks-failed";
+  return {
+    ok: r.ok,
+    outcome: r.outcome,
+    checks: r.checks,
+    ...(planned ? (r.plan ? { plan: r.plan } : {}) : { steps: r.steps }),
+    ...(r.smoke ? { smoke: r.smoke } : {}),
+    ...(r.notes.length ? { notes: r.notes } : {}),
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.journal ? { journal: r.journal } : {}),
+  };
+}
+
+function humanReport(r: ReleaseReport): string {
+  const out: string[] = [];
+  const byId = new Map(r.steps.map((s) => [s.id, s]));
+  const links = () => {
+    const hub = byId.get("hub");
+    const hubTag = byId.get("hub-tag");
+    const gh = byId.get("github-release");
+    if (hub && "url" in hub && hub.url) out.push(`  Hub commit:     ${hub.url}`);
+    if (hubTag && "tag" in hubTag && typeof hubTag.tag === "string") out.push(`  Hub tag:        ${hubTag.tag} (revision="${hubTag.tag}")`);
+    if (gh && "url" in gh && gh.url) out.push(`  GitHub release: ${gh.url}`);
+  };
+  const resume = `What finished is recorded in ${r.journal ?? "the journal"}; run the release again to resume.`;
+  switch (r.outcome) {
+    case "dry-run":
+    case "checks-failed":
+      out.push(checklist(r));
+      out.push(r.ok ? "\nDry run: nothing was changed. Run `npm run release` to publish." : "\nNothing was published: fix the failures above and run again.");
+      break;
+    case "local-only":
+      out.push(checklist(r));
+      if (r.pack) out.push(`Packed ${r.pack.archive.path} (sha256 ${r.pack.archive.sha256}); no remote stage selected.`);
+      break;
+    case "already-released":
+      out.push(`\n${r.tag} is already released and verified: nothing to do.`);
+      links();
+      break;
+    case "released":
+      out.push(`\nReleased ${r.tag}`);
+      links();
+      break;
+    case "failed":
+      out.push(`\nRelease failed: ${r.error ?? failedStep(r.steps) ?? "a step failed"}`, resume);
+      break;
+    case "declined":
+      out.push("Not published.");
+      break;
+    case "interrupted":
+      out.push(
+        r.journal
+          ? `\nInterrupted. Finished steps are recorded in ${r.journal}; run the release again to resume.`
+          : "\nInterrupted before anything was published.",
+      );
+      break;
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function checklist(r: ReleaseReport): string {
+  return formatSummary({ ok: r.ok, checks: r.checks }).replace(/\n$/, "");
+}
+
+function failedStep(steps: readonly StepReport[]): string | undefined {
+  const f = steps.find((s) => s.status === "failed");
+  return f ? `${f.id}: ${f.message ?? "failed"}` : undefined;
+}
+
+/** In GitHub Actions: the checklist and the outcome on the run's summary page. */
+export async function writeStepSummary(r: ReleaseReport, dryRun: boolean, file = process.env.GITHUB_STEP_SUMMARY): Promise<void> {
+  if (!file) return;
+  const icon = { pass: "✅", fail: "❌", warn: "⚠️", skip: "⏭️" } as const;
+  const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
+  const lines = [
+    `## azbert-release ${r.tag}: ${r.ok ? "ok" : "FAILED"}${dryRun ? " (dry run)" : ""}`,
+    "",
+    "| | check | details |",
+    "|---|---|---|",
+    ...r.checks.map((c) => `| ${icon[c.status]} | ${cell(c.title)} | ${cell(c.message ?? "")} |`),
+  ];
+  if (r.notes.length) lines.push("", ...r.notes.map((n) => `- ${cell(n)}`));
+  if (r.steps.length) {
+    lines.push("", "| step | status | result |", "|---|---|---|");
+    for (const s of r.steps) {
+      const result = ("url" in s && s.url) || ("commit" in s && s.commit) || s.message || "";
+      lines.push(`| ${s.id} | ${s.status} | ${cell(String(result))} |`);
+    }
+  }
+  await appendFile(file, `${redact(lines.join("\n"))}\n`);
+}
