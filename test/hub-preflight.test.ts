@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -150,17 +151,22 @@ describe("no token or presigned signature in any output", () => {
       if (sig) signatures.push(sig[1]!);
       return fetch(input, init);
     };
+    // An endpoint that hangs up on every connection (not a port assumed to be closed).
+    const hangUp = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => hangUp.listen(0, "127.0.0.1", resolve));
+    const dead = `127.0.0.1:${(hangUp.address() as AddressInfo).port}`;
     try {
       hub.inject({ kind: "500", method: "PUT", path: "/lfs-storage/basic/azlab/azbert/", times: 10 });
       const e1 = await publishHubApi({ ...target(WRITE), token: WRITE, manifest, fetch: createRetryFetch({ maxAttempts: 2, baseDelayMs: 1, fetch: spy }) }).catch((e: Error) => e);
       messages.push((e1 as Error).message, String((e1 as Error).stack));
-      const e2 = await publishHubGit({ cwd: process.cwd(), remote: "hgf", remoteUrl: `https://hf_user:${WRITE}@127.0.0.1:9/azlab/azbert`, endpoint: "https://127.0.0.1:9", repoId: "azlab/azbert", token: WRITE, manifest }).catch(
+      const e2 = await publishHubGit({ cwd: process.cwd(), remote: "hgf", remoteUrl: `https://hf_user:${WRITE}@${dead}/azlab/azbert`, endpoint: `https://${dead}`, repoId: "azlab/azbert", token: WRITE, manifest }).catch(
         (e: Error) => e,
       );
       messages.push((e2 as Error).message, String((e2 as Error).stack));
     } finally {
       spyOut.mockRestore();
       spyErr.mockRestore();
+      await new Promise<void>((resolve) => hangUp.close(() => resolve()));
     }
     expect(signatures.length).toBeGreaterThan(0);
     const all = [...messages, ...out].join("\n");

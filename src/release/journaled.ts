@@ -1,9 +1,10 @@
 // The one place a remote step meets the journal: a step recorded for this destination is
 // reported `skipped` with what it produced before; otherwise it runs, and what it produced is
 // recorded before the next step starts.
-import type { Destination } from "./destinations.js";
-import type { Journal } from "./journal.js";
-import type { StepId, StepOutcome, StepReportOf } from "./report.js";
+import { destinationsOf, type Destination } from "./destinations.js";
+import type { Journal, JournalEntry } from "./journal.js";
+import type { StepId, StepOutcome, StepReport, StepReportOf } from "./report.js";
+import type { ReleaseSettings } from "./settings.js";
 
 export async function journaled<K extends StepId>(
   journal: Journal,
@@ -12,8 +13,23 @@ export async function journaled<K extends StepId>(
   run: () => Promise<StepOutcome<K>>,
 ): Promise<StepReportOf<K>> {
   const done = journal.get(step, destination);
-  if (done) return { id: step, status: "skipped", message: `done in an earlier run (${done.at})`, ...done.result };
+  if (done) return skipped(step, [done]);
   const r = await run();
   await journal.record(step, destination, r.result);
   return { id: step, status: r.status, ...r.result };
+}
+
+/** Every step the journal records for the destinations of this run, as `skipped` reports. */
+export function recordedSteps(journal: Journal, s: ReleaseSettings): StepReport[] {
+  const order: StepId[] = ["hub", "hub-tag", "git-push", "github-release", "verify"];
+  const out: StepReport[] = [];
+  for (const id of order) {
+    const entries = destinationsOf(s).flatMap((d) => journal.get(id, d) ?? []);
+    if (entries.length) out.push(skipped(id, entries) as StepReport);
+  }
+  return out;
+}
+
+function skipped<K extends StepId>(step: K, entries: ReadonlyArray<JournalEntry<K>>): StepReportOf<K> {
+  return { id: step, status: "skipped", message: `done in an earlier run (${entries.map((e) => e.at).join(", ")})`, ...Object.assign({}, ...entries.map((e) => e.result)) };
 }
