@@ -40,10 +40,17 @@ describe("release end to end", () => {
 
   it("--yes lands everything; a rerun is a no-op that says so", async () => {
     const p = await makeProject();
-    const r = await p.release("--yes", "--json");
+    const summary = path.join(p.root, "step-summary.md");
+    const r = await runCli(["release", "--yes", "--json"], { cwd: p.work, env: { ...p.env, GITHUB_STEP_SUMMARY: summary } });
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { ok: boolean; steps: Array<{ id: string; status: string }> };
+    const report = JSON.parse(r.stdout) as { ok: boolean; outcome: string; steps: Array<{ id: string; status: string }> };
+    expect([report.ok, report.outcome]).toEqual([true, "released"]);
     expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "git-push:done", "github-release:done", "verify:done"]);
+    // In GitHub Actions, the run's summary page gets the checklist and every step.
+    const page = readFileSync(summary, "utf8");
+    expect(page.split("\n")[0]).toBe("## azbert-release v1.2.0: ok");
+    expect(page).toMatch(/^\| ✅ \| working tree is clean \| {2}\|$/m);
+    expect(page).toMatch(new RegExp(`^\\| github-release \\| done \\| ${p.gh.url}/azbert/azbert/releases/tag/v1\\.2\\.0 \\|$`, "m"));
     await expectReleased(p);
     expect(git(p.work, "remote", "get-url", "hgf")).toBe(`${p.hub.url}/${REPO_ID}`);
     for (const out of [r.stdout, r.stderr]) {
