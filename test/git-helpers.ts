@@ -1,8 +1,9 @@
 // Test helper: real git repositories in temp dirs, with a local bare `origin`.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll } from "vitest";
 
 const GIT_ENV = {
   ...process.env,
@@ -67,5 +68,18 @@ export function makeRepo(prefix = "azbert-git-"): Fixture {
       git(dir, "config", "user.email", "other@example.com");
       return dir;
     },
+  };
+}
+
+/** `makeRepo` for one spec file: every repository it made is removed after the file's tests. */
+export function useRepos(prefix?: string): () => Fixture {
+  const made: Fixture[] = [];
+  afterAll(() => {
+    for (const f of made) rmSync(f.root, { recursive: true, force: true });
+  });
+  return () => {
+    const f = makeRepo(prefix);
+    made.push(f);
+    return f;
   };
 }

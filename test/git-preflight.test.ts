@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   resolveReleaseTag,
   runGitPreflight,
@@ -13,17 +13,9 @@ import {
   verifyTagMatchesVersion,
   verifyWorkingTreeIsClean,
 } from "../src/git/index.js";
-import { commitFile, git, makeRepo, write, type Fixture } from "./git-helpers.js";
+import { commitFile, git, useRepos, write } from "./git-helpers.js";
 
-const fixtures: Fixture[] = [];
-const repo = (): Fixture => {
-  const f = makeRepo();
-  fixtures.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of fixtures) rmSync(f.root, { recursive: true, force: true });
-});
+const repo = useRepos();
 
 describe("git preflight", () => {
   it("passes on a clean, up-to-date release clone (untracked checkpoint folder ignored)", async () => {

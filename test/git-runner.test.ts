@@ -1,22 +1,14 @@
 // The one git runner: a cwd, extra environment, per-call `-c key=value`, secrets that never
 // reach a message, and an AbortSignal that stops a git that is running.
-import { readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { readFileSync, watch, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Git, GitError, redactGitText } from "../src/git/index.js";
 import { UserError } from "../src/report.js";
-import { makeRepo, type Fixture } from "./git-helpers.js";
+import { useRepos } from "./git-helpers.js";
 
-const fixtures: Fixture[] = [];
-const repo = (): Fixture => {
-  const f = makeRepo();
-  fixtures.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of fixtures) rmSync(f.root, { recursive: true, force: true });
-});
+const repo = useRepos();
 
 describe("git runner", () => {
   it("runs in its cwd, with the environment and -c config it is given (per runner and per call)", async () => {
