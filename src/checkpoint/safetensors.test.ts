@@ -115,7 +115,7 @@ describe("safetensors", () => {
         "unsupported",
         "dtype.safetensors: tensor ids has dtype F8_E4M3, which is not one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL",
       ],
-      ["shape", (h) => ((h["ids"] as { shape: unknown }).shape = [1, -2]), "corrupt", "shape.safetensors: tensor ids: shape [1,-2] is not a list"],
+      ["shape", (h) => ((h["ids"] as { shape: unknown }).shape = [1, -2]), "corrupt", "shape.safetensors: tensor ids: shape [1, -2] is not a list"],
       ["meta", (h) => (h.__metadata__ = { n: 1 }), "corrupt", "meta.safetensors: __metadata__.n is not a string"],
     ];
     for (const [tag, edit, code, message] of cases) {

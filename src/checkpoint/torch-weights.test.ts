@@ -374,6 +374,7 @@ describe("torch zip checkpoint: crafted archives", () => {
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/byteorder", data: Buffer.from("big") },
       { name: "archive/data/0", data: f32([1, 2, 3, 4, 5, 6]) },
+      { name: "archive/version", data: Buffer.from("3\n") },
     ]);
     const err = await failure(readWeights(await write("big-endian.bin", zip)));
     expect(err).toMatchObject({
@@ -397,16 +398,25 @@ describe("torch zip checkpoint: crafted archives", () => {
     const zip = writeStoredZip([
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/data/0", data: f32([1, 2, 3, 4, 5, 6]), method: 8 },
+      { name: "archive/version", data: Buffer.from("3\n") },
     ]);
     const err = await failure(readWeights(await write("deflated.bin", zip)));
     expect(err.code).toBe("unsupported");
     expect(err.message).toMatch(/^deflated\.bin: entry archive\/data\/0 is compressed \(zip method 8\)/);
   });
 
-  it("refuses a zip without data.pkl", async () => {
+  it("refuses a zip without data.pkl, or whose first entry is not in a folder", async () => {
     const { writeStoredZip } = await import("../../test/helpers/torch-fixtures.js");
-    const err = await failure(readWeights(await write("plain.zip", writeStoredZip([{ name: "readme.txt", data: Buffer.from("hi") }]))));
-    expect(err).toMatchObject({ code: "unsupported", message: "plain.zip: zip archive without a <folder>/data.pkl entry: not a torch.save checkpoint" });
+    const flat = await failure(readWeights(await write("plain.zip", writeStoredZip([{ name: "readme.txt", data: Buffer.from("hi") }]))));
+    expect(flat).toMatchObject({
+      code: "corrupt",
+      message: "plain.zip: the first zip entry, readme.txt, is not in a folder: torch takes the archive folder from the first entry and refuses this file",
+    });
+    const noPickle = writeStoredZip([{ name: "archive/version", data: Buffer.from("3\n") }]);
+    expect(await failure(readWeights(await write("nopkl.bin", noPickle)))).toMatchObject({
+      code: "unsupported",
+      message: "nopkl.bin: the archive has no archive/data.pkl: not a torch.save checkpoint",
+    });
   });
 
   it("refuses a nested checkpoint ({'state_dict': {...}})", async () => {

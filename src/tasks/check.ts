@@ -1,4 +1,4 @@
-// The `check` stage: read the checkpoint once, run every checklist group, hash the manifest.
+// The `check` stage: read the checkpoint once, hash the manifest, run every checklist group.
 // Every other stage starts from what this leaves in the context.
 import type { ListrTask } from "listr2";
 import path from "node:path";
@@ -6,7 +6,7 @@ import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { buildManifest } from "../checkpoint/manifest.js";
+import { hashCheckpoint } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { ReleaseConfig } from "../config.js";
 import type { CheckResult } from "../report.js";
@@ -46,13 +46,13 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Read checkpoint ${displayPath(c.ckptDir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
-    ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     {
       title: "Hash files for the manifest",
       skip: (c: Ctx) => !c.ckpt?.files.length,
       task: async (c: Ctx, task: Task<Ctx>) => {
         let last = 0;
-        c.manifest = await buildManifest(c.ckpt!.files, {
+        // Before the checks: the read that hashes the weights also finds NaN/Inf for weights.finite.
+        c.manifest = await hashCheckpoint(c.ckpt!, {
           cache,
           onProgress: (p) => {
             const now = Date.now();
@@ -65,6 +65,7 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },
+    ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, (c) => g.run(c))),
   ];
 }
