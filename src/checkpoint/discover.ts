@@ -5,6 +5,7 @@
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { hasUnsafeChars, printable, unsafeCharKind } from "./printable.js";
+import { fileKind } from "./regular-file.js";
 import type { CheckpointFile } from "./types.js";
 
 export interface InventoryProblem {
@@ -80,7 +81,7 @@ export async function discoverCheckpoint(rootDir: string, digest: (f: Checkpoint
         problems.push({
           severity: "error",
           code: "unsafe-name",
-          message: `${printable(rel)}: the name holds ${unsafeCharKind(entry.name)}, which would forge lines in SHA256SUMS, logs and terminals; rename it`,
+          message: `${printable(rel)}: the name holds ${unsafeCharKind(entry.name)}, which could forge lines in SHA256SUMS and logs or rewrite a terminal; rename it`,
         });
         continue;
       }
@@ -156,9 +157,8 @@ async function distinctContents(group: CheckpointFile[], digest: (f: CheckpointF
   return [...distinct.values()];
 }
 
-function notAFile(rel: string, st: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): InventoryProblem {
-  const kind = st.isFIFO() ? "a FIFO (named pipe)" : st.isSocket() ? "a socket" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : "not a regular file";
-  return { severity: "error", code: "not-a-file", message: `${rel}: is ${kind}, not a regular file; it is never read or published: remove it` };
+function notAFile(rel: string, st: Parameters<typeof fileKind>[0]): InventoryProblem {
+  return { severity: "error", code: "not-a-file", message: `${rel}: is ${fileKind(st)}, not a regular file; it is never read or published: remove it` };
 }
 
 export function formatBytes(n: number): string {

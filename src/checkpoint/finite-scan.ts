@@ -169,6 +169,11 @@ function instantiateKernels(): Kernels | undefined {
   return { memory: e.memory, any: { float32: e.float32, float16: e.float16, bfloat16: e.bfloat16, float64: e.float64 } };
 }
 
+/** True when the WebAssembly SIMD kernel runs here (else the plain-JS loop does the scan). */
+export function simdKernelAvailable(): boolean {
+  return instantiateKernels() !== undefined;
+}
+
 /** 1 for NaN, 2 for ±Inf, 0 for a finite element at byte `o` of `dv` (little-endian). */
 function classify(dtype: FloatDType, dv: DataView, o: number): number {
   switch (dtype) {

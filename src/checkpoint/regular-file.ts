@@ -8,7 +8,8 @@ import path from "node:path";
 
 const NONBLOCK = constants.O_NONBLOCK ?? 0;
 
-function fileKind(st: Stats): string {
+/** What a non-regular file is, in words. */
+export function fileKind(st: Pick<Stats, "isFIFO" | "isCharacterDevice" | "isBlockDevice" | "isSocket">): string {
   if (st.isFIFO()) return "a FIFO (named pipe)";
   if (st.isCharacterDevice()) return "a character device";
   if (st.isBlockDevice()) return "a block device";

@@ -1,6 +1,7 @@
 // Index of a torch.save zip checkpoint (pytorch_model.bin): the zip directory, data.pkl read by the
 // restricted unpickler, and every tensor located in its `data/<key>` entry. Reads only the
 // directory, the local headers and the small records, never the tensor data.
+import { readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
@@ -222,11 +223,12 @@ function hex(n: number): string {
 
 /**
  * For a truncated archive (no central directory): expected sizes of `data/<key>` entries, read
- * from the storages data.pkl declares, once data.pkl itself has been located.
+ * from the storages data.pkl declares, once data.pkl itself has been located. Synchronous, as the
+ * walk that asks for them.
  */
 function storageSizeHint(fh: FileHandle, file: string): SizeHint {
   let sizes: Map<string, number> | undefined;
-  return async (name, located) => {
+  return (name, located) => {
     const m = /^([^/]+)\/data\/([^/]+)$/.exec(name);
     if (!m) return undefined;
     if (!sizes) {
@@ -234,7 +236,9 @@ function storageSizeHint(fh: FileHandle, file: string): SizeHint {
       const pkl = located.get(`${m[1]}/data.pkl`);
       if (!pkl || pkl.size > MAX_PICKLE_BYTES) return undefined;
       try {
-        collectStorages(unpickle(await readAt(fh, pkl.dataOffset, pkl.size), { file }), sizes);
+        const bytes = Buffer.allocUnsafe(pkl.size);
+        if (readSync(fh.fd, bytes, 0, pkl.size, pkl.dataOffset) !== pkl.size) return undefined;
+        collectStorages(unpickle(bytes, { file }), sizes);
       } catch {
         return undefined;
       }

@@ -43,7 +43,7 @@ export interface ZipEntry {
  * Expected data size of an entry whose local header does not carry it (data descriptor), given the
  * entries already located (name -> data offset and size). Only used to explain a truncated file.
  */
-export type SizeHint = (name: string, located: ReadonlyMap<string, { dataOffset: number; size: number }>) => Promise<number | undefined>;
+export type SizeHint = (name: string, located: ReadonlyMap<string, { dataOffset: number; size: number }>) => number | undefined;
 
 export interface ZipDirectory {
   entries: ZipEntry[];
@@ -136,7 +136,7 @@ export async function readZipDirectory(
   const tail = await readAt(fh, tailStart, tailLen);
   const eocdAt = findEocd(tail);
   if (eocdAt < 0) {
-    throw await explainMissingEocd(fh, fileSize, file, sizeHint);
+    throw explainMissingEocd(fh, fileSize, file, sizeHint);
   }
   const eocdPos = tailStart + eocdAt;
   const disk = tail.readUInt16LE(eocdAt + 4);
@@ -334,7 +334,8 @@ const WINDOW = 16 * 1024;
 
 /**
  * Sequential reads through a cached window, counted against a budget: walking many tiny local
- * headers costs one read per window, not one per header.
+ * headers costs one read per window, not one per header. Synchronous, like the local-header reads
+ * above: a walk over 200,000 headers must not pay a threadpool round trip for each.
  */
 class WindowReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -352,11 +353,18 @@ class WindowReader {
   }
 
   /** Up to `len` bytes at `pos` (fewer at end of file). */
-  async bytes(pos: number, len: number): Promise<Buffer> {
+  bytes(pos: number, len: number): Buffer {
     const want = Math.max(0, Math.min(len, this.fileSize - pos));
     if (pos >= this.start && pos + want <= this.start + this.buf.length) return this.buf.subarray(pos - this.start, pos - this.start + want);
-    const size = Math.min(Math.max(want, WINDOW), this.fileSize - pos);
-    this.buf = await readAt(this.fh, pos, size);
+    const size = Math.max(0, Math.min(Math.max(want, WINDOW), this.fileSize - pos));
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(this.fh.fd, buf, got, size - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.buf = buf.subarray(0, got);
     this.start = pos;
     this.spent += this.buf.length;
     return this.buf.subarray(0, Math.min(want, this.buf.length));
@@ -369,19 +377,19 @@ class WindowReader {
  * (flag bit 3), so an entry's size comes from the local header, `sizeHint`, or a search for its
  * data descriptor. The walk reads and searches at most EXPLAIN_BUDGET bytes in all.
  */
-async function explainMissingEocd(
+function explainMissingEocd(
   fh: FileHandle,
   fileSize: number,
   file: string,
   sizeHint?: SizeHint,
-): Promise<WeightsError> {
+): WeightsError {
   const generic = new WeightsError(
     "truncated",
     file,
     `truncated: no zip end-of-central-directory record at the end of the file (${fileSize} bytes); the download or copy was probably cut short`,
   );
   const r = new WindowReader(fh, fileSize);
-  const head = await r.bytes(0, 4);
+  const head = r.bytes(0, 4);
   if (head.length < 4 || head.readUInt32LE(0) !== SIG_LOCAL) {
     return new WeightsError("corrupt", file, "not a zip archive: no local file header at byte 0 and no end-of-central-directory record");
   }
@@ -392,7 +400,7 @@ async function explainMissingEocd(
     if (p + 4 > fileSize) {
       return new WeightsError("truncated", file, `truncated: the file ends at byte ${fileSize}${last ? `, right after entry ${last}` : ""}, before the central directory`);
     }
-    const sig = (await r.bytes(p, 4)).readUInt32LE(0);
+    const sig = (r.bytes(p, 4)).readUInt32LE(0);
     if (sig === SIG_CENTRAL) {
       return new WeightsError(
         "truncated",
@@ -404,12 +412,12 @@ async function explainMissingEocd(
     if (p + LOCAL_HEADER_SIZE > fileSize) {
       return new WeightsError("truncated", file, `truncated: the file ends at byte ${fileSize}, inside the local header at byte ${p}`);
     }
-    const h = Buffer.from(await r.bytes(p, LOCAL_HEADER_SIZE));
+    const h = Buffer.from(r.bytes(p, LOCAL_HEADER_SIZE));
     const flags = h.readUInt16LE(6);
     let size: number = h.readUInt32LE(18);
     const nameLen = h.readUInt16LE(26);
     const extraLen = h.readUInt16LE(28);
-    const ne = Buffer.from(await r.bytes(p + LOCAL_HEADER_SIZE, nameLen + extraLen));
+    const ne = Buffer.from(r.bytes(p + LOCAL_HEADER_SIZE, nameLen + extraLen));
     const name = ne.toString("utf8", 0, Math.min(nameLen, ne.length));
     const dataStart = p + LOCAL_HEADER_SIZE + nameLen + extraLen;
     if (dataStart > fileSize) {
@@ -426,8 +434,8 @@ async function explainMissingEocd(
       x += 4 + len;
     }
     const descriptor = (flags & 8) !== 0;
-    let len: number | undefined = descriptor ? await sizeHint?.(name, located) : size;
-    if (len === undefined) len = await findDescriptor(r, dataStart, zip64);
+    let len: number | undefined = descriptor ? sizeHint?.(name, located) : size;
+    if (len === undefined) len = findDescriptor(r, dataStart, zip64);
     if (len === undefined) {
       if (r.exhausted) break;
       // Cannot size it: the data runs to the end of what we have.
@@ -442,7 +450,7 @@ async function explainMissingEocd(
     if (descriptor) {
       // Descriptor: optional signature, CRC, then 32-bit sizes, or 64-bit ones when the local
       // header has a ZIP64 field. Prefer the layout after which the next header signature follows.
-      const d = Buffer.from(await r.bytes(p, 28));
+      const d = Buffer.from(r.bytes(p, 28));
       const withSig = d.length >= 4 && d.readUInt32LE(0) === SIG_DESCRIPTOR ? 4 : 0;
       const layouts = zip64 ? [20, 12] : [12, 20];
       const isHeader = (at: number) =>
@@ -458,12 +466,12 @@ async function explainMissingEocd(
  * Searches up to 16 MiB after `dataStart` for a data descriptor whose size field matches its
  * position, in growing steps, so a descriptor right after the data costs a few bytes of search.
  */
-async function findDescriptor(r: WindowReader, dataStart: number, zip64: boolean): Promise<number | undefined> {
+function findDescriptor(r: WindowReader, dataStart: number, zip64: boolean): number | undefined {
   const limit = Math.min(r.fileSize - dataStart, DESCRIPTOR_SEARCH);
   const sig = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
   let from = 0;
   for (let step = 4096; from < limit && !r.exhausted; step *= 4) {
-    const buf = await r.bytes(dataStart, Math.min(step, limit));
+    const buf = r.bytes(dataStart, Math.min(step, limit));
     for (let i = buf.indexOf(sig, from); i >= 0; i = buf.indexOf(sig, i + 1)) {
       const sizeAt = i + 8;
       if (zip64 ? sizeAt + 8 > buf.length : sizeAt + 4 > buf.length) break;
