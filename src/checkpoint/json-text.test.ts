@@ -78,6 +78,7 @@ describe("JSON as Python's json reads it", () => {
 
   it("reads as serde_json in the serde dialect: no NaN literals, no lone surrogates", () => {
     expect(err("[NaN]", { dialect: "serde" }).problem).toBe("Expecting value");
+    expect(err("[1e400]", { dialect: "serde" }).problem).toBe("number out of range");
     expect(err('["\\ud800x"]', { dialect: "serde" }).problem).toBe("lone surrogate in hex escape");
     expect(err('["\\udc00"]', { dialect: "serde" }).problem).toBe("lone surrogate in hex escape");
     expect(parseJson('["\\ud83d\\ude00"]', { dialect: "serde" }).value).toEqual(["😀"]);

@@ -15,7 +15,7 @@ const PYTHON_INT_MAX_DIGITS = 4300;
 export type JsonDialect =
   /** Python's json.loads: NaN, Infinity and -Infinity literals are numbers, a BOM is refused. */
   | "python"
-  /** serde_json: standard JSON only, lone surrogate escapes refused. */
+  /** serde_json: standard JSON only; lone surrogate escapes and numbers beyond a double refused. */
   | "serde";
 
 export interface JsonParseOptions {
@@ -163,6 +163,7 @@ export function parseJson(text: string, opts: JsonParseOptions = {}): ParsedJson
       i += literal.length;
       const v = Number(literal);
       const isFloat = m[1] !== undefined || m[2] !== undefined;
+      if (!python && !Number.isFinite(v)) fail("number out of range", at);
       if (!isFloat && python && literal.replace("-", "").length > PYTHON_INT_MAX_DIGITS) {
         fail(`Exceeds the limit (${PYTHON_INT_MAX_DIGITS} digits) for integer string conversion`, at);
       }

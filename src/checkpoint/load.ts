@@ -4,7 +4,7 @@
 import path from "node:path";
 import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
 import { HashCache } from "./hash-cache.js";
-import { decodeUtf8, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
+import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import { parseModelCard, type ModelCard } from "./model-card.js";
 import { describeReadError, openRegularFile, readRegularFile } from "./regular-file.js";
 import type { CheckpointFile, WeightsIndex } from "./types.js";
@@ -127,14 +127,21 @@ async function readText(f: CheckpointFile, max: number, tooLarge: string): Promi
   }
 }
 
+/**
+ * A JSON file read by the reader that loads it: tokenizer.json goes to the tokenizers library
+ * (Rust, serde_json), every other JSON file to Python's json.
+ */
 async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
   const r = await readText(f, MAX_JSON_BYTES, "too large for a JSON config or tokenizer file");
   if (r.text === undefined) return { path: f.repoPath, error: r.error! };
+  const serde = f.repoPath === "tokenizer.json";
   try {
-    const { value, nonFinite } = parseJson(r.text);
+    const { value, nonFinite } = parseJson(r.text, { dialect: serde ? "serde" : "python" });
     return { path: f.repoPath, value, ...(nonFinite.length ? { nonFinite } : {}) };
   } catch (e) {
-    return { path: f.repoPath, error: `is not valid JSON as Python's json reads it: ${(e as Error).message}` };
+    if (!(e instanceof JsonTextError)) throw e;
+    const reader = serde ? "the tokenizers library (serde_json)" : "Python's json";
+    return { path: f.repoPath, error: `is not valid JSON as ${reader} reads it: ${e.message}` };
   }
 }
 

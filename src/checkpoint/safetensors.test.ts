@@ -131,4 +131,24 @@ describe("safetensors", () => {
     expect(err.code).toBe("corrupt");
     expect(err.message).toMatch(/^json\.safetensors: the safetensors header is not valid JSON/);
   });
+
+  it("reads the header as serde_json does: null metadata and leading whitespace are fine, a repeated key is not", async () => {
+    const file = safetensorsFile(valid(), { format: "pt" });
+    const n = Number(file.readBigUInt64LE(0));
+    const header = file.subarray(8, 8 + n).toString("utf8").trimEnd();
+    const rewrite = (text: string) => {
+      const padded = text + " ".repeat((8 - (Buffer.byteLength(text) % 8)) % 8);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(Buffer.byteLength(padded)));
+      return Buffer.concat([len, Buffer.from(padded), file.subarray(8 + n)]);
+    };
+    const nullMeta = await readWeights(await write("nullmeta.safetensors", rewrite(header.replace('{"format":"pt"}', "null"))));
+    expect(nullMeta.metadata).toEqual({});
+    expect((await readWeights(await write("ws.safetensors", rewrite(`\n  ${header}`)))).tensors).toHaveLength(3);
+    const twice = rewrite(header.replace('"ids":', '"ids":{"dtype":"I64","shape":[1,2],"data_offsets":[40,56]},"ids":'));
+    expect(await failure(readWeights(await write("twice.safetensors", twice)))).toMatchObject({
+      code: "corrupt",
+      message: expect.stringMatching(/^twice\.safetensors: the safetensors header is not valid JSON \(duplicate key "ids"/),
+    });
+  });
 });
