@@ -312,7 +312,7 @@ function resolveLocalHeader(fh: FileHandle, e: ZipEntry, fileSize: number, cdOff
   }
   const nameLen = h.readUInt16LE(26);
   const extraLen = h.readUInt16LE(28);
-  if (nameLen !== nameBytes || zipNameKey(h.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLen)) !== e.key) {
+  if (nameLen !== nameBytes || h.toString("utf8", LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLen) !== e.name) {
     throw new WeightsError("corrupt", file, `entry ${e.name}: the local header at byte ${e.localHeaderOffset} names a different file`);
   }
   e.dataOffset = e.localHeaderOffset + LOCAL_HEADER_SIZE + nameLen + extraLen;
