@@ -12,14 +12,17 @@ import { checkTensorDtype, checkTensorShapes, checkWeightsFinite, checkWeightsRe
 export interface CheckGroup {
   title: string;
   run: (ckpt: LoadedCheckpoint) => CheckResult[];
+  /** "manifest": the group reads what hashing the manifest found (weights.finite), so it runs after it. */
+  after?: "manifest";
 }
 
 type Check = (ckpt: LoadedCheckpoint) => CheckResult | CheckResult[];
 
 /** A group whose checks run one by one: a check that throws fails alone, the others still run. */
-function group(title: string, checks: Check[]): CheckGroup {
+function group(title: string, checks: Check[], after?: "manifest"): CheckGroup {
   return {
     title,
+    ...(after ? { after } : {}),
     run: (c) =>
       checks.flatMap((check) => {
         try {
@@ -36,8 +39,9 @@ export const CHECKPOINT_CHECKS: CheckGroup[] = [
   group("Checkpoint files", [checkRequiredFiles, checkLayout, checkUnexpectedFiles]),
   group("JSON files", [checkJsonParses, checkJsonFinite, checkJsonSchemas, checkNoLocalPaths]),
   group("Tokenizer", [checkVocabularySizes, checkSpecialTokens, checkAttentionHeads]),
-  group("Weights", [checkWeightsReadable, checkTensorShapes, checkTensorDtype, checkWeightsFinite]),
+  group("Weights", [checkWeightsReadable, checkTensorShapes, checkTensorDtype]),
   group("Model card", [checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples]),
+  group("Weight values", [checkWeightsFinite], "manifest"),
 ];
 
 export function runCheckpointChecks(ckpt: LoadedCheckpoint): CheckResult[] {

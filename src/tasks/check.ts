@@ -1,4 +1,4 @@
-// The `check` stage: read the checkpoint once, hash the manifest, run every checklist group.
+// The `check` stage: read the checkpoint once, run every checklist group, hash the manifest.
 // Every other stage starts from what this leaves in the context.
 import type { ListrTask } from "listr2";
 import path from "node:path";
@@ -46,12 +46,13 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Read checkpoint ${displayPath(c.ckptDir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
+    ...CHECKPOINT_CHECKS.filter((g) => g.after !== "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     {
       title: "Hash files for the manifest",
       skip: (c: Ctx) => !c.ckpt?.files.length,
       task: async (c: Ctx, task: Task<Ctx>) => {
         let last = 0;
-        // Before the checks: the read that hashes the weights also finds NaN/Inf for weights.finite.
+        // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
         c.manifest = await hashCheckpoint(c.ckpt!, {
           cache,
           onProgress: (p) => {
@@ -65,7 +66,7 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },
-    ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
+    ...CHECKPOINT_CHECKS.filter((g) => g.after === "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, (c) => g.run(c))),
   ];
 }
