@@ -7,7 +7,7 @@ import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
 
 import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../test/helpers/torch-fixtures.js";
 import { loadTensorF32, loadTensorRaw, openWeights } from "./tensor-data.js";
-import { readTorchWeights } from "./torch-weights.js";
+import { MAX_TORCH_FORMAT, MIN_TORCH_FORMAT, parseVersionLikeTorch, readTorchWeights } from "./torch-weights.js";
 import { readWeights } from "./weights.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -537,5 +537,19 @@ describe("torch zip checkpoint: ZIP64 beyond 4 GiB (sparse file)", () => {
     const err = await failure(readWeights(cut));
     expect(err.code).toBe("truncated");
     expect(err.message).toMatch(/^sparse-cut\.bin: truncated: entry archive\/data\/0 ends at byte 600000\d{4} but the file has 5000000000 bytes$/);
+  });
+});
+
+describe("the version record, as torch 1.13 parses it (std::stoull)", () => {
+  // torch.load verdicts recorded with torch 1.13 on the sample re-zipped with each version text:
+  // loads for "1", "10", "3abc", " 3", "+3"; refuses "0", "11", "99", "abc", "", "-1".
+  it("reads leading digits after optional whitespace and sign; the supported range is 1 to 10", () => {
+    const loads = (v: string) => {
+      const n = parseVersionLikeTorch(v);
+      return n !== undefined && n >= MIN_TORCH_FORMAT && n <= MAX_TORCH_FORMAT;
+    };
+    for (const v of ["1", "10", "3abc", " 3", "+3", "3\n"]) expect(loads(v), JSON.stringify(v)).toBe(true);
+    for (const v of ["0", "11", "99", "abc", "", "-1", "-0", "99999999999999999999999"]) expect(loads(v), JSON.stringify(v)).toBe(false);
+    expect(parseVersionLikeTorch("-1")).toBe(Number.MAX_SAFE_INTEGER);
   });
 });
