@@ -2,20 +2,20 @@
 // vocabulary, the weights index (without loading tensors) and the model card. Checks are pure
 // functions over the result.
 import path from "node:path";
+import { UserError } from "../report.js";
 import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
+import type { FiniteScan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
 import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import { parseModelCard, type ModelCard } from "./model-card.js";
 import { describeReadError, openRegularFile, readRegularFile } from "./regular-file.js";
 import type { CheckpointFile, WeightsIndex } from "./types.js";
 import { readWeights, WeightsError } from "./weights.js";
-import type { FiniteScan } from "./finite-scan.js";
-import { UserError } from "../report.js";
 
 export interface JsonDoc {
   path: string;
   value?: unknown;
-  /** Why the file cannot be read as Python's json reads it (not UTF-8, a syntax error, too deep...). */
+  /** Why the file cannot be read as its loader reads it (not UTF-8, a syntax error, too deep...). */
   error?: string;
   /** Numbers that parse but are NaN or infinite in Python (NaN literals, 1e400). */
   nonFinite?: NonFiniteNumber[];
