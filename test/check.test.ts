@@ -36,7 +36,7 @@ describe("check on the bundled sample", () => {
     expect(r.report.ok).toBe(true);
     expect(r.report.checks.filter((c) => c.status === "fail")).toEqual([]);
     for (const id of ["files.required", "files.layout", "json.parse", "schema.config", "schema.tokenizer_config", "schema.tokenizer",
-      "json.local-paths", "coherence.vocab", "coherence.special-tokens", "coherence.heads", "weights.pickle", "weights.shapes", "weights.dtype",
+      "json.local-paths", "coherence.vocab", "coherence.special-tokens", "coherence.heads", "weights.pickle", "weights.shapes", "weights.dtype", "weights.finite", "json.finite",
       "card.front-matter", "card.pipeline", "card.widget"]) {
       expect(r.byId.get(id)?.status, id).toBe("pass");
     }
@@ -52,7 +52,7 @@ describe("check on the bundled sample", () => {
     expect(r.stdout).toMatch(/^  ✔ working tree is clean$/m);
     expect(r.stdout).toMatch(/^  - main is not behind origin\/main \(skipped: offline: origin\/main not fetched\)$/m);
     // git-lfs passes, the missing hgf remote warns, 4 network items skip offline.
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 26 passed, 0 failed, 1 warnings, 4 skipped");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 28 passed, 0 failed, 1 warnings, 4 skipped");
     expect(r.stderr).toBe("");
   });
 });

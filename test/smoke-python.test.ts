@@ -118,6 +118,15 @@ describe("python runner, through a fake interpreter (shell script, canned output
     expect(() => parseRun({ cases: [{ text: "x", input_ids: [1], masks: [{ position: 1, top: [{ token: 1 }] }] }] }, 1)).toThrow(/needs token, id and score/);
   });
 
+  it("a run whose scores are NaN (json.dumps writes them as NaN literals) fails every case, with no expectations (fake interpreter)", async () => {
+    const nan = JSON.stringify(cannedRun()).replace(/"score":[-0-9.e+]+/g, '"score":NaN');
+    const py = await fakePython("nan", PROBE_GPU, nan);
+    const report = await runSmoke({ ckptDir: sampleDir, device: "cuda", python: py, compare: false });
+    expect(report.ok).toBe(false);
+    expect(report.cases).toHaveLength(5);
+    for (const c of report.cases) expect(c).toMatchObject({ status: "fail", expect: [], reason: expect.stringMatching(/logits at token \d+ hold NaN or Inf/) });
+  });
+
   it("replays a recorded GPU run (transformers 5.17, torch 2.11, H200; test/smoke-gpu-output.json) through a fake interpreter: parsed, and it agrees with the CPU engine", async () => {
     const gpu = JSON.parse(readFileSync(path.join(repoRoot, "test", "smoke-gpu-output.json"), "utf8")) as { cases: { text: string }[] };
     const py = await fakePython("real-gpu-output", PROBE_GPU, gpu);

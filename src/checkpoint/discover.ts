@@ -4,11 +4,13 @@
 // publishes as vocab.txt and config.json at the repo root.
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { hasUnsafeChars, printable, unsafeCharKind } from "./printable.js";
+import { fileKind } from "./regular-file.js";
 import type { CheckpointFile } from "./types.js";
 
 export interface InventoryProblem {
   severity: "error" | "warn";
-  code: "name-clash" | "symlink-escape" | "broken-symlink" | "large-unknown" | "unknown-file" | "not-a-folder";
+  code: "name-clash" | "symlink-escape" | "broken-symlink" | "large-unknown" | "unknown-file" | "not-a-folder" | "unsafe-name" | "not-a-file";
   message: string;
 }
 
@@ -49,14 +51,15 @@ export function isKnownCheckpointFile(name: string): boolean {
   );
 }
 
+/** Files that land on one name listed in a message: the first few and a count. */
+const CLASH_LISTED = 3;
+
 /**
  * Walks `root` without following symlinks out of it, flattens, and reports clashes.
- * `sameContent` decides whether two files that land on one name are identical duplicates.
+ * `digest` gives a file's content hash: files that land on one name and share it are identical
+ * duplicates. It is asked only for files whose name and size collide.
  */
-export async function discoverCheckpoint(
-  rootDir: string,
-  sameContent: (a: CheckpointFile, b: CheckpointFile) => Promise<boolean>,
-): Promise<Discovery> {
+export async function discoverCheckpoint(rootDir: string, digest: (f: CheckpointFile) => Promise<string>): Promise<Discovery> {
   const root = path.resolve(rootDir);
   const problems: InventoryProblem[] = [];
   const st = await stat(root).catch(() => null);
@@ -73,6 +76,15 @@ export async function discoverCheckpoint(
       if (entry.name === ".git") continue;
       const full = path.join(dir, entry.name);
       const rel = path.relative(root, full).split(path.sep).join("/");
+      if (hasUnsafeChars(entry.name)) {
+        // Never read, listed or published: the name could forge a SHA256SUMS line or a terminal's output.
+        problems.push({
+          severity: "error",
+          code: "unsafe-name",
+          message: `${printable(rel)}: the name holds ${unsafeCharKind(entry.name)}, which could forge lines in SHA256SUMS and logs or rewrite a terminal; rename it`,
+        });
+        continue;
+      }
       if (entry.isDirectory()) {
         await walk(full);
       } else if (entry.isSymbolicLink()) {
@@ -89,33 +101,30 @@ export async function discoverCheckpoint(
         const tst = await lstat(target);
         // A link to a folder inside the checkpoint: its files are walked there already.
         if (tst.isFile()) found.push({ repoPath: path.posix.basename(rel), source: target, size: tst.size });
+        else if (!tst.isDirectory()) problems.push(notAFile(rel, tst));
       } else if (entry.isFile()) {
         const fst = await lstat(full);
         found.push({ repoPath: entry.name, source: full, size: fst.size });
+      } else {
+        problems.push(notAFile(rel, await lstat(full)));
       }
     }
   }
   await walk(root);
 
   const byName = new Map<string, CheckpointFile[]>();
-  for (const f of found) byName.set(f.repoPath, [...(byName.get(f.repoPath) ?? []), f]);
+  for (const f of found) {
+    const group = byName.get(f.repoPath);
+    if (group) group.push(f);
+    else byName.set(f.repoPath, [f]);
+  }
   const files: CheckpointFile[] = [];
   for (const [name, group] of [...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const first = group[0]!;
-    // One representative per distinct content: identical duplicates collapse into one.
-    const distinct: CheckpointFile[] = [first];
-    for (const other of group.slice(1)) {
-      let dup = false;
-      for (const d of distinct) {
-        if (other.source === d.source || (other.size === d.size && (await sameContent(d, other)))) {
-          dup = true;
-          break;
-        }
-      }
-      if (!dup) distinct.push(other);
-    }
+    const distinct = group.length === 1 ? group : await distinctContents(group, digest);
     if (distinct.length > 1) {
-      const where = distinct.map((f) => path.relative(root, f.source) || f.source).join(" and ");
+      const shown = distinct.slice(0, CLASH_LISTED).map((f) => path.relative(root, f.source) || f.source);
+      const where = distinct.length > CLASH_LISTED ? `${shown.join(", ")} and ${distinct.length - CLASH_LISTED} more files` : shown.join(" and ");
       problems.push({ severity: "error", code: "name-clash", message: `${where} would ${distinct.length > 2 ? "all" : "both"} be published as ${name} but differ; rename or remove all but one` });
       continue;
     }
@@ -130,6 +139,26 @@ export async function discoverCheckpoint(
     }
   }
   return { root, files, problems };
+}
+
+/** One representative per distinct content (by size, then digest): identical duplicates collapse into one. */
+async function distinctContents(group: CheckpointFile[], digest: (f: CheckpointFile) => Promise<string>): Promise<CheckpointFile[]> {
+  const bySize = new Map<number, CheckpointFile[]>();
+  for (const f of group) {
+    const same = bySize.get(f.size);
+    if (same) same.push(f);
+    else bySize.set(f.size, [f]);
+  }
+  const distinct = new Map<string, CheckpointFile>();
+  for (const f of group) {
+    const key = bySize.get(f.size)!.length === 1 ? `size:${f.size}` : `sha256:${await digest(f)}`;
+    if (!distinct.has(key)) distinct.set(key, f);
+  }
+  return [...distinct.values()];
+}
+
+function notAFile(rel: string, st: Parameters<typeof fileKind>[0]): InventoryProblem {
+  return { severity: "error", code: "not-a-file", message: `${rel}: is ${fileKind(st)}, not a regular file; it is never read or published: remove it` };
 }
 
 export function formatBytes(n: number): string {

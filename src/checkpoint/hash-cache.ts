@@ -1,11 +1,16 @@
 // sha256 of checkpoint files, with a cache keyed the way git's index keys its stat data
-// (path, size, mtime, ctime, inode), so an unchanged 50 GB checkpoint is hashed once.
+// (path, size, mtime, ctime, inode), so an unchanged 50 GB checkpoint is hashed once. The same
+// read scans a weights file's float tensors for NaN and Inf (finite-scan.ts), and the result is
+// cached beside the hash under the same key: a warm rerun reads nothing.
 // The cache lives in the user's cache folder, never in the work tree.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+
+import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
+import { openRegularFile } from "./regular-file.js";
 
 interface Entry {
   size: number;
@@ -13,6 +18,20 @@ interface Entry {
   ctimeNs: string;
   ino: string;
   sha256: string;
+  /** The non-finite scan of the file's float tensors, for the plan it names. */
+  scan?: FiniteScan;
+}
+
+export interface FileDigest {
+  sha256: string;
+  /** Present when a scan plan was given. */
+  scan?: FiniteScan;
+}
+
+export interface DigestOptions {
+  onBytes?: (n: number) => void;
+  /** Also scan these float ranges for NaN and Inf, in the same read. */
+  plan?: ScanPlan;
 }
 
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -43,20 +62,31 @@ export class HashCache {
 
   /** sha256 of `file`, from the cache when its stat data is unchanged. */
   async sha256(file: string, onBytes?: (n: number) => void): Promise<string> {
+    return (await this.digest(file, onBytes ? { onBytes } : {})).sha256;
+  }
+
+  /**
+   * sha256 of `file` and, with a plan, its non-finite scan; from the cache when the stat data is
+   * unchanged and the cached scan answers the same plan. Otherwise one read does both.
+   */
+  async digest(file: string, opts: DigestOptions = {}): Promise<FileDigest> {
     await this.load();
     const key = path.resolve(file);
     const st = await stat(key, { bigint: true });
     const cur = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
     const hit = this.entries.get(key);
-    if (hit && hit.size === cur.size && hit.mtimeNs === cur.mtimeNs && hit.ctimeNs === cur.ctimeNs && hit.ino === cur.ino) {
-      onBytes?.(cur.size);
-      return hit.sha256;
+    const sameFile = hit && hit.size === cur.size && hit.mtimeNs === cur.mtimeNs && hit.ctimeNs === cur.ctimeNs && hit.ino === cur.ino;
+    if (hit && sameFile && (!opts.plan || hit.scan?.plan === opts.plan.key)) {
+      opts.onBytes?.(cur.size);
+      return { sha256: hit.sha256, ...(opts.plan && hit.scan ? { scan: hit.scan } : {}) };
     }
-    const sha256 = await hashFile(key, onBytes);
+    const d = await digestFile(key, opts);
     this.hashedFiles++;
-    this.entries.set(key, { ...cur, sha256 });
+    // A scan made for another plan stays valid only while it is the same file.
+    const scan = d.scan ?? (sameFile ? hit?.scan : undefined);
+    this.entries.set(key, { ...cur, sha256: d.sha256, ...(scan ? { scan } : {}) });
     this.dirty = true;
-    return sha256;
+    return d;
   }
 
   async save(): Promise<void> {
@@ -71,15 +101,40 @@ export class HashCache {
   }
 }
 
-export function hashFile(file: string, onBytes?: (n: number) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    const s = createReadStream(file, { highWaterMark: 1 << 20 });
-    s.on("data", (chunk) => {
-      h.update(chunk as Buffer);
-      onBytes?.((chunk as Buffer).length);
-    });
-    s.on("error", reject);
-    s.on("end", () => resolve(h.digest("hex")));
-  });
+export async function hashFile(file: string, onBytes?: (n: number) => void): Promise<string> {
+  return (await digestFile(file, onBytes ? { onBytes } : {})).sha256;
+}
+
+/**
+ * Reads `file` once (a regular file only): sha256 of every byte and, with a plan, the non-finite
+ * scan of its float ranges. The next chunk is read while the current one is hashed and scanned.
+ */
+export async function digestFile(file: string, opts: DigestOptions = {}): Promise<FileDigest> {
+  const scanner = opts.plan ? new FiniteScanner(opts.plan) : undefined;
+  const buffers = scanner?.buffers ?? Array.from({ length: CHUNK_BUFFERS }, () => Buffer.allocUnsafeSlow(CHUNK_BYTES));
+  const h = createHash("sha256");
+  const fh = await openRegularFile(file);
+  let pending: Promise<{ bytesRead: number }> | undefined;
+  try {
+    let pos = 0;
+    let k = 0;
+    pending = fh.read(buffers[0]!, 0, CHUNK_BYTES, 0);
+    for (;;) {
+      const { bytesRead } = await pending;
+      pending = undefined;
+      if (bytesRead === 0) break;
+      const chunk = buffers[k]!.subarray(0, bytesRead);
+      const at = pos;
+      pos += bytesRead;
+      k = (k + 1) % buffers.length;
+      pending = fh.read(buffers[k]!, 0, CHUNK_BYTES, pos);
+      h.update(chunk);
+      scanner?.update(chunk, at);
+      opts.onBytes?.(bytesRead);
+    }
+  } finally {
+    await pending?.catch(() => undefined);
+    await fh.close();
+  }
+  return { sha256: h.digest("hex"), ...(scanner ? { scan: scanner.result() } : {}) };
 }

@@ -1,6 +1,6 @@
 // git-lfs pointer files: what a clone without `git lfs pull` leaves in place of the weights.
 // https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md
-import { open } from "node:fs/promises";
+import { openRegularFile } from "./regular-file.js";
 
 /** Pointer files are under 200 bytes; the spec caps them at 1024. */
 export const LFS_POINTER_MAX_BYTES = 1024;
@@ -37,7 +37,7 @@ export function parseLfsPointer(head: Uint8Array): LfsPointer | null {
 
 /** Reads at most the first 1 KiB of `file`; returns the pointer's oid and size, or null. */
 export async function readLfsPointer(file: string): Promise<LfsPointer | null> {
-  const fh = await open(file, "r");
+  const fh = await openRegularFile(file);
   try {
     const buf = Buffer.alloc(LFS_POINTER_MAX_BYTES);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);

@@ -1,19 +1,24 @@
 // Reads everything the checks look at, once: the flattened file list, every JSON file, the
 // vocabulary, the weights index (without loading tensors) and the model card. Checks are pure
 // functions over the result.
-import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { discoverCheckpoint, type InventoryProblem } from "./discover.js";
+import { UserError } from "../report.js";
+import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
+import type { FiniteScan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
+import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import { parseModelCard, type ModelCard } from "./model-card.js";
+import { describeReadError, openRegularFile, readRegularFile } from "./regular-file.js";
 import type { CheckpointFile, WeightsIndex } from "./types.js";
 import { readWeights, WeightsError } from "./weights.js";
 
 export interface JsonDoc {
   path: string;
   value?: unknown;
-  /** Parse error in words, when the file is not valid JSON. */
+  /** Why the file cannot be read as its loader reads it (not UTF-8, a syntax error, too deep...). */
   error?: string;
+  /** Numbers that parse but are NaN or infinite in Python (NaN literals, 1e400). */
+  nonFinite?: NonFiniteNumber[];
 }
 
 export interface WeightsState {
@@ -29,22 +34,37 @@ export interface LoadedCheckpoint {
   json: Map<string, JsonDoc>;
   /** vocab.txt lines (the trailing newline does not make an empty token). */
   vocab?: string[];
+  /** Why vocab.txt could not be read, when it could not. */
+  vocabError?: string;
   weights: WeightsState[];
   modelCard?: { path: string; card: ModelCard };
+  /**
+   * Non-finite values found in each weights file's float tensors (by repo path), from the pass that
+   * hashes the manifest; absent until that pass ran.
+   */
+  finite?: Map<string, FiniteScan>;
 }
 
+/** Far larger than any config or tokenizer file (a 250k-token tokenizer.json is ~17 MB). */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
+/** Far larger than any WordPiece vocabulary (BERT's vocab.txt: 30,522 lines, 226 KiB). */
+export const MAX_VOCAB_BYTES = 64 * 1024 * 1024;
+/** A model card is text for people; anything this large is not one. */
+const MAX_CARD_BYTES = 16 * 1024 * 1024;
 
 export async function loadCheckpoint(
   dir: string,
   opts: { modelCard?: string | null; cache?: HashCache } = {},
 ): Promise<LoadedCheckpoint> {
   const cache = opts.cache ?? new HashCache();
-  const found = await discoverCheckpoint(dir, async (a, b) => (await cache.sha256(a.source)) === (await cache.sha256(b.source)));
+  const found = await discoverCheckpoint(dir, (f) => cache.sha256(f.source));
   let files = found.files;
   if (opts.modelCard) {
     // A model card kept outside the checkpoint is published as README.md all the same.
-    const { size } = await stat(opts.modelCard);
+    const fh = await openRegularFile(opts.modelCard).catch((e: unknown) => {
+      throw new UserError(`${opts.modelCard}: cannot read the model card: ${describeReadError(e)}`, 2);
+    });
+    const { size } = await fh.stat().finally(() => fh.close());
     files = [...files.filter((f) => f.repoPath !== "README.md"), { repoPath: "README.md", source: path.resolve(opts.modelCard), size }]
       .sort((a, b) => (a.repoPath < b.repoPath ? -1 : 1));
   }
@@ -52,25 +72,16 @@ export async function loadCheckpoint(
 
   const json = new Map<string, JsonDoc>();
   for (const f of files) {
-    if (!f.repoPath.endsWith(".json")) continue;
-    if (f.size > MAX_JSON_BYTES) {
-      json.set(f.repoPath, { path: f.repoPath, error: `is ${f.size} bytes, too large for a JSON config file` });
-      continue;
-    }
-    const text = await readFile(f.source, "utf8");
-    try {
-      json.set(f.repoPath, { path: f.repoPath, value: JSON.parse(text) });
-    } catch (e) {
-      json.set(f.repoPath, { path: f.repoPath, error: `is not valid JSON: ${(e as Error).message}` });
-    }
+    if (f.repoPath.endsWith(".json")) json.set(f.repoPath, await readJsonDoc(f));
   }
 
   let vocab: string[] | undefined;
+  let vocabError: string | undefined;
   const vocabFile = byPath.get("vocab.txt");
   if (vocabFile) {
-    const lines = (await readFile(vocabFile.source, "utf8")).split(/\r?\n/);
-    if (lines.at(-1) === "") lines.pop();
-    vocab = lines;
+    const r = await readText(vocabFile, MAX_VOCAB_BYTES, "far more than any WordPiece vocabulary (BERT's is 226 KiB)");
+    if (r.text !== undefined) vocab = splitLinesLikePython(r.text);
+    else vocabError = r.error;
   }
 
   const weights: WeightsState[] = [];
@@ -87,7 +98,56 @@ export async function loadCheckpoint(
 
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
-  if (card) modelCard = { path: "README.md", card: parseModelCard(await readFile(card.source, "utf8")) };
+  if (card) {
+    const r = await readText(card, MAX_CARD_BYTES, "too large for a model card");
+    modelCard = { path: "README.md", card: r.text !== undefined ? parseModelCard(r.text) : { frontMatter: null, body: "", error: r.error } };
+  }
 
-  return { root: found.root, files, problems: found.problems, json, vocab, weights, modelCard };
+  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, modelCard };
+}
+
+/**
+ * A text file as Python's `open(f, encoding="utf-8").read()` gives it: strict UTF-8 (a BOM kept as
+ * U+FEFF), only regular files, at most `max` bytes. `error` says why not, without the file name.
+ */
+async function readText(f: CheckpointFile, max: number, tooLarge: string): Promise<{ text?: string; error?: string }> {
+  if (f.size > max) return { error: `is ${formatBytes(f.size)}, ${tooLarge}; it was not read` };
+  let bytes: Buffer;
+  try {
+    bytes = await readRegularFile(f.source, max);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EFBIG") return { error: `grew past ${formatBytes(max)} while it was read, ${tooLarge}` };
+    return { error: `cannot be read: ${describeReadError(e)}` };
+  }
+  try {
+    return { text: decodeUtf8(bytes) };
+  } catch (e) {
+    if (!(e instanceof Utf8Error)) throw e;
+    return { error: `${e.message}: Python's open(..., encoding="utf-8"), which transformers uses, refuses it` };
+  }
+}
+
+/**
+ * A JSON file read by the reader that loads it: tokenizer.json goes to the tokenizers library
+ * (Rust, serde_json), every other JSON file to Python's json.
+ */
+async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
+  const r = await readText(f, MAX_JSON_BYTES, "too large for a JSON config or tokenizer file");
+  if (r.text === undefined) return { path: f.repoPath, error: r.error! };
+  const serde = f.repoPath === "tokenizer.json";
+  try {
+    const { value, nonFinite } = parseJson(r.text, { dialect: serde ? "serde" : "python" });
+    return { path: f.repoPath, value, ...(nonFinite.length ? { nonFinite } : {}) };
+  } catch (e) {
+    if (!(e instanceof JsonTextError)) throw e;
+    const reader = serde ? "the tokenizers library (serde_json)" : "Python's json";
+    return { path: f.repoPath, error: `is not valid JSON as ${reader} reads it: ${e.message}` };
+  }
+}
+
+/** Lines as Python's text-mode readlines() splits them (\n, \r\n and \r all end a line); no empty last line. */
+export function splitLinesLikePython(text: string): string[] {
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
 }

@@ -1,7 +1,10 @@
 // The manifest (path, size, sha256 of every published file) that the Hub plan, the archive
-// and post-publish verification all compare against.
-import type { CheckpointFile, Manifest } from "./types.js";
+// and post-publish verification all compare against. The read that hashes a weights file also
+// scans its float tensors for NaN and Inf (weights.finite).
+import { scanPlanFor, type FiniteScan, type ScanPlan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
+import type { LoadedCheckpoint } from "./load.js";
+import type { CheckpointFile, Manifest } from "./types.js";
 
 export interface HashProgress {
   file: string;
@@ -11,21 +14,44 @@ export interface HashProgress {
   totalSize: number;
 }
 
-export async function buildManifest(
-  files: readonly CheckpointFile[],
-  opts: { cache?: HashCache; onProgress?: (p: HashProgress) => void } = {},
-): Promise<Manifest> {
+export interface ManifestOptions {
+  cache?: HashCache;
+  onProgress?: (p: HashProgress) => void;
+  /** Scan plans by source path: those files are scanned for non-finite floats in the same read. */
+  plans?: ReadonlyMap<string, ScanPlan>;
+  onScan?: (file: CheckpointFile, scan: FiniteScan) => void;
+}
+
+/**
+ * Hashes every file of a loaded checkpoint and scans its readable weights files for NaN and Inf;
+ * the scans land in `ckpt.finite` (by repo path) for the weights.finite check.
+ */
+export async function hashCheckpoint(ckpt: LoadedCheckpoint, opts: Omit<ManifestOptions, "plans" | "onScan"> = {}): Promise<Manifest> {
+  const plans = new Map<string, ScanPlan>();
+  for (const w of ckpt.weights) if (w.index) plans.set(w.index.file, scanPlanFor(w.index));
+  const finite = new Map<string, FiniteScan>();
+  const manifest = await buildManifest(ckpt.files, { ...opts, plans, onScan: (f, scan) => finite.set(f.repoPath, scan) });
+  ckpt.finite = finite;
+  return manifest;
+}
+
+export async function buildManifest(files: readonly CheckpointFile[], opts: ManifestOptions = {}): Promise<Manifest> {
   const cache = opts.cache ?? new HashCache();
   const totalSize = files.reduce((s, f) => s + f.size, 0);
   let totalBytes = 0;
   const manifest: Manifest = [];
   for (const f of files) {
     let fileBytes = 0;
-    const sha256 = await cache.sha256(f.source, (n) => {
-      fileBytes += n;
-      totalBytes += n;
-      opts.onProgress?.({ file: f.repoPath, fileBytes, fileSize: f.size, totalBytes, totalSize });
+    const plan = opts.plans?.get(f.source);
+    const { sha256, scan } = await cache.digest(f.source, {
+      onBytes: (n) => {
+        fileBytes += n;
+        totalBytes += n;
+        opts.onProgress?.({ file: f.repoPath, fileBytes, fileSize: f.size, totalBytes, totalSize });
+      },
+      ...(plan ? { plan } : {}),
     });
+    if (scan) opts.onScan?.(f, scan);
     manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source });
   }
   await cache.save();

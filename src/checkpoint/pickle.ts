@@ -119,6 +119,7 @@ export interface UnpickleOptions {
   file: string;
 }
 
+/** Opcodes torch.save never writes, by name, so a refusal can say which one it met. */
 const OPNAMES: Record<number, string> = {
   0x49: "INT",
   0x4c: "LONG",
@@ -139,381 +140,391 @@ const OPNAMES: Record<number, string> = {
   0x98: "READONLY_BUFFER",
 };
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The pickle machine's state: the input and its position, the stack with its marks, and the memo,
+ * with the reads and stack operations every opcode is made of.
+ */
+class Machine {
+  pos = 0;
+  readonly stack: Slot[] = [];
+  readonly marks: number[] = [];
+  readonly memo = new Map<number, PyValue>();
+  private readonly view: DataView;
+
+  constructor(
+    readonly data: Uint8Array,
+    readonly file: string,
+  ) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  corrupt(msg: string): WeightsError {
+    return new WeightsError("corrupt", this.file, `data.pkl is malformed: ${msg}`);
+  }
+
+  unsupported(msg: string): WeightsError {
+    return new WeightsError("unsupported", this.file, msg);
+  }
+
+  // -- reading the stream
+
+  /** Claims the next `n` bytes; returns where they start. */
+  need(n: number): number {
+    if (this.pos + n > this.data.length) throw this.corrupt(`unexpected end of the pickle at byte ${this.data.length}`);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+  u8(): number {
+    return this.data[this.need(1)]!;
+  }
+  u16(): number {
+    return this.view.getUint16(this.need(2), true);
+  }
+  u32(): number {
+    return this.view.getUint32(this.need(4), true);
+  }
+  i32(): number {
+    return this.view.getInt32(this.need(4), true);
+  }
+  u64(): number {
+    const v = this.view.getBigUint64(this.need(8), true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw this.corrupt("a length field is absurdly large");
+    return Number(v);
+  }
+  f64be(): number {
+    return this.view.getFloat64(this.need(8), false);
+  }
+  bytes(n: number): Uint8Array {
+    const at = this.need(n);
+    return this.data.subarray(at, at + n);
+  }
+  text(n: number): string {
+    try {
+      return utf8.decode(this.bytes(n));
+    } catch {
+      throw this.corrupt(`invalid UTF-8 in a string at byte ${this.pos - n}`);
+    }
+  }
+  latin1(n: number): string {
+    return Buffer.from(this.bytes(n)).toString("latin1");
+  }
+  line(): string {
+    const end = this.data.indexOf(0x0a, this.pos);
+    if (end < 0) throw this.corrupt("unterminated text line");
+    const s = Buffer.from(this.data.subarray(this.pos, end)).toString("latin1");
+    this.pos = end + 1;
+    return s;
+  }
+
+  // -- the stack
+
+  push(v: Slot): void {
+    this.stack.push(v);
+  }
+  pop(): PyValue {
+    const v = this.stack.pop();
+    if (v === undefined) throw this.corrupt(`stack underflow at byte ${this.pos - 1}`);
+    if (v === MARK) throw this.corrupt(`unexpected MARK at byte ${this.pos - 1}`);
+    return v;
+  }
+  top(): PyValue {
+    const v = this.stack[this.stack.length - 1];
+    if (v === undefined || v === MARK) throw this.corrupt(`stack underflow at byte ${this.pos - 1}`);
+    return v;
+  }
+  mark(): void {
+    this.marks.push(this.stack.length);
+    this.stack.push(MARK);
+  }
+  /** The values above the last MARK, removed with it. */
+  popMark(): PyValue[] {
+    const m = this.marks.pop();
+    if (m === undefined) throw this.corrupt(`no MARK for the opcode at byte ${this.pos - 1}`);
+    const items = this.stack.splice(m);
+    items.shift(); // the MARK itself
+    return items as PyValue[];
+  }
+
+  // -- the memo
+
+  put(i: number): void {
+    this.memo.set(i, this.top());
+  }
+  get(i: number): PyValue {
+    if (!this.memo.has(i)) throw this.corrupt(`memo key ${i} read before it was written`);
+    return this.memo.get(i)!;
+  }
+
+  // -- values
+
+  /** A little-endian two's-complement integer (LONG1/LONG4). */
+  signedLE(b: Uint8Array): number {
+    if (b.length === 0) return 0;
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw this.unsupported("the pickle holds an integer too large for this reader");
+    return Number(v);
+  }
+  intOf(v: PyValue, what: string): number {
+    if (typeof v === "boolean") return v ? 1 : 0;
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw this.unsupported(`${what} is not an integer`);
+    return v;
+  }
+  intTuple(v: PyValue, what: string): number[] {
+    if (!(v instanceof PyTuple)) throw this.unsupported(`${what} is not a tuple`);
+    return v.items.map((x) => this.intOf(x, what));
+  }
+  setItems(target: PyValue, kvs: PyValue[]): void {
+    if (!(target instanceof PyDict)) throw this.unsupported("the pickle sets items on something that is not a dict");
+    if (kvs.length % 2) throw this.corrupt("SETITEMS with an odd number of values");
+    for (let i = 0; i < kvs.length; i += 2) {
+      const k = kvs[i]!;
+      if (!(k === null || typeof k === "string" || typeof k === "number" || typeof k === "boolean")) {
+        throw this.unsupported("the pickle holds a dict whose keys are not strings or numbers");
+      }
+      target.map.set(k, kvs[i + 1]!);
+    }
+  }
+  appendTo(list: PyValue, items: PyValue[]): void {
+    if (!Array.isArray(list)) throw this.unsupported("the pickle appends to something that is not a list");
+    for (const v of items) list.push(v);
+  }
+}
+
+// ---- imports, calls and persistent ids: the only places a pickle could reach code -----------------
+
+/** An allowed global as plain data; anything else is refused by name before it could be used. */
+function importGlobal(m: Machine, module: string, name: string): PyGlobal {
+  if (!isAllowedGlobal(module, name)) {
+    throw new WeightsError("unsafe-pickle", m.file, `pickle imports ${module}.${name}, which is not a tensor type`);
+  }
+  return new PyGlobal(module, name);
+}
+
+/** torch's persistent id ('storage', type, key, location, numel) → the storage it names. */
+function persistentLoad(m: Machine, pid: PyValue): PyStorage {
+  const items = pid instanceof PyTuple ? pid.items : undefined;
+  if (!items || items[0] !== "storage" || items.length !== 5) {
+    throw m.unsupported("the pickle holds a persistent id that is not a torch storage ('storage', type, key, location, numel)");
+  }
+  const [, type, key, location, numel] = items;
+  if (!(type instanceof PyGlobal) || type.module !== "torch" || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
+    const what = type instanceof PyGlobal ? type.dotted : typeof type;
+    throw m.unsupported(`the pickle holds a storage of type ${what}, which is not a supported torch storage type`);
+  }
+  if (typeof key !== "string" || !/^[A-Za-z0-9_.-]+$/.test(key)) throw m.corrupt("a storage key is not a plain name");
+  if (typeof location !== "string") throw m.corrupt(`storage ${key} has no location string`);
+  const n = m.intOf(numel ?? null, `the element count of storage ${key}`);
+  if (n < 0) throw m.corrupt(`storage ${key} has a negative element count`);
+  return new PyStorage(key, STORAGE_DTYPES[type.name]!, location, n);
+}
+
+/** REDUCE: "calls" an allowed global by building the plain data it would return. Nothing runs. */
+function reduce(m: Machine, fn: PyValue, args: PyValue): PyValue {
+  if (!(fn instanceof PyGlobal)) throw m.unsupported("the pickle calls something that is not an imported global");
+  if (!(args instanceof PyTuple)) throw m.corrupt("REDUCE arguments are not a tuple");
+  const a = args.items;
+  switch (fn.dotted) {
+    case ORDERED_DICT: {
+      const d = new PyDict(true);
+      if (a.length === 1 && Array.isArray(a[0])) {
+        for (const kv of a[0]) {
+          if (!(kv instanceof PyTuple) || kv.items.length !== 2) throw m.unsupported("OrderedDict built from something other than pairs");
+          m.setItems(d, kv.items);
+        }
+      } else if (a.length !== 0) throw m.unsupported("OrderedDict built with unexpected arguments");
+      return d;
+    }
+    case REBUILD_TENSOR: {
+      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+      if (a.length < 6 || a.length > 7) throw m.unsupported(`${REBUILD_TENSOR} called with ${a.length} arguments`);
+      const storage = a[0];
+      if (!(storage instanceof PyStorage)) throw m.unsupported("a tensor is rebuilt from something that is not a storage");
+      const shape = m.intTuple(a[2]!, "a tensor's size");
+      const stride = m.intTuple(a[3]!, "a tensor's stride");
+      if (shape.length !== stride.length) throw m.corrupt("a tensor's size and stride have different lengths");
+      return new PyTensor(storage, m.intOf(a[1]!, "a tensor's storage offset"), shape, stride, a[4] === true, false);
+    }
+    case REBUILD_PARAMETER: {
+      // (data, requires_grad, backward_hooks)
+      const t = a[0];
+      if (!(t instanceof PyTensor) || a.length !== 3) throw m.unsupported(`${REBUILD_PARAMETER} called with unexpected arguments`);
+      return new PyTensor(t.storage, t.storageOffset, t.shape, t.stride, a[1] === true, true);
+    }
+    default:
+      throw m.unsupported(`the pickle calls ${fn.dotted}, which a state dict never does`);
+  }
+}
+
+// ---- the opcode table ---------------------------------------------------------------------------
+
+type Opcode = (m: Machine, op: number) => void;
+
+const STOP = 0x2e;
+
+/** Every opcode torch.save writes (protocols 2 to 5), and nothing else. */
+const OPCODES: Readonly<Record<number, Opcode>> = {
+  // framing and protocol
+  0x80: (m) => {
+    // PROTO
+    if (m.u8() > 5) throw m.unsupported("the pickle uses a protocol newer than 5");
+  },
+  0x95: (m) => void m.u64(), // FRAME: framing only, the payload follows inline
+
+  // the stack
+  0x28: (m) => m.mark(), // MARK
+  0x30: (m) => void (m.stack[m.stack.length - 1] === MARK ? m.popMark() : m.pop()), // POP
+  0x31: (m) => void m.popMark(), // POP_MARK
+  0x32: (m) => m.push(m.top()), // DUP
+
+  // constants and numbers
+  0x4e: (m) => m.push(null), // NONE
+  0x88: (m) => m.push(true), // NEWTRUE
+  0x89: (m) => m.push(false), // NEWFALSE
+  0x4a: (m) => m.push(m.i32()), // BININT
+  0x4b: (m) => m.push(m.u8()), // BININT1
+  0x4d: (m) => m.push(m.u16()), // BININT2
+  0x8a: (m) => m.push(m.signedLE(m.bytes(m.u8()))), // LONG1
+  0x8b: (m) => {
+    // LONG4
+    const n = m.u32();
+    if (n > 16) throw m.unsupported("the pickle holds an integer too large for this reader");
+    m.push(m.signedLE(m.bytes(n)));
+  },
+  0x47: (m) => m.push(m.f64be()), // BINFLOAT (big-endian double)
+
+  // strings and bytes
+  0x58: (m) => m.push(m.text(m.u32())), // BINUNICODE
+  0x8c: (m) => m.push(m.text(m.u8())), // SHORT_BINUNICODE
+  0x8d: (m) => m.push(m.text(m.u64())), // BINUNICODE8
+  0x54: (m) => m.push(m.latin1(m.i32())), // BINSTRING (py2 str)
+  0x55: (m) => m.push(m.latin1(m.u8())), // SHORT_BINSTRING
+  0x42: (m) => m.push(m.bytes(m.u32()).slice()), // BINBYTES
+  0x43: (m) => m.push(m.bytes(m.u8()).slice()), // SHORT_BINBYTES
+  0x8e: (m) => m.push(m.bytes(m.u64()).slice()), // BINBYTES8
+
+  // containers
+  0x7d: (m) => m.push(new PyDict(false)), // EMPTY_DICT
+  0x5d: (m) => m.push([]), // EMPTY_LIST
+  0x29: (m) => m.push(new PyTuple([])), // EMPTY_TUPLE
+  0x74: (m) => m.push(new PyTuple(m.popMark())), // TUPLE
+  0x85: (m) => m.push(new PyTuple([m.pop()])), // TUPLE1
+  0x86: (m) => {
+    // TUPLE2
+    const b = m.pop();
+    m.push(new PyTuple([m.pop(), b]));
+  },
+  0x87: (m) => {
+    // TUPLE3
+    const c = m.pop();
+    const b = m.pop();
+    m.push(new PyTuple([m.pop(), b, c]));
+  },
+  0x6c: (m) => m.push(m.popMark()), // LIST
+  0x64: (m) => {
+    // DICT
+    const d = new PyDict(false);
+    m.setItems(d, m.popMark());
+    m.push(d);
+  },
+  0x61: (m) => {
+    // APPEND
+    const v = m.pop();
+    m.appendTo(m.top(), [v]);
+  },
+  0x65: (m) => {
+    // APPENDS
+    const items = m.popMark();
+    m.appendTo(m.top(), items);
+  },
+  0x73: (m) => {
+    // SETITEM
+    const v = m.pop();
+    const k = m.pop();
+    m.setItems(m.top(), [k, v]);
+  },
+  0x75: (m) => {
+    // SETITEMS
+    const items = m.popMark();
+    m.setItems(m.top(), items);
+  },
+
+  // the memo
+  0x71: (m) => m.put(m.u8()), // BINPUT
+  0x72: (m) => m.put(m.u32()), // LONG_BINPUT
+  0x94: (m) => m.put(m.memo.size), // MEMOIZE
+  0x68: (m) => m.push(m.get(m.u8())), // BINGET
+  0x6a: (m) => m.push(m.get(m.u32())), // LONG_BINGET
+
+  // imports: allowlisted, never resolved
+  0x63: (m) => {
+    // GLOBAL "module\nname\n"
+    const module = m.line();
+    m.push(importGlobal(m, module, m.line()));
+  },
+  0x93: (m) => {
+    // STACK_GLOBAL
+    const name = m.pop();
+    const module = m.pop();
+    if (typeof module !== "string" || typeof name !== "string") throw m.corrupt("STACK_GLOBAL without two strings");
+    m.push(importGlobal(m, module, name));
+  },
+  0x69: (m) => {
+    // INST "module\nname\n": an import and a call in one opcode.
+    const module = m.line();
+    const name = m.line();
+    importGlobal(m, module, name);
+    throw m.unsupported(`the pickle instantiates ${module}.${name} with INST, which torch.save never does`);
+  },
+  0x82: extension, // EXT1
+  0x83: extension, // EXT2
+  0x84: extension, // EXT4
+
+  // calls and objects
+  0x52: (m) => {
+    // REDUCE
+    const args = m.pop();
+    m.push(reduce(m, m.pop(), args));
+  },
+  0x62: (m) => {
+    // BUILD: OrderedDict gets `_metadata` this way; ignore dict state.
+    m.pop();
+    if (!(m.top() instanceof PyDict)) throw m.unsupported("the pickle sets state on an object that is not a dict");
+  },
+  0x51: (m) => m.push(persistentLoad(m, m.pop())), // BINPERSID
+};
+
+/** EXT1/2/4: imports through the copyreg extension registry. */
+function extension(m: Machine, op: number): void {
+  const code = op === 0x82 ? m.u8() : op === 0x83 ? m.u16() : m.u32();
+  throw new WeightsError("unsafe-pickle", m.file, `pickle imports extension code ${code} (copyreg registry), which is not a tensor type`);
+}
+
 /**
  * Reads a pickle (protocol ≤ 5 framing, the opcodes torch.save emits) into plain values.
  * Throws WeightsError: `unsafe-pickle` for any import outside the allowlist, `corrupt` for a
  * malformed stream, `unsupported` for valid pickles that are not a torch state dict.
  */
 export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
-  const { file } = opts;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
-  const stack: Slot[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, PyValue>();
-  let pos = 0;
-
-  const corrupt = (msg: string) => new WeightsError("corrupt", file, `data.pkl is malformed: ${msg}`);
-  const unsupported = (msg: string) => new WeightsError("unsupported", file, msg);
-
-  const need = (n: number): number => {
-    if (pos + n > data.length) throw corrupt(`unexpected end of the pickle at byte ${data.length}`);
-    const at = pos;
-    pos += n;
-    return at;
-  };
-  const u8 = () => data[need(1)]!;
-  const u16 = () => view.getUint16(need(2), true);
-  const u32 = () => view.getUint32(need(4), true);
-  const u64 = () => {
-    const v = view.getBigUint64(need(8), true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt("a length field is absurdly large");
-    return Number(v);
-  };
-  const bytes = (n: number) => {
-    const at = need(n);
-    return data.subarray(at, at + n);
-  };
-  const text = (n: number) => {
-    try {
-      return utf8.decode(bytes(n));
-    } catch {
-      throw corrupt(`invalid UTF-8 in a string at byte ${pos - n}`);
-    }
-  };
-  const line = () => {
-    const end = data.indexOf(0x0a, pos);
-    if (end < 0) throw corrupt("unterminated text line");
-    const s = Buffer.from(data.subarray(pos, end)).toString("latin1");
-    pos = end + 1;
-    return s;
-  };
-  const pop = (): PyValue => {
-    const v = stack.pop();
-    if (v === undefined) throw corrupt(`stack underflow at byte ${pos - 1}`);
-    if (v === MARK) throw corrupt(`unexpected MARK at byte ${pos - 1}`);
-    return v;
-  };
-  const top = (): PyValue => {
-    const v = stack[stack.length - 1];
-    if (v === undefined || v === MARK) throw corrupt(`stack underflow at byte ${pos - 1}`);
-    return v;
-  };
-  const popMark = (): PyValue[] => {
-    const m = marks.pop();
-    if (m === undefined) throw corrupt(`no MARK for the opcode at byte ${pos - 1}`);
-    const items = stack.splice(m);
-    items.shift(); // the MARK itself
-    return items as PyValue[];
-  };
-  const get = (i: number): PyValue => {
-    if (!memo.has(i)) throw corrupt(`memo key ${i} read before it was written`);
-    return memo.get(i)!;
-  };
-  const importGlobal = (module: string, name: string): PyGlobal => {
-    if (!isAllowedGlobal(module, name)) {
-      throw new WeightsError("unsafe-pickle", file, `pickle imports ${module}.${name}, which is not a tensor type`);
-    }
-    return new PyGlobal(module, name);
-  };
-  const intOf = (v: PyValue, what: string): number => {
-    if (typeof v === "boolean") return v ? 1 : 0;
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw unsupported(`${what} is not an integer`);
-    return v;
-  };
-  const intTuple = (v: PyValue, what: string): number[] => {
-    if (!(v instanceof PyTuple)) throw unsupported(`${what} is not a tuple`);
-    return v.items.map((x) => intOf(x, what));
-  };
-  const signedLE = (b: Uint8Array): number => {
-    if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-    if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw unsupported("the pickle holds an integer too large for this reader");
-    return Number(v);
-  };
-  const setItems = (target: PyValue, kvs: PyValue[]) => {
-    if (!(target instanceof PyDict)) throw unsupported("the pickle sets items on something that is not a dict");
-    if (kvs.length % 2) throw corrupt("SETITEMS with an odd number of values");
-    for (let i = 0; i < kvs.length; i += 2) {
-      const k = kvs[i]!;
-      if (!(k === null || typeof k === "string" || typeof k === "number" || typeof k === "boolean")) {
-        throw unsupported("the pickle holds a dict whose keys are not strings or numbers");
-      }
-      target.map.set(k, kvs[i + 1]!);
-    }
-  };
-  const persistentLoad = (pid: PyValue): PyStorage => {
-    const items = pid instanceof PyTuple ? pid.items : undefined;
-    if (!items || items[0] !== "storage" || items.length !== 5) {
-      throw unsupported("the pickle holds a persistent id that is not a torch storage ('storage', type, key, location, numel)");
-    }
-    const [, type, key, location, numel] = items;
-    if (!(type instanceof PyGlobal) || type.module !== "torch" || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
-      const what = type instanceof PyGlobal ? type.dotted : typeof type;
-      throw unsupported(`the pickle holds a storage of type ${what}, which is not a supported torch storage type`);
-    }
-    if (typeof key !== "string" || !/^[A-Za-z0-9_.-]+$/.test(key)) throw corrupt("a storage key is not a plain name");
-    if (typeof location !== "string") throw corrupt(`storage ${key} has no location string`);
-    const n = intOf(numel ?? null, `the element count of storage ${key}`);
-    if (n < 0) throw corrupt(`storage ${key} has a negative element count`);
-    return new PyStorage(key, STORAGE_DTYPES[type.name]!, location, n);
-  };
-  const reduce = (fn: PyValue, args: PyValue): PyValue => {
-    if (!(fn instanceof PyGlobal)) throw unsupported("the pickle calls something that is not an imported global");
-    if (!(args instanceof PyTuple)) throw corrupt("REDUCE arguments are not a tuple");
-    const a = args.items;
-    switch (fn.dotted) {
-      case ORDERED_DICT: {
-        const d = new PyDict(true);
-        if (a.length === 1 && Array.isArray(a[0])) {
-          for (const kv of a[0]) {
-            if (!(kv instanceof PyTuple) || kv.items.length !== 2) throw unsupported("OrderedDict built from something other than pairs");
-            setItems(d, kv.items);
-          }
-        } else if (a.length !== 0) throw unsupported("OrderedDict built with unexpected arguments");
-        return d;
-      }
-      case REBUILD_TENSOR: {
-        // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-        if (a.length < 6 || a.length > 7) throw unsupported(`${REBUILD_TENSOR} called with ${a.length} arguments`);
-        const storage = a[0];
-        if (!(storage instanceof PyStorage)) throw unsupported("a tensor is rebuilt from something that is not a storage");
-        const shape = intTuple(a[2]!, "a tensor's size");
-        const stride = intTuple(a[3]!, "a tensor's stride");
-        if (shape.length !== stride.length) throw corrupt("a tensor's size and stride have different lengths");
-        return new PyTensor(storage, intOf(a[1]!, "a tensor's storage offset"), shape, stride, a[4] === true, false);
-      }
-      case REBUILD_PARAMETER: {
-        // (data, requires_grad, backward_hooks)
-        const t = a[0];
-        if (!(t instanceof PyTensor) || a.length !== 3) throw unsupported(`${REBUILD_PARAMETER} called with unexpected arguments`);
-        return new PyTensor(t.storage, t.storageOffset, t.shape, t.stride, a[1] === true, true);
-      }
-      default:
-        throw unsupported(`the pickle calls ${fn.dotted}, which a state dict never does`);
-    }
-  };
-
+  const m = new Machine(data, opts.file);
   for (;;) {
-    const opAt = pos;
-    const op = u8();
-    switch (op) {
-      case 0x80: // PROTO
-        if (u8() > 5) throw unsupported("the pickle uses a protocol newer than 5");
-        break;
-      case 0x95: // FRAME: framing only, the payload follows inline
-        u64();
-        break;
-      case 0x2e: // STOP
-        if (stack.length !== 1) throw corrupt(`STOP with ${stack.length} values on the stack`);
-        return pop();
-      case 0x28: // MARK
-        marks.push(stack.length);
-        stack.push(MARK);
-        break;
-      case 0x30: // POP
-        if (stack[stack.length - 1] === MARK) popMark();
-        else pop();
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        stack.push(top());
-        break;
-      case 0x4e: // NONE
-        stack.push(null);
-        break;
-      case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
-      case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
-      case 0x4a: // BININT
-        stack.push(view.getInt32(need(4), true));
-        break;
-      case 0x4b: // BININT1
-        stack.push(u8());
-        break;
-      case 0x4d: // BININT2
-        stack.push(u16());
-        break;
-      case 0x8a: // LONG1
-        stack.push(signedLE(bytes(u8())));
-        break;
-      case 0x8b: {
-        // LONG4
-        const n = u32();
-        if (n > 16) throw unsupported("the pickle holds an integer too large for this reader");
-        stack.push(signedLE(bytes(n)));
-        break;
-      }
-      case 0x47: // BINFLOAT (big-endian double)
-        stack.push(view.getFloat64(need(8), false));
-        break;
-      case 0x58: // BINUNICODE
-        stack.push(text(u32()));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(u8()));
-        break;
-      case 0x8d: // BINUNICODE8
-        stack.push(text(u64()));
-        break;
-      case 0x54: // BINSTRING (py2 str)
-        stack.push(Buffer.from(bytes(view.getInt32(need(4), true))).toString("latin1"));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        stack.push(Buffer.from(bytes(u8())).toString("latin1"));
-        break;
-      case 0x42: // BINBYTES
-        stack.push(bytes(u32()).slice());
-        break;
-      case 0x43: // SHORT_BINBYTES
-        stack.push(bytes(u8()).slice());
-        break;
-      case 0x8e: // BINBYTES8
-        stack.push(bytes(u64()).slice());
-        break;
-      case 0x7d: // EMPTY_DICT
-        stack.push(new PyDict(false));
-        break;
-      case 0x5d: // EMPTY_LIST
-        stack.push([]);
-        break;
-      case 0x29: // EMPTY_TUPLE
-        stack.push(new PyTuple([]));
-        break;
-      case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark()));
-        break;
-      case 0x85: // TUPLE1
-        stack.push(new PyTuple([pop()]));
-        break;
-      case 0x86: {
-        // TUPLE2
-        const b = pop();
-        const a = pop();
-        stack.push(new PyTuple([a, b]));
-        break;
-      }
-      case 0x87: {
-        // TUPLE3
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        stack.push(new PyTuple([a, b, c]));
-        break;
-      }
-      case 0x6c: // LIST
-        stack.push(popMark());
-        break;
-      case 0x64: {
-        // DICT
-        const d = new PyDict(false);
-        setItems(d, popMark());
-        stack.push(d);
-        break;
-      }
-      case 0x61: {
-        // APPEND
-        const v = pop();
-        const list = top();
-        if (!Array.isArray(list)) throw unsupported("the pickle appends to something that is not a list");
-        list.push(v);
-        break;
-      }
-      case 0x65: {
-        // APPENDS
-        const items = popMark();
-        const list = top();
-        if (!Array.isArray(list)) throw unsupported("the pickle appends to something that is not a list");
-        for (const v of items) list.push(v);
-        break;
-      }
-      case 0x73: {
-        // SETITEM
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
-      }
-      case 0x75: {
-        // SETITEMS
-        const items = popMark();
-        setItems(top(), items);
-        break;
-      }
-      case 0x71: // BINPUT
-        memo.set(u8(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
-        break;
-      case 0x68: // BINGET
-        stack.push(get(u8()));
-        break;
-      case 0x6a: // LONG_BINGET
-        stack.push(get(u32()));
-        break;
-      case 0x63: {
-        // GLOBAL "module\nname\n"
-        const module = line();
-        const name = line();
-        stack.push(importGlobal(module, name));
-        break;
-      }
-      case 0x93: {
-        // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== "string" || typeof name !== "string") throw corrupt("STACK_GLOBAL without two strings");
-        stack.push(importGlobal(module, name));
-        break;
-      }
-      case 0x69: {
-        // INST "module\nname\n": an import and a call in one opcode.
-        const module = line();
-        const name = line();
-        importGlobal(module, name);
-        throw unsupported(`the pickle instantiates ${module}.${name} with INST, which torch.save never does`);
-      }
-      case 0x82:
-      case 0x83:
-      case 0x84: {
-        // EXT1/2/4: imports through the copyreg extension registry.
-        const code = op === 0x82 ? u8() : op === 0x83 ? u16() : u32();
-        throw new WeightsError("unsafe-pickle", file, `pickle imports extension code ${code} (copyreg registry), which is not a tensor type`);
-      }
-      case 0x52: {
-        // REDUCE
-        const args = pop();
-        const fn = pop();
-        stack.push(reduce(fn, args));
-        break;
-      }
-      case 0x62: {
-        // BUILD: OrderedDict gets `_metadata` this way; ignore dict state.
-        pop();
-        const obj = top();
-        if (!(obj instanceof PyDict)) throw unsupported("the pickle sets state on an object that is not a dict");
-        break;
-      }
-      case 0x51: // BINPERSID
-        stack.push(persistentLoad(pop()));
-        break;
-      default: {
-        const name = OPNAMES[op];
-        throw name
-          ? unsupported(`data.pkl uses the pickle opcode ${name} (byte ${opAt}), which torch.save never writes`)
-          : corrupt(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${opAt}`);
-      }
+    const opAt = m.pos;
+    const op = m.u8();
+    if (op === STOP) {
+      if (m.stack.length !== 1) throw m.corrupt(`STOP with ${m.stack.length} values on the stack`);
+      return m.pop();
     }
+    const run = Object.hasOwn(OPCODES, op) ? OPCODES[op] : undefined;
+    if (!run) {
+      const name = OPNAMES[op];
+      throw name
+        ? m.unsupported(`data.pkl uses the pickle opcode ${name} (byte ${opAt}), which torch.save never writes`)
+        : m.corrupt(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${opAt}`);
+    }
+    run(m, op);
   }
 }

@@ -115,7 +115,7 @@ describe("safetensors", () => {
         "unsupported",
         "dtype.safetensors: tensor ids has dtype F8_E4M3, which is not one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL",
       ],
-      ["shape", (h) => ((h["ids"] as { shape: unknown }).shape = [1, -2]), "corrupt", "shape.safetensors: tensor ids: shape [1,-2] is not a list"],
+      ["shape", (h) => ((h["ids"] as { shape: unknown }).shape = [1, -2]), "corrupt", "shape.safetensors: tensor ids: shape [1, -2] is not a list"],
       ["meta", (h) => (h.__metadata__ = { n: 1 }), "corrupt", "meta.safetensors: __metadata__.n is not a string"],
     ];
     for (const [tag, edit, code, message] of cases) {
@@ -130,5 +130,25 @@ describe("safetensors", () => {
     const err = await failure(readWeights(await write("json.safetensors", bad)));
     expect(err.code).toBe("corrupt");
     expect(err.message).toMatch(/^json\.safetensors: the safetensors header is not valid JSON/);
+  });
+
+  it("reads the header as serde_json does: null metadata and leading whitespace are fine, a repeated key is not", async () => {
+    const file = safetensorsFile(valid(), { format: "pt" });
+    const n = Number(file.readBigUInt64LE(0));
+    const header = file.subarray(8, 8 + n).toString("utf8").trimEnd();
+    const rewrite = (text: string) => {
+      const padded = text + " ".repeat((8 - (Buffer.byteLength(text) % 8)) % 8);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(Buffer.byteLength(padded)));
+      return Buffer.concat([len, Buffer.from(padded), file.subarray(8 + n)]);
+    };
+    const nullMeta = await readWeights(await write("nullmeta.safetensors", rewrite(header.replace('{"format":"pt"}', "null"))));
+    expect(nullMeta.metadata).toEqual({});
+    expect((await readWeights(await write("ws.safetensors", rewrite(`\n  ${header}`)))).tensors).toHaveLength(3);
+    const twice = rewrite(header.replace('"ids":', '"ids":{"dtype":"I64","shape":[1,2],"data_offsets":[40,56]},"ids":'));
+    expect(await failure(readWeights(await write("twice.safetensors", twice)))).toMatchObject({
+      code: "corrupt",
+      message: expect.stringMatching(/^twice\.safetensors: the safetensors header is not valid JSON \(duplicate key "ids"/),
+    });
   });
 });

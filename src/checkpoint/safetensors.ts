@@ -1,9 +1,13 @@
 // Index of a safetensors file: the 8-byte little-endian header length, then the JSON header, read
-// and validated like the reference implementation (bounded header, known dtypes, offsets that tile
-// the data section exactly). Tensor data is located, not read.
+// and validated like the reference implementation (the Rust `safetensors` crate, tensor.rs:
+// read_metadata and Metadata::validate): a bounded header read by serde_json, shape entries and
+// data_offsets that are integers (usize: `1.0` or `1e3` are refused), known dtypes, each span
+// exactly dtype size x shape, offsets that tile the data section with no gap or overlap.
+// Tensor data is located, not read.
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
+import { decodeUtf8, JsonTextError, parseJson, Utf8Error } from "./json-text.js";
 import { DTYPE_SIZE } from "./tensor-data.js";
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
 import { WeightsError, withWeightsFile } from "./weights-error.js";
@@ -29,6 +33,30 @@ export async function readSafetensors(file: string): Promise<WeightsIndex> {
   return withWeightsFile(file, (fh, size) => readSafetensorsFrom(fh, size, file));
 }
 
+/** A number in the header that is not a non-negative integer literal (`1.0`, `1e3`, `-0`): kept as written. */
+class NonIndex {
+  constructor(readonly literal: string) {}
+}
+
+/**
+ * serde reads a usize only from a non-negative integer literal: a fraction or an exponent makes a
+ * float, `-0` a float too, and it refuses every float.
+ */
+function readNumber(literal: string): number | NonIndex {
+  return /^(0|[1-9]\d*)$/.test(literal) ? Number(literal) : new NonIndex(literal);
+}
+
+function isIndex(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v);
+}
+
+/** A header value as written (numbers that are not indices keep their literal). */
+function show(v: unknown): string {
+  if (v instanceof NonIndex) return v.literal;
+  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
+  return JSON.stringify(v) ?? String(v);
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -48,16 +76,17 @@ export async function readSafetensorsFrom(fh: FileHandle, fileSize: number, file
   const raw = await readAt(fh, 8, n);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
-  } catch {
-    throw corrupt("the safetensors header is not valid UTF-8");
+    text = decodeUtf8(raw);
+  } catch (err) {
+    if (!(err instanceof Utf8Error)) throw err;
+    throw corrupt(`the safetensors header ${err.message}`);
   }
-  if (!text.startsWith("{")) throw corrupt("the safetensors header is not a JSON object");
   let header: unknown;
   try {
-    header = JSON.parse(text);
+    header = parseJson(text, { dialect: "serde", uniqueKeys: true, number: readNumber }).value;
   } catch (err) {
-    throw corrupt(`the safetensors header is not valid JSON (${(err as Error).message})`);
+    if (!(err instanceof JsonTextError)) throw err;
+    throw corrupt(`the safetensors header is not valid JSON (${err.message})`);
   }
   if (!isPlainObject(header)) throw corrupt("the safetensors header is not a JSON object");
 
@@ -69,6 +98,7 @@ export async function readSafetensorsFrom(fh: FileHandle, fileSize: number, file
 
   for (const [name, info] of Object.entries(header)) {
     if (name === "__metadata__") {
+      if (info === null) continue; // serde reads null as no metadata
       if (!isPlainObject(info)) throw corrupt("__metadata__ is not an object of strings");
       for (const [k, v] of Object.entries(info)) {
         if (typeof v !== "string") throw corrupt(`__metadata__.${k} is not a string`);
@@ -87,15 +117,11 @@ export async function readSafetensorsFrom(fh: FileHandle, fileSize: number, file
         `tensor ${name} has dtype ${st}, which is not one of ${Object.keys(SAFETENSORS_DTYPES).join(", ")}`,
       );
     }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-      throw corrupt(`tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every(isIndex)) {
+      throw corrupt(`tensor ${name}: shape ${show(shape)} is not a list of non-negative integers, as the reference reader requires`);
     }
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
-    ) {
-      throw corrupt(`tensor ${name}: data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
+      throw corrupt(`tensor ${name}: data_offsets ${show(offsets)} is not a pair of non-negative integers, as the reference reader requires`);
     }
     const [begin, end] = offsets as [number, number];
     const dims = shape as number[];

@@ -7,7 +7,7 @@ import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
 
 import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../test/helpers/torch-fixtures.js";
 import { loadTensorF32, loadTensorRaw, openWeights, type WeightsReader } from "./tensor-data.js";
-import { readTorchWeights } from "./torch-weights.js";
+import { MAX_TORCH_FORMAT, MIN_TORCH_FORMAT, parseVersionLikeTorch, readTorchWeights } from "./torch-weights.js";
 import { readWeights } from "./weights.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -374,6 +374,7 @@ describe("torch zip checkpoint: crafted archives", () => {
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/byteorder", data: Buffer.from("big") },
       { name: "archive/data/0", data: f32([1, 2, 3, 4, 5, 6]) },
+      { name: "archive/version", data: Buffer.from("3\n") },
     ]);
     const err = await failure(readWeights(await write("big-endian.bin", zip)));
     expect(err).toMatchObject({
@@ -417,16 +418,25 @@ describe("torch zip checkpoint: crafted archives", () => {
     const zip = writeStoredZip([
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/data/0", data: f32([1, 2, 3, 4, 5, 6]), method: 8 },
+      { name: "archive/version", data: Buffer.from("3\n") },
     ]);
     const err = await failure(readWeights(await write("deflated.bin", zip)));
     expect(err.code).toBe("unsupported");
     expect(err.message).toMatch(/^deflated\.bin: entry archive\/data\/0 is compressed \(zip method 8\)/);
   });
 
-  it("refuses a zip without data.pkl", async () => {
+  it("refuses a zip without data.pkl, or whose first entry is not in a folder", async () => {
     const { writeStoredZip } = await import("../../test/helpers/torch-fixtures.js");
-    const err = await failure(readWeights(await write("plain.zip", writeStoredZip([{ name: "readme.txt", data: Buffer.from("hi") }]))));
-    expect(err).toMatchObject({ code: "unsupported", message: "plain.zip: zip archive without a <folder>/data.pkl entry: not a torch.save checkpoint" });
+    const flat = await failure(readWeights(await write("plain.zip", writeStoredZip([{ name: "readme.txt", data: Buffer.from("hi") }]))));
+    expect(flat).toMatchObject({
+      code: "corrupt",
+      message: "plain.zip: the first zip entry, readme.txt, is not in a folder: torch takes the archive folder from the first entry and refuses this file",
+    });
+    const noPickle = writeStoredZip([{ name: "archive/version", data: Buffer.from("3\n") }]);
+    expect(await failure(readWeights(await write("nopkl.bin", noPickle)))).toMatchObject({
+      code: "unsupported",
+      message: "nopkl.bin: the archive has no archive/data.pkl: not a torch.save checkpoint",
+    });
   });
 
   it("refuses a nested checkpoint ({'state_dict': {...}})", async () => {
@@ -558,5 +568,19 @@ describe("torch zip checkpoint: ZIP64 beyond 4 GiB (sparse file)", () => {
     const err = await failure(readWeights(cut));
     expect(err.code).toBe("truncated");
     expect(err.message).toMatch(/^sparse-cut\.bin: truncated: entry archive\/data\/0 ends at byte 600000\d{4} but the file has 5000000000 bytes$/);
+  });
+});
+
+describe("the version record, as torch 1.13 parses it (std::stoull)", () => {
+  // torch.load verdicts recorded with torch 1.13 on the sample re-zipped with each version text:
+  // loads for "1", "10", "3abc", " 3", "+3"; refuses "0", "11", "99", "abc", "", "-1".
+  it("reads leading digits after optional whitespace and sign; the supported range is 1 to 10", () => {
+    const loads = (v: string) => {
+      const n = parseVersionLikeTorch(v);
+      return n !== undefined && n >= MIN_TORCH_FORMAT && n <= MAX_TORCH_FORMAT;
+    };
+    for (const v of ["1", "10", "3abc", " 3", "+3", "3\n"]) expect(loads(v), JSON.stringify(v)).toBe(true);
+    for (const v of ["0", "11", "99", "abc", "", "-1", "-0", "99999999999999999999999"]) expect(loads(v), JSON.stringify(v)).toBe(false);
+    expect(parseVersionLikeTorch("-1")).toBe(Number.MAX_SAFE_INTEGER);
   });
 });

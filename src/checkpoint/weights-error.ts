@@ -1,7 +1,9 @@
 // The one error type the weight-file readers throw (re-exported by weights.ts). Kept in its own
 // module so the readers can import it without an import cycle through the dispatcher.
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
+
+import { openRegularFile } from "./regular-file.js";
 
 export type WeightsErrorCode =
   /** The file is a git-lfs pointer, not the weights. */
@@ -17,7 +19,9 @@ export type WeightsErrorCode =
   /** The file could not be opened or read (missing, a directory, no permission). */
   | "unreadable"
   /** A tensor asked for by name is not in the index. */
-  | "missing-tensor";
+  | "missing-tensor"
+  /** Valid weights in the other format than the file name promises (safetensors bytes in pytorch_model.bin). */
+  | "format-mismatch";
 
 /** An expected failure reading a weights file: `message` starts with the file's base name. */
 export class WeightsError extends Error {
@@ -45,6 +49,7 @@ export function rethrowIo(file: string, err: unknown): never {
     EPERM: "permission denied",
     ENOTDIR: "a parent of the path is not a directory",
     ELOOP: "too many levels of symbolic links",
+    ENOTREG: `is ${(e as { kind?: string }).kind ?? "not a regular file"}, not a regular file: only regular files are read`,
   };
   throw new WeightsError("unreadable", file, `cannot read: ${why[e.code] ?? `${e.code} during ${e.syscall}`}`);
 }
@@ -62,10 +67,10 @@ export async function withWeightsFile<T>(file: string, read: (fh: FileHandle, si
   }
 }
 
-/** Opens a weights file for reading; a missing or unreadable file becomes a WeightsError. */
+/** Opens a weights file for reading; a missing, unreadable or non-regular file (a FIFO...) becomes a WeightsError. */
 export async function openWeightsFile(file: string): Promise<FileHandle> {
   try {
-    return await open(file, "r");
+    return await openRegularFile(file);
   } catch (err) {
     rethrowIo(file, err);
   }

@@ -39,10 +39,18 @@ describe("git-lfs pointers", () => {
 });
 
 describe("readWeights dispatch", () => {
-  it("chooses the reader by content, not by extension", async () => {
+  it("reads by content, and refuses content the name does not promise (the loaders choose by name)", async () => {
     const st = safetensorsFile([{ name: "w", dtype: "F32", shape: [1], data: new Uint8Array(4) }]);
-    expect((await readWeights(await write("weights.bin", st))).format).toBe("safetensors");
-    expect((await readWeights(await write("weights.safetensors", await readFile(REAL)))).format).toBe("torch");
+    expect((await readWeights(await write("weights", st))).format).toBe("safetensors");
+    expect((await readWeights(await write("weights", await readFile(REAL)))).format).toBe("torch");
+    expect(await failure(readWeights(await write("pytorch_model.bin", st)))).toMatchObject({
+      code: "format-mismatch",
+      message: expect.stringMatching(/^pytorch_model\.bin: holds safetensors data, but its name promises a torch\.save zip archive: torch\.load.* refuses it/),
+    });
+    expect(await failure(readWeights(await write("model.safetensors", await readFile(REAL))))).toMatchObject({
+      code: "format-mismatch",
+      message: expect.stringMatching(/^model\.safetensors: holds a torch\.save zip archive, but its name promises safetensors data: the safetensors loader.* refuses it/),
+    });
   });
 
   it("names what it cannot read", async () => {

@@ -25,6 +25,8 @@ const MAX_CENTRAL_DIRECTORY = 256 * 1024 * 1024;
 
 export interface ZipEntry {
   name: string;
+  /** The name as torch's zip reader (miniz) matches it: its bytes with ASCII letters lowercased. */
+  key: string;
   /** 0 = stored, 8 = deflate, ... */
   method: number;
   /** General purpose bit flags from the central directory. */
@@ -41,7 +43,7 @@ export interface ZipEntry {
  * Expected data size of an entry whose local header does not carry it (data descriptor), given the
  * entries already located (name -> data offset and size). Only used to explain a truncated file.
  */
-export type SizeHint = (name: string, located: ReadonlyMap<string, { dataOffset: number; size: number }>) => Promise<number | undefined>;
+export type SizeHint = (name: string, located: ReadonlyMap<string, { dataOffset: number; size: number }>) => number | undefined;
 
 export interface ZipDirectory {
   entries: ZipEntry[];
@@ -134,7 +136,7 @@ export async function readZipDirectory(
   const tail = await readAt(fh, tailStart, tailLen);
   const eocdAt = findEocd(tail);
   if (eocdAt < 0) {
-    throw await explainMissingEocd(fh, fileSize, file, sizeHint);
+    throw explainMissingEocd(fh, fileSize, file, sizeHint);
   }
   const eocdPos = tailStart + eocdAt;
   const disk = tail.readUInt16LE(eocdAt + 4);
@@ -220,9 +222,11 @@ export async function readZipDirectory(
       x += 4 + len;
     }
     if (diskStart !== 0 && diskStart !== 0xffff) throw new WeightsError("unsupported", file, "multi-part (spanned) zip archives are not supported");
-    entries.push({ name, method, flags, crc32: crc, compressedSize, size, localHeaderOffset, dataOffset: -1 });
+    const key = zipNameKey(cd.subarray(p + CENTRAL_HEADER_SIZE, p + CENTRAL_HEADER_SIZE + nameLen));
+    entries.push({ name, key, method, flags, crc32: crc, compressedSize, size, localHeaderOffset, dataOffset: -1 });
     p = end;
   }
+  refuseDuplicateNames(entries, file);
 
   // Local headers: the data offset depends on the LOCAL extra field (torch pads it to align data
   // to 64 bytes), which differs from the central one. These are a few dozen bytes each, one per
@@ -230,11 +234,73 @@ export async function readZipDirectory(
   // where a threadpool round trip per header would dominate the time to index the file.
   const scratch = Buffer.allocUnsafe(LOCAL_HEADER_SIZE + 0xffff);
   for (const e of entries) resolveLocalHeader(fh, e, fileSize, cdOffset, file, scratch);
+  refuseGapsAndOverlaps(entries, cdOffset, file);
   return { entries, centralDirectoryOffset: cdOffset, zip64 };
 }
 
+/** The name as miniz (torch's zip reader) compares names: bytes, ASCII letters folded to lowercase. */
+export function zipNameKey(name: Uint8Array | string): string {
+  const b = typeof name === "string" ? Buffer.from(name, "utf8") : name;
+  let key = "";
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    key += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+  }
+  return key;
+}
+
+/**
+ * Two entries with one name: torch reads one copy (the first), a reader that keeps the last indexes
+ * the other, so what is checked is not what users load. miniz matches names ignoring ASCII case,
+ * so `data/0` and `DATA/0` are the same record to torch.
+ */
+function refuseDuplicateNames(entries: readonly ZipEntry[], file: string): void {
+  const seen = new Map<string, ZipEntry>();
+  for (const e of entries) {
+    const prev = seen.get(e.key);
+    if (prev) {
+      const same = prev.name === e.name ? `two entries named ${e.name}` : `entries ${prev.name} and ${e.name}, one record to torch (it matches names ignoring case)`;
+      throw new WeightsError(
+        "corrupt",
+        file,
+        `the zip archive holds ${same} (local headers at bytes ${prev.localHeaderOffset} and ${e.localHeaderOffset}): torch reads the first, other tools the last, so the weights users get are ambiguous`,
+      );
+    }
+    seen.set(e.key, e);
+  }
+}
+
+/** Bytes a data descriptor may take after an entry's data: CRC and sizes, 32- or 64-bit, with or without signature. */
+const DESCRIPTOR_LENGTHS = [12, 16, 20, 24];
+
+/**
+ * Every byte before the central directory belongs to exactly one entry (local header, data, data
+ * descriptor), as every zip writer lays them out. A gap could hide a local header the central
+ * directory does not list (another copy of an entry); an overlap makes two entries share bytes.
+ */
+function refuseGapsAndOverlaps(entries: readonly ZipEntry[], cdOffset: number, file: string): void {
+  const order = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  let at = 0;
+  let prev: ZipEntry | undefined;
+  for (const e of order) {
+    const gap = e.localHeaderOffset - at;
+    const descriptorOk = prev !== undefined && (prev.flags & 8) !== 0 && DESCRIPTOR_LENGTHS.includes(gap);
+    if (gap !== 0 && !descriptorOk) {
+      const after = prev ? `after entry ${prev.name}` : "at the start of the file";
+      const problem = gap < 0 ? `entry ${e.name}'s local header (byte ${e.localHeaderOffset}) lies inside the bytes of entry ${prev?.name}, which end at byte ${at}` : `${gap} bytes ${after} (bytes ${at}..${e.localHeaderOffset}) belong to no entry the central directory lists`;
+      throw new WeightsError("corrupt", file, `the zip archive's entries do not tile the file: ${problem}`);
+    }
+    at = e.dataOffset + e.compressedSize;
+    prev = e;
+  }
+  const tail = cdOffset - at;
+  if (tail !== 0 && !(prev && (prev.flags & 8) !== 0 && DESCRIPTOR_LENGTHS.includes(tail))) {
+    throw new WeightsError("corrupt", file, `the zip archive's entries do not tile the file: ${tail} bytes before the central directory (bytes ${at}..${cdOffset}) belong to no entry it lists`);
+  }
+}
+
 function resolveLocalHeader(fh: FileHandle, e: ZipEntry, fileSize: number, cdOffset: number, file: string, scratch: Buffer): void {
-  const nameBytes = Buffer.byteLength(e.name, "utf8");
+  const nameBytes = e.key.length;
   if (e.localHeaderOffset + LOCAL_HEADER_SIZE > cdOffset) {
     throw new WeightsError("corrupt", file, `entry ${e.name}: its local header offset ${e.localHeaderOffset} is past the start of the central directory (byte ${cdOffset})`);
   }
@@ -259,35 +325,82 @@ function resolveLocalHeader(fh: FileHandle, e: ZipEntry, fileSize: number, cdOff
   }
 }
 
+/** Bytes the truncation explainer may read and search in all: it explains, it must never dominate. */
+const EXPLAIN_BUDGET = 64 * 1024 * 1024;
+/** How far after an entry's data start the explainer looks for its data descriptor. */
+const DESCRIPTOR_SEARCH = 16 * 1024 * 1024;
+/** Read-ahead for the headers: small, since big entries are skipped over, not read. */
+const WINDOW = 16 * 1024;
+
+/**
+ * Sequential reads through a cached window, counted against a budget: walking many tiny local
+ * headers costs one read per window, not one per header. Synchronous, like the local-header reads
+ * above: a walk over 200,000 headers must not pay a threadpool round trip for each.
+ */
+class WindowReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private start = 0;
+  /** Bytes read or searched so far. */
+  spent = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    readonly fileSize: number,
+  ) {}
+
+  get exhausted(): boolean {
+    return this.spent > EXPLAIN_BUDGET;
+  }
+
+  /** Up to `len` bytes at `pos` (fewer at end of file). */
+  bytes(pos: number, len: number): Buffer {
+    const want = Math.max(0, Math.min(len, this.fileSize - pos));
+    if (pos >= this.start && pos + want <= this.start + this.buf.length) return this.buf.subarray(pos - this.start, pos - this.start + want);
+    const size = Math.max(0, Math.min(Math.max(want, WINDOW), this.fileSize - pos));
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(this.fh.fd, buf, got, size - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.buf = buf.subarray(0, got);
+    this.start = pos;
+    this.spent += this.buf.length;
+    return this.buf.subarray(0, Math.min(want, this.buf.length));
+  }
+}
+
 /**
  * No end-of-central-directory record: the file was most likely cut short. Walk the local headers
  * from the start to say where it ends. torch writes sizes in data descriptors after each entry
  * (flag bit 3), so an entry's size comes from the local header, `sizeHint`, or a search for its
- * data descriptor within the first 16 MiB.
+ * data descriptor. The walk reads and searches at most EXPLAIN_BUDGET bytes in all.
  */
-async function explainMissingEocd(
+function explainMissingEocd(
   fh: FileHandle,
   fileSize: number,
   file: string,
   sizeHint?: SizeHint,
-): Promise<WeightsError> {
+): WeightsError {
   const generic = new WeightsError(
     "truncated",
     file,
     `truncated: no zip end-of-central-directory record at the end of the file (${fileSize} bytes); the download or copy was probably cut short`,
   );
-  const head = await readAt(fh, 0, 4);
+  const r = new WindowReader(fh, fileSize);
+  const head = r.bytes(0, 4);
   if (head.length < 4 || head.readUInt32LE(0) !== SIG_LOCAL) {
     return new WeightsError("corrupt", file, "not a zip archive: no local file header at byte 0 and no end-of-central-directory record");
   }
   let p = 0;
   let last = "";
   const located = new Map<string, { dataOffset: number; size: number }>();
-  for (let guard = 0; guard < 1_000_000; guard++) {
+  while (!r.exhausted) {
     if (p + 4 > fileSize) {
       return new WeightsError("truncated", file, `truncated: the file ends at byte ${fileSize}${last ? `, right after entry ${last}` : ""}, before the central directory`);
     }
-    const sig = (await readAt(fh, p, 4)).readUInt32LE(0);
+    const sig = (r.bytes(p, 4)).readUInt32LE(0);
     if (sig === SIG_CENTRAL) {
       return new WeightsError(
         "truncated",
@@ -299,12 +412,12 @@ async function explainMissingEocd(
     if (p + LOCAL_HEADER_SIZE > fileSize) {
       return new WeightsError("truncated", file, `truncated: the file ends at byte ${fileSize}, inside the local header at byte ${p}`);
     }
-    const h = await readAt(fh, p, LOCAL_HEADER_SIZE);
+    const h = Buffer.from(r.bytes(p, LOCAL_HEADER_SIZE));
     const flags = h.readUInt16LE(6);
     let size: number = h.readUInt32LE(18);
     const nameLen = h.readUInt16LE(26);
     const extraLen = h.readUInt16LE(28);
-    const ne = await readAt(fh, p + LOCAL_HEADER_SIZE, nameLen + extraLen);
+    const ne = Buffer.from(r.bytes(p + LOCAL_HEADER_SIZE, nameLen + extraLen));
     const name = ne.toString("utf8", 0, Math.min(nameLen, ne.length));
     const dataStart = p + LOCAL_HEADER_SIZE + nameLen + extraLen;
     if (dataStart > fileSize) {
@@ -321,9 +434,10 @@ async function explainMissingEocd(
       x += 4 + len;
     }
     const descriptor = (flags & 8) !== 0;
-    let len: number | undefined = descriptor ? await sizeHint?.(name, located) : size;
-    if (len === undefined) len = await findDescriptor(fh, dataStart, fileSize, zip64);
+    let len: number | undefined = descriptor ? sizeHint?.(name, located) : size;
+    if (len === undefined) len = findDescriptor(r, dataStart, zip64);
     if (len === undefined) {
+      if (r.exhausted) break;
       // Cannot size it: the data runs to the end of what we have.
       return new WeightsError("truncated", file, `truncated: the file ends at byte ${fileSize}, inside entry ${name} (data from byte ${dataStart})`);
     }
@@ -336,7 +450,7 @@ async function explainMissingEocd(
     if (descriptor) {
       // Descriptor: optional signature, CRC, then 32-bit sizes, or 64-bit ones when the local
       // header has a ZIP64 field. Prefer the layout after which the next header signature follows.
-      const d = await readAt(fh, p, 28);
+      const d = Buffer.from(r.bytes(p, 28));
       const withSig = d.length >= 4 && d.readUInt32LE(0) === SIG_DESCRIPTOR ? 4 : 0;
       const layouts = zip64 ? [20, 12] : [12, 20];
       const isHeader = (at: number) =>
@@ -348,17 +462,29 @@ async function explainMissingEocd(
   return generic;
 }
 
-/** Searches the first 16 MiB after `dataStart` for a data descriptor whose size field matches its position. */
-async function findDescriptor(fh: FileHandle, dataStart: number, fileSize: number, zip64: boolean): Promise<number | undefined> {
-  const len = Math.min(fileSize - dataStart, 16 * 1024 * 1024);
-  if (len <= 0) return undefined;
-  const buf = await readAt(fh, dataStart, len);
+/**
+ * Searches up to 16 MiB after `dataStart` for a data descriptor whose size field matches its
+ * position, in growing steps, so a descriptor right after the data costs a few bytes of search.
+ */
+function findDescriptor(r: WindowReader, dataStart: number, zip64: boolean): number | undefined {
+  const limit = Math.min(r.fileSize - dataStart, DESCRIPTOR_SEARCH);
   const sig = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
-  for (let i = buf.indexOf(sig); i >= 0; i = buf.indexOf(sig, i + 1)) {
-    const sizeAt = i + 8;
-    if (zip64 ? sizeAt + 8 <= buf.length && u64(buf, sizeAt) === i : sizeAt + 4 <= buf.length && buf.readUInt32LE(sizeAt) === i) {
-      return i;
+  let from = 0;
+  for (let step = 4096; from < limit && !r.exhausted; step *= 4) {
+    const buf = r.bytes(dataStart, Math.min(step, limit));
+    for (let i = buf.indexOf(sig, from); i >= 0; i = buf.indexOf(sig, i + 1)) {
+      const sizeAt = i + 8;
+      if (zip64 ? sizeAt + 8 > buf.length : sizeAt + 4 > buf.length) break;
+      if (zip64 ? u64(buf, sizeAt) === i : buf.readUInt32LE(sizeAt) === i) {
+        r.spent += i - from;
+        return i;
+      }
     }
+    // Re-search the last few bytes next time: a descriptor may straddle this step's end.
+    const next = Math.max(from, buf.length - 15);
+    r.spent += next - from;
+    from = next;
+    if (buf.length >= limit) break;
   }
   return undefined;
 }

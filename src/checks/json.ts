@@ -19,6 +19,17 @@ export function checkJsonParses(ckpt: LoadedCheckpoint): CheckResult {
   return bad.length ? fail(id, title, bad) : pass(id, title, `${ckpt.json.size} files`);
 }
 
+export function checkJsonFinite(ckpt: LoadedCheckpoint): CheckResult {
+  const id = "json.finite";
+  const title = "every JSON number is finite as Python reads it";
+  const problems = [...ckpt.json.values()].flatMap((d) =>
+    (d.nonFinite ?? []).map(
+      (n) => `${d.path}: ${n.pointer || "/"} is ${n.literal}, which Python's json reads as ${n.becomes}: no setting works with it, and strict JSON readers refuse the file`,
+    ),
+  );
+  return problems.length ? fail(id, title, problems) : pass(id, title);
+}
+
 export function checkJsonSchemas(ckpt: LoadedCheckpoint): CheckResult[] {
   return JSON_SCHEMAS.map(({ file, schema }) => {
     const id = `schema.${file.replace(/\.json$/, "")}`;
@@ -34,13 +45,19 @@ export function checkJsonSchemas(ckpt: LoadedCheckpoint): CheckResult[] {
 // Paths that only exist on the machine the checkpoint was trained on.
 const LOCAL_PATH = /^(~[\\/]|\/(?!\/)[^\s/]+\/|[A-Za-z]:[\\/]|file:\/\/|\\\\[^\\]+\\)/;
 
+/** Every string in `value` that looks like a local path, with its JSON pointer. Iterative: any depth. */
 export function findLocalPaths(value: unknown, pointer = "", out: Array<{ pointer: string; value: string }> = []) {
-  if (typeof value === "string") {
-    if (LOCAL_PATH.test(value)) out.push({ pointer: pointer || "/", value });
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => findLocalPaths(v, `${pointer}/${i}`, out));
-  } else if (isRecord(value)) {
-    for (const [k, v] of Object.entries(value)) findLocalPaths(v, `${pointer}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`, out);
+  const todo: Array<[unknown, string]> = [[value, pointer]];
+  for (let item = todo.pop(); item; item = todo.pop()) {
+    const [v, at] = item;
+    if (typeof v === "string") {
+      if (LOCAL_PATH.test(v)) out.push({ pointer: at || "/", value: v });
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) todo.push([v[i], `${at}/${i}`]);
+    } else if (isRecord(v)) {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) todo.push([entries[i]![1], `${at}/${entries[i]![0].replace(/~/g, "~0").replace(/\//g, "~1")}`]);
+    }
   }
   return out;
 }

@@ -11,13 +11,17 @@ function value(ckpt: LoadedCheckpoint, file: string): Record<string, unknown> | 
   return isRecord(v) ? v : undefined;
 }
 
+/** token -> id of vocab.txt as BertTokenizer's load_vocab builds it: a repeated line takes the later id. */
+function lineIds(lines: readonly string[]): Map<string, number> {
+  const ids = new Map<string, number>();
+  lines.forEach((t, i) => ids.set(t, i));
+  return ids;
+}
+
 /** token -> id over vocab.txt and added_tokens.json, the way BertTokenizer builds it. */
 export function slowVocabulary(ckpt: LoadedCheckpoint): Map<string, number> | undefined {
   if (!ckpt.vocab) return undefined;
-  const vocab = new Map<string, number>();
-  ckpt.vocab.forEach((t, i) => {
-    if (!vocab.has(t)) vocab.set(t, i);
-  });
+  const vocab = lineIds(ckpt.vocab);
   const added = value(ckpt, "added_tokens.json");
   for (const [t, id] of Object.entries(added ?? {})) if (typeof id === "number") vocab.set(t, id);
   return vocab;
@@ -34,6 +38,7 @@ export function checkVocabularySizes(ckpt: LoadedCheckpoint): CheckResult {
   const config = value(ckpt, "config.json");
   const added = value(ckpt, "added_tokens.json");
   const tok = value(ckpt, "tokenizer.json");
+  if (ckpt.vocabError) return fail(id, title, [`vocab.txt ${ckpt.vocabError}`]);
   if (!ckpt.vocab || !config || !added || !tok) return skip(id, title, "needs vocab.txt, added_tokens.json, tokenizer.json and config.json");
   const problems: string[] = [];
   const nPlain = ckpt.vocab.length;
@@ -51,15 +56,18 @@ export function checkVocabularySizes(ckpt: LoadedCheckpoint): CheckResult {
   const model = isRecord(tok.model) ? tok.model : {};
   const fastVocab = isRecord(model.vocab) ? (model.vocab as Record<string, number>) : {};
   const fastIds = new Set<number>(Object.values(fastVocab));
-  const fastAdded = Array.isArray(tok.added_tokens) ? (tok.added_tokens as Array<{ id?: number; content?: string }>) : [];
+  const fastAdded = Array.isArray(tok.added_tokens) ? (tok.added_tokens as Array<{ id?: number; content?: string } | null>).filter(isRecord) : [];
   for (const a of fastAdded) if (typeof a.id === "number") fastIds.add(a.id);
   const fastSize = fastIds.size;
-  const mismatchedLines = ckpt.vocab.filter((t, i) => fastVocab[t] !== i && ckpt.vocab!.indexOf(t) === i);
-  if (mismatchedLines.length) {
-    problems.push(`tokenizer.json: its WordPiece vocabulary differs from vocab.txt for ${mismatchedLines.length} tokens (first: "${mismatchedLines[0]}")`);
+  const mismatched: string[] = [];
+  for (const [t, i] of lineIds(ckpt.vocab)) if (!Object.hasOwn(fastVocab, t) || fastVocab[t] !== i) mismatched.push(t);
+  if (mismatched.length) {
+    problems.push(`tokenizer.json: its WordPiece vocabulary differs from vocab.txt for ${mismatched.length} tokens (first: "${mismatched[0]}")`);
   }
+  const fastAddedByContent = new Map<unknown, { id?: unknown }>();
+  for (const a of fastAdded) if (!fastAddedByContent.has(a.content)) fastAddedByContent.set(a.content, a);
   for (const [t, tid] of newAdded) {
-    const entry = fastAdded.find((a) => a.content === t);
+    const entry = fastAddedByContent.get(t);
     if (!entry) problems.push(`tokenizer.json: added token "${t}" (id ${tid} in added_tokens.json) is missing from added_tokens`);
     else if (entry.id !== tid) problems.push(`tokenizer.json: added token "${t}" has id ${entry.id}, added_tokens.json says ${tid}`);
   }

@@ -1,4 +1,6 @@
 // The weights read without executing anything, and their tensors fit config.json.
+import { formatBytes } from "../checkpoint/discover.js";
+import { isFloatDType, nonFiniteTensors } from "../checkpoint/finite-scan.js";
 import type { LoadedCheckpoint, WeightsState } from "../checkpoint/load.js";
 import type { CheckResult } from "../report.js";
 import { fail, isRecord, pass, skip, warn } from "./helpers.js";
@@ -143,4 +145,33 @@ export function checkTensorDtype(ckpt: LoadedCheckpoint): CheckResult {
   }
   if (problems.length) return fail(id, title, problems);
   return pass(id, title, declared ? summaries.join("; ") : `no torch_dtype declared; ${summaries.join("; ")}`);
+}
+
+/**
+ * NaN or Inf in a float tensor: torch and safetensors load it without a word and every prediction
+ * downstream turns into NaN. The values come from the read that hashed the file for the manifest.
+ */
+export function checkWeightsFinite(ckpt: LoadedCheckpoint): CheckResult {
+  const id = "weights.finite";
+  const title = "floating-point tensors hold no NaN or Inf";
+  const files = readable(ckpt);
+  if (!files.length) return skip(id, title, "needs a readable weights file");
+  if (!ckpt.finite) return skip(id, title, "the weights were not read (the manifest was not hashed)");
+  const problems: string[] = [];
+  const summaries: string[] = [];
+  for (const w of files) {
+    const scan = ckpt.finite.get(w.path);
+    if (!scan) {
+      problems.push(`${w.path}: was not scanned for NaN and Inf`);
+      continue;
+    }
+    const bad = nonFiniteTensors(w.index, scan);
+    for (const t of bad) {
+      const what = [t.nan ? `${t.nan} NaN` : "", t.inf ? `${t.inf} infinite` : ""].filter(Boolean).join(" and ");
+      problems.push(`${w.path}: ${t.name} (${t.dtype}) holds ${what} values (first at element ${t.first}); everyone who loads it gets them, and the model predicts NaN`);
+    }
+    const floats = w.index.tensors.filter((t) => isFloatDType(t.dtype)).length;
+    summaries.push(`${floats} float tensors (${formatBytes(scan.floatBytes)})${files.length > 1 ? ` in ${w.path}` : ""}`);
+  }
+  return problems.length ? fail(id, title, problems) : pass(id, title, summaries.join(", "));
 }

@@ -1,6 +1,8 @@
 // runSmoke: the `smoke` command's work, for the CLI and the release pipeline.
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
+import { printable } from "../checkpoint/printable.js";
+import { irregularEntries } from "../checkpoint/regular-file.js";
 import { UserError } from "../report.js";
 import { loadCasesFile, PYA0_REASON, widgetCases, type SmokeCase } from "./cases.js";
 import { CpuEngine, type EngineOptions } from "./engine.js";
@@ -55,12 +57,22 @@ function cut(masks: SmokeMask[], k: number): SmokeMask[] {
   return masks.map((m) => ({ position: m.position, top: m.top.slice(0, k) }));
 }
 
+/** NaN or Inf logits are a broken model whatever the expectations say. */
+function nonFiniteReason(position: number): string {
+  return `the logits at token ${position} hold NaN or Inf: the weights or config.json are broken (see weights.finite and json.finite in check)`;
+}
+
 function finishCase(raw: RawCase, exp: Expectations | undefined, topK: number, maskToken: string): SmokeCaseReport {
   const text = raw.ranText ?? raw.kase.text;
   const expect = expectationFor(exp, raw.kase.text) ?? (raw.ranText ? expectationFor(exp, raw.ranText) : undefined) ?? [];
   const expK = exp?.topK ?? topK;
   let status: SmokeStatus = raw.status ?? "pass";
   let reason = raw.reason;
+  const broken = status !== "skip" && status !== "fail" ? raw.masks.find((m) => m.top.some((t) => !Number.isFinite(t.score))) : undefined;
+  if (broken) {
+    status = "fail";
+    reason = nonFiniteReason(broken.position);
+  }
   if (status !== "skip" && status !== "fail") {
     const problems = checkExpectation(expect, raw.masks, expK);
     if (problems.length) {
@@ -119,8 +131,14 @@ async function runCpu(
     runnable.forEach((ci, j) => {
       const r = raw[ci];
       if (!r) return;
-      r.masks = (out.masks[j] ?? []).map((m) => ({ position: m.position, top: m.top }));
+      const masks = out.masks[j] ?? [];
+      r.masks = masks.map((m) => ({ position: m.position, top: m.top }));
       r.ms += out.ms[j] ?? 0;
+      const broken = masks.find((m) => m.logits.some((x) => !Number.isFinite(x)));
+      if (broken) {
+        r.status = "fail";
+        r.reason = nonFiniteReason(broken.position);
+      }
     });
     return { raw, engine: engine.description, timings: { tokenize: tokMs, load: loadMs, forward: fwdMs } };
   } finally {
@@ -153,6 +171,10 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const ckptDir = path.resolve(opts.ckptDir);
   if (!existsSync(ckptDir) || !statSync(ckptDir).isDirectory()) {
     throw new UserError(`${opts.ckptDir}: no such checkpoint folder`, 2);
+  }
+  const irregular = await irregularEntries(ckptDir);
+  if (irregular.length) {
+    throw new UserError(irregular.map((e) => `${path.join(opts.ckptDir, printable(e.name))}: is ${e.kind}, not a regular file; smoke reads only regular files`).join("\n"), 1);
   }
   const topK = opts.topK ?? 5;
   if (!Number.isInteger(topK) || topK < 1 || topK > 100) throw new UserError(`--top-k must be an integer from 1 to 100 (got ${topK})`, 2);

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseJson } from "../checkpoint/json-text.js";
 import { UserError } from "../report.js";
 import type { SmokeCase } from "./cases.js";
 import type { SmokeMask, SmokeStatus } from "./report.js";
@@ -70,15 +71,16 @@ function run(python: string, args: string[], timeoutMs: number): Promise<Exec> {
   });
 }
 
+/** Read as Python's json.dumps writes it: a NaN score comes as a NaN literal, and the smoke fails on it. */
 function lastJson(stdout: string): unknown {
   const text = stdout.trim();
   if (!text) throw new Error("printed nothing on stdout");
   try {
-    return JSON.parse(text);
+    return parseJson(text).value;
   } catch {
     // tolerate stray lines before the document (library warnings printed to stdout)
     const line = text.split("\n").reverse().find((l) => l.trim().startsWith("{"));
-    if (line) return JSON.parse(line);
+    if (line) return parseJson(line).value;
     throw new Error(`printed no JSON document (${JSON.stringify(text.slice(0, 200))})`);
   }
 }

@@ -6,7 +6,7 @@ import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { buildManifest } from "../checkpoint/manifest.js";
+import { hashCheckpoint } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { CheckGroup } from "../release/environment-checks.js";
 import type { CheckpointSettings } from "../release/settings.js";
@@ -47,13 +47,14 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Read checkpoint ${displayPath(dir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
-    ...CHECKPOINT_CHECKS.map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
+    ...CHECKPOINT_CHECKS.filter((g) => g.after !== "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     {
       title: "Hash files for the manifest",
       skip: (c: Ctx) => !c.ckpt?.files.length,
       task: async (c: Ctx, task: Task<Ctx>) => {
         let last = 0;
-        c.manifest = await buildManifest(c.ckpt!.files, {
+        // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
+        c.manifest = await hashCheckpoint(c.ckpt!, {
           cache,
           onProgress: (p) => {
             const now = Date.now();
@@ -66,6 +67,7 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },
+    ...CHECKPOINT_CHECKS.filter((g) => g.after === "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, () => g.run())),
   ];
 }

@@ -12,6 +12,8 @@ export interface ZipInput {
   size?: number;
   /** Zip method written in the headers (the data is stored as given either way). Default 0. */
   method?: number;
+  /** Write the local header and data only, leaving the entry out of the central directory. */
+  hidden?: boolean;
 }
 
 export interface ZipOptions {
@@ -121,8 +123,9 @@ export function storedZipChunks(inputs: ZipInput[], opts: ZipOptions = {}): { ch
     c.writeUInt16LE(name.length, 28);
     c.writeUInt16LE(x64.length, 30);
     c.writeUInt32LE(zip64 ? 0xffffffff : headerOffset, 42);
-    central.push(c, name, x64);
+    if (!input.hidden) central.push(c, name, x64);
   }
+  const listed = inputs.filter((i) => !i.hidden).length;
   const cdOffset = offset;
   for (const b of central) push(b);
   const cdSize = offset - cdOffset;
@@ -133,8 +136,8 @@ export function storedZipChunks(inputs: ZipInput[], opts: ZipOptions = {}): { ch
     e.writeBigUInt64LE(44n, 4);
     e.writeUInt16LE(45, 12);
     e.writeUInt16LE(45, 14);
-    e.writeBigUInt64LE(BigInt(inputs.length), 24);
-    e.writeBigUInt64LE(BigInt(inputs.length), 32);
+    e.writeBigUInt64LE(BigInt(listed), 24);
+    e.writeBigUInt64LE(BigInt(listed), 32);
     e.writeBigUInt64LE(BigInt(cdSize), 40);
     e.writeBigUInt64LE(BigInt(cdOffset), 48);
     push(e);
@@ -147,8 +150,8 @@ export function storedZipChunks(inputs: ZipInput[], opts: ZipOptions = {}): { ch
   const comment = Buffer.from(opts.comment ?? "", "utf8");
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(zip64 ? 0xffff : inputs.length, 8);
-  eocd.writeUInt16LE(zip64 ? 0xffff : inputs.length, 10);
+  eocd.writeUInt16LE(zip64 ? 0xffff : listed, 8);
+  eocd.writeUInt16LE(zip64 ? 0xffff : listed, 10);
   eocd.writeUInt32LE(zip64 ? 0xffffffff : cdSize, 12);
   eocd.writeUInt32LE(zip64 ? 0xffffffff : cdOffset, 16);
   eocd.writeUInt16LE(comment.length, 20);
