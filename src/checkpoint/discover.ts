@@ -56,6 +56,7 @@ export function isKnownCheckpointFile(name: string): boolean {
 export async function discoverCheckpoint(
   rootDir: string,
   sameContent: (a: CheckpointFile, b: CheckpointFile) => Promise<boolean>,
+  opts: { followLinksOutside?: boolean } = {},
 ): Promise<Discovery> {
   const root = path.resolve(rootDir);
   const problems: InventoryProblem[] = [];
@@ -81,7 +82,9 @@ export async function discoverCheckpoint(
           problems.push({ severity: "error", code: "broken-symlink", message: `${rel}: symlink points to a file that does not exist` });
           continue;
         }
-        if (target !== realRoot && !target.startsWith(realRoot + path.sep)) {
+        // Reading a local copy (smoke on a Hub cache snapshot, whose files link into ../blobs) may
+        // follow such a link; publishing never does.
+        if (!opts.followLinksOutside && target !== realRoot && !target.startsWith(realRoot + path.sep)) {
           // Never followed: publishing it would upload a file from outside the checkpoint.
           problems.push({ severity: "error", code: "symlink-escape", message: `${rel}: symlink points outside the checkpoint folder (to ${target}); copy the file in or remove the link` });
           continue;

@@ -6,20 +6,16 @@ import path from "node:path";
 import { discoverCheckpoint, type InventoryProblem } from "./discover.js";
 import { HashCache } from "./hash-cache.js";
 import { parseModelCard, type ModelCard } from "./model-card.js";
-import type { CheckpointFile, WeightsIndex } from "./types.js";
-import { readWeights, WeightsError } from "./weights.js";
+import type { CheckpointFile } from "./types.js";
+import { assembleWeightSets, readWeightsFiles, type WeightsSet, type WeightsState } from "./weight-sets.js";
+
+export type { WeightsSet, WeightsState } from "./weight-sets.js";
 
 export interface JsonDoc {
   path: string;
   value?: unknown;
   /** Parse error in words, when the file is not valid JSON. */
   error?: string;
-}
-
-export interface WeightsState {
-  path: string;
-  index?: WeightsIndex;
-  error?: { code: string; message: string };
 }
 
 export interface LoadedCheckpoint {
@@ -29,7 +25,10 @@ export interface LoadedCheckpoint {
   json: Map<string, JsonDoc>;
   /** vocab.txt lines (the trailing newline does not make an empty token). */
   vocab?: string[];
+  /** Every weights file (single files and shards), read without loading tensors. */
   weights: WeightsState[];
+  /** The weights as transformers loads them (one file or an index with its shards), in its lookup order. */
+  weightSets: WeightsSet[];
   modelCard?: { path: string; card: ModelCard };
 }
 
@@ -37,10 +36,12 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
 export async function loadCheckpoint(
   dir: string,
-  opts: { modelCard?: string | null; cache?: HashCache } = {},
+  opts: { modelCard?: string | null; cache?: HashCache; followLinksOutside?: boolean } = {},
 ): Promise<LoadedCheckpoint> {
   const cache = opts.cache ?? new HashCache();
-  const found = await discoverCheckpoint(dir, async (a, b) => (await cache.sha256(a.source)) === (await cache.sha256(b.source)));
+  const found = await discoverCheckpoint(dir, async (a, b) => (await cache.sha256(a.source)) === (await cache.sha256(b.source)), {
+    followLinksOutside: opts.followLinksOutside ?? false,
+  });
   let files = found.files;
   if (opts.modelCard) {
     // A model card kept outside the checkpoint is published as README.md all the same.
@@ -73,21 +74,17 @@ export async function loadCheckpoint(
     vocab = lines;
   }
 
-  const weights: WeightsState[] = [];
-  for (const name of ["pytorch_model.bin", "model.safetensors"]) {
-    const f = byPath.get(name);
-    if (!f) continue;
-    try {
-      weights.push({ path: name, index: await readWeights(f.source) });
-    } catch (e) {
-      if (!(e instanceof WeightsError)) throw e;
-      weights.push({ path: name, error: { code: e.code, message: e.message } });
-    }
-  }
+  const weights = await readWeightsFiles(files, json);
+  const weightSets = assembleWeightSets(files, json, weights);
 
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
   if (card) modelCard = { path: "README.md", card: parseModelCard(await readFile(card.source, "utf8")) };
 
-  return { root: found.root, files, problems: found.problems, json, vocab, weights, modelCard };
+  return { root: found.root, files, problems: found.problems, json, vocab, weights, weightSets, modelCard };
+}
+
+/** Absolute path of the file published as `repoPath` (after flattening), if the checkpoint has it. */
+export function checkpointSource(ckpt: Pick<LoadedCheckpoint, "files">, repoPath: string): string | undefined {
+  return ckpt.files.find((f) => f.repoPath === repoPath)?.source;
 }

@@ -6,7 +6,7 @@ import { checkLayout, checkRequiredFiles, checkUnexpectedFiles } from "./files.j
 import { checkJsonParses, checkJsonSchemas, checkNoLocalPaths } from "./json.js";
 import { checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples } from "./model-card.js";
 import { checkAttentionHeads, checkSpecialTokens, checkVocabularySizes } from "./tokenizer.js";
-import { checkTensorDtype, checkTensorShapes, checkWeightsReadable } from "./weights.js";
+import { checkTensorDtype, checkTensorShapes, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
 
 export interface CheckGroup {
   title: string;
@@ -17,7 +17,7 @@ export const CHECKPOINT_CHECKS: CheckGroup[] = [
   { title: "Checkpoint files", run: (c) => [checkRequiredFiles(c), checkLayout(c), checkUnexpectedFiles(c)] },
   { title: "JSON files", run: (c) => [checkJsonParses(c), ...checkJsonSchemas(c), checkNoLocalPaths(c)] },
   { title: "Tokenizer", run: (c) => [checkVocabularySizes(c), checkSpecialTokens(c), checkAttentionHeads(c)] },
-  { title: "Weights", run: (c) => [...checkWeightsReadable(c), checkTensorShapes(c), checkTensorDtype(c)] },
+  { title: "Weights", run: (c) => [...checkWeightsReadable(c), ...checkWeightsIndex(c), checkTensorShapes(c), checkTensorDtype(c)] },
   { title: "Model card", run: (c) => [checkModelCardFrontMatter(c), checkPipelineTag(c), checkWidgetExamples(c)] },
 ];
 

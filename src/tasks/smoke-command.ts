@@ -7,6 +7,7 @@ import { formatSmokeReport, runSmoke, type SmokeReport } from "../smoke/main.js"
 export function smokeOptions(config: ReleaseConfig, ckptDir: string, opts: SmokeCliOptions = {}) {
   return {
     ckptDir,
+    modelCard: config.modelCard,
     casesFile: opts.cases ? path.resolve(opts.cases) : (config.smoke.cases ?? undefined),
     expectations: opts.expect ? path.resolve(opts.expect) : (config.smoke.expectations ?? undefined),
     topK: opts.topK ?? config.smoke.topK,

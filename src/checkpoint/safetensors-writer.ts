@@ -1,0 +1,433 @@
+// writeSafetensors: pytorch_model.bin (one file or shards) rewritten as model.safetensors (or
+// model-0000N-of-0000M.safetensors + model.safetensors.index.json) from the project's own reader,
+// never through pickle: same names, dtypes, shapes and bytes, streamed file to file.
+//
+// Tensors that share a storage are written once, as the Hub's convert bot and safetensors'
+// save_model do: among names whose bytes overlap, keep the first (sorted) name that covers the
+// whole storage, drop the others and record them in __metadata__ ({"format": "pt", dropped: kept});
+// refuse when no name covers the storage. Views are written as their own elements (non-contiguous
+// ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
+// project's safetensors reader and compared byte for byte with the .bin.
+import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { UserError } from "../report.js";
+import type { LoadedCheckpoint } from "./load.js";
+import { readSafetensors, SAFETENSORS_DTYPES } from "./safetensors.js";
+import { DTYPE_SIZE, isContiguous, numel } from "./tensor-data.js";
+import type { DType, TensorInfo, WeightsIndex } from "./types.js";
+import { describeSet, shardName, type SetTensor, type WeightsSet, whyUnreadable } from "./weight-sets.js";
+import { openWeightsFile } from "./weights-error.js";
+import { readAt, readZipDirectory } from "./zip.js";
+
+export interface SafetensorsConversion {
+  /** What was written (absolute paths): model.safetensors, or the shards and model.safetensors.index.json. */
+  files: { path: string; size: number }[];
+  /** Dropped name -> the kept name whose storage it shares (also in the file's __metadata__). */
+  aliases: Record<string, string>;
+  proof: ConversionProof;
+}
+
+export interface ConversionProof {
+  /** Tensors read back by the project's safetensors reader and equal to the .bin's: name, dtype, shape, bytes. */
+  tensorsCompared: number;
+  bytesCompared: number;
+  /** Dropped names verified to lie inside the storage their kept name covers. */
+  aliasesChecked: number;
+  /** Bytes of the .bin file(s) and of the safetensors file(s) (index excluded). */
+  sourceBytes: number;
+  writtenBytes: number;
+  /** writtenBytes / sourceBytes; at most MAX_SIZE_RATIO. */
+  sizeRatio: number;
+}
+
+export interface WriteSafetensorsOptions {
+  /** The torch weights to convert (default: the pytorch_model.bin set transformers would load). */
+  set?: WeightsSet;
+  /** Bytes of tensor data copied so far, of the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The new files may be at most 1% larger than the .bin files they replace. */
+export const MAX_SIZE_RATIO = 1.01;
+/** Non-contiguous tensors are gathered in memory; a span larger than this is refused. */
+export const MAX_GATHER_BYTES = 256 * 1024 * 1024;
+const CHUNK = 8 * 1024 * 1024;
+
+/** Names transformers re-ties on load (BERT's decoder): never the one kept when it has an alias. */
+const DISCARD_NAMES = new Set(["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"]);
+
+/** safetensors' own order of the data: larger dtypes first (aligned for mmap), then by name. */
+const DTYPE_RANK: Record<DType, number> = {
+  int64: 0, float64: 1, float32: 2, int32: 3, bfloat16: 4, float16: 5, int16: 6, int8: 7, uint8: 8, bool: 9,
+};
+const SAFETENSORS_NAME = Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([k, v]) => [v, k])) as Record<DType, string>;
+
+/** The torch set to convert: the one transformers would load among the .bin sets. */
+export function torchWeightsSet(ckpt: LoadedCheckpoint): WeightsSet & { tensors: SetTensor[] } {
+  const set = ckpt.weightSets.find((s) => s.format === "torch");
+  if (!set) throw new UserError(`${ckpt.root}: no pytorch_model.bin (single or sharded) to convert`, 2);
+  if (!set.tensors) {
+    throw new UserError(whyUnreadable(set, ckpt.weights), 1);
+  }
+  return set as WeightsSet & { tensors: SetTensor[] };
+}
+
+export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, opts: WriteSafetensorsOptions = {}): Promise<SafetensorsConversion> {
+  const set = opts.set ?? torchWeightsSet(ckpt);
+  if (set.format !== "torch" || !set.tensors) throw new UserError(`${describeSet(set)}: only readable pytorch_model.bin weights are converted`, 2);
+  const bySource = new Map<WeightsIndex, SetTensor[]>();
+  for (const t of set.tensors) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
+  const sources = [...bySource.keys()];
+  const plans = await Promise.all(sources.map(async (index, i) => planFile(index, await storageBytes(index.file), set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors")));
+
+  await mkdir(outDir, { recursive: true });
+  const total = plans.reduce((s, p) => s + p.dataBytes, 0);
+  let done = 0;
+  const written: { path: string; size: number }[] = [];
+  const partials: string[] = [];
+  const proof: ConversionProof = { tensorsCompared: 0, bytesCompared: 0, aliasesChecked: 0, sourceBytes: 0, writtenBytes: 0, sizeRatio: 0 };
+  try {
+    for (const plan of plans) {
+      const partial = path.join(outDir, `${plan.name}.partial`);
+      partials.push(partial);
+      await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total));
+      const p = await proveSafetensors(plan.source, partial);
+      proof.tensorsCompared += p.tensors;
+      proof.bytesCompared += p.bytes;
+      proof.aliasesChecked += p.aliases;
+      proof.sourceBytes += (await stat(plan.source.file)).size;
+      proof.writtenBytes += (await stat(partial)).size;
+    }
+    proof.sizeRatio = proof.writtenBytes / Math.max(1, proof.sourceBytes);
+    if (proof.sizeRatio > MAX_SIZE_RATIO) {
+      throw new UserError(`the safetensors files (${proof.writtenBytes} bytes) are ${((proof.sizeRatio - 1) * 100).toFixed(2)}% larger than ${describeSet(set)} (${proof.sourceBytes} bytes); at most ${Math.round((MAX_SIZE_RATIO - 1) * 100)}% is expected`, 1);
+    }
+    for (const plan of plans) {
+      const final = path.join(outDir, plan.name);
+      await rename(`${final}.partial`, final);
+      written.push({ path: final, size: (await stat(final)).size });
+    }
+  } catch (e) {
+    await Promise.all(partials.map((p) => rm(p, { force: true })));
+    throw e;
+  }
+  if (set.sharded) {
+    const weightMap: Record<string, string> = {};
+    for (const plan of plans) for (const t of plan.kept) weightMap[t.name] = plan.name;
+    const index = { metadata: { total_size: plans.reduce((s, p) => s + p.dataBytes, 0) }, weight_map: sortedObject(weightMap) };
+    const file = path.join(outDir, "model.safetensors.index.json");
+    const fh = await open(file, "w");
+    try {
+      await fh.writeFile(`${JSON.stringify(index, null, 2)}\n`);
+    } finally {
+      await fh.close();
+    }
+    written.push({ path: file, size: (await stat(file)).size });
+  }
+  const aliases: Record<string, string> = {};
+  for (const plan of plans) Object.assign(aliases, plan.aliases);
+  return { files: written, aliases: sortedObject(aliases), proof };
+}
+
+// ---- plan -------------------------------------------------------------------------------------
+
+interface FilePlan {
+  name: string;
+  source: WeightsIndex;
+  /** Kept tensors in data order, with their offsets in the data section. */
+  kept: Array<SetTensor & { begin: number; end: number }>;
+  aliases: Record<string, string>;
+  header: Buffer;
+  dataBytes: number;
+}
+
+function sortedObject<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Sizes of the storages of a torch zip: the `<archive>/data/<key>` entries. */
+async function storageBytes(file: string): Promise<Map<string, number>> {
+  const fh = await openWeightsFile(file);
+  try {
+    const { size } = await fh.stat();
+    const dir = await readZipDirectory(fh, size, file);
+    const out = new Map<string, number>();
+    for (const e of dir.entries) {
+      const m = /^[^/]+\/(data\/[^/]+)$/.exec(e.name);
+      if (m) out.set(m[1]!, e.size);
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+const outputBytes = (t: TensorInfo) => numel(t.shape) * DTYPE_SIZE[t.dtype];
+
+/**
+ * The convert bot's choice (safetensors.torch._remove_duplicate_names): tensors of one storage
+ * whose bytes overlap form a group; the kept name is the first sorted name, outside the names
+ * transformers re-ties, among those that start at the storage's first byte and cover all of it.
+ */
+function planFile(source: WeightsIndex, storages: Map<string, number>, name: string): FilePlan {
+  const file = path.basename(source.file);
+  const tensors = source.tensors.map((t) => ({ ...t, source }));
+  const byStorage = new Map<string, SetTensor[]>();
+  for (const t of tensors) byStorage.set(t.storageKey, [...(byStorage.get(t.storageKey) ?? []), t]);
+  const kept: SetTensor[] = [];
+  const aliases: Record<string, string> = {};
+  for (const [key, group] of byStorage) {
+    const bytes = storages.get(key) ?? 0;
+    const itemStart = (t: TensorInfo) => t.storageOffset * DTYPE_SIZE[t.dtype];
+    if (bytes === 0 || group.length === 1) {
+      kept.push(...group);
+      continue;
+    }
+    // Split the storage's tensors into runs whose byte ranges overlap.
+    const areas = [...group].sort((a, b) => itemStart(a) - itemStart(b) || itemStart(a) + a.byteLength - (itemStart(b) + b.byteLength) || (a.name < b.name ? -1 : 1));
+    const clusters: SetTensor[][] = [];
+    let stop = -1;
+    for (const t of areas) {
+      if (clusters.length && itemStart(t) < stop) clusters.at(-1)!.push(t);
+      else clusters.push([t]);
+      stop = itemStart(t) + t.byteLength;
+    }
+    for (const cluster of clusters) {
+      if (cluster.length === 1) {
+        kept.push(cluster[0]!);
+        continue;
+      }
+      const complete = cluster.filter((t) => t.storageOffset === 0 && outputBytes(t) === bytes).map((t) => t.name).sort();
+      if (!complete.length) {
+        throw new UserError(
+          `${file}: tensors ${cluster.map((t) => t.name).sort().join(", ")} share storage ${key} (${bytes} bytes) but none of them covers all of it, so none can stand for the others in a safetensors file; re-save the state dict with .clone() of each tensor`,
+          1,
+        );
+      }
+      const keepName = complete.find((n) => !DISCARD_NAMES.has(n)) ?? complete[0]!;
+      const keep = cluster.find((t) => t.name === keepName)!;
+      kept.push(keep);
+      for (const t of cluster) {
+        if (t === keep) continue;
+        aliases[t.name] = keepName;
+      }
+    }
+  }
+  for (const t of kept) {
+    if (!isContiguous(t.shape, t.stride) && t.byteLength > MAX_GATHER_BYTES) {
+      throw new UserError(`${file}: tensor ${t.name} is not contiguous and spans ${t.byteLength} bytes, too many to gather in memory; save it with .contiguous()`, 1);
+    }
+  }
+  kept.sort((a, b) => DTYPE_RANK[a.dtype] - DTYPE_RANK[b.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let at = 0;
+  const placed = kept.map((t) => {
+    const begin = at;
+    at += outputBytes(t);
+    return { ...t, begin, end: at };
+  });
+  // Built by hand so that the header keeps this order (a JS object would move "0"-like names first).
+  const entries = [
+    `"__metadata__":${JSON.stringify({ format: "pt", ...sortedObject(aliases) })}`,
+    ...placed.map((t) => `${JSON.stringify(t.name)}:${JSON.stringify({ dtype: SAFETENSORS_NAME[t.dtype], shape: t.shape, data_offsets: [t.begin, t.end] })}`),
+  ];
+  let json = `{${entries.join(",")}}`;
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const body = Buffer.from(json, "utf8");
+  const header = Buffer.alloc(8 + body.length);
+  header.writeBigUInt64LE(BigInt(body.length), 0);
+  body.copy(header, 8);
+  return { name, source, kept: placed, aliases, header, dataBytes: at };
+}
+
+// ---- write ------------------------------------------------------------------------------------
+
+/** Elements of a strided view, in row-major order (what `.contiguous()` gives). */
+function gather(span: Uint8Array, t: TensorInfo): Uint8Array {
+  const size = DTYPE_SIZE[t.dtype];
+  const out = new Uint8Array(outputBytes(t));
+  const dims = t.shape.length;
+  if (!out.length) return out;
+  const idx = new Array<number>(dims).fill(0);
+  let src = 0;
+  for (let o = 0; o < out.length; o += size) {
+    out.set(span.subarray(src * size, src * size + size), o);
+    for (let d = dims - 1; d >= 0; d--) {
+      idx[d]!++;
+      src += t.stride[d]!;
+      if (idx[d]! < t.shape[d]!) break;
+      src -= t.stride[d]! * t.shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** The tensor's bytes as the safetensors file stores them, in chunks read into `into`. */
+async function forEachChunk(src: FileHandle, t: TensorInfo, file: string, take: (n: number) => Promise<Uint8Array>, put: (chunk: Uint8Array) => Promise<void>): Promise<void> {
+  if (!isContiguous(t.shape, t.stride)) {
+    const span = await readExactly(src, t.dataOffset, t.byteLength, new Uint8Array(t.byteLength), file, t.name);
+    const data = gather(span, t);
+    for (let at = 0; at < data.length; at += CHUNK) await put(data.subarray(at, Math.min(data.length, at + CHUNK)));
+    return;
+  }
+  const length = outputBytes(t);
+  for (let at = 0; at < length; ) {
+    const dest = await take(length - at);
+    await readExactly(src, t.dataOffset + at, dest.length, dest, file, t.name);
+    at += dest.length;
+  }
+}
+
+async function readExactly(fh: FileHandle, position: number, length: number, into: Uint8Array, file: string, tensor: string): Promise<Uint8Array> {
+  const got = await readAt(fh, position, length, into);
+  if (got.length !== length) throw new UserError(`${file}: truncated: tensor ${tensor} ends at byte ${position + length} but the file ends at byte ${position + got.length} (did it change while it was converted?)`, 1);
+  return into.subarray(0, length);
+}
+
+/** Two buffers: one fills from the source while the other is written. */
+class DoubleBufferedWriter {
+  private readonly bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  private cur = 0;
+  private fill = 0;
+  private position = 0;
+  private inflight: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly fh: FileHandle) {}
+
+  /** Free space of the current buffer (up to `max` bytes), to read into; counted as written. */
+  async take(max: number): Promise<Uint8Array> {
+    if (this.fill === CHUNK) await this.flush();
+    const n = Math.min(max, CHUNK - this.fill);
+    const view = this.bufs[this.cur]!.subarray(this.fill, this.fill + n);
+    this.fill += n;
+    return view;
+  }
+
+  async put(data: Uint8Array): Promise<void> {
+    for (let at = 0; at < data.length; ) {
+      const dest = await this.take(data.length - at);
+      dest.set(data.subarray(at, at + dest.length));
+      at += dest.length;
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.inflight;
+    const buf = this.bufs[this.cur]!.subarray(0, this.fill);
+    const at = this.position;
+    this.inflight = this.writeAll(buf, at);
+    this.position += this.fill;
+    this.cur ^= 1;
+    this.fill = 0;
+  }
+
+  private async writeAll(buf: Uint8Array, at: number): Promise<void> {
+    for (let done = 0; done < buf.length; ) {
+      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, at + done);
+      done += bytesWritten;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.inflight;
+  }
+}
+
+async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void): Promise<void> {
+  const src = await openWeightsFile(plan.source.file);
+  const out = await open(target, "w");
+  try {
+    const w = new DoubleBufferedWriter(out);
+    await w.put(plan.header);
+    const file = path.basename(plan.source.file);
+    for (const t of plan.kept) {
+      await forEachChunk(src, t, file, (n) => w.take(n), (c) => w.put(c));
+      progress(t.end - t.begin);
+    }
+    await w.close();
+  } finally {
+    await out.close();
+    await src.close();
+  }
+}
+
+// ---- proof ------------------------------------------------------------------------------------
+
+export interface SafetensorsProof {
+  tensors: number;
+  bytes: number;
+  aliases: number;
+}
+
+/**
+ * Proves that a safetensors file holds the weights of a torch file, independently of how it was
+ * written: read back by the project's safetensors reader, every tensor of the .bin is either in it
+ * with the same dtype, shape and bytes (`.contiguous()` order), or dropped and recorded in
+ * __metadata__ as an alias of a kept tensor that covers the storage it lies in; nothing else is in
+ * it. Throws a UserError naming the first difference.
+ */
+export async function proveSafetensors(bin: WeightsIndex, safetensorsFile: string): Promise<SafetensorsProof> {
+  const name = path.basename(safetensorsFile).replace(/\.partial$/, "");
+  const fail = (what: string) => new UserError(`${name} does not hold the weights of ${path.basename(bin.file)}: ${what}`, 1);
+  const index = await readSafetensors(safetensorsFile);
+  if (index.metadata.format !== "pt") throw fail(`__metadata__.format is ${JSON.stringify(index.metadata.format)}, not "pt"`);
+  const got = new Map(index.tensors.map((t) => [t.name, t]));
+  const source = new Map(bin.tensors.map((t) => [t.name, t]));
+  const extra = index.tensors.filter((t) => !source.has(t.name));
+  if (extra.length) throw fail(`it has tensor ${extra[0]!.name}, which the .bin does not`);
+  const storages = await storageBytes(bin.file);
+  const src = await openWeightsFile(bin.file);
+  const out = await openWeightsFile(safetensorsFile);
+  let bytes = 0;
+  let aliases = 0;
+  try {
+    const a = new Uint8Array(CHUNK);
+    const b = new Uint8Array(CHUNK);
+    const file = path.basename(bin.file);
+    for (const t of bin.tensors) {
+      const w = got.get(t.name);
+      if (!w) {
+        const keptName = index.metadata[t.name];
+        const kept = keptName === undefined ? undefined : source.get(keptName);
+        const start = t.storageOffset * DTYPE_SIZE[t.dtype];
+        const storage = storages.get(t.storageKey) ?? 0;
+        const covered =
+          !!kept &&
+          got.has(kept.name) &&
+          kept.storageKey === t.storageKey &&
+          kept.dtype === t.dtype &&
+          kept.storageOffset === 0 &&
+          outputBytes(kept) === storage &&
+          start + t.byteLength <= storage;
+        if (!covered) throw fail(keptName === undefined ? `tensor ${t.name} is missing` : `the dropped name ${t.name} is not a view of the kept ${keptName}`);
+        aliases++;
+        continue;
+      }
+      if (w.dtype !== t.dtype || w.shape.join(",") !== t.shape.join(",")) {
+        throw fail(`tensor ${t.name} is ${w.dtype} [${w.shape}], the .bin has ${t.dtype} [${t.shape}]`);
+      }
+      if (!isContiguous(t.shape, t.stride)) {
+        const expected = gather(await readExactly(src, t.dataOffset, t.byteLength, new Uint8Array(t.byteLength), file, t.name), t);
+        const actual = await readExactly(out, w.dataOffset, w.byteLength, new Uint8Array(w.byteLength), name, t.name);
+        if (!Buffer.from(expected).equals(Buffer.from(actual))) throw fail(`the bytes of tensor ${t.name} differ`);
+      } else {
+        for (let at = 0; at < w.byteLength; at += CHUNK) {
+          const n = Math.min(CHUNK, w.byteLength - at);
+          const [x, y] = await Promise.all([
+            readExactly(src, t.dataOffset + at, n, a, file, t.name),
+            readExactly(out, w.dataOffset + at, n, b, name, t.name),
+          ]);
+          if (!Buffer.from(x.buffer, x.byteOffset, n).equals(Buffer.from(y.buffer, y.byteOffset, n))) {
+            throw fail(`the bytes of tensor ${t.name} differ (in bytes ${at}..${at + n})`);
+          }
+        }
+      }
+      bytes += w.byteLength;
+    }
+  } finally {
+    await out.close();
+    await src.close();
+  }
+  return { tensors: index.tensors.length, bytes, aliases };
+}
