@@ -3,7 +3,7 @@
 // shapes over the union of the shards, the CPU engine reading several files, pack and the Hub.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HashCache } from "../src/checkpoint/hash-cache.js";
@@ -167,8 +167,18 @@ describe("the CPU engine on shards", () => {
     const single = await CpuEngine.load(sampleDir);
     const want = await logits(single);
     await single.dispose();
-    for (const [copy, files] of [[torchShards, /straight from 3 shards \(pytorch_model-00001-of-00003\.bin/], [stShards, /straight from 2 shards \(model-00001-of-00002\.safetensors/]] as const) {
-      const engine = await CpuEngine.load(copy.dir);
+    // shards spread over the folders of a nested layout: one external-data folder above them all
+    const spread = await writeShardedSample({ format: "torch", count: 3 });
+    await mkdir(path.join(spread.dir, "a", "b"), { recursive: true });
+    await rename(path.join(spread.dir, spread.shards[0]!), path.join(spread.dir, "a", spread.shards[0]!));
+    await rename(path.join(spread.dir, spread.shards[2]!), path.join(spread.dir, "a", "b", spread.shards[2]!));
+    const cases = [
+      [torchShards.dir, /straight from 3 shards \(pytorch_model-00001-of-00003\.bin/],
+      [stShards.dir, /straight from 2 shards \(model-00001-of-00002\.safetensors/],
+      [spread.dir, /straight from 3 shards/],
+    ] as const;
+    for (const [dir, files] of cases) {
+      const engine = await CpuEngine.load(dir);
       try {
         expect(engine.description).toMatch(files);
         const got = await logits(engine);

@@ -90,8 +90,8 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
     for (const plan of plans) {
       const partial = path.join(outDir, `${plan.name}.partial`);
       partials.push(partial);
-      await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total));
-      const p = await proveSafetensors(plan.source, partial);
+      const verified = await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total));
+      const p = await proveWritten(plan, partial, verified);
       proof.tensorsCompared += p.tensors;
       proof.bytesCompared += p.bytes;
       proof.aliasesChecked += p.aliases;
@@ -137,6 +137,8 @@ interface FilePlan {
   /** Kept tensors in data order, with their offsets in the data section. */
   kept: Array<SetTensor & { begin: number; end: number }>;
   aliases: Record<string, string>;
+  /** Bytes of each storage of the source (`data/<key>` -> size). */
+  storages: Map<string, number>;
   header: Buffer;
   dataBytes: number;
 }
@@ -236,7 +238,7 @@ function planFile(source: WeightsIndex, storages: Map<string, number>, name: str
   const header = Buffer.alloc(8 + body.length);
   header.writeBigUInt64LE(BigInt(body.length), 0);
   body.copy(header, 8);
-  return { name, source, kept: placed, aliases, header, dataBytes: at };
+  return { name, source, kept: placed, aliases, storages, header, dataBytes: at };
 }
 
 // ---- write ------------------------------------------------------------------------------------
@@ -284,21 +286,31 @@ async function readExactly(fh: FileHandle, position: number, length: number, int
   return into.subarray(0, length);
 }
 
-/** Two buffers: one fills from the source while the other is written. */
-class DoubleBufferedWriter {
-  private readonly bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+/**
+ * Writes the output through a few buffers: one fills from the source while others are written and
+ * read back. Each buffer, once written, is read back from the file and compared with the bytes it
+ * was written from, so the file is verified as it is written (a second pass over 50 GB would cost
+ * another read of both files).
+ */
+class VerifiedWriter {
+  private readonly slots = Array.from({ length: 3 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
   private cur = 0;
   private fill = 0;
   private position = 0;
-  private inflight: Promise<unknown> = Promise.resolve();
+  private failure: unknown;
+  /** Bytes written, read back and found equal. */
+  verified = 0;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly name: string,
+  ) {}
 
   /** Free space of the current buffer (up to `max` bytes), to read into; counted as written. */
   async take(max: number): Promise<Uint8Array> {
-    if (this.fill === CHUNK) await this.flush();
+    if (this.fill === CHUNK) await this.submit();
     const n = Math.min(max, CHUNK - this.fill);
-    const view = this.bufs[this.cur]!.subarray(this.fill, this.fill + n);
+    const view = this.slots[this.cur]!.buf.subarray(this.fill, this.fill + n);
     this.fill += n;
     return view;
   }
@@ -311,34 +323,45 @@ class DoubleBufferedWriter {
     }
   }
 
-  async flush(): Promise<void> {
-    await this.inflight;
-    const buf = this.bufs[this.cur]!.subarray(0, this.fill);
+  private async submit(): Promise<void> {
+    const slot = this.slots[this.cur]!;
+    const data = slot.buf.subarray(0, this.fill);
     const at = this.position;
-    this.inflight = this.writeAll(buf, at);
+    // Errors are kept, not left unhandled, and raised at the next wait.
+    slot.job = this.writeAndCheck(data, slot.back, at).catch((e: unknown) => {
+      this.failure ??= e;
+    });
     this.position += this.fill;
-    this.cur ^= 1;
     this.fill = 0;
+    this.cur = (this.cur + 1) % this.slots.length;
+    await this.slots[this.cur]!.job;
+    if (this.failure) throw this.failure;
   }
 
-  private async writeAll(buf: Uint8Array, at: number): Promise<void> {
-    for (let done = 0; done < buf.length; ) {
-      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, at + done);
+  private async writeAndCheck(data: Buffer, back: Buffer, at: number): Promise<void> {
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, at + done);
       done += bytesWritten;
     }
+    const got = await readAt(this.fh, at, data.length, back);
+    if (got.length !== data.length || !got.equals(data)) {
+      throw new UserError(`${this.name}: the bytes read back at ${at}..${at + data.length} differ from those written (a failing disk?)`, 1);
+    }
+    this.verified += data.length;
   }
 
   async close(): Promise<void> {
-    await this.flush();
-    await this.inflight;
+    if (this.fill) await this.submit();
+    await Promise.all(this.slots.map((s) => s.job));
+    if (this.failure) throw this.failure;
   }
 }
 
-async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void): Promise<void> {
+async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void): Promise<number> {
   const src = await openWeightsFile(plan.source.file);
-  const out = await open(target, "w");
+  const out = await open(target, "w+");
   try {
-    const w = new DoubleBufferedWriter(out);
+    const w = new VerifiedWriter(out, plan.name);
     await w.put(plan.header);
     const file = path.basename(plan.source.file);
     for (const t of plan.kept) {
@@ -346,6 +369,7 @@ async function writePlan(plan: FilePlan, target: string, progress: (n: number) =
       progress(t.end - t.begin);
     }
     await w.close();
+    return w.verified;
   } finally {
     await out.close();
     await src.close();
@@ -361,6 +385,66 @@ export interface SafetensorsProof {
 }
 
 /**
+ * What the safetensors header must say, given the .bin: __metadata__.format "pt", only the .bin's
+ * names, each with its dtype and shape, and every name it lacks recorded in __metadata__ as an
+ * alias of a kept tensor that covers the storage the name lies in. Returns the aliases verified.
+ */
+function checkHeader(bin: WeightsIndex, index: WeightsIndex, storages: ReadonlyMap<string, number>, fail: (what: string) => UserError): number {
+  if (index.metadata.format !== "pt") throw fail(`__metadata__.format is ${JSON.stringify(index.metadata.format)}, not "pt"`);
+  const got = new Map(index.tensors.map((t) => [t.name, t]));
+  const source = new Map(bin.tensors.map((t) => [t.name, t]));
+  const extra = index.tensors.find((t) => !source.has(t.name));
+  if (extra) throw fail(`it has tensor ${extra.name}, which the .bin does not`);
+  let aliases = 0;
+  for (const t of bin.tensors) {
+    const w = got.get(t.name);
+    if (w) {
+      if (w.dtype !== t.dtype || w.shape.join(",") !== t.shape.join(",")) {
+        throw fail(`tensor ${t.name} is ${w.dtype} [${w.shape}], the .bin has ${t.dtype} [${t.shape}]`);
+      }
+      continue;
+    }
+    const keptName = index.metadata[t.name];
+    const kept = keptName === undefined ? undefined : source.get(keptName);
+    const storage = storages.get(t.storageKey) ?? 0;
+    const covered =
+      !!kept &&
+      got.has(kept.name) &&
+      kept.storageKey === t.storageKey &&
+      kept.dtype === t.dtype &&
+      kept.storageOffset === 0 &&
+      outputBytes(kept) === storage &&
+      t.storageOffset * DTYPE_SIZE[t.dtype] + t.byteLength <= storage;
+    if (!covered) throw fail(keptName === undefined ? `tensor ${t.name} is missing` : `the dropped name ${t.name} is not a view of the kept ${keptName}`);
+    aliases++;
+  }
+  return aliases;
+}
+
+const notTheWeights = (file: string, bin: WeightsIndex) => (what: string) =>
+  new UserError(`${path.basename(file).replace(/\.partial$/, "")} does not hold the weights of ${path.basename(bin.file)}: ${what}`, 1);
+
+/**
+ * The proof of a file writeSafetensors just wrote: every byte was read back and compared as it was
+ * written (VerifiedWriter); here the project's safetensors reader reads the file and must locate
+ * every tensor exactly where its verified bytes were written, with the .bin's dtype and shape.
+ */
+async function proveWritten(plan: FilePlan, file: string, verified: number): Promise<SafetensorsProof> {
+  const fail = notTheWeights(file, plan.source);
+  const index = await readSafetensors(file);
+  const aliases = checkHeader(plan.source, index, plan.storages, fail);
+  const at = new Map(index.tensors.map((t) => [t.name, t]));
+  for (const t of plan.kept) {
+    const w = at.get(t.name)!;
+    if (w.dataOffset !== plan.header.length + t.begin || w.byteLength !== t.end - t.begin) {
+      throw fail(`the reader finds tensor ${t.name} at bytes ${w.dataOffset}..${w.dataOffset + w.byteLength}, it was written at ${plan.header.length + t.begin}..${plan.header.length + t.end}`);
+    }
+  }
+  if (verified !== plan.header.length + plan.dataBytes) throw fail(`${verified} bytes were verified, ${plan.header.length + plan.dataBytes} written`);
+  return { tensors: index.tensors.length, bytes: plan.dataBytes, aliases };
+}
+
+/**
  * Proves that a safetensors file holds the weights of a torch file, independently of how it was
  * written: read back by the project's safetensors reader, every tensor of the .bin is either in it
  * with the same dtype, shape and bytes (`.contiguous()` order), or dropped and recorded in
@@ -368,45 +452,21 @@ export interface SafetensorsProof {
  * it. Throws a UserError naming the first difference.
  */
 export async function proveSafetensors(bin: WeightsIndex, safetensorsFile: string): Promise<SafetensorsProof> {
-  const name = path.basename(safetensorsFile).replace(/\.partial$/, "");
-  const fail = (what: string) => new UserError(`${name} does not hold the weights of ${path.basename(bin.file)}: ${what}`, 1);
+  const name = path.basename(safetensorsFile);
+  const fail = notTheWeights(safetensorsFile, bin);
   const index = await readSafetensors(safetensorsFile);
-  if (index.metadata.format !== "pt") throw fail(`__metadata__.format is ${JSON.stringify(index.metadata.format)}, not "pt"`);
+  const aliases = checkHeader(bin, index, await storageBytes(bin.file), fail);
   const got = new Map(index.tensors.map((t) => [t.name, t]));
-  const source = new Map(bin.tensors.map((t) => [t.name, t]));
-  const extra = index.tensors.filter((t) => !source.has(t.name));
-  if (extra.length) throw fail(`it has tensor ${extra[0]!.name}, which the .bin does not`);
-  const storages = await storageBytes(bin.file);
   const src = await openWeightsFile(bin.file);
   const out = await openWeightsFile(safetensorsFile);
   let bytes = 0;
-  let aliases = 0;
   try {
     const a = new Uint8Array(CHUNK);
     const b = new Uint8Array(CHUNK);
     const file = path.basename(bin.file);
     for (const t of bin.tensors) {
       const w = got.get(t.name);
-      if (!w) {
-        const keptName = index.metadata[t.name];
-        const kept = keptName === undefined ? undefined : source.get(keptName);
-        const start = t.storageOffset * DTYPE_SIZE[t.dtype];
-        const storage = storages.get(t.storageKey) ?? 0;
-        const covered =
-          !!kept &&
-          got.has(kept.name) &&
-          kept.storageKey === t.storageKey &&
-          kept.dtype === t.dtype &&
-          kept.storageOffset === 0 &&
-          outputBytes(kept) === storage &&
-          start + t.byteLength <= storage;
-        if (!covered) throw fail(keptName === undefined ? `tensor ${t.name} is missing` : `the dropped name ${t.name} is not a view of the kept ${keptName}`);
-        aliases++;
-        continue;
-      }
-      if (w.dtype !== t.dtype || w.shape.join(",") !== t.shape.join(",")) {
-        throw fail(`tensor ${t.name} is ${w.dtype} [${w.shape}], the .bin has ${t.dtype} [${t.shape}]`);
-      }
+      if (!w) continue;
       if (!isContiguous(t.shape, t.stride)) {
         const expected = gather(await readExactly(src, t.dataOffset, t.byteLength, new Uint8Array(t.byteLength), file, t.name), t);
         const actual = await readExactly(out, w.dataOffset, w.byteLength, new Uint8Array(w.byteLength), name, t.name);
