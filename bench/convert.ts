@@ -1,13 +1,13 @@
 // Benchmark: writeSafetensors (pytorch_model.bin → model.safetensors, streamed, then read back and
 // compared byte for byte) on the BERT-base-size checkpoint against `cp` of the same .bin to the
 // same disk: the disk is the limit, so the target is at most 1.5× cp's time. Same run,
-// alternating, a warm-up each (page cache), medians. Ours runs in a child process so its peak RSS
-// is its own (VmHWM); cp's comes from /usr/bin/time. The whole `convert` command (which also runs
+// alternating, a warm-up each (page cache), medians; ours timed inside a child process (tsx
+// start-up excluded), peak RSS of both from /usr/bin/time (ours includes tsx's). The whole `convert` command (which also runs
 // the CPU engine on both files to compare logits) is timed once for information.
 //
 //   npx tsx bench/convert.ts [--reps N] [--ckpt DIR] [--json]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
@@ -16,23 +16,13 @@ import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
-function peakRssMB(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
-    if (m) return Number(m[1]) / 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS / 1024;
-}
-
 /** Child mode: one conversion, timed inside the process. */
 async function child(ckptDir: string, outDir: string): Promise<void> {
   const ckpt = await loadCheckpoint(ckptDir);
   const t0 = performance.now();
   const r = await writeSafetensors(ckpt, outDir);
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ ms, maxRssMB: peakRssMB(), sizeRatio: r.proof.sizeRatio, bytes: r.proof.writtenBytes })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, sizeRatio: r.proof.sizeRatio, bytes: r.proof.writtenBytes })}\n`);
 }
 
 function median(xs: number[]): number {
@@ -74,9 +64,12 @@ async function main(): Promise<void> {
   };
   const ours = () => {
     const out = path.join(scratch, "st");
-    const r = run(process.execPath, ["--import", "tsx", self, "--child", ckpt, out]);
+    const child = [process.execPath, "--import", "tsx", self, "--child", ckpt, out];
+    const r = haveTime ? run("/usr/bin/time", ["-f", "__MAXRSS_KB=%M", ...child]) : run(child[0]!, child.slice(1));
     rmSync(out, { recursive: true, force: true });
-    return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { ms: number; maxRssMB: number; sizeRatio: number; bytes: number };
+    const m = /__MAXRSS_KB=(\d+)/.exec(r.stderr);
+    const doc = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { ms: number; sizeRatio: number; bytes: number };
+    return { ...doc, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
   };
 
   cp();

@@ -3,11 +3,25 @@ BERT checkpoint of a given size (taken from a small checkpoint, vocabulary padde
 tokens), and the BertForPreTraining state-dict layout with random weights drawn in a fixed order,
 so that one seed gives the same tensors whether they are saved in one file or in shards.
 """
+import argparse
 import json
 import os
 import shutil
 
 import torch
+
+
+def size_arguments(src, layers, hidden):
+    """The command line both generators take (OUT_DIR, --from, sizes, dtype, seed), with their defaults."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--from", dest="src", default=src)
+    ap.add_argument("--vocab-size", type=int, default=31061)
+    ap.add_argument("--layers", type=int, default=layers)
+    ap.add_argument("--hidden", type=int, default=hidden)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
 
 
 def write_tokenizer_and_config(src, out, vocab_size, hidden, layers, dtype):

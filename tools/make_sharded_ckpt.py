@@ -12,23 +12,16 @@ usage: /usr/bin/python3 make_sharded_ckpt.py OUT_DIR [--from DIR] [--vocab-size 
        [--layers 24] [--hidden 1024] [--shards 3] [--dtype float32|float16] [--seed 0]
 About 1.34 GB at the defaults (float32, 336 M parameters).
 """
-import argparse, json, os
+import json, os
 from collections import OrderedDict
 
 import torch
 
-from bert_ckpt import layout, make_tensor, nbytes, write_tokenizer_and_config
+from bert_ckpt import layout, make_tensor, nbytes, size_arguments, write_tokenizer_and_config
 
 here = os.path.dirname(os.path.abspath(__file__))
-ap = argparse.ArgumentParser()
-ap.add_argument("out")
-ap.add_argument("--from", dest="src", default=os.path.join(here, "..", "ckpt"))
-ap.add_argument("--vocab-size", type=int, default=31061)
-ap.add_argument("--layers", type=int, default=24)
-ap.add_argument("--hidden", type=int, default=1024)
+ap = size_arguments(os.path.join(here, "..", "ckpt"), layers=24, hidden=1024)
 ap.add_argument("--shards", type=int, default=3)
-ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
-ap.add_argument("--seed", type=int, default=0)
 a = ap.parse_args()
 torch.manual_seed(a.seed)
 write_tokenizer_and_config(a.src, a.out, a.vocab_size, a.hidden, a.layers, a.dtype)
