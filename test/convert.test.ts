@@ -93,7 +93,10 @@ describe("writeSafetensors: what the convert bot writes, from our own reader", (
     const copy = await writeShardedSample({ count: 3 });
     const ckpt = await loadCheckpoint(copy.dir);
     const out = await mkdtemp(path.join(tmp, "sharded-"));
+    // a single-file conversion left there earlier would shadow the shards: it goes
+    await writeFile(path.join(out, "model.safetensors"), "stale");
     const result = await writeSafetensors(ckpt, out);
+    expect((await readdir(out)).sort()).toEqual(["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"]);
     const names = ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"];
     expect(result.files.map((f) => path.basename(f.path))).toEqual(names);
     const index = JSON.parse(await readFile(path.join(out, "model.safetensors.index.json"), "utf8")) as { metadata: { total_size: number }; weight_map: Record<string, string> };

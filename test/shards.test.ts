@@ -134,6 +134,17 @@ describe("a sharded index that disagrees with its shards fails check, naming the
     expectFail(r.byId.get("weights.index"), /weight_map names "\.\.\/pytorch_model-00001-of-00003\.bin", which is not a file name in the checkpoint folder/);
   });
 
+  it("an index an attacker blew up (200k tensors over 100k missing files) ends fast with the named failure", async () => {
+    const c = await fresh();
+    await editIndex(c, (v) => {
+      for (let i = 0; i < 200_000; i++) v.weight_map[`x.${i}`] = `pytorch_model-${String(i % 100_000).padStart(5, "0")}-of-99999.bin`;
+    });
+    const t0 = Date.now();
+    const r = await check(c.dir);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expectFail(r.byId.get("weights.index"), /maps 2 tensor\(s\) to pytorch_model-00000-of-99999\.bin, which is not in the checkpoint/, /… and 99997 more files that are not in the checkpoint/);
+  });
+
   it("metadata.total_size: not a number fails, a wrong count warns", async () => {
     await editIndex(copy, (v) => (v.metadata = { total_size: "big" }));
     expectFail((await check(copy.dir)).byId.get("weights.index"), /metadata\.total_size is "big", not a byte count/);

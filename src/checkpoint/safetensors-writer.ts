@@ -8,7 +8,7 @@
 // refuse when no name covers the storage. Views are written as their own elements (non-contiguous
 // ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
-import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../report.js";
 import type { LoadedCheckpoint } from "./load.js";
@@ -62,6 +62,11 @@ const DTYPE_RANK: Record<DType, number> = {
 };
 const SAFETENSORS_NAME = Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([k, v]) => [v, k])) as Record<DType, string>;
 
+/** A file name writeSafetensors writes: model.safetensors, a safetensors shard, or their index. */
+export function isSafetensorsOutput(name: string): boolean {
+  return name === "model.safetensors" || name === "model.safetensors.index.json" || /^model-\d{5}-of-\d{5}\.safetensors$/.test(name);
+}
+
 /** The torch set to convert: the one transformers would load among the .bin sets. */
 export function torchWeightsSet(ckpt: LoadedCheckpoint): WeightsSet & { tensors: SetTensor[] } {
   const set = ckpt.weightSets.find((s) => s.format === "torch");
@@ -75,11 +80,13 @@ export function torchWeightsSet(ckpt: LoadedCheckpoint): WeightsSet & { tensors:
 export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, opts: WriteSafetensorsOptions = {}): Promise<SafetensorsConversion> {
   const set = opts.set ?? torchWeightsSet(ckpt);
   if (set.format !== "torch" || !set.tensors) throw new UserError(`${describeSet(set)}: only readable pytorch_model.bin weights are converted`, 2);
-  const bySource = new Map<WeightsIndex, SetTensor[]>();
-  for (const t of set.tensors) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
-  const sources = [...bySource.keys()];
+  const sources = [...new Set(set.tensors.map((t) => t.source))];
   const plans = await Promise.all(sources.map(async (index, i) => planFile(index, await storageBytes(index.file), set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors")));
 
+  const own = ckpt.files.filter((f) => isSafetensorsOutput(path.basename(f.source)) && path.dirname(f.source) === path.resolve(outDir));
+  if (own.length) {
+    throw new UserError(`${outDir} holds the checkpoint's own ${own.map((f) => path.basename(f.source)).join(", ")}; write the conversion to another folder`, 2);
+  }
   await mkdir(outDir, { recursive: true });
   const total = plans.reduce((s, p) => s + p.dataBytes, 0);
   let done = 0;
@@ -116,13 +123,16 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
     for (const plan of plans) for (const t of plan.kept) weightMap[t.name] = plan.name;
     const index = { metadata: { total_size: plans.reduce((s, p) => s + p.dataBytes, 0) }, weight_map: sortedObject(weightMap) };
     const file = path.join(outDir, "model.safetensors.index.json");
-    const fh = await open(file, "w");
-    try {
-      await fh.writeFile(`${JSON.stringify(index, null, 2)}\n`);
-    } finally {
-      await fh.close();
-    }
+    await writeFile(file, `${JSON.stringify(index, null, 2)}\n`);
     written.push({ path: file, size: (await stat(file)).size });
+  }
+  // Outputs of an earlier conversion in another layout would shadow these (transformers loads
+  // model.safetensors before an index): the folder keeps exactly the files just written.
+  const keep = new Set(written.map((f) => path.basename(f.path)));
+  for (const name of await readdir(outDir)) {
+    if (!keep.has(name) && isSafetensorsOutput(name)) {
+      await rm(path.join(outDir, name), { force: true });
+    }
   }
   const aliases: Record<string, string> = {};
   for (const plan of plans) Object.assign(aliases, plan.aliases);

@@ -182,16 +182,22 @@ function validateShardedSet(
   const set: WeightsSet = { format, path: indexPath, sharded: true, files: listed, problems };
   if (!listed.length) error(`${indexPath}: weight_map is empty: it names no shard`);
 
+  const mappedTo = new Map<string, number>();
+  for (const file of map.values()) mappedTo.set(file, (mappedTo.get(file) ?? 0) + 1);
+  const bad: string[] = [];
   for (const file of listed) {
     if (file.includes("/") || file.includes("\\") || file === "." || file === "..") {
-      error(`${indexPath}: weight_map names "${file}", which is not a file name in the checkpoint folder`);
+      bad.push(`${indexPath}: weight_map names "${file}", which is not a file name in the checkpoint folder`);
     } else if (!have.has(file)) {
-      const n = [...map.values()].filter((f) => f === file).length;
-      error(`${indexPath}: maps ${n} tensor(s) to ${file}, which is not in the checkpoint`);
+      bad.push(`${indexPath}: maps ${mappedTo.get(file)} tensor(s) to ${file}, which is not in the checkpoint`);
     }
   }
+  // An index naming thousands of files is reported by its first few.
+  for (const m of bad.slice(0, 3)) error(m);
+  if (bad.length > 3) error(`${indexPath}: … and ${bad.length - 3} more files that are not in the checkpoint`);
+  const listedSet = new Set(listed);
   for (const file of shardFiles) {
-    if (!listed.includes(file)) error(`${file}: a shard that ${indexPath} does not list; transformers would not load its tensors`);
+    if (!listedSet.has(file)) error(`${file}: a shard that ${indexPath} does not list; transformers would not load its tensors`);
   }
   // Unreadable shards are reported by the readable check, naming the file and the problem.
   const indexes = listed.map((f) => state.get(f)?.index);

@@ -7,7 +7,7 @@ import path from "node:path";
 import type { GlobalOptions } from "../cli.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
+import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
 import { describeSet, loadWeightsSet } from "../checkpoint/weight-sets.js";
 import { loadConfig } from "../config.js";
 import { UserError } from "../report.js";
@@ -35,7 +35,7 @@ function checkOutDir(ckpt: LoadedCheckpoint, outDir: string): void {
     throw new UserError(`--out ${outDir} is inside the checkpoint folder ${ckpt.root}: the files would be published as part of the model; choose a folder outside it (or the checkpoint folder itself)`, 2);
   }
   if (rel === "") {
-    const existing = ckpt.files.filter((f) => f.repoPath === "model.safetensors" || f.repoPath === "model.safetensors.index.json" || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f.repoPath));
+    const existing = ckpt.files.filter((f) => isSafetensorsOutput(f.repoPath));
     if (existing.length) {
       throw new UserError(`${ckpt.root} already has ${existing.map((f) => f.repoPath).join(", ")}; remove it or write the conversion elsewhere with --out`, 2);
     }
