@@ -8,6 +8,7 @@
 //   npx tsx bench/convert.ts [--reps N] [--ckpt DIR] [--json]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
@@ -20,9 +21,11 @@ const self = fileURLToPath(import.meta.url);
 async function child(ckptDir: string, outDir: string): Promise<void> {
   const ckpt = await loadCheckpoint(ckptDir);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const r = await writeSafetensors(ckpt, outDir);
+  const cpu = process.cpuUsage(cpu0);
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ ms, sizeRatio: r.proof.sizeRatio, bytes: r.proof.writtenBytes })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, sizeRatio: r.proof.sizeRatio, bytes: r.proof.writtenBytes })}\n`);
 }
 
 function median(xs: number[]): number {
@@ -57,10 +60,11 @@ async function main(): Promise<void> {
   const cp = () => {
     const dest = path.join(scratch, "cp");
     mkdirSync(dest, { recursive: true });
-    const r = haveTime ? run("/usr/bin/time", ["-f", "__MAXRSS_KB=%M", "cp", ...bins, dest]) : run("cp", [...bins, dest]);
+    const r = haveTime ? run("/usr/bin/time", ["-f", "__MAXRSS_KB=%M __CPU_S=%U+%S", "cp", ...bins, dest]) : run("cp", [...bins, dest]);
     rmSync(dest, { recursive: true, force: true });
     const m = /__MAXRSS_KB=(\d+)/.exec(r.stderr);
-    return { ms: r.ms, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
+    const c = /__CPU_S=([\d.]+)\+([\d.]+)/.exec(r.stderr);
+    return { ms: r.ms, maxRssMB: m ? Number(m[1]) / 1024 : NaN, cpuMs: c ? (Number(c[1]) + Number(c[2])) * 1000 : NaN };
   };
   const ours = () => {
     const out = path.join(scratch, "st");
@@ -68,7 +72,7 @@ async function main(): Promise<void> {
     const r = haveTime ? run("/usr/bin/time", ["-f", "__MAXRSS_KB=%M", ...child]) : run(child[0]!, child.slice(1));
     rmSync(out, { recursive: true, force: true });
     const m = /__MAXRSS_KB=(\d+)/.exec(r.stderr);
-    const doc = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { ms: number; sizeRatio: number; bytes: number };
+    const doc = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { ms: number; cpuMs: number; sizeRatio: number; bytes: number };
     return { ...doc, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
   };
 
@@ -95,6 +99,9 @@ async function main(): Promise<void> {
     oursMedianMs: Math.round(oursMs),
     cpMedianMs: Math.round(cpMs),
     ratio: Number((oursMs / cpMs).toFixed(2)),
+    /** CPU time (user + system, all threads): the work done, less sensitive to other load than wall time. */
+    oursCpuMs: Math.round(median(ourRuns.map((r) => r.cpuMs))),
+    cpCpuMs: Math.round(median(cpRuns.map((r) => r.cpuMs))),
     target: 1.5,
     oursPeakRssMB: Math.round(Math.max(...ourRuns.map((r) => r.maxRssMB))),
     cpPeakRssMB: Math.round(Math.max(...cpRuns.map((r) => r.maxRssMB))),
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
       `  writeSafetensors (write + read back + byte compare): ${result.oursMedianMs} ms, peak RSS ${result.oursPeakRssMB} MB`,
       `  cp of the .bin file(s):                               ${result.cpMedianMs} ms, peak RSS ${result.cpPeakRssMB} MB`,
       `  ratio ours/cp: ${result.ratio}x (target <= ${result.target}x) ${result.ratio <= result.target ? "OK" : "MISSED"}`,
+      `  CPU time (user + system): ours ${result.oursCpuMs} ms, cp ${result.cpCpuMs} ms (${(result.oursCpuMs / result.cpCpuMs).toFixed(2)}x); load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`,
       `  model.safetensors is ${result.sizeRatio}x the .bin's size`,
       `  whole \`convert\` command (also runs the CPU engine on both files): ${result.wholeConvertCommandMs} ms, logits ${JSON.stringify(result.wholeConvertLogits)}`,
       "",

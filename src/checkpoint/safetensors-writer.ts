@@ -51,7 +51,8 @@ export interface WriteSafetensorsOptions {
 export const MAX_SIZE_RATIO = 1.01;
 /** Non-contiguous tensors are gathered in memory; a span larger than this is refused. */
 export const MAX_GATHER_BYTES = 256 * 1024 * 1024;
-const CHUNK = 8 * 1024 * 1024;
+/** Small enough that a buffer read back is still in the CPU cache when it is compared (measured: 2 MiB twice as fast as 8). */
+const CHUNK = 2 * 1024 * 1024;
 
 /** Names transformers re-ties on load (BERT's decoder): never the one kept when it has an alias. */
 const DISCARD_NAMES = new Set(["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"]);
@@ -303,7 +304,7 @@ async function readExactly(fh: FileHandle, position: number, length: number, int
  * another read of both files).
  */
 class VerifiedWriter {
-  private readonly slots = Array.from({ length: 3 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
+  private readonly slots = Array.from({ length: 4 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
   private cur = 0;
   private fill = 0;
   private position = 0;
