@@ -1,6 +1,6 @@
-// The BERT-base-size checkpoint every benchmark uses, generated once by the project's own
-// script (tools/make_base_size_ckpt.py, PyTorch from Debian: apt-get install -y python3-torch
-// libopenblas0-pthread) and cached under bench/.cache/.
+// The checkpoints the benchmarks use, generated once by the project's own scripts
+// (tools/make_base_size_ckpt.py, tools/make_sharded_ckpt.py; PyTorch from Debian: apt-get install
+// -y python3-torch libopenblas0-pthread) and cached under bench/.cache/.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -19,6 +19,17 @@ export function ensureBaseCheckpoint(): string {
   return dir;
 }
 
+/** A BERT-large-size checkpoint (about 1.34 GB) in three pytorch_model.bin shards plus the index (tools/make_sharded_ckpt.py). */
+export function ensureShardedCheckpoint(): string {
+  const dir = path.join(repoRoot, "bench", ".cache", "azbert-large-sharded");
+  if (existsSync(path.join(dir, "pytorch_model.bin.index.json"))) return dir;
+  process.stderr.write(`generating a BERT-large-size sharded checkpoint in ${dir} (about 1.3 GB)...\n`);
+  execFileSync(PYTHON, [path.join(repoRoot, "tools", "make_sharded_ckpt.py"), dir, "--from", path.join(repoRoot, "ckpt")], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return dir;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  console.log(ensureBaseCheckpoint());
+  console.log(process.argv[2] === "sharded" ? ensureShardedCheckpoint() : ensureBaseCheckpoint());
 }

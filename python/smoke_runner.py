@@ -10,6 +10,9 @@ usage:
       CASES.json: {"cases": [{"text": "...", "maskWords": [4, 12], "preprocess": "pya0"}]}
       maskWords (1-based word positions) are applied after preprocessing when "preprocess" is set;
       otherwise the text already carries its mask tokens.
+      DIR must hold safetensors weights and no pickle file (azbert-release writes such a folder):
+      the model is loaded with use_safetensors=True and trust_remote_code=False, and a config whose
+      auto_map names repository code is refused, so loading runs no code from the checkpoint.
       prints {"device", "torch", "transformers", "gpu", "engine",
               "cases": [{"text", "input_ids", "masks": [{"position", "top": [{"token", "id", "score"}]}],
                          "status"?, "reason"?, "ms"}]}
@@ -56,9 +59,33 @@ def probe():
         out["missing"].append("transformers")
     else:
         out["transformers"] = version_of("transformers") or "unknown"
+    if importlib.util.find_spec("safetensors") is None:
+        out["missing"].append("safetensors")
     if not out["cuda"]:
         out["missing"].append("a CUDA GPU visible to torch")
     return out
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def refuse_unsafe_folder(folder):
+    """Why the folder must not be loaded (a pickle file, or a config naming code), or None."""
+    names = sorted(os.listdir(folder))
+    pickles = [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        return f"{folder} holds pickle files ({', '.join(pickles)}); this runner loads safetensors only"
+    if not any(n.endswith(".safetensors") for n in names):
+        return f"{folder} holds no .safetensors weights"
+    for name in ("config.json", "tokenizer_config.json"):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            continue
+        with open(path) as fh:
+            doc = json.load(fh)
+        if isinstance(doc, dict) and doc.get("auto_map"):
+            return f"{name}: auto_map points at code ({json.dumps(doc['auto_map'])[:120]}); refusing to load repository code"
+    return None
 
 
 def preprocess_case(case, mask_token):
@@ -88,6 +115,9 @@ def main():
         emit(probe())
     if not a.ckpt or not a.cases:
         emit({"error": "--ckpt and --cases are required (or --probe)"}, 2)
+    unsafe = refuse_unsafe_folder(a.ckpt)
+    if unsafe:
+        emit({"error": unsafe}, 2)
 
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     if missing:
@@ -103,12 +133,13 @@ def main():
     with open(a.cases) as fh:
         spec = json.load(fh)
     t_load = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(a.ckpt)
+    tok = AutoTokenizer.from_pretrained(a.ckpt, trust_remote_code=False)
+    safe = {"use_safetensors": True, "trust_remote_code": False}
     try:
-        model = AutoModelForMaskedLM.from_pretrained(a.ckpt)
+        model = AutoModelForMaskedLM.from_pretrained(a.ckpt, **safe)
         head = "AutoModelForMaskedLM"
     except Exception:
-        model = AutoModelForPreTraining.from_pretrained(a.ckpt)
+        model = AutoModelForPreTraining.from_pretrained(a.ckpt, **safe)
         head = "AutoModelForPreTraining"
     model.eval().to(a.device)
     load_ms = (time.perf_counter() - t_load) * 1e3

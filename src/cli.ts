@@ -59,6 +59,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command("convert")
+    .description("write safetensors from pytorch_model.bin (single or sharded) and prove them equal")
+    .option("--out <dir>", "output folder (default: <github.outDir>/safetensors; the checkpoint folder only when named)")
+    .action(async (opts: { out?: string }, cmd: Command) => {
+      const { runConvertCommand } = await import("./tasks/convert-command.js");
+      setExit(await runConvertCommand({ ...globals(cmd), ...opts }));
+    });
+
+  program
     .command("release")
     .description("check → smoke → pack → Hub → GitHub → verify")
     .option("--dry-run", "print the checklist and the plan; change nothing")

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The GPU smoke check of issue 3, as one prepared script for a machine with an NVIDIA GPU,
-# PyTorch and transformers: the shipped runner (python/smoke_runner.py) on the bundled sample
-# and on a BERT-base-size checkpoint made there by tools/make_base_size_ckpt.py.
+# The GPU smoke check, as one prepared script for a machine with an NVIDIA GPU, PyTorch,
+# transformers and Node (npm ci && npm run build done): `smoke --device cuda` on the bundled sample
+# (the real path: weights checked, safetensors written by our reader, then the runner), and the
+# shipped runner (python/smoke_runner.py) on cuda and cpu, on the sample and on a BERT-base-size
+# checkpoint made there by tools/make_base_size_ckpt.py. The runner loads safetensors only, so each
+# checkpoint is first converted by `azbert-release convert` into a folder with its tokenizer files.
 # usage: tools/gpu-smoke-check.sh [OUT_DIR]
 set -euo pipefail
 out=${1:-${OUT:-/tmp/gpu-smoke}}
@@ -26,11 +29,19 @@ echo "base checkpoint generated in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 # Fingerprint of the random weights, to compare with the copy generated on the CPU machine.
 "$py" -c "import torch; sd=torch.load('$base/pytorch_model.bin'); w=sd['bert.embeddings.word_embeddings.weight']; print('word_embeddings sum', float(w.double().sum()), 'first', w[0,:4].tolist())"
 
+node bin/azbert-release.js smoke --device cuda --python "$py" --json > "$out/cli-smoke-cuda.json" || echo "smoke --device cuda failed (exit $?)"
+
 for ck in ckpt "$base"; do
   name=$(basename "$ck")
+  folder="$out/$name-safetensors"
+  rm -rf "$folder"
+  node bin/azbert-release.js convert --ckpt "$ck" --out "$folder"
+  for f in config.json tokenizer.json tokenizer_config.json special_tokens_map.json added_tokens.json vocab.txt; do
+    ln -s "$(cd "$ck" && pwd)/$f" "$folder/$f"
+  done
   for dev in cuda cpu; do
     t0=$(date +%s%N)
-    "$py" python/smoke_runner.py --ckpt "$ck" --cases "$out/cases.json" --device "$dev" --top-k 5 > "$out/$name-$dev.json"
+    "$py" python/smoke_runner.py --ckpt "$folder" --cases "$out/cases.json" --device "$dev" --top-k 5 > "$out/$name-$dev.json"
     echo "$name on $dev: whole process $(( ($(date +%s%N) - t0) / 1000000 )) ms"
     "$py" - "$out/$name-$dev.json" <<'PY'
 import json, sys

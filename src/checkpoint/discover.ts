@@ -59,7 +59,11 @@ const CLASH_LISTED = 3;
  * `digest` gives a file's content hash: files that land on one name and share it are identical
  * duplicates. It is asked only for files whose name and size collide.
  */
-export async function discoverCheckpoint(rootDir: string, digest: (f: CheckpointFile) => Promise<string>): Promise<Discovery> {
+export async function discoverCheckpoint(
+  rootDir: string,
+  digest: (f: CheckpointFile) => Promise<string>,
+  opts: { followLinksOutside?: boolean } = {},
+): Promise<Discovery> {
   const root = path.resolve(rootDir);
   const problems: InventoryProblem[] = [];
   const st = await stat(root).catch(() => null);
@@ -93,7 +97,9 @@ export async function discoverCheckpoint(rootDir: string, digest: (f: Checkpoint
           problems.push({ severity: "error", code: "broken-symlink", message: `${rel}: symlink points to a file that does not exist` });
           continue;
         }
-        if (target !== realRoot && !target.startsWith(realRoot + path.sep)) {
+        // Reading a local copy (smoke on a Hub cache snapshot, whose files link into ../blobs) may
+        // follow such a link; publishing never does.
+        if (!opts.followLinksOutside && target !== realRoot && !target.startsWith(realRoot + path.sep)) {
           // Never followed: publishing it would upload a file from outside the checkpoint.
           problems.push({ severity: "error", code: "symlink-escape", message: `${rel}: symlink points outside the checkpoint folder (to ${target}); copy the file in or remove the link` });
           continue;

@@ -9,8 +9,10 @@ import { HashCache } from "./hash-cache.js";
 import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import { parseModelCard, type ModelCard } from "./model-card.js";
 import { describeReadError, openRegularFile, readRegularFile } from "./regular-file.js";
-import type { CheckpointFile, WeightsIndex } from "./types.js";
-import { readWeights, WeightsError } from "./weights.js";
+import type { CheckpointFile } from "./types.js";
+import { assembleWeightSets, readWeightsFiles, type WeightsSet, type WeightsState } from "./weight-sets.js";
+
+export type { WeightsSet, WeightsState } from "./weight-sets.js";
 
 export interface JsonDoc {
   path: string;
@@ -19,12 +21,6 @@ export interface JsonDoc {
   error?: string;
   /** Numbers that parse but are NaN or infinite in Python (NaN literals, 1e400). */
   nonFinite?: NonFiniteNumber[];
-}
-
-export interface WeightsState {
-  path: string;
-  index?: WeightsIndex;
-  error?: { code: string; message: string };
 }
 
 export interface LoadedCheckpoint {
@@ -36,7 +32,10 @@ export interface LoadedCheckpoint {
   vocab?: string[];
   /** Why vocab.txt could not be read, when it could not. */
   vocabError?: string;
+  /** Every weights file (single files and shards), read without loading tensors. */
   weights: WeightsState[];
+  /** The weights as transformers loads them (one file or an index with its shards), in its lookup order. */
+  weightSets: WeightsSet[];
   modelCard?: { path: string; card: ModelCard };
   /**
    * Non-finite values found in each weights file's float tensors (by repo path), from the pass that
@@ -54,10 +53,12 @@ const MAX_CARD_BYTES = 16 * 1024 * 1024;
 
 export async function loadCheckpoint(
   dir: string,
-  opts: { modelCard?: string | null; cache?: HashCache } = {},
+  opts: { modelCard?: string | null; cache?: HashCache; followLinksOutside?: boolean } = {},
 ): Promise<LoadedCheckpoint> {
   const cache = opts.cache ?? new HashCache();
-  const found = await discoverCheckpoint(dir, (f) => cache.sha256(f.source));
+  const found = await discoverCheckpoint(dir, (f) => cache.sha256(f.source), {
+    followLinksOutside: opts.followLinksOutside ?? false,
+  });
   let files = found.files;
   if (opts.modelCard) {
     // A model card kept outside the checkpoint is published as README.md all the same.
@@ -84,17 +85,8 @@ export async function loadCheckpoint(
     else vocabError = r.error;
   }
 
-  const weights: WeightsState[] = [];
-  for (const name of ["pytorch_model.bin", "model.safetensors"]) {
-    const f = byPath.get(name);
-    if (!f) continue;
-    try {
-      weights.push({ path: name, index: await readWeights(f.source) });
-    } catch (e) {
-      if (!(e instanceof WeightsError)) throw e;
-      weights.push({ path: name, error: { code: e.code, message: e.message } });
-    }
-  }
+  const weights = await readWeightsFiles(files, json);
+  const weightSets = assembleWeightSets(files, json, weights);
 
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
@@ -103,7 +95,7 @@ export async function loadCheckpoint(
     modelCard = { path: "README.md", card: r.text !== undefined ? parseModelCard(r.text) : { frontMatter: null, body: "", error: r.error } };
   }
 
-  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, modelCard };
+  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, weightSets, modelCard };
 }
 
 /**
@@ -150,4 +142,9 @@ export function splitLinesLikePython(text: string): string[] {
   const lines = text.split(/\r\n|\r|\n/);
   if (lines.at(-1) === "") lines.pop();
   return lines;
+}
+
+/** Absolute path of the file published as `repoPath` (after flattening), if the checkpoint has it. */
+export function checkpointSource(ckpt: Pick<LoadedCheckpoint, "files">, repoPath: string): string | undefined {
+  return ckpt.files.find((f) => f.repoPath === repoPath)?.source;
 }

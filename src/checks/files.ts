@@ -1,6 +1,7 @@
 // What is in the folder: required files present, nothing clashing, escaping or unexpected.
 import type { LoadedCheckpoint } from "../checkpoint/load.js";
 import { REQUIRED_FILES, WEIGHT_FILES } from "../checkpoint/discover.js";
+import { WEIGHTS_INDEX_FILES } from "../checkpoint/weight-sets.js";
 import type { CheckResult } from "../report.js";
 import { fail, pass, warn } from "./helpers.js";
 
@@ -9,7 +10,9 @@ export function checkRequiredFiles(ckpt: LoadedCheckpoint): CheckResult {
   const title = "required files are present";
   const have = new Set(ckpt.files.map((f) => f.repoPath));
   const missing: string[] = REQUIRED_FILES.filter((f) => !have.has(f)).map((f) => `${f} is missing from ${ckpt.root}`);
-  if (!WEIGHT_FILES.some((f) => have.has(f))) missing.push(`no weights: neither pytorch_model.bin nor model.safetensors is in ${ckpt.root}`);
+  if (![...WEIGHT_FILES, ...WEIGHTS_INDEX_FILES].some((f) => have.has(f))) {
+    missing.push(`no weights: neither pytorch_model.bin nor model.safetensors (nor a sharded index) is in ${ckpt.root}`);
+  }
   return missing.length ? fail(id, title, missing) : pass(id, title);
 }
 

@@ -7,7 +7,7 @@ import { checkLayout, checkRequiredFiles, checkUnexpectedFiles } from "./files.j
 import { checkJsonFinite, checkJsonParses, checkJsonSchemas, checkNoLocalPaths } from "./json.js";
 import { checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples } from "./model-card.js";
 import { checkAttentionHeads, checkSpecialTokens, checkVocabularySizes } from "./tokenizer.js";
-import { checkTensorDtype, checkTensorShapes, checkWeightsFinite, checkWeightsReadable } from "./weights.js";
+import { checkTensorDtype, checkTensorShapes, checkWeightsFinite, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
 
 export interface CheckGroup {
   title: string;
@@ -39,7 +39,7 @@ export const CHECKPOINT_CHECKS: CheckGroup[] = [
   group("Checkpoint files", [checkRequiredFiles, checkLayout, checkUnexpectedFiles]),
   group("JSON files", [checkJsonParses, checkJsonFinite, checkJsonSchemas, checkNoLocalPaths]),
   group("Tokenizer", [checkVocabularySizes, checkSpecialTokens, checkAttentionHeads]),
-  group("Weights", [checkWeightsReadable, checkTensorShapes, checkTensorDtype]),
+  group("Weights", [checkWeightsReadable, checkWeightsIndex, checkTensorShapes, checkTensorDtype]),
   group("Model card", [checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples]),
   group("Weight values", [checkWeightsFinite], "manifest"),
 ];

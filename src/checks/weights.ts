@@ -2,18 +2,45 @@
 import { formatBytes } from "../checkpoint/discover.js";
 import { isFloatDType, nonFiniteTensors } from "../checkpoint/finite-scan.js";
 import type { LoadedCheckpoint, WeightsState } from "../checkpoint/load.js";
+import type { TensorInfo } from "../checkpoint/types.js";
 import type { CheckResult } from "../report.js";
 import { fail, isRecord, pass, skip, warn } from "./helpers.js";
 
+/** Every weights file, single or shard, read without executing anything: one result per format. */
 export function checkWeightsReadable(ckpt: LoadedCheckpoint): CheckResult[] {
   if (!ckpt.weights.length) return [skip("weights.read", "weights read without code execution", "no weights file (see files.required)")];
-  return ckpt.weights.map((w) => {
-    const id = w.path === "pytorch_model.bin" ? "weights.pickle" : "weights.safetensors";
-    const title = w.path === "pytorch_model.bin" ? "pytorch_model.bin loads without code execution" : "model.safetensors header is valid";
-    if (w.error) return fail(id, title, [w.error.message]);
-    const n = w.index!.tensors.length;
-    const storages = new Set(w.index!.tensors.map((t) => t.storageKey)).size;
-    return pass(id, title, `${n} tensors in ${storages} storages`);
+  const pickles = ckpt.weights.filter((w) => !w.path.endsWith(".safetensors"));
+  const safetensors = ckpt.weights.filter((w) => w.path.endsWith(".safetensors"));
+  const results: CheckResult[] = [];
+  for (const [group, id] of [[pickles, "weights.pickle"], [safetensors, "weights.safetensors"]] as const) {
+    if (!group.length) continue;
+    const one = group.length === 1 ? group[0]!.path : undefined;
+    const title = id === "weights.pickle"
+      ? `${one ?? `${group.length} pickle weight files`} ${one ? "loads" : "load"} without code execution`
+      : `${one ?? `${group.length} safetensors files`}${one ? " header is" : ": headers are"} valid`;
+    const errors = group.filter((w) => w.error).map((w) => w.error!.message);
+    if (errors.length) {
+      results.push(fail(id, title, errors));
+      continue;
+    }
+    const tensors = group.flatMap((w) => w.index!.tensors);
+    const storages = new Set(group.flatMap((w) => w.index!.tensors.map((t) => `${w.path}\0${t.storageKey}`))).size;
+    results.push(pass(id, title, `${one ? "" : `${group.length} files, `}${tensors.length} tensors in ${storages} storages`));
+  }
+  return results;
+}
+
+/** Sharded weights: the index names every shard, and each shard holds exactly the tensors it maps there. */
+export function checkWeightsIndex(ckpt: LoadedCheckpoint): CheckResult[] {
+  return ckpt.weightSets.filter((s) => s.sharded).map((s) => {
+    const id = "weights.index";
+    const title = `${s.path} lists every shard and maps every tensor to the one shard that holds it`;
+    const errors = s.problems.filter((p) => p.severity === "error").map((p) => p.message);
+    const warnings = s.problems.filter((p) => p.severity === "warn").map((p) => p.message);
+    if (errors.length) return fail(id, title, [...errors, ...warnings]);
+    if (!s.tensors) return skip(id, title, "a shard cannot be read (see weights.pickle / weights.safetensors)");
+    if (warnings.length) return warn(id, title, warnings);
+    return pass(id, title, `${s.files.length} shards, ${s.tensors.length} tensors`);
   });
 }
 
@@ -73,8 +100,10 @@ function legacyName(name: string): string {
   return name.replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta");
 }
 
-function readable(ckpt: LoadedCheckpoint): Array<WeightsState & { index: NonNullable<WeightsState["index"]> }> {
-  return ckpt.weights.filter((w): w is WeightsState & { index: NonNullable<WeightsState["index"]> } => !!w.index);
+/** The loadable weights sets (a single file, or shards through their index) with every tensor of each. */
+function readable(ckpt: LoadedCheckpoint): Array<{ path: string; index: { tensors: TensorInfo[] } }> {
+  const sets = [...ckpt.weightSets].sort((a, b) => (a.format === b.format ? 0 : a.format === "torch" ? -1 : 1));
+  return sets.flatMap((s) => (s.tensors ? [{ path: s.path, index: { tensors: s.tensors } }] : []));
 }
 
 /**
@@ -154,7 +183,8 @@ export function checkTensorDtype(ckpt: LoadedCheckpoint): CheckResult {
 export function checkWeightsFinite(ckpt: LoadedCheckpoint): CheckResult {
   const id = "weights.finite";
   const title = "floating-point tensors hold no NaN or Inf";
-  const files = readable(ckpt);
+  // Per file (single or shard): the scan ran on each file's own bytes.
+  const files = ckpt.weights.filter((w): w is WeightsState & { index: NonNullable<WeightsState["index"]> } => !!w.index);
   if (!files.length) return skip(id, title, "needs a readable weights file");
   if (!ckpt.finite) return skip(id, title, "the weights were not read (the manifest was not hashed)");
   const problems: string[] = [];
@@ -174,4 +204,12 @@ export function checkWeightsFinite(ckpt: LoadedCheckpoint): CheckResult {
     summaries.push(`${floats} float tensors (${formatBytes(scan.floatBytes)})${files.length > 1 ? ` in ${w.path}` : ""}`);
   }
   return problems.length ? fail(id, title, problems) : pass(id, title, summaries.join(", "));
+}
+
+/**
+ * What must pass before another loader (transformers in the Python runner, a download's proof) is
+ * given the weights: every weights file read without executing anything, and shards as their index says.
+ */
+export function checkWeightsBeforeLoading(ckpt: LoadedCheckpoint): CheckResult[] {
+  return [...checkWeightsReadable(ckpt), ...checkWeightsIndex(ckpt)];
 }

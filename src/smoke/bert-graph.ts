@@ -9,7 +9,7 @@
 // Output:
 //   logits       float [M, V]     MLM logits at the masked tokens only
 import path from "node:path";
-import type { DType, TensorInfo, WeightsIndex } from "../checkpoint/types.js";
+import type { DType, TensorInfo } from "../checkpoint/types.js";
 import { UserError } from "../report.js";
 import { attr, DT, encodeModel, GraphBuilder, type Initializer, type OnnxDataType } from "./onnx.js";
 
@@ -119,7 +119,7 @@ export function expectedShape(cfg: BertConfig, canonical: string): number[] {
  * a decoder tied to the word embeddings when it is not stored, `cls.predictions.decoder.bias`
  * when `cls.predictions.bias` is absent. Anything else is a clear error.
  */
-export function resolveBertTensors(index: WeightsIndex, cfg: BertConfig): Map<string, TensorInfo> {
+export function resolveBertTensors<T extends TensorInfo>(index: { file: string; tensors: readonly T[] }, cfg: BertConfig): Map<string, T> {
   const byName = new Map(index.tensors.map((t) => [t.name, t]));
   const file = path.basename(index.file);
   const prefix = ["bert.", ""].find((p) => byName.has(`${p}embeddings.word_embeddings.weight`));
@@ -130,7 +130,7 @@ export function resolveBertTensors(index: WeightsIndex, cfg: BertConfig): Map<st
         `nor embeddings.word_embeddings.weight; found ${index.tensors.length} tensors, e.g. ${sample || "none"}`,
     );
   }
-  const lookup = (canonical: string): TensorInfo | undefined => {
+  const lookup = (canonical: string): T | undefined => {
     const candidates: string[] = [];
     const base = canonical.startsWith("cls.") ? [canonical] : [prefix + canonical];
     for (const b of base) {
@@ -146,7 +146,7 @@ export function resolveBertTensors(index: WeightsIndex, cfg: BertConfig): Map<st
     }
     return undefined;
   };
-  const out = new Map<string, TensorInfo>();
+  const out = new Map<string, T>();
   const missing: string[] = [];
   for (const canonical of requiredTensors(cfg)) {
     const t = lookup(canonical);

@@ -3,6 +3,7 @@
 // a JSON list, or another model card.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { checkpointSource, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { parseModelCard, widgetTexts } from "../checkpoint/model-card.js";
 import { UserError } from "../report.js";
 
@@ -20,22 +21,25 @@ export interface SmokeCase {
 export const PYA0_REASON =
   "contains [imath] markup, which needs the pya0 preprocessor (preprocess_for_transformer): only the Python path can run it, with pya0 installed";
 
-/** Widget examples of the checkpoint's model card (README.md front matter). */
-export async function widgetCases(ckptDir: string): Promise<SmokeCase[]> {
-  const file = path.join(ckptDir, "README.md");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    throw new UserError(`${file}: no model card, so no widget examples to smoke-test (give a cases file with --cases)`, 2);
+/**
+ * Widget examples of the model card the release publishes (README.md front matter): the config's
+ * `modelCard`, else the checkpoint's README.md, wherever discovery found it.
+ */
+export async function widgetCases(ckpt: Pick<LoadedCheckpoint, "root" | "files">): Promise<SmokeCase[]> {
+  const file = checkpointSource(ckpt, "README.md");
+  if (!file) {
+    throw new UserError(
+      `${path.join(ckpt.root, "README.md")}: no model card, so no widget examples to smoke-test (set "modelCard" in the config, or give a cases file with --cases)`,
+      2,
+    );
   }
-  const card = parseModelCard(text);
+  const card = parseModelCard(await readFile(file, "utf8"));
   if (card.error) throw new UserError(`${file}: ${card.error}`, 2);
   const texts = widgetTexts(card);
   if (!texts.length) {
     throw new UserError(`${file}: the front matter has no widget examples (widget: - text: "... [MASK] ..."); give a cases file with --cases`, 2);
   }
-  return texts.map((t, i) => ({ text: t, source: `README.md widget ${i + 1}` }));
+  return texts.map((t, i) => ({ text: t, source: `${path.basename(file)} widget ${i + 1}` }));
 }
 
 /** Parses the old test.txt format. `file` names the file in errors. */

@@ -1,15 +1,18 @@
 // The CPU engine: the checkpoint's BERT as an ONNX graph built in memory, run by
-// onnxruntime-node. Weights go to the runtime as external data pointing at the checkpoint's own
-// weights file (byte ranges from the project's weights index: no copy through JavaScript) when
-// they are stored contiguously as float32/float16/bfloat16; otherwise they are loaded as float32
-// through the project's tensor loader and embedded (raw_data).
-import { existsSync, realpathSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+// onnxruntime-node. The checkpoint is read through the same inventory as `check` (nested layouts
+// flattened, sharded weights through their index). Weights go to the runtime as external data
+// pointing at the checkpoint's own weights files (byte ranges from the project's weights index, one
+// or several files: no copy through JavaScript) when they are stored contiguously as
+// float32/float16/bfloat16; otherwise they are loaded as float32 through the project's tensor
+// loader and embedded (raw_data).
+import { realpathSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-node";
+import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import type { DType, TensorInfo, WeightsIndex } from "../checkpoint/types.js";
-import { loadTensorF32, readWeights } from "../checkpoint/weights.js";
+import { chosenWeightsSet, describeSet, type SetTensor, type WeightsSet, whyUnreadable } from "../checkpoint/weight-sets.js";
+import { loadTensorF32 } from "../checkpoint/weights.js";
 import { UserError } from "../report.js";
 import {
   buildBertModel,
@@ -21,18 +24,19 @@ import {
 } from "./bert-graph.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
 
-/** Access to the project's weights reader (injectable for tests). */
+/** Access to the project's tensor loader (injectable for tests). */
 export interface WeightsAccess {
-  readIndex(file: string): Promise<WeightsIndex>;
   loadF32(index: WeightsIndex, name: string): Promise<Float32Array>;
 }
 
-/** The project's reader: src/checkpoint/weights.ts (index) and tensor-data.ts (float32 data). */
-export const defaultWeightsAccess: WeightsAccess = { readIndex: readWeights, loadF32: loadTensorF32 };
+/** The project's reader: src/checkpoint/tensor-data.ts (float32 data). */
+export const defaultWeightsAccess: WeightsAccess = { loadF32: loadTensorF32 };
 
 export interface EngineOptions {
-  /** "external" (default when possible): the runtime reads the weights file itself; "inline": float32 copies in the graph. */
+  /** "external" (default when possible): the runtime reads the weights files itself; "inline": float32 copies in the graph. */
   weights?: "auto" | "inline";
+  /** The weights to run (default: the set transformers would load from the checkpoint). */
+  weightsSet?: WeightsSet;
   /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
   threads?: number;
   access?: WeightsAccess;
@@ -75,18 +79,44 @@ function isContiguous(t: TensorInfo): boolean {
   return t.byteLength === expect * ITEMSIZE[t.dtype];
 }
 
-/** Chooses the weights file the way transformers does: model.safetensors first. */
-export function weightsFile(ckptDir: string): string {
-  for (const f of ["model.safetensors", "pytorch_model.bin"]) {
-    const p = path.join(ckptDir, f);
-    if (existsSync(p)) return p;
-  }
-  throw new UserError(`${ckptDir}: no weights file (model.safetensors or pytorch_model.bin)`, 2);
+/**
+ * The weights set the engine runs: the one transformers would load (safetensors first, a single
+ * file before shards), refused with the reason when it cannot be read.
+ */
+export function engineWeights(ckpt: LoadedCheckpoint): WeightsSet & { tensors: SetTensor[] } {
+  const set = chosenWeightsSet(ckpt.weightSets);
+  if (!set) throw new UserError(`${ckpt.root}: no weights file (model.safetensors or pytorch_model.bin, single or sharded with its index)`, 2);
+  if (set.tensors) return set as WeightsSet & { tensors: SetTensor[] };
+  throw new UserError(whyUnreadable(set, ckpt.weights), 1);
 }
 
 function asUserError(e: unknown): unknown {
   if (e instanceof Error && e.name === "WeightsError") return new UserError(e.message, 1);
   return e;
+}
+
+function configOf(ckpt: LoadedCheckpoint): { json: unknown; file: string } {
+  const doc = ckpt.json.get("config.json");
+  const file = ckpt.files.find((f) => f.repoPath === "config.json")?.source ?? path.join(ckpt.root, "config.json");
+  if (!doc) throw new UserError(`${file}: no such file`, 2);
+  if (doc.error) throw new UserError(`${file} ${doc.error}`, 2);
+  return { json: doc.value, file };
+}
+
+/** The folder onnxruntime resolves external data against, and each file's location inside it. */
+function externalLocations(files: readonly string[]): { folder: string; location: Map<string, string> } {
+  const real = new Map(files.map((f) => {
+    try {
+      // onnxruntime refuses external data that resolves outside its folder, so name the real file
+      // (a Hub cache snapshot links pytorch_model.bin to ../../blobs/<sha>)
+      return [f, realpathSync(f)] as const;
+    } catch {
+      return [f, path.resolve(f)] as const;
+    }
+  }));
+  let folder = path.dirname([...real.values()][0] ?? ".");
+  for (const r of real.values()) while (path.relative(folder, r).startsWith("..")) folder = path.dirname(folder);
+  return { folder, location: new Map([...real].map(([f, r]) => [f, path.relative(folder, r).split(path.sep).join("/")])) };
 }
 
 export class CpuEngine {
@@ -99,40 +129,23 @@ export class CpuEngine {
     readonly timings: EngineTimings,
   ) {}
 
-  static async load(dir: string, opts: EngineOptions = {}): Promise<CpuEngine> {
-    const ckptDir = path.resolve(dir);
+  static async load(source: string | LoadedCheckpoint, opts: EngineOptions = {}): Promise<CpuEngine> {
     const t0 = performance.now();
     const ortPromise = import("onnxruntime-node");
-    const tokenizer = opts.tokenizer ?? (await loadTokenizer(ckptDir));
+    const ckpt = typeof source === "string" ? await loadCheckpoint(path.resolve(source), { followLinksOutside: true }) : source;
+    const tokenizer = opts.tokenizer ?? (await loadTokenizer(ckpt));
     const t1 = performance.now();
-    const configFile = path.join(ckptDir, "config.json");
-    let configJson: unknown;
-    try {
-      configJson = JSON.parse(await readFile(configFile, "utf8"));
-    } catch (e) {
-      throw new UserError(`${configFile}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`, 2);
-    }
+    const { json: configJson, file: configFile } = configOf(ckpt);
     const config = parseBertConfig(configJson, configFile);
-    const file = weightsFile(ckptDir);
-    const access = opts.access ?? defaultWeightsAccess;
-    let index: WeightsIndex;
-    try {
-      index = await access.readIndex(file);
-    } catch (e) {
-      throw asUserError(e);
-    }
-    const tensors = resolveBertTensors(index, config);
+    const set = opts.weightsSet ?? engineWeights(ckpt);
+    if (!set.tensors) throw new UserError(`${describeSet(set)}: cannot be read`, 1);
+    const tensors = resolveBertTensors({ file: describeSet(set), tensors: set.tensors }, config);
     const t2 = performance.now();
     const ort = await ortPromise;
+    const access = opts.access ?? defaultWeightsAccess;
 
-    // onnxruntime refuses external data that resolves outside its folder, so name the real file
-    // (a Hub cache snapshot links pytorch_model.bin to ../../blobs/<sha>)
-    let realWeights = path.resolve(index.file);
-    try {
-      realWeights = realpathSync(realWeights);
-    } catch {
-      // keep the path as indexed; the runtime will say what is wrong with it
-    }
+    const { folder, location } = externalLocations([...new Set([...tensors.values()].map((t) => t.source.file))]);
+    const weightFiles = set.files.length === 1 ? set.files[0]! : `${set.files.length} shards (${set.files.join(", ")})`;
     const sessionOptions = (external: boolean): InferenceSession.SessionOptions => ({
       graphOptimizationLevel: "all",
       logSeverityLevel: 3,
@@ -143,7 +156,7 @@ export class CpuEngine {
         session: {
           ...(((opts.sessionOptions?.extra as Record<string, unknown> | undefined)?.session as Record<string, unknown> | undefined) ?? {}),
           ...(opts.prepack ? {} : { disable_prepacking: "1" }),
-          ...(external ? { model_external_initializers_file_folder_path: path.dirname(realWeights) } : {}),
+          ...(external ? { model_external_initializers_file_folder_path: folder } : {}),
         },
       },
     });
@@ -164,17 +177,17 @@ export class CpuEngine {
           kind: "external",
           dtype: t.dtype,
           dims: t.shape,
-          location: path.basename(realWeights),
+          location: location.get(t.source.file)!,
           offset: t.dataOffset,
           length: t.byteLength,
-          key: `${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`,
+          key: `${t.source.file}:${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`,
         });
       }
       const model = buildBertModel(config, refs);
       graphMs += performance.now() - tg;
       try {
         session = await ort.InferenceSession.create(model, sessionOptions(true));
-        mode = `weights read by onnxruntime straight from ${path.basename(index.file)} (external data, ${dtypes})`;
+        mode = `weights read by onnxruntime straight from ${weightFiles} (external data, ${dtypes})`;
       } catch (e) {
         mode = `weights inlined after the runtime refused external data: ${(e as Error).message.split("\n")[0]}`;
       }
@@ -184,11 +197,11 @@ export class CpuEngine {
       const refs = new Map<string, WeightRef>();
       const loaded = new Map<string, Float32Array>();
       for (const [canonical, t] of tensors) {
-        const key = `${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`;
+        const key = `${t.source.file}:${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`;
         let data = loaded.get(key);
         if (!data) {
           try {
-            data = await access.loadF32(index, t.name);
+            data = await access.loadF32(t.source, t.name);
           } catch (e) {
             throw asUserError(e);
           }
@@ -202,7 +215,7 @@ export class CpuEngine {
       graphMs += performance.now() - tg;
       session = await ort.InferenceSession.create(model, sessionOptions(false));
       model = undefined;
-      if (!mode) mode = `weights loaded from ${path.basename(index.file)} (${dtypes} -> float32, inline)`;
+      if (!mode) mode = `weights loaded from ${weightFiles} (${dtypes} -> float32, inline)`;
     }
     const t3 = performance.now();
     const version = (ort.env as { versions?: { common?: string } }).versions?.common ?? "";

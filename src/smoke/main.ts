@@ -1,6 +1,7 @@
 // runSmoke: the `smoke` command's work, for the CLI and the release pipeline.
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
+import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { printable } from "../checkpoint/printable.js";
 import { irregularEntries } from "../checkpoint/regular-file.js";
 import { UserError } from "../report.js";
@@ -9,6 +10,7 @@ import { CpuEngine, type EngineOptions } from "./engine.js";
 import { checkExpectation, expectationFor, loadExpectations, unmatchedKeys, type Expectations } from "./expectations.js";
 import { agreement, cudaUnavailable, probePython, runPython, type PythonProbe, type PythonRun } from "./python-runner.js";
 import type { SmokeCaseReport, SmokeMask, SmokeReport, SmokeStatus } from "./report.js";
+import { assertWeightsPassChecks } from "./load-gate.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
 
 export type { SmokeCase } from "./cases.js";
@@ -17,6 +19,10 @@ export type { SmokeCaseReport, SmokeReport } from "./report.js";
 
 export interface RunSmokeOptions {
   ckptDir: string;
+  /** The checkpoint as `check` read it; default: read from ckptDir through the same discovery. */
+  checkpoint?: LoadedCheckpoint;
+  /** A model card kept outside the checkpoint (config `modelCard`): its widget examples are the default cases. */
+  modelCard?: string | null;
   /** The cases to run (default: the model card's widget examples). */
   cases?: SmokeCase[];
   /** A cases file: test.txt format, a JSON list, or a model card (.md). Ignored when `cases` is given. */
@@ -96,7 +102,7 @@ function finishCase(raw: RawCase, exp: Expectations | undefined, topK: number, m
 }
 
 async function runCpu(
-  ckptDir: string,
+  ckpt: LoadedCheckpoint,
   cases: SmokeCase[],
   tokenizer: SmokeTokenizer,
   k: number,
@@ -107,7 +113,7 @@ async function runCpu(
   const tokMs = performance.now() - tTok;
   const lengths = encoded.filter((e): e is number[] => !!e).map((e) => e.length);
   const t0 = performance.now();
-  const engine = await CpuEngine.load(ckptDir, {
+  const engine = await CpuEngine.load(ckpt, {
     prepack: CpuEngine.estimateBatches(lengths) > 2,
     ...engineOpts,
     tokenizer,
@@ -181,11 +187,14 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const device = opts.device ?? "auto";
   const python = opts.python ?? "python3";
 
+  // One inventory for every stage: nested layouts flattened and shards found as `check` does.
+  const ckpt = opts.checkpoint ?? (await loadCheckpoint(ckptDir, { modelCard: opts.modelCard ?? null, followLinksOutside: true }));
+  assertWeightsPassChecks(ckpt);
   const [tokenizer, expectations] = await Promise.all([
-    loadTokenizer(ckptDir),
+    loadTokenizer(ckpt),
     opts.expectations ? loadExpectations(opts.expectations) : Promise.resolve(undefined),
   ]);
-  const cases = opts.cases ?? (opts.casesFile ? await loadCasesFile(opts.casesFile, tokenizer.maskToken) : await widgetCases(ckptDir));
+  const cases = opts.cases ?? (opts.casesFile ? await loadCasesFile(opts.casesFile, tokenizer.maskToken) : await widgetCases(ckpt));
   if (!cases.length) throw new UserError("no smoke cases to run", 2);
   const k = Math.max(topK, expectations?.topK ?? 0);
 
@@ -215,13 +224,13 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const agreements = new Map<number, { top1: boolean; overlap: number }>();
   if (useCuda) {
     const t0 = performance.now();
-    const py = await runPython(ckptDir, cases, { python, device: "cuda", topK: k });
+    const py = await runPython(ckpt, cases, { python, device: "cuda", topK: k });
     raw = fromPython(cases, py);
     engine = py.engine;
     timings = { python: performance.now() - t0, ...Object.fromEntries(Object.entries(py.timings ?? {}).map(([a, b]) => [`python.${a}`, b])) };
     pythonInfo = { torch: py.torch, transformers: py.transformers, gpu: py.gpu };
     if (opts.compare !== false) {
-      const cpu = await runCpu(ckptDir, cases, tokenizer, k, opts.engine);
+      const cpu = await runCpu(ckpt, cases, tokenizer, k, opts.engine);
       let n = 0;
       let top1 = 0;
       let overlap = 0;
@@ -239,7 +248,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
       timings = { ...timings, "cpu.load": cpu.timings.load ?? 0, "cpu.forward": cpu.timings.forward ?? 0 };
     }
   } else {
-    const cpu = await runCpu(ckptDir, cases, tokenizer, k, opts.engine);
+    const cpu = await runCpu(ckpt, cases, tokenizer, k, opts.engine);
     raw = cpu.raw;
     engine = cpu.engine;
     timings = cpu.timings;

@@ -7,8 +7,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJson } from "../checkpoint/json-text.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { UserError } from "../report.js";
 import type { SmokeCase } from "./cases.js";
+import { prepareRunnerFolder } from "./runner-folder.js";
 import type { SmokeMask, SmokeStatus } from "./report.js";
 
 export interface PythonProbe {
@@ -189,9 +191,16 @@ export interface PythonRunOptions {
   timeoutMs?: number;
 }
 
-/** Runs the cases with transformers; errors the user can fix are UserErrors naming what is missing. */
-export async function runPython(ckptDir: string, cases: readonly SmokeCase[], opts: PythonRunOptions = {}): Promise<PythonRun> {
+/**
+ * Runs the cases with transformers; errors the user can fix are UserErrors naming what is missing.
+ * The interpreter is started only after the weights passed the checklist's weights checks, on a
+ * folder that holds safetensors and no pickle (prepareRunnerFolder).
+ */
+export async function runPython(source: string | LoadedCheckpoint, cases: readonly SmokeCase[], opts: PythonRunOptions = {}): Promise<PythonRun> {
   const python = opts.python ?? "python3";
+  const ckpt = typeof source === "string" ? await loadCheckpoint(path.resolve(source), { followLinksOutside: true }) : source;
+  const folder = await prepareRunnerFolder(ckpt);
+  const ckptDir = folder.dir;
   const tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-smoke-"));
   try {
     const casesFile = path.join(tmp, "cases.json");
@@ -225,6 +234,7 @@ export async function runPython(ckptDir: string, cases: readonly SmokeCase[], op
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    await folder.remove();
   }
 }
 

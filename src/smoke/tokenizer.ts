@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { checkpointSource, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { UserError } from "../report.js";
 
 export interface SmokeTokenizer {
@@ -38,14 +39,25 @@ function tokenString(v: unknown): string | undefined {
   return undefined;
 }
 
-export async function loadTokenizer(ckptDir: string): Promise<SmokeTokenizer> {
-  const tokFile = path.join(ckptDir, "tokenizer.json");
+/**
+ * The tokenizer of a checkpoint read through the inventory (nested layouts flattened, as `check`
+ * reads them), or of a flat folder.
+ */
+export async function loadTokenizer(source: string | Pick<LoadedCheckpoint, "root" | "files">): Promise<SmokeTokenizer> {
+  const root = typeof source === "string" ? source : source.root;
+  const where = (name: string): string | undefined => (typeof source === "string" ? path.join(source, name) : checkpointSource(source, name));
+  const tokFile = where("tokenizer.json");
+  if (!tokFile) throw new UserError(`${root}: no tokenizer.json in the checkpoint (the fast tokenizer file the CPU engine reads)`, 2);
   const tokenizerJson = await readJson(tokFile, true);
-  const tokenizerConfig = (await readJson(path.join(ckptDir, "tokenizer_config.json"), false)) ?? {};
-  const specialMap = (await readJson(path.join(ckptDir, "special_tokens_map.json"), false)) ?? {};
+  const optional = async (name: string) => {
+    const file = where(name);
+    return (file ? await readJson(file, false) : undefined) ?? {};
+  };
+  const tokenizerConfig = await optional("tokenizer_config.json");
+  const specialMap = await optional("special_tokens_map.json");
   const maskToken = tokenString(specialMap.mask_token) ?? tokenString(tokenizerConfig.mask_token);
   if (!maskToken) {
-    throw new UserError(`${ckptDir}: no mask token: neither special_tokens_map.json nor tokenizer_config.json sets "mask_token"`, 2);
+    throw new UserError(`${root}: no mask token: neither special_tokens_map.json nor tokenizer_config.json sets "mask_token"`, 2);
   }
   let tok: Tokenizer;
   try {

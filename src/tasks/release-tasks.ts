@@ -33,7 +33,7 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        c.smoke = await runSmoke({ ...smokeOptions(s.smoke, s.checkpoint.dir), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
+        c.smoke = await runSmoke({ ...smokeOptions(s.smoke, s.checkpoint), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
         task.title = `Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass`;
         if (!c.smoke.ok) {

@@ -2,12 +2,14 @@
 import path from "node:path";
 import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
 import { loadConfig, type ReleaseConfig } from "../config.js";
+import type { CheckpointSettings } from "../release/settings.js";
 import { formatSmokeReport, runSmoke, type SmokeReport } from "../smoke/main.js";
 
 /** The smoke run of the config's `smoke` section, with the command line's overrides. */
-export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, ckptDir: string, opts: SmokeCliOptions = {}) {
+export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint: Readonly<CheckpointSettings>, opts: SmokeCliOptions = {}) {
   return {
-    ckptDir,
+    ckptDir: checkpoint.dir,
+    modelCard: checkpoint.modelCard,
     casesFile: opts.cases ? path.resolve(opts.cases) : (smoke.cases ?? undefined),
     expectations: opts.expect ? path.resolve(opts.expect) : (smoke.expectations ?? undefined),
     topK: opts.topK ?? smoke.topK,
@@ -19,7 +21,7 @@ export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, ckptDir: s
 export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
-  const report: SmokeReport = await runSmoke(smokeOptions(config.smoke, ckptDir, opts));
+  const report: SmokeReport = await runSmoke(smokeOptions(config.smoke, { dir: ckptDir, modelCard: config.modelCard }, opts));
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${formatSmokeReport(report, { color: !!process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
   return report.ok ? 0 : 1;

@@ -1,0 +1,97 @@
+// Benchmark: the stages at two sizes, whole process, to see that time grows with the bytes and
+// memory does not: the BERT-base-size checkpoint (one 442 MB pytorch_model.bin) and a
+// BERT-large-size one (about 1.34 GB in three pytorch_model-0000N-of-00003.bin shards plus
+// pytorch_model.bin.index.json, tools/make_sharded_ckpt.py). For each: a cold `check --offline`
+// (fresh sha256 cache), `smoke --device cpu`, `pack`. Reported: median time, time per GB, peak RSS
+// (/usr/bin/time), and the sharded run's peak RSS as a ratio of the single file's.
+//
+//   npx tsx bench/scale.ts [--reps N] [--json]
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ensureBaseCheckpoint, ensureShardedCheckpoint, repoRoot } from "./base-ckpt.js";
+
+const argv = process.argv.slice(2);
+const reps = Number(argv[argv.indexOf("--reps") + 1] || 3);
+const cli = path.join(repoRoot, "bin", "azbert-release.js");
+const cacheDir = path.join(repoRoot, "bench", ".cache");
+mkdirSync(cacheDir, { recursive: true });
+const config = path.join(cacheDir, "bench.config.json");
+// Random weights meet no expectations: the smoke runs the model card's widget cases only.
+writeFileSync(config, JSON.stringify({ smoke: { device: "cpu", topK: 5 } }));
+
+interface Run {
+  ms: number;
+  rssMB: number;
+}
+
+function measure(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-f", "__MAXRSS_KB=%M", process.execPath, cli, ...args], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    env: { ...process.env, CI: "true", ...env },
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const json = JSON.parse(r.stdout) as { ok?: boolean; checks?: { id: string; status: string; message?: string }[] };
+  const bad = (json.checks ?? []).filter((c) => c.status === "fail" && /^(files|json|schema|coherence|weights|card)\./.test(c.id));
+  if (bad.length || (args[0] !== "check" && r.status !== 0)) throw new Error(`${args.join(" ")} failed (exit ${r.status}): ${JSON.stringify(bad)}\n${r.stderr}`);
+  const m = /__MAXRSS_KB=(\d+)/.exec(r.stderr);
+  return { ms, rssMB: m ? Number(m[1]) / 1024 : NaN };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const bytesOf = (dir: string) => readdirSync(dir).reduce((s, f) => s + statSync(path.join(dir, f)).size, 0);
+
+const stages: Record<string, (ckpt: string) => Run> = {
+  "check --offline (cold)": (ckpt) => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), "azbert-bench-cache-"));
+    try {
+      return measure(["check", "--offline", "--json", "--config", config, "--ckpt", ckpt], { AZBERT_RELEASE_CACHE_DIR: cache });
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  },
+  "smoke --device cpu": (ckpt) => measure(["smoke", "--json", "--config", config, "--device", "cpu", "--ckpt", ckpt]),
+  pack: (ckpt) => {
+    const out = mkdtempSync(path.join(cacheDir, "scale-pack-"));
+    try {
+      return measure(["pack", "--json", "--config", config, "--ckpt", ckpt, "--out", out]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  },
+};
+
+if (!existsSync("/usr/bin/time")) throw new Error("bench/scale.ts needs /usr/bin/time (apt-get install -y time)");
+const checkpoints = { "base 442 MB (1 file)": ensureBaseCheckpoint(), "large sharded (3 shards + index)": ensureShardedCheckpoint() };
+const results: Record<string, Record<string, { ms: number; sPerGB: number; rssMB: number }>> = {};
+for (const [label, ckpt] of Object.entries(checkpoints)) {
+  const gb = bytesOf(ckpt) / 1e9;
+  results[label] = {};
+  for (const [stage, run] of Object.entries(stages)) {
+    run(ckpt); // warm-up: page cache
+    const runs = Array.from({ length: reps }, () => run(ckpt));
+    const ms = median(runs.map((r) => r.ms));
+    results[label]![stage] = { ms: Math.round(ms), sPerGB: Number((ms / 1000 / gb).toFixed(2)), rssMB: Math.round(Math.max(...runs.map((r) => r.rssMB))) };
+  }
+}
+if (argv.includes("--json")) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} else {
+  const [base, large] = Object.keys(results) as [string, string];
+  for (const stage of Object.keys(stages)) {
+    const a = results[base]![stage]!;
+    const b = results[large]![stage]!;
+    process.stdout.write(
+      `${stage.padEnd(24)} ${base}: ${a.ms} ms (${a.sPerGB} s/GB), peak RSS ${a.rssMB} MB | ${large}: ${b.ms} ms (${b.sPerGB} s/GB), peak RSS ${b.rssMB} MB (${(b.rssMB / a.rssMB).toFixed(2)}x)\n`,
+    );
+  }
+}

@@ -1,0 +1,85 @@
+// `azbert-release convert [--out DIR]`: pytorch_model.bin (single or sharded) written as
+// safetensors by the project's own reader into an output folder, with the proof: every tensor read
+// back byte-identical, every dropped name an alias of a kept one, at most 1% larger, and the CPU
+// engine's logits identical on both. The checkpoint itself is written to only when --out names it.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { GlobalOptions } from "../cli.js";
+import { formatBytes } from "../checkpoint/discover.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
+import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
+import { describeSet, loadWeightsSet } from "../checkpoint/weight-sets.js";
+import { loadConfig } from "../config.js";
+import { UserError } from "../report.js";
+import { assertWeightsPassChecks } from "../smoke/load-gate.js";
+import { compareLogits, type LogitsComparison } from "../smoke/same-logits.js";
+import { displayPath } from "./check.js";
+
+export interface ConvertCliOptions {
+  out?: string;
+}
+
+export interface ConvertReport {
+  ok: boolean;
+  source: string;
+  outDir: string;
+  files: SafetensorsConversion["files"];
+  aliases: SafetensorsConversion["aliases"];
+  proof: SafetensorsConversion["proof"] & { logits: LogitsComparison | { skipped: string } };
+}
+
+/** Where the files may go: not a folder inside the checkpoint (they would be published twice), nor over its own safetensors. */
+function checkOutDir(ckpt: LoadedCheckpoint, outDir: string): void {
+  const rel = path.relative(ckpt.root, outDir);
+  if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) {
+    throw new UserError(`--out ${outDir} is inside the checkpoint folder ${ckpt.root}: the files would be published as part of the model; choose a folder outside it (or the checkpoint folder itself)`, 2);
+  }
+  if (rel === "") {
+    const existing = ckpt.files.filter((f) => isSafetensorsOutput(f.repoPath));
+    if (existing.length) {
+      throw new UserError(`${ckpt.root} already has ${existing.map((f) => f.repoPath).join(", ")}; remove it or write the conversion elsewhere with --out`, 2);
+    }
+  }
+}
+
+export async function runConvertCommand(opts: GlobalOptions & ConvertCliOptions): Promise<number> {
+  const config = loadConfig({ configFile: opts.config });
+  const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
+  if (!existsSync(ckptDir)) throw new UserError(`${ckptDir}: checkpoint folder not found`, 2);
+  const outDir = opts.out ? path.resolve(opts.out) : path.join(config.github.outDir, "safetensors");
+  const ckpt = await loadCheckpoint(ckptDir, { modelCard: config.modelCard });
+  checkOutDir(ckpt, outDir);
+  assertWeightsPassChecks(ckpt);
+  const source = torchWeightsSet(ckpt);
+  const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  log(`Converting ${describeSet(source)} to safetensors in ${displayPath(outDir)}`);
+  const result = await writeSafetensors(ckpt, outDir, { set: source });
+  const written = await loadWeightsSet(result.files.map((f) => f.path));
+  let logits: LogitsComparison | { skipped: string };
+  try {
+    logits = await compareLogits(ckpt, source, written!);
+  } catch (e) {
+    // Not a model the CPU engine runs (another architecture): the byte proof stands alone.
+    if (!(e instanceof UserError)) throw e;
+    logits = { skipped: e.message.split("\n")[0]! };
+  }
+  const ok = !("identical" in logits) || logits.identical;
+  const report: ConvertReport = { ok, source: describeSet(source), outDir, files: result.files, aliases: result.aliases, proof: { ...result.proof, logits } };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    const p = result.proof;
+    for (const f of result.files) log(`  wrote ${displayPath(f.path)} (${formatBytes(f.size)})`);
+    log(`  ${p.tensorsCompared} tensors read back byte-identical to ${describeSet(source)} (${formatBytes(p.bytesCompared)})`);
+    const aliases = Object.entries(result.aliases);
+    log(`  ${aliases.length ? `${aliases.length} tied names written once (${aliases.map(([a, k]) => `${a} -> ${k}`).join(", ")}), recorded in __metadata__` : "no tied names"}`);
+    log(`  size: ${formatBytes(p.writtenBytes)}, ${p.sizeRatio.toFixed(4)}x the .bin (${formatBytes(p.sourceBytes)})`);
+    log(
+      "identical" in logits
+        ? `  CPU engine logits on ${logits.masks} masks: ${logits.identical ? "identical" : `DIFFER (max |Δ| ${logits.maxAbsDiff})`}`
+        : `  CPU engine logits not compared: ${logits.skipped}`,
+    );
+    log(ok ? "Converted and proven equal." : "Conversion FAILED: the logits differ.");
+  }
+  return ok ? 0 : 1;
+}
