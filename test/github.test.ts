@@ -26,7 +26,7 @@ const fixtures: Fixture[] = [];
 let gh: FakeGitHub | undefined;
 
 beforeAll(async () => {
-  packed = await packCheckpoint({ manifest: manifestOf(CKPT), outDir: path.join(tmp, "out") });
+  packed = await packCheckpoint({ manifest: await manifestOf(CKPT), outDir: path.join(tmp, "out") });
 });
 afterEach(async () => {
   await gh?.close();
