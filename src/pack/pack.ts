@@ -180,6 +180,7 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   const archiveHash = createHash("sha256");
   let archiveSize = 0;
   try {
+    await rm(stage, { recursive: true, force: true }); // a crashed run's, if one had this pid
     const list = await stageEntries(stage, topFolder, files, renderManifestJson({ version: 1, topFolder, files: published }));
     const packer = tar.c(
       {

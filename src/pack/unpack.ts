@@ -136,7 +136,9 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
   const sums = await loadSums(archive, opts.sums);
 
   const dest = path.resolve(destDir);
-  const madeDest = await mkdir(dest, { recursive: true });
+  const madeDest = await mkdir(dest, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`${destDir}: cannot create the folder (${err.code ?? err.message})`);
+  });
   const createdDirs: string[] = madeDest ? [dest] : [];
   const writtenFiles: string[] = [];
 
