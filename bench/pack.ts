@@ -9,27 +9,25 @@
 // child process so that its peak RSS is its own; GNU tar's peak RSS comes from /usr/bin/time.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Manifest } from "../src/checkpoint/types.js";
+import { HashCache } from "../src/checkpoint/hash-cache.js";
+import { buildManifest } from "../src/checkpoint/manifest.js";
 import { packCheckpoint } from "../src/pack/pack.js";
 import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
+/** The flat checkpoint's manifest, by the project's own manifest code (no cache: every run hashes). */
 async function hashManifest(dir: string): Promise<Manifest> {
-  const out: Manifest = [];
-  for (const name of readdirSync(dir).sort()) {
-    const source = path.join(dir, name);
-    const st = statSync(source);
-    if (!st.isFile()) continue;
-    const h = createHash("sha256");
-    for await (const c of createReadStream(source, { highWaterMark: 1024 * 1024 })) h.update(c as Buffer);
-    out.push({ path: name, size: st.size, sha256: h.digest("hex"), source });
-  }
-  return out;
+  const files = readdirSync(dir)
+    .sort()
+    .map((name) => ({ repoPath: name, source: path.join(dir, name), size: statSync(path.join(dir, name)).size }))
+    .filter((f) => statSync(f.source).isFile());
+  return buildManifest(files, { cache: new HashCache(null) });
 }
 
 interface ChildResult {
@@ -38,6 +36,8 @@ interface ChildResult {
   size: number;
   sha256: string;
   maxRssMB: number;
+  /** User + system CPU time of the process (all threads): robust to other load on the machine. */
+  cpuMs: number;
 }
 
 /**
@@ -58,6 +58,7 @@ function peakRssMB(): number {
 async function child(args: string[]): Promise<void> {
   const [mode, manifestFile, outDir] = args as [string, string, string];
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let manifest: Manifest;
   let hashMs: number | undefined;
   if (mode === "hash+pack") {
@@ -65,11 +66,12 @@ async function child(args: string[]): Promise<void> {
     hashMs = performance.now() - t0;
   } else manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as Manifest;
   const t1 = mode === "hash+pack" ? t0 : performance.now();
+  const cpu1 = mode === "hash+pack" ? cpu0 : process.cpuUsage();
   const r = await packCheckpoint({
     manifest,
     outDir,
     verifySources: mode !== "pack-noverify",
-    ...(mode === "pack-deflate6" ? { weightsStrategy: "default" as const } : {}),
+    ...(mode === "pack-deflate6" ? { strategy: "default" as const } : {}),
   });
   const res: ChildResult = {
     ms: performance.now() - t1,
@@ -77,6 +79,7 @@ async function child(args: string[]): Promise<void> {
     size: r.archive.size,
     sha256: r.archive.sha256,
     maxRssMB: peakRssMB(),
+    cpuMs: ((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpu1)),
   };
   process.stdout.write(JSON.stringify(res) + "\n");
 }
@@ -87,17 +90,20 @@ function runChild(mode: string, input: string, outDir: string): ChildResult {
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as ChildResult;
 }
 
-function runGnu(dir: string, outFile: string): { ms: number; size: number; sha256: string; maxRssMB?: number } {
+function runGnu(dir: string, outFile: string): { ms: number; size: number; sha256: string; maxRssMB?: number; cpuMs?: number } {
   const hasTime = existsSync("/usr/bin/time");
   const cmd = hasTime ? "/usr/bin/time" : "tar";
-  const args = [...(hasTime ? ["-f", "MAXRSS_KB=%M", "tar"] : []), "czf", outFile, "-C", path.dirname(dir), path.basename(dir)];
+  const args = [...(hasTime ? ["-f", "MAXRSS_KB=%M CPU_S=%U+%S", "tar"] : []), "czf", outFile, "-C", path.dirname(dir), path.basename(dir)];
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { encoding: "utf8" });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`GNU tar failed: ${r.stderr}`);
   const rss = /MAXRSS_KB=(\d+)/.exec(r.stderr);
+  const cpu = /CPU_S=([\d.]+)\+([\d.]+)/.exec(r.stderr); // tar and the gzip it waits for
   const bytes = readFileSync(outFile);
-  return { ms, size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex"), ...(rss ? { maxRssMB: Number(rss[1]) / 1024 } : {}) };
+  return { ms, size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex"), ...(rss ? { maxRssMB: Number(rss[1]) / 1024 } : {}),
+    ...(cpu ? { cpuMs: (Number(cpu[1]) + Number(cpu[2])) * 1000 } : {}),
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -111,7 +117,8 @@ async function main(): Promise<void> {
   const repsIdx = argv.indexOf("--reps");
   const reps = repsIdx >= 0 ? Number(argv[repsIdx + 1]) : 3;
   const json = argv.includes("--json");
-  const dir = ensureBaseCheckpoint();
+  // The real folder: GNU tar would archive a symbolic link to it as just a link.
+  const dir = realpathSync(ensureBaseCheckpoint());
   const work = mkdtempSync(path.join(tmpdir(), "azbert-bench-pack-"));
   const log = (m: string): void => void process.stderr.write(m + "\n");
   try {
@@ -138,16 +145,23 @@ async function main(): Promise<void> {
         log(`rep ${i + 1}: ${mode} ${(r.ms / 1000).toFixed(2)} s, ${r.size} B, peak RSS ${r.maxRssMB.toFixed(0)} MB`);
       }
     }
-    // References, once: plain deflate level 6 on the weights too (why Z_RLE), and the peak RSS
+    // References, once: the default deflate strategy instead of Z_RLE (why Z_RLE), and the peak RSS
     // of packing the 0.6 MB sample checkpoint (memory does not grow with checkpoint size).
     const deflate6 = runChild("pack-deflate6", manifestFile, path.join(work, "out-deflate6"));
     rmSync(path.join(work, "out-deflate6"), { recursive: true, force: true });
-    log(`reference: pack with deflate level 6 on the weights ${(deflate6.ms / 1000).toFixed(2)} s, ${deflate6.size} B`);
+    log(`reference: pack with the default deflate strategy (not Z_RLE) ${(deflate6.ms / 1000).toFixed(2)} s, ${deflate6.size} B`);
     const sampleManifest = path.join(work, "sample.json");
     writeFileSync(sampleManifest, JSON.stringify(await hashManifest(path.join(repoRoot, "ckpt"))));
     const sample = runChild("pack", sampleManifest, path.join(work, "out-sample"));
     log(`reference: pack of the sample checkpoint: peak RSS ${sample.maxRssMB.toFixed(0)} MB`);
+    // Twice the bytes (every file archived twice, under a second folder): peak RSS must not grow.
+    const doubledManifest = path.join(work, "doubled.json");
+    writeFileSync(doubledManifest, JSON.stringify([...manifest, ...manifest.map((e) => ({ ...e, path: `again/${e.path}` }))]));
+    const doubled = runChild("pack", doubledManifest, path.join(work, "out-doubled"));
+    rmSync(path.join(work, "out-doubled"), { recursive: true, force: true });
+    log(`reference: pack of twice the bytes: ${(doubled.ms / 1000).toFixed(2)} s, peak RSS ${doubled.maxRssMB.toFixed(0)} MB`);
     const gnuMs = median(gnu.map((g) => g.ms));
+    const gnuCpuMs = gnu.every((g) => g.cpuMs !== undefined) ? median(gnu.map((g) => g.cpuMs!)) : undefined;
     const gnuSize = gnu[0]!.size;
     const rows = Object.entries(ours).map(([mode, rs]) => {
       const ms = median(rs.map((r) => r.ms));
@@ -155,6 +169,8 @@ async function main(): Promise<void> {
         mode,
         medianS: +(ms / 1000).toFixed(3),
         ratioVsGnu: +(ms / gnuMs).toFixed(3),
+        cpuS: +(median(rs.map((r) => r.cpuMs)) / 1000).toFixed(3),
+        ...(gnuCpuMs ? { cpuRatioVsGnu: +(median(rs.map((r) => r.cpuMs)) / gnuCpuMs).toFixed(3) } : {}),
         size: rs[0]!.size,
         sizeVsGnu: +(rs[0]!.size / gnuSize).toFixed(5),
         peakRssMB: Math.round(Math.max(...rs.map((r) => r.maxRssMB))),
@@ -167,14 +183,16 @@ async function main(): Promise<void> {
       reps,
       gnu: {
         medianS: +(gnuMs / 1000).toFixed(3),
+        ...(gnuCpuMs ? { cpuS: +(gnuCpuMs / 1000).toFixed(3) } : {}),
         size: gnuSize,
         peakRssMB: gnu[0]!.maxRssMB !== undefined ? Math.round(Math.max(...gnu.map((g) => g.maxRssMB ?? 0))) : undefined,
         identicalAcrossRuns: gnu.every((g) => g.sha256 === gnu[0]!.sha256),
       },
       ours: rows,
       reference: {
-        deflate6OnWeights: { s: +(deflate6.ms / 1000).toFixed(3), ratioVsGnu: +(deflate6.ms / gnuMs).toFixed(3), size: deflate6.size },
+        defaultStrategy: { s: +(deflate6.ms / 1000).toFixed(3), ratioVsGnu: +(deflate6.ms / gnuMs).toFixed(3), size: deflate6.size },
         samplePackPeakRssMB: Math.round(sample.maxRssMB),
+        doubledPackPeakRssMB: Math.round(doubled.maxRssMB),
       },
       allOursIdentical: rows.every((r) => r.identicalAcrossRuns) && new Set(Object.values(ours).flatMap((rs) => rs.map((r) => r.sha256))).size === 1,
     };
@@ -183,16 +201,17 @@ async function main(): Promise<void> {
       return;
     }
     console.log(`\npack vs GNU tar czf — ${manifest.length} files, ${(inputBytes / 1e6).toFixed(1)} MB, median of ${reps}`);
-    console.log(`GNU tar czf        ${result.gnu.medianS.toFixed(2)} s  ${gnuSize} B  peak RSS ${result.gnu.peakRssMB ?? "?"} MB (byte-identical runs: ${result.gnu.identicalAcrossRuns})`);
+    console.log(`GNU tar czf        ${result.gnu.medianS.toFixed(2)} s (cpu ${gnuCpuMs ? (gnuCpuMs / 1000).toFixed(2) : "?"} s)  ${gnuSize} B  peak RSS ${result.gnu.peakRssMB ?? "?"} MB (byte-identical runs: ${result.gnu.identicalAcrossRuns})`);
     for (const r of rows) {
       console.log(
-        `${r.mode.padEnd(18)} ${r.medianS.toFixed(2)} s  ${r.size} B  time ×${r.ratioVsGnu.toFixed(2)}  size ×${r.sizeVsGnu.toFixed(4)}  peak RSS ${r.peakRssMB} MB${"hashMedianS" in r ? ` (hashing ${r.hashMedianS} s of it)` : ""}`,
+        `${r.mode.padEnd(18)} ${r.medianS.toFixed(2)} s (cpu ${r.cpuS.toFixed(2)} s)  ${r.size} B  time ×${r.ratioVsGnu.toFixed(2)}  cpu ×${r.cpuRatioVsGnu?.toFixed(2) ?? "?"}  size ×${r.sizeVsGnu.toFixed(4)}  peak RSS ${r.peakRssMB} MB${"hashMedianS" in r ? ` (hashing ${r.hashMedianS} s of it)` : ""}`,
       );
     }
     console.log(
-      `reference: deflate -6 on the weights too: ${result.reference.deflate6OnWeights.s.toFixed(2)} s (×${result.reference.deflate6OnWeights.ratioVsGnu.toFixed(2)}), ${deflate6.size} B; pack of the 0.6 MB sample: peak RSS ${result.reference.samplePackPeakRssMB} MB`,
+      `reference: default deflate strategy instead of Z_RLE: ${result.reference.defaultStrategy.s.toFixed(2)} s (×${result.reference.defaultStrategy.ratioVsGnu.toFixed(2)}), ${deflate6.size} B; peak RSS packing the 0.6 MB sample ${result.reference.samplePackPeakRssMB} MB, twice the bytes ${result.reference.doubledPackPeakRssMB} MB`,
     );
     console.log(`our archives byte-identical across every run and mode: ${result.allOursIdentical}`);
+    console.log(`machine: ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (under other load, compare cpu ×)`);
     console.log("pack = precomputed manifest, re-verifying sha256 while packing (default); pack-noverify = verifySources:false; hash+pack = hashing stage included");
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -68,6 +68,18 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command("unpack")
+    .alias("verify-archive")
+    .description("verify a downloaded archive against SHA256SUMS and its manifest, and unpack it safely")
+    .argument("<archive>", "the .tar.gz to verify and unpack")
+    .requiredOption("--out <dir>", "folder to unpack into (created if missing; existing files are never overwritten)")
+    .option("--sums <file>", "SHA256SUMS to check against (default: the one beside the archive)")
+    .action(async (archive: string, opts: { out: string; sums?: string }, cmd: Command) => {
+      const { runUnpackCommand } = await import("./tasks/unpack-command.js");
+      setExit(await runUnpackCommand(archive, { ...globals(cmd), ...opts }));
+    });
+
+  program
     .command("release")
     .description("check → smoke → pack → Hub → GitHub → verify")
     .option("--dry-run", "print the checklist and the plan; change nothing")

@@ -34,7 +34,7 @@ const savedGlobal = process.env.GIT_CONFIG_GLOBAL!;
 let gh: FakeGitHub | undefined;
 
 beforeAll(async () => {
-  packed = await packCheckpoint({ manifest: manifestOf(CKPT), outDir: path.join(tmp, "out") });
+  packed = await packCheckpoint({ manifest: await manifestOf(CKPT), outDir: path.join(tmp, "out") });
 });
 afterEach(async () => {
   await gh?.close();

@@ -1,4 +1,4 @@
-// Smoke cases, expectations, report formatting and the ONNX encoder.
+// Smoke cases, expectations and report formatting.
 import { mkdtemp, rm, writeFile, copyFile, readdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -10,7 +10,6 @@ import { loadCasesFile, parseTestTxt, widgetCases } from "../src/smoke/cases.js"
 import { CpuEngine } from "../src/smoke/engine.js";
 import { checkExpectation, loadExpectations, parseExpectations } from "../src/smoke/expectations.js";
 import { formatSmokeReport, runSmoke } from "../src/smoke/main.js";
-import { ProtoWriter } from "../src/smoke/protobuf.js";
 import { sampleDir, repoRoot } from "./smoke-helpers.js";
 
 const expectationsFile = path.join(repoRoot, "smoke-expectations.json");
@@ -185,17 +184,5 @@ describe("errors users can cause", () => {
     for (const f of await readdir(sampleDir)) if (f !== "tokenizer.json") await copyFile(path.join(sampleDir, f), path.join(dir, f));
     await expect(CpuEngine.load(dir)).rejects.toThrow(/no tokenizer\.json in the checkpoint/);
     expect(() => parseBertConfig({ model_type: "roberta" }, "config.json")).toThrow(/runs BERT only/);
-  });
-});
-
-describe("protobuf writer", () => {
-  it("encodes varints, negative int64, floats and nested messages as protobuf does", () => {
-    expect([...new ProtoWriter().varint(1, 300).finish()]).toEqual([0x08, 0xac, 0x02]);
-    expect([...new ProtoWriter().varint(1, -1).finish()]).toEqual([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-    expect([...new ProtoWriter().float(2, 1).finish()]).toEqual([0x15, 0, 0, 0x80, 0x3f]);
-    expect([...new ProtoWriter().string(2, "hi").finish()]).toEqual([0x12, 2, 0x68, 0x69]);
-    const inner = new ProtoWriter().varint(1, 150);
-    expect([...new ProtoWriter().message(3, inner).finish()]).toEqual([0x1a, 0x03, 0x08, 0x96, 0x01]);
-    expect([...new ProtoWriter().packedVarints(4, [3, 270]).finish()]).toEqual([0x22, 0x03, 0x03, 0x8e, 0x02]);
   });
 });

@@ -1,7 +1,8 @@
-export { packCheckpoint, isWeightsFile, type PackOptions, type PackResult, type PackProgress, type PackedFile, type CompressionStrategy } from "./pack.js";
+export { packCheckpoint, ARCHIVE_MANIFEST, type PackOptions, type PackResult, type PackProgress, type PackedFile, type CompressionStrategy } from "./pack.js";
 export { unpackVerified, describeUnpackProblems, type UnpackOptions, type UnpackResult, type FileMismatch } from "./unpack.js";
 export {
   readManifestJson,
+  parseManifestJson,
   renderManifestJson,
   renderSha256Sums,
   parseSha256Sums,
@@ -10,4 +11,3 @@ export {
   type ManifestJson,
   type PublishedFile,
 } from "./manifest-io.js";
-export { tarHeader, END_OF_ARCHIVE, padding } from "./tar-format.js";

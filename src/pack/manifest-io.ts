@@ -96,23 +96,40 @@ export function parseSha256Sums(text: string): { name: string; sha256: string }[
   return out;
 }
 
-/** Reads a manifest.json written by packCheckpoint (or a plain array of {path,size,sha256}). */
-export async function readManifestJson(file: string): Promise<ManifestJson> {
+/** Parses a manifest.json written by packCheckpoint (or a plain array of {path,size,sha256}); `label` names it in errors. */
+export function parseManifestJson(text: string, label: string): ManifestJson {
   let data: unknown;
   try {
-    data = JSON.parse(await readFile(file, "utf8"));
+    data = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${file}: not a readable manifest (${(err as Error).message})`);
+    throw new UserError(`${label}: not a readable manifest (${(err as Error).message})`);
   }
-  const files = Array.isArray(data) ? data : (data as { files?: unknown }).files;
-  if (!Array.isArray(files)) throw new UserError(`${file}: no "files" list`);
+  const files = Array.isArray(data) ? data : (data as { files?: unknown } | null)?.files;
+  if (!Array.isArray(files)) throw new UserError(`${label}: no "files" list`);
   const topFolder = Array.isArray(data) ? "" : String((data as { topFolder?: unknown }).topFolder ?? "");
+  if (topFolder && checkManifestPath(topFolder)) throw new UserError(`${label}: topFolder ${JSON.stringify(topFolder)} ${checkManifestPath(topFolder)}`);
+  if (topFolder.includes("/")) throw new UserError(`${label}: topFolder ${JSON.stringify(topFolder)} must be a plain folder name`);
   const parsed = files.map((f: unknown, i: number) => {
-    const o = f as Record<string, unknown>;
+    const o = f as Record<string, unknown> | null;
     if (typeof o?.path !== "string" || typeof o.size !== "number" || typeof o.sha256 !== "string") {
-      throw new UserError(`${file}: files[${i}] needs path, size and sha256`);
+      throw new UserError(`${label}: files[${i}] needs path, size and sha256`);
     }
     return { path: o.path, size: o.size, sha256: o.sha256.toLowerCase() };
   });
-  return { version: 1, topFolder, files: normalizeManifest(parsed) };
+  try {
+    return { version: 1, topFolder, files: normalizeManifest(parsed) };
+  } catch (err) {
+    throw new UserError(`${label}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads a manifest.json file (see parseManifestJson). */
+export async function readManifestJson(file: string): Promise<ManifestJson> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new UserError(`${file}: not a readable manifest (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseManifestJson(text, file);
 }

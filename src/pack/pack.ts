@@ -1,24 +1,24 @@
-// packCheckpoint: a byte-reproducible ckpt.tar.gz (+ SHA256SUMS, manifest.json) streamed from
-// the manifest. Our own ustar writer (src/pack/tar-format.ts), so that nothing of the packing
-// machine (mtimes, owners, modes, pax times, file order) reaches the archive, and raw deflate
-// in our own gzip framing (src/pack/gzip.ts: fixed header, and Node's Gzip ignores params()).
-// Weight files get zlib's Z_RLE strategy: on float tensors it is as small as level 6 in about
-// a third of the time (bench/pack.ts); the other files get normal deflate at `level`.
-import { createHash } from "node:crypto";
-import { once } from "node:events";
-import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
+// packCheckpoint: a byte-reproducible ckpt.tar.gz (+ SHA256SUMS, manifest.json) written by
+// node-tar from the manifest. Nothing of the packing machine reaches the archive: an explicit,
+// byte-sorted entry list (node-tar would follow readdir order), `portable` (no uid/gid/uname/
+// atime/ctime, and a gzip header without OS or time), one fixed mtime and fixed modes.
+// The archive starts with manifest.json (path, size and sha256 of every file: what `unpack`
+// verifies against); `tar xzf --strip-components=1` skips it and restores the checkpoint alone.
+// Deflate uses zlib's Z_RLE strategy by default: on float tensors it is as small as the default
+// strategy in about a third of the time (bench/pack.ts).
+import { createHash, type Hash } from "node:crypto";
+import { mkdir, open, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
-import type { Manifest } from "../checkpoint/types.js";
+import * as tar from "tar";
+import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
 import { UserError } from "../report.js";
 import { checkManifestPath, comparePaths, normalizeManifest, renderManifestJson, renderSha256Sums } from "./manifest-io.js";
-import { crc32, gzipHeader, gzipTrailer } from "./gzip.js";
-import { END_OF_ARCHIVE, padding, tarHeader } from "./tar-format.js";
 
 export type CompressionStrategy = "default" | "rle" | "filtered" | "huffman";
+
+/** The manifest entry at the start of every archive (outside the top folder). */
+export const ARCHIVE_MANIFEST = "manifest.json";
 
 export interface PackProgress {
   /** Archive path of the file being written (without the top folder). */
@@ -38,10 +38,8 @@ export interface PackOptions {
   archiveName?: string;
   /** gzip level, 1..9. Default 6 (GNU gzip's). */
   level?: number;
-  /** Deflate strategy for weight files (see isWeightsFile). Default "rle". */
-  weightsStrategy?: CompressionStrategy;
-  /** Deflate strategy for every other file. Default "default". */
-  textStrategy?: CompressionStrategy;
+  /** Deflate strategy for the whole archive. Default "rle" (weights dominate a checkpoint). */
+  strategy?: CompressionStrategy;
   /** Entry mtime (seconds). Default 0; pass a SOURCE_DATE_EPOCH if wanted. */
   mtime?: number;
   /** Hash the bytes as they are archived and fail if they differ from the manifest. Default true. */
@@ -75,73 +73,14 @@ const STRATEGY: Record<CompressionStrategy, number> = {
   huffman: zlib.constants.Z_HUFFMAN_ONLY,
 };
 
-const WEIGHT_EXT = /\.(bin|safetensors|pt|pth|ckpt|onnx|h5|msgpack|npz|npy|gguf|ggml|tflite)$/i;
+/** Passed through to zlib (minizlib's type omits them): memLevel 9 gives larger blocks and better
+ * Huffman tables on tensors (~0.1% smaller than 8); larger output chunks mean fewer writes. */
+const ZLIB_TUNING: zlib.ZlibOptions = { memLevel: 9, chunkSize: 256 * 1024 };
 
-/** Tensors compress poorly and gain nothing from LZ matching: these get the weights strategy. */
-export function isWeightsFile(p: string, size: number): boolean {
-  return WEIGHT_EXT.test(p) || size >= 64 * 1024 * 1024;
-}
-
-/** Frames raw deflate output as a gzip member: fixed header, CRC-32 and size trailer. */
-class GzipFraming extends Transform {
-  private started = false;
-  crc = 0;
-  inputSize = 0;
-  constructor(private readonly level: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (!this.started) {
-      this.started = true;
-      this.push(gzipHeader(this.level));
-    }
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback): void {
-    if (!this.started) this.push(gzipHeader(this.level));
-    cb(null, gzipTrailer(this.crc, this.inputSize));
-  }
-}
-
-class HashTap extends Transform {
-  readonly hash = createHash("sha256");
-  size = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    cb(null, chunk);
-  }
-}
-
-class BufferPool {
-  private free: Buffer[] = [];
-  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private allocated = 0;
-  private aborted: unknown;
-  constructor(
-    private readonly max: number,
-    private readonly size: number,
-  ) {}
-  async acquire(): Promise<Buffer> {
-    for (;;) {
-      if (this.aborted) throw this.aborted;
-      const b = this.free.pop();
-      if (b) return b;
-      if (this.allocated < this.max) {
-        this.allocated++;
-        return Buffer.allocUnsafe(this.size);
-      }
-      await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    }
-  }
-  release(b: Buffer): void {
-    this.free.push(b);
-    this.waiters.shift()?.resolve();
-  }
-  /** The stream failed: nobody waiting for a buffer may hang. */
-  abort(err: unknown): void {
-    this.aborted = err ?? new Error("aborted");
-    for (const w of this.waiters.splice(0)) w.reject(this.aborted);
+/** node-tar stores a second path to the same inode as a hard link; an archive of ours holds whole files only. */
+class NoHardLinks extends Map<`${number}:${number}`, string> {
+  override set(): this {
+    return this;
   }
 }
 
@@ -149,139 +88,151 @@ function checkName(name: string, what: string): void {
   if (name.includes("/") || checkManifestPath(name)) throw new UserError(`${what} ${JSON.stringify(name)} must be a plain file name`);
 }
 
+function changedMessage(f: ManifestEntry, what: string): string {
+  return `${f.path} changed since the manifest was made: ${what} — rebuild the manifest`;
+}
+
+/** Every source must still be the regular file, of the size, that the manifest describes. */
+async function checkSources(files: readonly ManifestEntry[]): Promise<void> {
+  for (const f of files) {
+    const st = await stat(f.source).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`${f.path}: cannot read ${f.source} (${err.code ?? err.message})`);
+    });
+    if (!st.isFile()) throw new UserError(`${f.path}: ${f.source} is not a regular file`);
+    if (st.size !== f.size) throw new UserError(changedMessage(f, `${st.size} bytes on disk, ${f.size} in the manifest`));
+  }
+}
+
+/**
+ * node-tar archives paths as it finds them under its cwd: a staging folder lays the sources out at
+ * their archive paths (symbolic links, followed when read) next to the archive's manifest.json.
+ * Returns the entry list: manifest.json, then folders and files in byte order, each folder first.
+ */
+async function stageEntries(stage: string, topFolder: string, files: readonly ManifestEntry[], manifestText: string): Promise<string[]> {
+  await mkdir(path.join(stage, topFolder), { recursive: true });
+  await writeFile(path.join(stage, ARCHIVE_MANIFEST), manifestText);
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split("/");
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
+  }
+  for (const d of dirs) await mkdir(path.join(stage, topFolder, d), { recursive: true });
+  for (const f of files) await symlink(path.resolve(f.source), path.join(stage, topFolder, f.path));
+  const entries = [...[...dirs].map((d) => `${d}/`), ...files.map((f) => f.path)].sort(comparePaths);
+  return [ARCHIVE_MANIFEST, `${topFolder}/`, ...entries.map((e) => `${topFolder}/${e}`)];
+}
+
+/** Hashes a file's payload as node-tar reads it (its chunks end with the zero padding, not hashed). */
+interface SourceTap {
+  file: ManifestEntry;
+  hash?: Hash;
+  seen: number;
+}
+
 export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   const topFolder = opts.topFolder ?? "ckpt";
   const archiveName = opts.archiveName ?? "ckpt.tar.gz";
   const level = opts.level ?? 6;
   const mtime = opts.mtime ?? 0;
-  const chunkSize = opts.chunkSize ?? 1024 * 1024;
   const verify = opts.verifySources ?? true;
   checkName(topFolder, "topFolder");
   checkName(archiveName, "archiveName");
   if (!Number.isInteger(level) || level < 1 || level > 9) throw new UserError(`gzip level must be 1..9, got ${level}`);
   const files = normalizeManifest(opts.manifest);
   if (files.length === 0) throw new UserError("nothing to pack: the manifest is empty");
-
-  // Directory entries: the top folder and every parent folder of a file, each before its contents.
-  const dirs = new Set<string>([""]);
-  for (const f of files) {
-    const parts = f.path.split("/");
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
-  }
-  type Item = { kind: "dir"; rel: string; sortKey: string } | { kind: "file"; rel: string; sortKey: string; file: (typeof files)[number] };
-  const items: Item[] = [
-    ...[...dirs].map((d): Item => ({ kind: "dir", rel: d, sortKey: d === "" ? "" : `${d}/` })),
-    ...files.map((f): Item => ({ kind: "file", rel: f.path, sortKey: f.path, file: f })),
-  ].sort((a, b) => comparePaths(a.sortKey, b.sortKey));
+  await checkSources(files);
 
   await mkdir(opts.outDir, { recursive: true });
   const archivePath = path.join(opts.outDir, archiveName);
   const tmpPath = path.join(opts.outDir, `.${archiveName}.${process.pid}.partial`);
+  const stage = path.join(opts.outDir, `.${archiveName}.${process.pid}.stage`);
+  const published = files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
 
-  // memLevel 9: larger blocks, better Huffman tables on tensors (~0.1% smaller than memLevel 8).
-  const gz = zlib.createDeflateRaw({ level, strategy: STRATEGY[opts.textStrategy ?? "default"], chunkSize: 256 * 1024, memLevel: 9 });
-  const framing = new GzipFraming(level);
-  const tap = new HashTap();
-  // A few read buffers, reused once zlib has consumed them (write callback): memory stays
-  // flat whatever the checkpoint size, instead of waiting on GC for every chunk.
-  const pool = new BufferPool(4, chunkSize);
-  const piping = pipeline(gz, framing, tap, createWriteStream(tmpPath));
-  // Surface a pipeline failure to whoever is waiting on a drain.
+  const byEntry = new Map(files.map((f) => [`${topFolder}/${f.path}`, f]));
+  const taps: SourceTap[] = [];
   let failure: unknown;
-  const failed = piping.then(
-    () => undefined,
-    (err: unknown) => {
-      failure = err;
-      pool.abort(err);
-      throw err;
-    },
-  );
-  failed.catch(() => undefined);
-
-  const write = async (buf: Buffer, done?: () => void): Promise<void> => {
-    if (failure) throw failure;
-    framing.crc = crc32(buf, framing.crc);
-    framing.inputSize += buf.length;
-    if (!gz.write(buf, done)) await Promise.race([once(gz, "drain"), failed]);
+  const fail = (err: unknown): void => {
+    failure ??= err;
   };
-  let currentStrategy = STRATEGY[opts.textStrategy ?? "default"];
-  const setStrategy = async (s: number): Promise<void> => {
-    if (s === currentStrategy) return;
-    // zlib.DeflateRaw#params exists since Node 9 but is missing from @types/node.
-    const withParams = gz as unknown as { params(level: number, strategy: number, cb: (err?: Error | null) => void): void };
-    await new Promise<void>((resolve, reject) => withParams.params(level, s, (err) => (err ? reject(err) : resolve())));
-    currentStrategy = s;
+  const tapSource = (entry: tar.WriteEntry, f: ManifestEntry): void => {
+    const tap: SourceTap = { file: f, seen: 0, ...(verify ? { hash: createHash("sha256") } : {}) };
+    taps.push(tap);
+    const write = entry.write.bind(entry) as (chunk: Buffer) => boolean;
+    entry.write = ((chunk: Buffer) => {
+      const n = Math.min(chunk.length, f.size - tap.seen);
+      if (n > 0) {
+        tap.hash?.update(n === chunk.length ? chunk : chunk.subarray(0, n));
+        tap.seen += n;
+        bytesDone += n;
+        opts.onProgress?.({ path: f.path, fileBytes: tap.seen, fileSize: f.size, bytesDone, bytesTotal });
+        if (tap.seen === f.size && tap.hash) {
+          const got = tap.hash.digest("hex");
+          if (got !== f.sha256) fail(new UserError(changedMessage(f, `sha256 ${got.slice(0, 12)}… on disk, ${f.sha256.slice(0, 12)}… in the manifest`)));
+        }
+      }
+      return write(chunk);
+    }) as typeof entry.write;
   };
 
+  let out: Awaited<ReturnType<typeof open>> | undefined;
+  const archiveHash = createHash("sha256");
+  let archiveSize = 0;
   try {
-    for (const item of items) {
-      const archPath = item.kind === "dir" ? `${topFolder}/${item.rel === "" ? "" : `${item.rel}/`}` : `${topFolder}/${item.rel}`;
-      if (item.kind === "dir") {
-        await write(tarHeader({ path: archPath, type: "dir", size: 0, mtime }));
-        continue;
+    await rm(stage, { recursive: true, force: true }); // a crashed run's, if one had this pid
+    const list = await stageEntries(stage, topFolder, files, renderManifestJson({ version: 1, topFolder, files: published }));
+    const packer = tar.c(
+      {
+        cwd: stage,
+        portable: true,
+        strict: true,
+        follow: true,
+        noDirRecurse: true,
+        mtime: new Date(mtime * 1000),
+        linkCache: new NoHardLinks(),
+        maxReadSize: opts.chunkSize ?? 1024 * 1024,
+        gzip: { level, strategy: STRATEGY[opts.strategy ?? "rle"], ...ZLIB_TUNING },
+        onWriteEntry: (entry) => {
+          if (!entry.stat) return;
+          entry.stat.mode = entry.type === "Directory" ? 0o755 : 0o644;
+          entry.noMtime = false; // portable mode leaves folders without a time: give them the fixed one
+          const f = byEntry.get(entry.path);
+          if (!f) return;
+          if (entry.stat.size !== f.size) fail(new UserError(changedMessage(f, `${entry.stat.size} bytes on disk, ${f.size} in the manifest`)));
+          tapSource(entry, f);
+          if (f.size === 0) opts.onProgress?.({ path: f.path, fileBytes: 0, fileSize: 0, bytesDone, bytesTotal });
+        },
+      },
+      list,
+    );
+    out = await open(tmpPath, "w");
+    try {
+      for await (const chunk of packer) {
+        if (failure) throw failure;
+        archiveHash.update(chunk);
+        archiveSize += chunk.length;
+        await out.write(chunk);
       }
-      const f = item.file;
-      const fh = await open(f.source, "r").catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`${f.path}: cannot read ${f.source} (${err.code ?? err.message})`);
-      });
-      try {
-        const st = await fh.stat();
-        if (!st.isFile()) throw new UserError(`${f.path}: ${f.source} is not a regular file`);
-        if (st.size !== f.size) {
-          throw new UserError(`${f.path} changed since the manifest was made: ${st.size} bytes on disk, ${f.size} in the manifest — rebuild the manifest`);
-        }
-        await write(tarHeader({ path: archPath, type: "file", size: f.size, mtime }));
-        await setStrategy(STRATEGY[isWeightsFile(f.path, f.size) ? (opts.weightsStrategy ?? "rle") : (opts.textStrategy ?? "default")]);
-        const hash = verify ? createHash("sha256") : undefined;
-        let pos = 0;
-        while (pos < f.size) {
-          const want = Math.min(chunkSize, f.size - pos);
-          const block = await pool.acquire();
-          const buf = block.subarray(0, want);
-          let got = 0;
-          while (got < want) {
-            const { bytesRead } = await fh.read(buf, got, want - got, pos + got);
-            if (bytesRead === 0) {
-              pool.release(block);
-              throw new UserError(`${f.path} shrank while being packed (${f.source})`);
-            }
-            got += bytesRead;
-          }
-          hash?.update(buf);
-          await write(buf, () => pool.release(block));
-          pos += want;
-          bytesDone += want;
-          opts.onProgress?.({ path: f.path, fileBytes: pos, fileSize: f.size, bytesDone, bytesTotal });
-        }
-        if (f.size === 0) opts.onProgress?.({ path: f.path, fileBytes: 0, fileSize: 0, bytesDone, bytesTotal });
-        const pad = padding(f.size);
-        if (pad.length) await write(pad);
-        if (hash) {
-          const got = hash.digest("hex");
-          if (got !== f.sha256) {
-            throw new UserError(`${f.path} changed since the manifest was made: sha256 ${got.slice(0, 12)}… on disk, ${f.sha256.slice(0, 12)}… in the manifest — rebuild the manifest`);
-          }
-        }
-      } finally {
-        await fh.close();
-      }
+    } catch (err) {
+      throw failure ?? explainPackError(err, stage, byEntry);
     }
-    await setStrategy(STRATEGY.default);
-    await write(END_OF_ARCHIVE);
-    gz.end();
-    await failed;
+    if (failure) throw failure;
+    // Every payload byte went through a tap: a node-tar that read files some other way must not pass unverified.
+    const untapped = files.filter((f) => !taps.some((t) => t.file === f && t.seen === f.size));
+    if (untapped.length) throw new Error(`pack: ${untapped[0]!.path} was archived without being verified`);
+    await out.close();
+    out = undefined;
+    await rename(tmpPath, archivePath);
   } catch (err) {
-    pool.abort(err);
-    gz.destroy(err instanceof Error ? err : new Error(String(err)));
-    await piping.catch(() => undefined);
+    await out?.close().catch(() => undefined);
     await rm(tmpPath, { force: true });
     throw err;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
   }
-  await rename(tmpPath, archivePath);
 
-  const archive: PackedFile = { path: archivePath, name: archiveName, size: tap.size, sha256: tap.hash.digest("hex") };
+  const archive: PackedFile = { path: archivePath, name: archiveName, size: archiveSize, sha256: archiveHash.digest("hex") };
   const sums = renderSha256Sums([
     { name: archiveName, sha256: archive.sha256 },
     ...files.map((f) => ({ name: `${topFolder}/${f.path}`, sha256: f.sha256 })),
@@ -289,14 +240,17 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   const sha256sums = path.join(opts.outDir, "SHA256SUMS");
   const manifestJson = path.join(opts.outDir, "manifest.json");
   await writeFile(sha256sums, sums);
-  await writeFile(
-    manifestJson,
-    renderManifestJson({
-      version: 1,
-      topFolder,
-      archive: { path: archiveName, size: archive.size, sha256: archive.sha256 },
-      files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
-    }),
-  );
+  await writeFile(manifestJson, renderManifestJson({ version: 1, topFolder, archive: { path: archiveName, size: archive.size, sha256: archive.sha256 }, files: published }));
   return { archive, sha256sums, manifestJson, topFolder, files: files.length, bytesIn: bytesTotal };
+}
+
+/** node-tar's read errors name the staged path: say which checkpoint file and what happened. */
+function explainPackError(err: unknown, stage: string, byEntry: Map<string, ManifestEntry>): unknown {
+  const e = err as NodeJS.ErrnoException & { path?: string };
+  if (err instanceof UserError || typeof e?.path !== "string") return err;
+  const f = byEntry.get(path.relative(stage, e.path).split(path.sep).join("/"));
+  if (!f) return err;
+  if (e.message === "encountered unexpected EOF") return new UserError(`${f.path} shrank while being packed (${f.source})`);
+  if (e.message === "did not encounter expected EOF") return new UserError(`${f.path} grew while being packed (${f.source})`);
+  return new UserError(`${f.path}: cannot read ${f.source} (${e.code ?? e.message})`);
 }

@@ -6,6 +6,7 @@ import { loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { isOk } from "../report.js";
 import { packCheckpoint, type PackResult } from "../pack/index.js";
+import { assertPackOutDir } from "../pack/out-dir.js";
 import { checkTasks, displayPath, stageFailure, type CheckContext } from "./check.js";
 import { printSummary } from "./check-command.js";
 import { detectUi, makeListr, type Task } from "./ui.js";
@@ -21,6 +22,13 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
     results: [],
   };
   const outDir = opts.out ? path.resolve(opts.out) : config.github.outDir;
+  // A usage error, before the checks run: the folder is wrong whatever the checkpoint holds.
+  assertPackOutDir({
+    outDir,
+    checkpointDir: ctx.settings.checkpoint.dir,
+    archiveName: config.github.archive,
+    label: opts.out ? `--out ${opts.out}` : `github.outDir ${displayPath(outDir)}`,
+  });
   const ui = detectUi(!!opts.json);
   try {
     await makeListr<PackContext>([...checkTasks(ctx), packTask({ archiveName: config.github.archive, outDir })], ui, ctx).run();
@@ -45,6 +53,7 @@ export function packTask<Ctx extends PackContext>({ archiveName, outDir }: { arc
     title: `Pack ${archiveName}`,
     skip: (c: Ctx) => (!isOk(c.results) || !c.manifest ? "checks failed: not packing" : false),
     task: async (c: Ctx, task: Task<Ctx>) => {
+      assertPackOutDir({ outDir, checkpointDir: c.settings.checkpoint.dir, archiveName });
       let last = 0;
       c.pack = await packCheckpoint({
         manifest: c.manifest!,
