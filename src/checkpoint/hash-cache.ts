@@ -6,6 +6,7 @@ import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { FileStamp } from "./types.js";
 
 interface Entry {
   size: number;
@@ -57,6 +58,12 @@ export class HashCache {
     this.entries.set(key, { ...cur, sha256 });
     this.dirty = true;
     return sha256;
+  }
+
+  /** The stat data `file` had when sha256() last answered for it (undefined before). */
+  stamp(file: string): FileStamp | undefined {
+    const e = this.entries.get(path.resolve(file));
+    return e ? { size: e.size, mtimeNs: e.mtimeNs, ino: e.ino } : undefined;
   }
 
   async save(): Promise<void> {

@@ -26,7 +26,8 @@ export async function buildManifest(
       totalBytes += n;
       opts.onProgress?.({ file: f.repoPath, fileBytes, fileSize: f.size, totalBytes, totalSize });
     });
-    manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source });
+    const stamp = cache.stamp(f.source);
+    manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}) });
   }
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { redact } from "../util/redact.js";
 
 const run = promisify(execFile);
 
@@ -75,7 +76,7 @@ export class Journal {
   private async save(): Promise<void> {
     await mkdir(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(this.data, null, 2)}\n`);
+    await writeFile(tmp, redact(`${JSON.stringify(this.data, null, 2)}\n`));
     await rename(tmp, this.file);
   }
 }

@@ -8,6 +8,7 @@ import { resolveReleaseTag, tryGit, type ResolvedTag } from "../git/index.js";
 import { createGitHubClient, resolveGitHubRepo, type GitHubClient, type GitHubRepo } from "../github/index.js";
 import { createRetryFetch, resolveHubCredentials, type HubCredentials } from "../hub/index.js";
 import { UserError } from "../report.js";
+import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 
 export interface ReleaseSettings {
   config: ReleaseConfig;
@@ -62,10 +63,15 @@ export async function resolveSettings(opts: {
     tag = { error: e.message };
   }
   const creds = resolveHubCredentials(env, os.homedir());
-  // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
-  const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   const githubToken = env.GITHUB_TOKEN || undefined;
   const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
+  // A token is never printed, and never travels in clear text (refused before any request).
+  registerSecret(creds.token);
+  registerSecret(githubToken);
+  refuseCleartextEndpoint("HF_ENDPOINT", creds.endpoint);
+  refuseCleartextEndpoint("GITHUB_API_URL", apiUrl);
+  // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
+  const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   let repo: GitHubRepo | undefined;
   let repoError: string | undefined;
   try {

@@ -69,7 +69,7 @@ export async function publishToHub(i: StepInput, plan: HubPlan | undefined, onPr
   };
   const r =
     s.hub.transport === "git"
-      ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: i.force, ...(plan ? { plan } : {}) })
+      ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: i.force, fetch: s.hub.fetch, createRepo: true, private: s.config.hub.private, ...(plan ? { plan } : {}) })
       : await publishHubApi({
           ...common,
           fetch: s.hub.fetch,
