@@ -12,6 +12,9 @@ import { Journal } from "../src/release/journal.js";
 import { clearSecrets, registerSecret } from "../src/util/redact.js";
 import { runCli } from "./helpers/cli.js";
 import { cleanups, git, HF_TOKEN, makeProject, REPO_ID } from "./helpers/release-project.js";
+import { isolateGit } from "./hub-server/index.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();

@@ -10,7 +10,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DiskBlob } from "../src/hub/index.js";
 import { copySample } from "./helpers/cli.js";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
+import { isolateGit, startHubServer, type HubServer } from "./hub-server/index.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const run = promisify(execFile);
 const TOKEN = "hf_memoryTestTokenMMMMMMMMMMMMMMMM";

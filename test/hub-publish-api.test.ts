@@ -4,7 +4,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRetryFetch, planHubPublish, publishHubApi, verifyHubRevision, type HubProgressEvent } from "../src/hub/index.js";
 import { buildManifest, cleanupScratch, cloneWithLfs, manifestHashes, SAMPLE_CKPT, scratchCopy, treeHashes } from "./hub-helpers.js";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
+import { isolateGit, startHubServer, type HubServer } from "./hub-server/index.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const TOKEN = "hf_writeTokenAAAAAAAAAAAAAAAAAAAA";
 let hub: HubServer;

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRetryFetch, publishHubApi, publishHubGit, verifyHubRevision, type PublishGitOptions } from "../src/hub/index.js";
 import { buildManifest, cleanupScratch, cloneWithLfs, manifestHashes, SAMPLE_CKPT, scratchCopy, treeHashes } from "./hub-helpers.js";
 import { startHubServer, type HubServer } from "./hub-server/index.js";
-import { git, hermeticGitEnv } from "./hub-server/git.js";
+import { git, hermeticGitEnv, isolateGit } from "./hub-server/git.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const TOKEN = "hf_writeTokenGGGGGGGGGGGGGGGGGGGG";
 const READ = "hf_readTokenRRRRRRRRRRRRRRRRRRRRR";

@@ -5,8 +5,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
+import { isolateGit, startHubServer, type HubServer } from "./hub-server/index.js";
 import { git } from "./hub-server/git.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const W = "hf_serverWriteTokenAAAAAAAAAAAAAA";
 const R = "hf_serverReadTokenBBBBBBBBBBBBBBB";
@@ -180,7 +182,8 @@ describe("local Hub server", () => {
     });
     const href = ((await batch.json()) as { objects: Array<{ actions: { upload: { href: string } } }> }).objects[0]!.actions.upload.href;
     expect(href).toMatch(/X-Amz-Signature=/);
-    expect((await fetch(href.replace(/Signature=./, "Signature=0"), { method: "PUT", body: bytes })).status).toBe(403);
+    const forged = href.replace(/Signature=(.)/, (_m, c: string) => `Signature=${c === "0" ? "1" : "0"}`); // one character off
+    expect((await fetch(forged, { method: "PUT", body: bytes })).status).toBe(403);
     expect(new URL(href).origin).toBe(hub.storageUrl);
     expect((await fetch(href, { method: "PUT", body: bytes, headers: { Authorization: `Bearer ${W}` } })).status).toBe(400);
     expect(hub.storageAuthorizations.map((a) => a.scheme)).toEqual(["Bearer"]);

@@ -60,8 +60,13 @@ export class DiskBlob extends Blob {
 
   override stream(): ReturnType<Blob["stream"]> {
     if (this.size === 0) return new Blob([]).stream();
-    const rs = createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
-    return Readable.toWeb(rs) as unknown as ReturnType<Blob["stream"]>;
+    return Readable.toWeb(this.nodeStream()) as unknown as ReturnType<Blob["stream"]>;
+  }
+
+  /** The bytes as a Node stream, read from disk in bounded chunks (a new read each call). */
+  nodeStream(): Readable {
+    if (this.size === 0) return Readable.from([]);
+    return createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
   }
 }
 

@@ -30,3 +30,4 @@ export { commitKnownOids, type HubCommitRequest, type KnownOidCommitOptions, typ
 export { assertUnchangedSinceManifest, changedSinceManifest } from "./file-guard.js";
 export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUploadResult } from "./lfs-upload.js";
 export { DiskBlob, readRegularFile, MAX_WHOLE_READ } from "./file-blob.js";
+export { fileStreamingFetch } from "./file-fetch.js";

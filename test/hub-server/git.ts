@@ -33,6 +33,14 @@ export function hermeticGitEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.Pr
   };
 }
 
+/**
+ * Make every git this test process starts (the local Hub's, the helpers', and the code under
+ * test's) hermetic: call it at the top of a test file (each file runs in its own process).
+ */
+export function isolateGit(): void {
+  Object.assign(process.env, hermeticGitEnv({}));
+}
+
 export function git(args: string[], opts: GitRunOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn("git", args, {
