@@ -137,6 +137,16 @@ describe("publish through the API to the local Hub", () => {
     }
   });
 
+  it("useXet goes through the library's own commit (which hashes again); a Hub without Xet keeps it on LFS", async () => {
+    const repoId = newRepo();
+    const manifest = await buildManifest(SAMPLE_CKPT);
+    const phases: string[] = [];
+    const res = await publishHubApi({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), manifest, createRepo: true, useXet: true, onProgress: (e) => phases.push(`${e.phase}:${e.path ?? ""}`) });
+    expect(res.status).toBe("done");
+    expect(phases).toContain("hashing:pytorch_model.bin");
+    expect((await verifyHubRevision({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), revision: res.commit, manifest })).ok).toBe(true);
+  });
+
   it("a 429 (Retry-After) then success", async () => {
     const repoId = newRepo();
     const manifest = await buildManifest(SAMPLE_CKPT);

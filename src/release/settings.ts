@@ -63,6 +63,8 @@ export async function resolveSettings(opts: {
     tag = { error: e.message };
   }
   const creds = resolveHubCredentials(env, os.homedir());
+  // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
+  const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   const githubToken = env.GITHUB_TOKEN || undefined;
   const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
   // A token is never printed, and never travels in clear text (refused before any request).
@@ -70,8 +72,6 @@ export async function resolveSettings(opts: {
   registerSecret(githubToken);
   refuseCleartextEndpoint("HF_ENDPOINT", creds.endpoint);
   refuseCleartextEndpoint("GITHUB_API_URL", apiUrl);
-  // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
-  const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   let repo: GitHubRepo | undefined;
   let repoError: string | undefined;
   try {
