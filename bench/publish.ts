@@ -40,6 +40,8 @@ async function serve(): Promise<void> {
     if (m.type === "plainPutUrl") process.send!({ id: m.id, url: hub.plainPutUrl(m.repoId, m.oid, m.size) });
     if (m.type === "createRepo") void hub.createRepo(m.repoId).then(() => process.send!({ id: m.id }));
     if (m.type === "storageAuthorizations") process.send!({ id: m.id, count: hub.storageAuthorizations.length });
+    // Time the storage host spent receiving the LFS PUTs of a repo (its own clock: client start-up excluded).
+    if (m.type === "putSeconds") process.send!({ id: m.id, seconds: hub.requests.filter((r) => r.origin === "storage" && r.method === "PUT" && r.path.includes(`/${m.repoId}/`)).reduce((a, r) => a + r.ms, 0) / 1000 });
     if (m.type === "stop") void hub.stop().then(() => process.exit(0));
   });
   process.send!({ ready: hub.url });
@@ -177,19 +179,22 @@ async function main(): Promise<void> {
   const floors: number[] = [];
   const puts: number[] = [];
   const locals: number[] = [];
+  const storagePuts: Record<string, number[]> = { curl: [] };
   const runs: Record<string, Array<{ seconds: number; peakRss: number; peakTreeRss: number }>> = Object.fromEntries(transports.map((t) => [t, []]));
   try {
     for (let r = 1; r <= rounds; r++) {
       const f = await floor(child, `bench/floor-${r}`, files);
       floors.push(f.seconds);
       puts.push(f.putS);
+      storagePuts.curl!.push((await ask<{ seconds: number }>(child, { type: "putSeconds", repoId: `bench/floor-${r}` })).seconds);
       const local = await release(url, ckpt, `bench/local-${r}`, "api", true);
       locals.push(local.seconds);
-      const line = [`round ${r}: floor ${f.seconds.toFixed(2)} s (openssl ${f.hashS.toFixed(2)} + curl ${f.putS.toFixed(2)}); local stages ${local.seconds.toFixed(2)} s`];
+      const line = [`round ${r}: floor ${f.seconds.toFixed(2)} s (openssl ${f.hashS.toFixed(2)} + curl ${f.putS.toFixed(2)}, storage-timed ${storagePuts.curl!.at(-1)!.toFixed(2)}); local stages ${local.seconds.toFixed(2)} s`];
       for (const t of transports) {
         const p = await release(url, ckpt, `bench/${t}-${r}`, t);
         runs[t]!.push(p);
-        line.push(`${t} ${p.seconds.toFixed(2)} s (floor/publish ${(f.seconds / p.seconds).toFixed(2)}, Hub stage ${(p.seconds - local.seconds).toFixed(2)} s, peak RSS ${(p.peakRss / MB).toFixed(0)} MB, tree ${(p.peakTreeRss / MB).toFixed(0)} MB)`);
+        (storagePuts[t] ??= []).push((await ask<{ seconds: number }>(child, { type: "putSeconds", repoId: `bench/${t}-${r}` })).seconds);
+        line.push(`${t} ${p.seconds.toFixed(2)} s (floor/publish ${(f.seconds / p.seconds).toFixed(2)}, Hub stage ${(p.seconds - local.seconds).toFixed(2)} s, storage-timed PUT ${storagePuts[t]!.at(-1)!.toFixed(2)} s, peak RSS ${(p.peakRss / MB).toFixed(0)} MB, tree ${(p.peakTreeRss / MB).toFixed(0)} MB)`);
       }
       process.stderr.write(`${line.join("; ")}\n`);
       spawnSync("rm", ["-rf", path.join(data, "bench")]); // keep the disk free between rounds
@@ -200,7 +205,12 @@ async function main(): Promise<void> {
       files: files.length,
       bytes,
       rounds,
-      floor: { medianSeconds: +median(floors).toFixed(3), bestSeconds: +Math.min(...floors).toFixed(3), curlPutMedianSeconds: +median(puts).toFixed(3) },
+      floor: {
+        medianSeconds: +median(floors).toFixed(3),
+        bestSeconds: +Math.min(...floors).toFixed(3),
+        curlPutMedianSeconds: +median(puts).toFixed(3),
+        curlStoragePutMedianSeconds: +median(storagePuts.curl!).toFixed(3),
+      },
       // start-up, checklist and hashing (fresh cache) of the same command, without the Hub stage
       localStagesMedianSeconds: +median(locals).toFixed(3),
       transports: Object.fromEntries(
@@ -216,6 +226,8 @@ async function main(): Promise<void> {
               MBps: +(bytes / MB / median(rs.map((p) => p.seconds))).toFixed(1),
               floorOverPublish: { median: +median(ratios).toFixed(3), min: +Math.min(...ratios).toFixed(3), max: +Math.max(...ratios).toFixed(3) },
               curlPutOverHubStage: { median: +median(sendRatios).toFixed(3), min: +Math.min(...sendRatios).toFixed(3), max: +Math.max(...sendRatios).toFixed(3) },
+              // the LFS PUTs alone, timed by the storage host: ours (git-lfs's for git) vs curl's
+              storagePutMedianSeconds: +median(storagePuts[t]!).toFixed(3),
               peakRssMB: +(Math.max(...rs.map((p) => p.peakRss)) / MB).toFixed(1),
               peakTreeRssMB: +(Math.max(...rs.map((p) => p.peakTreeRss)) / MB).toFixed(1),
             },

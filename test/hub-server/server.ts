@@ -53,6 +53,8 @@ export interface RequestLogEntry {
   status: number;
   /** Body bytes the server received. */
   bytesIn: number;
+  /** From the request's arrival to the end of the answer, in ms (0 until answered). */
+  ms: number;
   authorization: boolean;
   /** The fault injected into this request, if any. */
   fault?: FaultKind;
@@ -611,9 +613,13 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   function makeServer(origin: RequestLogEntry["origin"], handle: typeof route): http.Server {
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://localhost");
-      const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, authorization: false };
+      const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, ms: 0, authorization: false };
       requests.push(entry);
-      res.on("finish", () => (entry.status = res.statusCode));
+      const arrived = performance.now();
+      res.on("finish", () => {
+        entry.status = res.statusCode;
+        entry.ms = performance.now() - arrived;
+      });
       const fault = matchFault(entry.method, url.pathname);
       if (fault) {
         entry.fault = fault.kind;
