@@ -1,7 +1,7 @@
 // The git transport against the local Hub over git smart HTTP, with the Hub's topology: LFS bytes
 // go to a separate storage host that refuses (and records) any Authorization header.
 import { execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,12 +94,13 @@ describe("git transport over smart HTTP, LFS on a separate storage host", () => 
     expect(again.commit).toBe(first.commit);
     expect(again.tag?.status).toBe("unchanged");
 
-    // one changed file
+    // one changed file, and one new file with the same bytes as the weights (one LFS object)
     const dir = await scratchCopy();
     await writeFile(path.join(dir, "config.json"), '{"hidden_size": 8}\n');
+    await copyFile(path.join(dir, "pytorch_model.bin"), path.join(dir, "events.out.tfevents.copy"));
     const changed = await buildManifest(dir);
     const second = await publishHubGit({ ...opts, manifest: changed, tag: "v1.2.1" });
-    expect(second.uploaded).toEqual(["config.json"]);
+    expect(second.uploaded).toEqual(["config.json", "events.out.tfevents.copy"]);
     expect((await verifyHubRevision({ ...api(repoId), revision: second.commit, manifest: changed })).ok).toBe(true);
 
     // a tag already elsewhere is refused
@@ -152,8 +153,12 @@ describe("git transport over smart HTTP, LFS on a separate storage host", () => 
     const globalConfig = path.join(tmp, "user-gitconfig-helper");
     await writeFile(globalConfig, `[credential]\n\thelper = store --file ${store}\n`);
     const env = { ...hermeticGitEnv(), PATH: `${bin}:${process.env.PATH}`, GIT_CONFIG_GLOBAL: globalConfig };
-    const res = await publishHubGit(await options("alice/argv", { env, private: true }));
+    // two files with the same bytes in one commit: one LFS object
+    const dir = await scratchCopy();
+    await copyFile(path.join(dir, "pytorch_model.bin"), path.join(dir, "events.out.tfevents.copy"));
+    const res = await publishHubGit(await options("alice/argv", { env, private: true, manifest: await buildManifest(dir) }));
     expect(res.status).toBe("done");
+    expect(res.uploaded).toContain("events.out.tfevents.copy");
     const argv = await readFile(log, "utf8");
     expect(argv).toMatch(/\bpush\b/);
     expect(argv).toMatch(/lfs push/);

@@ -109,7 +109,9 @@ async function cloneTree(git: Git, dir: string): Promise<RemoteFile[]> {
 async function stageLfsObject(gitDir: string, f: DesiredFile): Promise<void> {
   const dest = path.join(gitDir, "lfs", "objects", f.sha256.slice(0, 2), f.sha256.slice(2, 4), f.sha256);
   await mkdir(path.dirname(dest), { recursive: true });
-  await symlink(path.resolve(f.source as string), dest);
+  await symlink(path.resolve(f.source as string), dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "EEXIST") throw err; // two paths with the same bytes: one object
+  });
 }
 
 type Git = (args: string[], cwd?: string, okCodes?: number[]) => Promise<HubGitResult>;
