@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "./report.js";
-import { redact } from "./util/redact.js";
+import { guardOutput, redact } from "./util/redact.js";
 import { runCheckCommand } from "./tasks/check-command.js";
 
 const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
@@ -125,6 +125,8 @@ function parsePositiveInt(v: string, flag: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Every byte this process prints passes through the redactor (tokens, presigned URLs).
+  guardOutput();
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {

@@ -1,35 +1,27 @@
-// Helpers for the Hub tests: a flat manifest of a checkpoint folder (the lead's manifest module
-// replaces it), a scratch copy of the sample checkpoint, and a git-lfs clone for byte checks.
+// Helpers for the Hub tests: the manifest of a checkpoint folder as the release makes it
+// (src/checkpoint: discovery, flattening, hash cache), a scratch copy of the sample checkpoint,
+// and a git-lfs clone for byte checks.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { cp, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { discoverCheckpoint } from "../src/checkpoint/discover.js";
+import { HashCache } from "../src/checkpoint/hash-cache.js";
+import { buildManifest as manifestOf } from "../src/checkpoint/manifest.js";
 import type { ManifestEntry } from "../src/checkpoint/types.js";
 import { git } from "./hub-server/git.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const SAMPLE_CKPT = path.join(REPO_ROOT, "ckpt");
 
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const c of createReadStream(file)) h.update(c as Buffer);
-  return h.digest("hex");
-}
-
-/** Every file under `dir`, flattened to its basename (the old `cp $(find ckpt -type f) .`). */
+/** The manifest the release would publish for `dir` (a fresh, in-memory hash cache: every file is read). */
 export async function buildManifest(dir: string): Promise<ManifestEntry[]> {
-  const out: ManifestEntry[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) out.push({ path: e.name, size: (await stat(p)).size, sha256: await sha256File(p), source: p });
-    }
-  };
-  await walk(dir);
-  return out.sort((a, b) => a.path.localeCompare(b.path));
+  const cache = new HashCache(null);
+  const found = await discoverCheckpoint(dir, (f) => cache.sha256(f.source));
+  const errors = found.problems.filter((p) => p.severity === "error");
+  if (errors.length) throw new Error(`${dir}: ${errors.map((e) => e.message).join("; ")}`);
+  return manifestOf(found.files, { cache });
 }
 
 const scratch = new Set<string>();

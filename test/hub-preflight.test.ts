@@ -15,7 +15,9 @@ import {
   publishHubGit,
 } from "../src/hub/index.js";
 import { buildManifest, SAMPLE_CKPT } from "./hub-helpers.js";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
+import { isolateGit, startHubServer, type HubServer } from "./hub-server/index.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const WRITE = "hf_writeTokenWWWWWWWWWWWWWWWWWWWW";
 const READ = "hf_readOnlyTokenRRRRRRRRRRRRRRRRRR";

@@ -1,21 +1,26 @@
 import { randomBytes } from "node:crypto";
-import { rm, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRetryFetch, planHubPublish, publishHubApi, verifyHubRevision, type HubProgressEvent } from "../src/hub/index.js";
 import { buildManifest, cleanupScratch, cloneWithLfs, manifestHashes, SAMPLE_CKPT, scratchCopy, treeHashes } from "./hub-helpers.js";
-import { startHubServer, type HubServer } from "./hub-server/index.js";
+import { isolateGit, startHubServer, type HubServer } from "./hub-server/index.js";
+
+isolateGit(); // every git this file starts: no user or system config, a fixed identity
 
 const TOKEN = "hf_writeTokenAAAAAAAAAAAAAAAAAAAA";
 let hub: HubServer;
 const fast = (maxAttempts = 5) => createRetryFetch({ maxAttempts, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 50 });
 let n = 0;
 const newRepo = () => `alice/azbert-${++n}`;
+const WHOLE_SECOND = 1_700_000_000;
 
 beforeAll(async () => {
   hub = await startHubServer({ tokens: { [TOKEN]: { user: "alice", role: "write" } } });
 });
 afterAll(async () => {
+  // Whatever happened above, the LFS storage host never saw the Hub token.
+  expect(hub.storageAuthorizations).toEqual([]);
   await hub?.stop();
   await cleanupScratch();
 });
@@ -48,8 +53,13 @@ describe("publish through the API to the local Hub", () => {
     expect(first.status).toBe("done");
     expect(first.tag).toEqual({ tag: "v1.2.0", status: "created", commit: first.commit });
     expect(first.uploaded).toContain("pytorch_model.bin");
-    expect(events).toContain("hashing:pytorch_model.bin");
     expect(events).toContain("uploading:pytorch_model.bin");
+    // Every sha256 came from the manifest: nothing is hashed again, one LFS batch call, one PUT per object.
+    expect(events.filter((e) => e.startsWith("hashing"))).toEqual([]);
+    expect(progress.every((e) => e.hashedBytes === 0)).toBe(true);
+    const firstRun = hub.requests.filter((r) => r.path.startsWith(`/${repoId}.git/`) || r.path.includes(`/${repoId}/`));
+    expect(firstRun.filter((r) => r.path.endsWith("/objects/batch"))).toHaveLength(1);
+    expect(firstRun.filter((r) => r.method === "PUT").map((r) => r.origin)).toEqual(["storage"]);
     const v = await verifyHubRevision({ ...opts, revision: first.commit, gitattributes: first.plan.gitattributes });
     expect(v.mismatches).toEqual([]);
     expect(v.ok).toBe(true);
@@ -104,15 +114,14 @@ describe("publish through the API to the local Hub", () => {
     }
   });
 
-  it.each([
-    ["our uploader (manifest sha256)", true],
-    ["the library's uploader", false],
-  ])("multipart transfer for a file over the chunk size: %s", async (_name, preUploadLfs) => {
+  it("multipart transfer for a file over the chunk size: parts go in parallel", async () => {
     const mp = await startHubServer({ tokens: { [TOKEN]: { user: "alice", role: "write" } }, multipartChunkSize: 100_000 });
     try {
       const manifest = await buildManifest(SAMPLE_CKPT);
-      const opts = { endpoint: mp.url, repoId: "alice/multipart", token: TOKEN, fetch: fast(), manifest, createRepo: true, preUploadLfs };
+      const opts = { endpoint: mp.url, repoId: "alice/multipart", token: TOKEN, fetch: fast(), manifest, createRepo: true };
+      mp.holdStoragePuts(4);
       const res = await publishHubApi(opts);
+      expect(mp.storagePeakPuts).toBe(4);
       expect(res.uploaded).toContain("pytorch_model.bin");
       const parts = mp.requests.filter((r) => r.method === "PUT" && r.path.startsWith("/lfs-storage/multipart/"));
       expect(parts).toHaveLength(Math.ceil(578110 / 100_000));
@@ -122,9 +131,20 @@ describe("publish through the API to the local Hub", () => {
       const got = await treeHashes(clone);
       expect(got["pytorch_model.bin"]).toBe(manifest.find((e) => e.path === "pytorch_model.bin")!.sha256);
       await rm(clone, { recursive: true, force: true });
+      expect(mp.storageAuthorizations).toEqual([]);
     } finally {
       await mp.stop();
     }
+  });
+
+  it("useXet goes through the library's own commit (which hashes again); a Hub without Xet keeps it on LFS", async () => {
+    const repoId = newRepo();
+    const manifest = await buildManifest(SAMPLE_CKPT);
+    const phases: string[] = [];
+    const res = await publishHubApi({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), manifest, createRepo: true, useXet: true, onProgress: (e) => phases.push(`${e.phase}:${e.path ?? ""}`) });
+    expect(res.status).toBe("done");
+    expect(phases).toContain("hashing:pytorch_model.bin");
+    expect((await verifyHubRevision({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), revision: res.commit, manifest })).ok).toBe(true);
   });
 
   it("a 429 (Retry-After) then success", async () => {
@@ -184,16 +204,44 @@ describe("publish through the API to the local Hub", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("a file changed on disk after the manifest was made is not committed", async () => {
+  it.each([
+    ["rewritten in place, same size", "its modification time changed", async (file: string) => writeFile(file, randomBytes(578110))],
+    ["grown by a byte", "578111 bytes now, 578110 when hashed", async (file: string) => appendFile(file, "x")],
+    [
+      "replaced by another file with the same size and time",
+      "it was replaced by another file",
+      async (file: string) => {
+        await copyFile(file, `${file}.new`);
+        await utimes(`${file}.new`, WHOLE_SECOND, WHOLE_SECOND);
+        await rename(`${file}.new`, file);
+      },
+    ],
+  ])("a file %s after the manifest was made: refused before any byte is sent", async (_name, why, change) => {
     const repoId = newRepo();
     const dir = await scratchCopy();
+    await utimes(path.join(dir, "pytorch_model.bin"), WHOLE_SECOND, WHOLE_SECOND); // a time a copy can be given exactly
     const manifest = await buildManifest(dir);
-    await writeFile(path.join(dir, "pytorch_model.bin"), randomBytes(578110));
+    const mark = hub.requests.length;
+    await change(path.join(dir, "pytorch_model.bin"));
     const err = await publishHubApi({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), manifest, createRepo: true }).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/changed on disk|hash/);
+    expect((err as Error).message).toBe(
+      `pytorch_model.bin (${why}): changed on disk since its sha256 was computed; nothing was uploaded. Run the release again to hash the new contents`,
+    );
+    expect(since(mark).filter((r) => r.method === "PUT" || /objects\/batch$|\/preupload\/|\/commit\//.test(r.path))).toEqual([]);
     const head = await hub.store.branchHead(repoId, "main");
     expect((await hub.store.tree(repoId, head!, { recursive: true })).map((t) => t.path)).toEqual([".gitattributes"]);
-    await hub.idle();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("several LFS files upload in parallel, at most four PUTs at once", async () => {
+    const dir = await scratchCopy();
+    for (const name of ["a", "b", "c", "d", "e"]) await writeFile(path.join(dir, `extra-${name}.bin`), randomBytes(200_000));
+    const manifest = await buildManifest(dir);
+    hub.holdStoragePuts(4);
+    const res = await publishHubApi({ endpoint: hub.url, repoId: newRepo(), token: TOKEN, fetch: fast(), manifest, createRepo: true });
+    expect(hub.storagePeakPuts).toBe(4);
+    expect(res.uploaded.filter((p) => p.endsWith(".bin")).sort()).toEqual(["extra-a.bin", "extra-b.bin", "extra-c.bin", "extra-d.bin", "extra-e.bin", "pytorch_model.bin"]);
+    expect((await verifyHubRevision({ endpoint: hub.url, repoId: res.plan.repoId, token: TOKEN, fetch: fast(), revision: res.commit, manifest })).ok).toBe(true);
     await rm(dir, { recursive: true, force: true });
   });
 

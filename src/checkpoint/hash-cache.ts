@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { FileStamp } from "./types.js";
 
 import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
 import { openRegularFile } from "./regular-file.js";
@@ -87,6 +88,12 @@ export class HashCache {
     this.entries.set(key, { ...cur, sha256: d.sha256, ...(scan ? { scan } : {}) });
     this.dirty = true;
     return d;
+  }
+
+  /** The stat data `file` had when sha256() last answered for it (undefined before). */
+  stamp(file: string): FileStamp | undefined {
+    const e = this.entries.get(path.resolve(file));
+    return e ? { size: e.size, mtimeNs: e.mtimeNs, ino: e.ino } : undefined;
   }
 
   async save(): Promise<void> {

@@ -52,7 +52,8 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
       ...(plan ? { plan } : {}),
     });
     if (scan) opts.onScan?.(f, scan);
-    manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source });
+    const stamp = cache.stamp(f.source);
+    manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}) });
   }
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -18,6 +18,15 @@ export interface ManifestEntry {
   sha256: string;
   /** Absolute path of the source file (not serialized into manifest.json). */
   source: string;
+  /** The file's stat data when it was hashed: publishing checks the file is still that file. */
+  stamp?: FileStamp;
+}
+
+/** What identifies one version of a file on disk without reading it (as the hash cache keys it). */
+export interface FileStamp {
+  size: number;
+  mtimeNs: string;
+  ino: string;
 }
 
 export type Manifest = ManifestEntry[];

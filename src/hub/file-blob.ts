@@ -1,11 +1,17 @@
-// A Blob backed by a file on disk: nothing is read until it is streamed, slices are free, and
-// reads use large chunks (the library hashes LFS files through stream(); fetch sends it too).
-// Re-sendable: every stream() opens the file again, so a retried PUT re-reads from disk.
+// Reading checkpoint files for a publish. A DiskBlob is a Blob backed by a file on disk: nothing
+// is read until it is streamed, slices are free, reads use large chunks, and every stream()
+// opens the file again, so a retried PUT re-reads from disk. It refuses to be read whole beyond
+// a small size: a weights file is streamed, never held in memory.
 import { createReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { HubPublishError } from "./errors.js";
+import type { DesiredFile } from "./plan.js";
 
 const CHUNK = 4 * 1024 * 1024;
+
+/** Largest DiskBlob arrayBuffer()/text() serves (samples, small files); above it: stream(). */
+export const MAX_WHOLE_READ = 16 * 1024 * 1024;
 
 export class DiskBlob extends Blob {
   static async fromFile(file: string): Promise<DiskBlob> {
@@ -30,6 +36,9 @@ export class DiskBlob extends Blob {
   }
 
   override async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.size > MAX_WHOLE_READ) {
+      throw new HubPublishError(`${this.file}: refusing to read ${this.size} bytes into memory at once; it must be streamed`);
+    }
     const fh = await open(this.file, "r");
     try {
       const buf = Buffer.alloc(this.size);
@@ -51,7 +60,21 @@ export class DiskBlob extends Blob {
 
   override stream(): ReturnType<Blob["stream"]> {
     if (this.size === 0) return new Blob([]).stream();
-    const rs = createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
-    return Readable.toWeb(rs) as unknown as ReturnType<Blob["stream"]>;
+    return Readable.toWeb(this.nodeStream()) as unknown as ReturnType<Blob["stream"]>;
   }
+
+  /** The bytes as a Node stream, read from disk in bounded chunks (a new read each call). */
+  nodeStream(): Readable {
+    if (this.size === 0) return Readable.from([]);
+    return createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
+  }
+}
+
+/** The content of a regular (non-LFS) file: under 10 MiB by the Hub's rule, so it is read whole. */
+export async function readRegularFile(f: DesiredFile): Promise<Buffer> {
+  if (typeof f.source !== "string") return Buffer.from(f.source.bytes);
+  if (f.size > MAX_WHOLE_READ) throw new HubPublishError(`${f.path}: ${f.size} bytes cannot travel as a regular file; it must go to LFS`);
+  const bytes = await readFile(f.source);
+  if (bytes.length !== f.size) throw new HubPublishError(`${f.path}: ${bytes.length} bytes on disk, the manifest says ${f.size}; run the release again to re-hash it`);
+  return bytes;
 }

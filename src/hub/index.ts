@@ -1,4 +1,4 @@
-// Public API of the Hub publisher (issue 4). Every function takes explicit options: no global config.
+// Public API of the Hub publisher. Every function takes explicit options: no global config.
 export * from "./types.js";
 export { resolveHubCredentials, hubTokenPath, checkHubToken, DEFAULT_HUB_ENDPOINT, type HubCredentials, type TokenSource } from "./credentials.js";
 export { createRetryFetch, parseRetryAfter, retryableErrorCode, isReplayableBody, type RetryOptions } from "./retry-fetch.js";
@@ -23,6 +23,11 @@ export { buildPlan, type PlanInput, type DesiredFile, type DetailedPlan } from "
 export { checkHubWhoami, hubWritePermission, type WhoAmIV2, type WritePermission, type WhoamiCheckOptions } from "./whoami-check.js";
 export { checkHubRepo, type RepoCheckOptions } from "./repo-check.js";
 export { checkHubRemote, ensureHubRemote, checkGitLfs, hubRepoUrl, normalizeRemoteUrl, remoteMatchesRepo, type RemoteCheckOptions } from "./remote-check.js";
-export { publishHubGit, gitTransportEnv, type PublishGitOptions } from "./publish-git.js";
+export { publishHubGit, hubCloneUrl, type PublishGitOptions } from "./publish-git.js";
+export { hubGitEnv, runHubGit, hubOrigin, hubGitUrl, type HubGitEnvOptions, type HubGitResult, type HubGitRunOptions } from "./hub-git.js";
+export { checkHubGitAccess, type GitAccess, type GitAccessOptions } from "./git-access-check.js";
+export { commitKnownOids, type HubCommitRequest, type KnownOidCommitOptions, type KnownOidCommitResult } from "./commit.js";
+export { assertUnchangedSinceManifest, changedSinceManifest } from "./file-guard.js";
 export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUploadResult } from "./lfs-upload.js";
-export { DiskBlob } from "./file-blob.js";
+export { DiskBlob, readRegularFile, MAX_WHOLE_READ } from "./file-blob.js";
+export { fileStreamingFetch } from "./file-fetch.js";

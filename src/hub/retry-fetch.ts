@@ -1,6 +1,7 @@
 // A fetch that retries what is worth retrying: @huggingface/hub retries nothing itself.
 // 429 (Retry-After honoured, capped), 408, 5xx and dropped connections, with bounded
 // exponential backoff + full jitter; never another 4xx; never a body that cannot be re-sent.
+import { fileStreamingFetch } from "./file-fetch.js";
 
 export interface RetryOptions {
   /** Total attempts, first included (default 5). */
@@ -11,6 +12,7 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Cap of a Retry-After wait (default 60 s). */
   maxRetryAfterMs?: number;
+  /** Default: fileStreamingFetch (the global fetch, with file bodies streamed by node:http). */
   fetch?: typeof fetch;
   /** Called before each wait; `reason` is a status or an error code (never a URL with its query). */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; method: string; url: string }) => void;
@@ -100,7 +102,7 @@ export function createRetryFetch(options: RetryOptions = {}): typeof fetch {
   const base = options.baseDelayMs ?? 500;
   const maxDelay = options.maxDelayMs ?? 20_000;
   const maxRetryAfter = options.maxRetryAfterMs ?? 60_000;
-  const inner = options.fetch ?? globalThis.fetch;
+  const inner = options.fetch ?? fileStreamingFetch;
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;

@@ -4,7 +4,7 @@ import { formatBytes } from "../checkpoint/discover.js";
 import type { Manifest } from "../checkpoint/types.js";
 import { gitAt, remoteTagCommit, type Git } from "../git/index.js";
 import { githubReleaseByTag } from "../github/index.js";
-import { hubRepoUrl, planHubPublish, type HubPlan } from "../hub/index.js";
+import { checkHubGitAccess, hubRepoUrl, planHubPublish, type GitAccess, type HubPlan } from "../hub/index.js";
 import type { Remotes } from "./remotes.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
 
@@ -14,7 +14,7 @@ export interface Skipped {
 
 export interface ReleasePlan {
   tag: string;
-  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string } }) | Skipped;
+  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string }; transport: "api" | "git"; git?: GitAccess }) | Skipped;
   git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
   github?: { repository: string; release: "create" | "update"; releaseId?: number; assets: string[] } | Skipped;
   pack?: { archive: string; files: number; bytes: number };
@@ -34,7 +34,17 @@ export async function planHub(s: ReleaseSettings, remotes: Remotes, manifest: Ma
   if (!s.hub.token) return { skipped: "no Hub token: set HF_TOKEN to see what would be uploaded" };
   const plan = await planHubPublish({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: remotes.hubFetch, revision: s.hub.revision, manifest, prune: s.hub.prune });
   const url = await out(gitAt(s.cwd), ["remote", "get-url", s.hub.remote]);
-  return { ...plan, remote: { name: s.hub.remote, action: url === undefined ? "add" : "keep", url: hubRepoUrl(s.hub.endpoint, s.hub.repoId) } };
+  // The git transport: git itself must reach the repo with the token (scoped as the publish scopes it).
+  const gitAccess =
+    s.hub.transport === "git"
+      ? await checkHubGitAccess({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, revision: s.hub.revision, repoExists: plan.repoExists })
+      : undefined;
+  return {
+    ...plan,
+    remote: { name: s.hub.remote, action: url === undefined ? "add" : "keep", url: hubRepoUrl(s.hub.endpoint, s.hub.repoId) },
+    transport: s.hub.transport,
+    ...(gitAccess ? { git: gitAccess } : {}),
+  };
 }
 
 export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePlan["git"]>> {
@@ -84,6 +94,7 @@ export function renderPlan(plan: ReleasePlan): string {
     else {
       const h = plan.hub;
       if (h.remote.action === "add") out.push(`  would add git remote ${h.remote.name} → ${h.remote.url}`);
+      if (h.git) out.push(`  ${gitAccessLine(h.git, h.remote.name)}`);
       out.push(`  ${h.repoExists ? "" : "would create the repo, then "}commit to ${h.repoId}@${h.revision}${h.parentCommit ? ` on top of ${h.parentCommit.slice(0, 12)}` : ""}`);
       const rows = h.entries.map((e) => [e.action + (e.kept ? " (kept: --prune deletes)" : ""), e.path, formatBytes(e.size), e.storage]);
       out.push(...table(["action", "path", "size", "storage"], rows).map((l) => `  ${l}`));
@@ -103,6 +114,12 @@ export function renderPlan(plan: ReleasePlan): string {
     else out.push(`  would ${plan.github.release} the release ${plan.tag} of ${plan.github.repository} with ${plan.github.assets.join(", ")}`);
   }
   return out.join("\n");
+}
+
+function gitAccessLine(g: GitAccess, remote: string): string {
+  if (g.status === "will-create") return `git transport: ${g.url} does not exist yet: it would be created through the API, then cloned with git`;
+  const head = g.head ? `branch head ${g.head.slice(0, 12)}` : "the branch does not exist yet";
+  return `git transport: git ls-remote of ${remote} (${g.url}) answered (${head}); the Hub token is offered to ${g.credentialOrigin} only`;
 }
 
 function table(head: string[], rows: string[][]): string[] {

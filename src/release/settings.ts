@@ -10,6 +10,7 @@ import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../gi
 import { resolveGitHubRepo, type GitHubRepo } from "../github/index.js";
 import { resolveHubCredentials, type HubCredentials } from "../hub/index.js";
 import { UsageError, UserError } from "../report.js";
+import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 
 export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
 export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
@@ -120,6 +121,13 @@ export async function resolveSettings(opts: {
   // Base delay of the retry backoff (Hub and GitHub): lower it in tests, raise it on a flaky link.
   const retryDelayMs = Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) > 0 ? Number(env.AZBERT_RELEASE_RETRY_DELAY_MS) : undefined;
   const githubToken = env.GITHUB_TOKEN || undefined;
+  const creds = resolveHubCredentials(env, os.homedir());
+  const apiUrl = (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
+  // A token is never printed, and never travels in clear text (refused before any request).
+  registerSecret(creds.token);
+  registerSecret(githubToken);
+  refuseCleartextEndpoint("HF_ENDPOINT", creds.endpoint);
+  refuseCleartextEndpoint("GITHUB_API_URL", apiUrl);
   const githubRemoteUrl = await remoteUrl(cwd, config.github.remote);
   let repository: GitHubRepo | undefined;
   let repositoryError: string | undefined;
@@ -140,7 +148,7 @@ export async function resolveSettings(opts: {
     offline: !!o.offline,
     tag,
     hub: {
-      ...resolveHubCredentials(env, os.homedir()),
+      ...creds,
       repoId: config.hub.repoId,
       revision: config.hub.revision,
       remote: config.hub.remote,
@@ -155,7 +163,7 @@ export async function resolveSettings(opts: {
     github: {
       remote: config.github.remote,
       branch: config.github.branch,
-      apiUrl: (env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, ""),
+      apiUrl,
       ...(githubRemoteUrl ? { remoteUrl: redactGitText(githubRemoteUrl) } : {}),
       ...(githubToken ? { token: githubToken } : {}),
       ...(repository ? { repository } : {}),

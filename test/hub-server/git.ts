@@ -1,4 +1,4 @@
-// Thin promise wrapper around the git CLI for the local Hub's bare repositories.
+// Thin promise wrapper around the git CLI for the local Hub's bare repositories and the Hub tests.
 import { spawn } from "node:child_process";
 
 export interface GitRunOptions {
@@ -15,11 +15,37 @@ export interface GitResult {
   stderr: string;
 }
 
+/**
+ * The environment every test-side git runs with: no user or system config (a global
+ * `commit.gpgsign`, hooks path or credential helper must not change what a test sees), a
+ * fixed identity, no prompts.
+ */
+export function hermeticGitEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    GIT_CONFIG_GLOBAL: "/dev/null",
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_AUTHOR_NAME: "local-hub",
+    GIT_AUTHOR_EMAIL: "hub@localhost",
+    GIT_COMMITTER_NAME: "local-hub",
+    GIT_COMMITTER_EMAIL: "hub@localhost",
+  };
+}
+
+/**
+ * Make every git this test process starts (the local Hub's, the helpers', and the code under
+ * test's) hermetic: call it at the top of a test file (each file runs in its own process).
+ */
+export function isolateGit(): void {
+  Object.assign(process.env, hermeticGitEnv({}));
+}
+
 export function git(args: string[], opts: GitRunOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn("git", args, {
       cwd: opts.cwd,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", ...opts.env },
+      env: { ...hermeticGitEnv(), ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     const out: Buffer[] = [];

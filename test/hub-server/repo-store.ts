@@ -2,12 +2,13 @@
 // as pointer files and their bytes live in `lfs/objects/aa/bb/<oid>` inside the bare repo, the
 // layout git-lfs uses, so `git clone file://<bare>` with git-lfs gives back the real bytes.
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { pipeline } from "node:stream/promises";
 import { deflateSync } from "node:zlib";
-import { Readable, Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { git, gitText } from "./git.js";
 
 export const HUB_DEFAULT_GITATTRIBUTES = [
@@ -64,7 +65,23 @@ export interface RepoMeta {
   owner: string;
 }
 
+/** The hook every repo gets: refuses pushed LFS pointers without their object (see pre-receive.mjs). */
+const PRE_RECEIVE = fileURLToPath(new URL("./pre-receive.mjs", import.meta.url));
+
+/** What `resolve` serves for a file: where its bytes are and how they are identified. */
+export interface StoredFile {
+  entry: TreeEntry;
+  size: number;
+  /** LFS object path (LFS files). */
+  lfsObject?: string;
+  /** The bytes (regular files). */
+  bytes?: Buffer;
+}
+
 export class RepoStore {
+  /** Regular-file bytes served instead of the committed ones (`corrupt()`), by repo and blob id. */
+  private readonly overrides = new Map<string, Buffer>();
+
   constructor(readonly root: string) {}
 
   dir(repoId: string): string {
@@ -84,6 +101,7 @@ export class RepoStore {
     await mkdir(path.dirname(dir), { recursive: true });
     await git(["init", "--bare", "-q", "--initial-branch=main", dir]);
     await writeFile(path.join(dir, "hub.json"), JSON.stringify(meta));
+    await writeFile(path.join(dir, "hooks", "pre-receive"), `#!/bin/sh\nexec "${process.execPath}" "${PRE_RECEIVE}"\n`, { mode: 0o755 });
     // Like the real Hub: a new repo has one commit holding the default .gitattributes.
     await this.commit(repoId, "main", { summary: "initial commit" }, [
       { kind: "file", path: ".gitattributes", content: Buffer.from(HUB_DEFAULT_GITATTRIBUTES) },
@@ -159,21 +177,52 @@ export class RepoStore {
     return map;
   }
 
-  /** Bytes of `filePath` at `commit` (LFS resolved): a stream factory plus size and etag. */
-  async file(repoId: string, commit: string, filePath: string): Promise<{ size: number; etag: string; open: (start: number, end: number) => Readable } | undefined> {
+  /** The file at `commit`, or undefined: its tree entry, and where its bytes are. */
+  async file(repoId: string, commit: string, filePath: string): Promise<StoredFile | undefined> {
     const entries = await this.tree(repoId, commit, { recursive: true }).catch(() => []);
-    const e = entries.find((x) => x.path === filePath && x.type === "file");
-    if (!e) return undefined;
-    if (e.lfs) {
-      const p = this.lfsPath(repoId, e.lfs.oid);
-      return { size: e.lfs.size, etag: `"${e.lfs.oid}"`, open: (start, end) => createReadStream(p, { start, end }) };
+    const entry = entries.find((x) => x.path === filePath && x.type === "file");
+    if (!entry) return undefined;
+    if (entry.lfs) return { entry, size: entry.lfs.size, lfsObject: this.lfsPath(repoId, entry.lfs.oid) };
+    const bytes = this.overrides.get(`${repoId}:${entry.oid}`) ?? (await this.blob(repoId, entry.oid));
+    return { entry, size: bytes.length, bytes };
+  }
+
+  /** The raw git blob (for an LFS file: its pointer). */
+  async blob(repoId: string, oid: string): Promise<Buffer> {
+    return (await git(["cat-file", "blob", oid], { cwd: this.dir(repoId) })).stdout;
+  }
+
+  /**
+   * Test hook: damage what the Hub serves for `filePath` at `rev`, after the commit, the way a
+   * storage fault would: the tree listing still names the committed ids. LFS: the stored object
+   * is altered in place (`flip`: one byte inverted, same size; `truncate`: last byte dropped).
+   * Regular file: resolve serves the altered bytes.
+   */
+  async corrupt(repoId: string, filePath: string, opts: { rev?: string; how?: "flip" | "truncate" } = {}): Promise<void> {
+    const commit = await this.resolve(repoId, opts.rev ?? "main");
+    const f = commit ? await this.file(repoId, commit, filePath) : undefined;
+    if (!f) throw new Error(`corrupt: ${repoId} has no ${filePath} at ${opts.rev ?? "main"}`);
+    const how = opts.how ?? "flip";
+    if (f.lfsObject) {
+      if (how === "truncate") return truncate(f.lfsObject, Math.max(0, f.size - 1));
+      const fh = await open(f.lfsObject, "r+");
+      try {
+        const at = Math.floor(f.size / 2);
+        const b = Buffer.alloc(1);
+        await fh.read(b, 0, 1, at);
+        b[0] = b[0]! ^ 0xff;
+        await fh.write(b, 0, 1, at);
+      } finally {
+        await fh.close();
+      }
+      return;
     }
-    const bytes = (await git(["cat-file", "blob", e.oid], { cwd: this.dir(repoId) })).stdout;
-    return {
-      size: bytes.length,
-      etag: `"${e.oid}"`,
-      open: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
-    };
+    const bytes = Buffer.from(f.bytes!);
+    if (how === "truncate") this.overrides.set(`${repoId}:${f.entry.oid}`, bytes.subarray(0, Math.max(0, bytes.length - 1)));
+    else {
+      if (bytes.length) bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0xff;
+      this.overrides.set(`${repoId}:${f.entry.oid}`, bytes);
+    }
   }
 
   // ---- LFS object store ----

@@ -1,14 +1,18 @@
 // A local Hugging Face Hub for tests: speaks what @huggingface/hub 2.17.x sends on the wire
-// (see shared/docs/hub-protocol.md), backed by real bare git repositories + an LFS store.
+// (see shared/docs/hub-protocol.md), backed by real bare git repositories + an LFS store, with
+// the real Hub's topology: the API, git smart HTTP and the LFS batch API on the Hub origin; LFS
+// bytes on a separate storage origin (another loopback address and port) behind presigned URLs,
+// which refuses — and records — any request that carries an Authorization header.
 import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { PassThrough, Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
+import { serveGitHttp } from "./git-http.js";
 import { HubError, RepoStore, type CommitOp, type TreeEntry } from "./repo-store.js";
 
 export type TokenRole = "read" | "write" | "fineGrained";
@@ -41,12 +45,16 @@ export interface HubServerOptions {
 }
 
 export interface RequestLogEntry {
+  /** Which origin answered: the Hub, or the LFS storage host. */
+  origin: "hub" | "storage";
   method: string;
   /** Path without the query string (presigned signatures are never logged). */
   path: string;
   status: number;
   /** Body bytes the server received. */
   bytesIn: number;
+  /** From the request's arrival to the end of the answer, in ms (0 until answered). */
+  ms: number;
   authorization: boolean;
   /** The fault injected into this request, if any. */
   fault?: FaultKind;
@@ -69,8 +77,21 @@ export interface Fault {
   afterBytes?: number;
 }
 
+/** A request that reached the storage host with an Authorization header (the value is never kept). */
+export interface StorageAuthorization {
+  method: string;
+  path: string;
+  /** `Bearer`, `Basic`, ... */
+  scheme: string;
+}
+
 export interface HubServer {
+  /** The Hub origin: API, git smart HTTP, LFS batch API, resolve. */
   url: string;
+  /** The LFS storage origin (presigned URLs only). */
+  storageUrl: string;
+  /** Every request that reached storage carrying an Authorization header: must stay empty. */
+  storageAuthorizations: StorageAuthorization[];
   stop(): Promise<void>;
   repoDir(repoId: string): string;
   requests: RequestLogEntry[];
@@ -82,6 +103,16 @@ export interface HubServer {
   /** A presigned URL for a plain PUT of an object of this size: the same store path the LFS basic transfer uses (for benchmarks). */
   plainPutUrl(repoId: string, oid: string, size: number): string;
   store: RepoStore;
+  /** Most PUTs the storage host had in flight at once (uploads in parallel show here). */
+  readonly storagePeakPuts: number;
+  /**
+   * Hold storage PUTs until `n` are in flight at once (then all proceed): proves a client
+   * uploads in parallel without timing. A client that never reaches `n` is released after
+   * `timeoutMs`, and `storagePeakPuts` tells how far it got.
+   */
+  holdStoragePuts(n: number, timeoutMs?: number): void;
+  /** Test hook: damage what the Hub serves for a file after it was committed (see RepoStore.corrupt). */
+  corrupt(repoId: string, filePath: string, opts?: { rev?: string; how?: "flip" | "truncate" }): Promise<void>;
   /** Resolves when no request is being handled (e.g. after a client aborted mid-upload). */
   idle(timeoutMs?: number): Promise<void>;
 }
@@ -104,31 +135,67 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   const secret = randomBytes(32);
   const pageSize = options.treePageSize ?? 1000;
   const requests: RequestLogEntry[] = [];
+  const storageAuthorizations: StorageAuthorization[] = [];
   const faults: Array<Fault & { seen: number }> = [];
   const uploads = new Map<string, Upload>();
   const sockets = new Set<Socket>();
   let base = "";
+  let storageBase = "";
   const active = new Set<RequestLogEntry>();
+  let activePuts = 0;
+  let peakPuts = 0;
+  let hold: { until: number; waiters: Array<() => void>; timer: NodeJS.Timeout } | undefined;
+  const releaseHold = (): void => {
+    if (!hold) return;
+    clearTimeout(hold.timer);
+    hold.waiters.splice(0).forEach((w) => w());
+    hold = undefined;
+  };
+  /** Count a storage PUT in flight (and wait at the hold, if one is set) while `body` runs. */
+  async function trackPut<T>(body: () => Promise<T>): Promise<T> {
+    activePuts++;
+    peakPuts = Math.max(peakPuts, activePuts);
+    try {
+      if (hold) {
+        if (activePuts >= hold.until) releaseHold();
+        else await new Promise<void>((r) => hold!.waiters.push(r));
+      }
+      return await body();
+    } finally {
+      activePuts--;
+    }
+  }
 
   const sign = (method: string, pathname: string, expires: number): string =>
     createHmac("sha256", secret).update(`${method}\n${pathname}\n${expires}`).digest("hex");
+  /** A presigned URL on the storage origin: the signature is the only credential it takes. */
   const presign = (method: string, pathname: string): string => {
     const expires = Math.floor(Date.now() / 1000) + 3600;
-    return `${base}${pathname}?X-Amz-Expires=${expires}&X-Amz-Signature=${sign(method, pathname, expires)}`;
+    return `${storageBase}${pathname}?X-Amz-Expires=${expires}&X-Amz-Signature=${sign(method, pathname, expires)}`;
   };
   const checkSignature = (method: string, url: URL): void => {
     const expires = Number(url.searchParams.get("X-Amz-Expires"));
     const sig = url.searchParams.get("X-Amz-Signature") ?? "";
-    if (!expires || expires < Date.now() / 1000 || sig !== sign(method, url.pathname, expires)) {
+    const signedAs = method === "HEAD" ? "GET" : method;
+    if (!expires || expires < Date.now() / 1000 || sig !== sign(signedAs, url.pathname, expires)) {
       throw new HubError(403, "SignatureDoesNotMatch");
     }
   };
+  const objectUrl = (repoId: string, oid: string): string => presign("GET", `/lfs-storage/objects/${repoId}/${oid}`);
 
+  /** The token of a request: `Bearer TOKEN`, or HTTP Basic with any user name and the token as password (git, git-lfs). */
   function auth(req: http.IncomingMessage): TokenSpec | undefined {
     const h = req.headers.authorization;
     if (!h) return undefined;
-    const m = /^Bearer (.+)$/.exec(h);
-    const spec = m ? options.tokens[m[1]!] : undefined;
+    let token: string | undefined;
+    const bearer = /^Bearer (.+)$/i.exec(h);
+    const basic = /^Basic (.+)$/i.exec(h);
+    if (bearer) token = bearer[1];
+    else if (basic) {
+      const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+      token = decoded.includes(":") ? decoded.slice(decoded.indexOf(":") + 1) : undefined;
+    }
+    const spec = token ? options.tokens[token] : undefined;
     if (!spec) throw new HubError(401, "Invalid credentials in Authorization header", "InvalidCredentials");
     return spec;
   }
@@ -212,12 +279,49 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     return e.lfs ? { type: e.type, oid: e.oid, size: e.size, path: e.path, lfs: e.lfs } : { type: e.type, oid: e.oid, size: e.size, path: e.path };
   }
 
+  /** `Range: bytes=a-b` against `size`: the span to send, or "unsatisfiable". */
+  function byteRange(req: http.IncomingMessage, size: number): { start: number; end: number; partial: boolean } | "unsatisfiable" {
+    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+    if (!range || (!range[1] && !range[2])) return { start: 0, end: size - 1, partial: false };
+    let start: number;
+    let end: number;
+    if (!range[1]) {
+      start = Math.max(0, size - Number(range[2])); // suffix: the last N bytes
+      end = size - 1;
+    } else {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    }
+    if (start >= size || end < start) return "unsatisfiable";
+    return { start, end, partial: true };
+  }
+
+  /** Send `size` bytes (or the requested range) with the headers a download client reads. */
+  async function sendBytes(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    size: number,
+    open: (start: number, end: number) => NodeJS.ReadableStream,
+    headers: Record<string, string>,
+  ): Promise<void> {
+    const r = byteRange(req, size);
+    if (r === "unsatisfiable") {
+      res.writeHead(416, { ...headers, "Content-Range": `bytes */${size}` });
+      return void res.end();
+    }
+    const out: Record<string, string> = { ...headers, "Accept-Ranges": "bytes", "Content-Length": String(Math.max(0, r.end - r.start + 1)), "Content-Type": "application/octet-stream" };
+    if (r.partial) out["Content-Range"] = `bytes ${r.start}-${r.end}/${size}`;
+    res.writeHead(r.partial ? 206 : 200, out);
+    if (req.method === "HEAD" || size === 0) return void res.end();
+    await pipeline(open(r.start, r.end), res);
+  }
+
   async function lfsRuleFor(repoId: string, rev: string, gitAttributes: string | undefined): Promise<(p: string) => boolean> {
     let text = gitAttributes;
     if (text === undefined) {
       const head = await store.resolve(repoId, rev);
       const f = head ? await store.file(repoId, head, ".gitattributes") : undefined;
-      if (f) text = await streamToString(f.open(0, f.size - 1));
+      if (f?.bytes) text = f.bytes.toString("utf8");
     }
     const patterns = (text ?? "")
       .split("\n")
@@ -227,63 +331,88 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     return (p) => patterns.some((re) => re.test(p) || re.test(p.split("/").pop()!));
   }
 
+  // ---- the storage origin: presigned URLs, no Authorization ----
+  async function storageRoute(req: http.IncomingMessage, res: http.ServerResponse, url: URL, entry: RequestLogEntry): Promise<void> {
+    const method = req.method ?? "GET";
+    const m = /^\/lfs-storage\/(.+)$/.exec(url.pathname);
+    if (!m) throw new HubError(404, "NoSuchKey");
+    if (req.headers.authorization) {
+      entry.authorization = true;
+      storageAuthorizations.push({ method, path: url.pathname, scheme: req.headers.authorization.split(" ")[0] ?? "" });
+      throw new HubError(400, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified");
+    }
+    checkSignature(method, url);
+    const parts = m[1]!.split("/");
+    if (parts[0] === "basic" && method === "PUT") {
+      const repoId = `${decodeURIComponent(parts[1]!)}/${decodeURIComponent(parts[2]!)}`;
+      const oid = parts[3]!;
+      const size = Number(parts[4]);
+      if (req.headers["content-length"] === undefined) throw new HubError(411, "MissingContentLength: a presigned PUT needs Content-Length");
+      await trackPut(() => store.putObject(repoId, oid, size, bodyStream(req, entry)));
+      return send(res, 200, "", { ETag: `"${oid}"` });
+    }
+    if (parts[0] === "objects" && (method === "GET" || method === "HEAD")) {
+      const repoId = `${decodeURIComponent(parts[1]!)}/${decodeURIComponent(parts[2]!)}`;
+      const oid = parts[3]!;
+      const file = store.lfsPath(repoId, oid);
+      const size = await stat(file).then((st) => st.size, () => -1);
+      if (size < 0) throw new HubError(404, "NoSuchKey");
+      return sendBytes(req, res, size, (start, end) => createReadStream(file, { start, end }), { ETag: `"${oid}"` });
+    }
+    if (parts[0] === "multipart") {
+      const up = uploads.get(parts[1]!);
+      if (!up) throw new HubError(404, "NoSuchUpload");
+      if (method === "PUT") {
+        const n = Number(parts[2]);
+        const md5 = createHash("md5");
+        const partFile = path.join(up.dir, String(n).padStart(5, "0"));
+        await trackPut(() => pipeline(bodyStream(req, entry), new Transform({ transform(c: Buffer, _e, cb) { md5.update(c); cb(null, c); } }), createWriteStream(partFile)));
+        const etag = `"${md5.digest("hex")}"`;
+        up.etags.set(n, etag);
+        return send(res, 200, "", { ETag: etag });
+      }
+      if (method === "POST" && parts[2] === "complete") {
+        const body = await readJson<{ oid: string; parts: Array<{ partNumber: number; etag: string }> }>(req);
+        const count = Math.ceil(up.size / up.chunkSize);
+        if (body.oid !== up.oid || body.parts.length !== count) throw new HubError(400, "InvalidPart: wrong part list");
+        for (const part of body.parts) {
+          if (up.etags.get(part.partNumber) !== part.etag) throw new HubError(400, `InvalidPart: part ${part.partNumber} etag mismatch`);
+        }
+        const joined = Readable.from(
+          (async function* () {
+            for (let i = 1; i <= count; i++) yield* createReadStream(path.join(up.dir, String(i).padStart(5, "0")));
+          })(),
+        );
+        try {
+          await store.putObject(up.repoId, up.oid, up.size, joined);
+        } finally {
+          uploads.delete(parts[1]!);
+          await rm(up.dir, { recursive: true, force: true });
+        }
+        return send(res, 200, { oid: up.oid });
+      }
+    }
+    throw new HubError(404, "NoSuchKey");
+  }
+
+  // ---- the Hub origin ----
   async function route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, entry: RequestLogEntry): Promise<void> {
     const method = req.method ?? "GET";
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
-    // ---- storage (presigned, no Authorization) ----
-    if ((m = /^\/lfs-storage\/(.+)$/.exec(p))) {
-      if (req.headers.authorization) throw new HubError(400, "Only one auth mechanism allowed: presigned URL requests must not carry Authorization");
-      checkSignature(method, url);
-      const parts = m[1]!.split("/");
-      if (parts[0] === "basic" && method === "PUT") {
-        const repoId = `${decodeURIComponent(parts[1]!)}/${decodeURIComponent(parts[2]!)}`;
-        const oid = parts[3]!;
-        const size = Number(parts[4]);
-        const counted = bodyStream(req, entry);
-        await store.putObject(repoId, oid, size, counted);
-        return send(res, 200, "", { ETag: `"${oid}"` });
-      }
-      if (parts[0] === "multipart") {
-        const up = uploads.get(parts[1]!);
-        if (!up) throw new HubError(404, "NoSuchUpload");
-        if (method === "PUT") {
-          const n = Number(parts[2]);
-          const md5 = createHash("md5");
-          const counted = bodyStream(req, entry);
-          const partFile = path.join(up.dir, String(n).padStart(5, "0"));
-          await pipeline(counted, new Transform({ transform(c: Buffer, _e, cb) { md5.update(c); cb(null, c); } }), createWriteStream(partFile));
-          const etag = `"${md5.digest("hex")}"`;
-          up.etags.set(n, etag);
-          return send(res, 200, "", { ETag: etag });
-        }
-        if (method === "POST" && parts[2] === "complete") {
-          const body = await readJson<{ oid: string; parts: Array<{ partNumber: number; etag: string }> }>(req);
-          const count = Math.ceil(up.size / up.chunkSize);
-          if (body.oid !== up.oid || body.parts.length !== count) throw new HubError(400, "InvalidPart: wrong part list");
-          for (const part of body.parts) {
-            if (up.etags.get(part.partNumber) !== part.etag) throw new HubError(400, `InvalidPart: part ${part.partNumber} etag mismatch`);
-          }
-          const joined = new PassThrough();
-          const done = store.putObject(up.repoId, up.oid, up.size, joined);
-          for (let i = 1; i <= count; i++) {
-            await pipeline(createReadStream(path.join(up.dir, String(i).padStart(5, "0"))), joined, { end: i === count });
-          }
-          try {
-            await done;
-          } finally {
-            uploads.delete(parts[1]!);
-            await rm(up.dir, { recursive: true, force: true });
-          }
-          return send(res, 200, { oid: up.oid });
-        }
-      }
-      throw new HubError(404, "Not found");
-    }
-
     const token = auth(req);
     entry.authorization = !!token;
+
+    // git smart HTTP: Basic auth with the token as password; the repo must exist (created through the API).
+    if ((m = /^\/([^/]+)\/([^/]+?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/.exec(p))) {
+      const repoId = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
+      const service = m[3]!;
+      const push = service === "git-receive-pack" || url.searchParams.get("service") === "git-receive-pack";
+      if (push) await requireWrite(token, repoId);
+      else await requireRead(token, repoId);
+      return serveGitHttp(req, res, { root: dataDir, repoId, service, query: url.search.slice(1), ...(push ? { user: token!.user } : {}), onBodyBytes: (n) => (entry.bytesIn += n) });
+    }
 
     if (p === "/api/whoami-v2" && method === "GET") {
       if (!token) throw new HubError(401, "Invalid credentials in Authorization header", "InvalidCredentials");
@@ -424,8 +553,12 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       const objects = await Promise.all(
         body.objects.map(async (o) => {
           if (!/^[0-9a-f]{64}$/.test(o.oid) || !(o.size >= 0)) return { ...o, error: { code: 422, message: "Invalid object" } };
-          if (await store.hasObject(repoId, o.oid, o.size)) return { oid: o.oid, size: o.size };
-          if (body.operation !== "upload") return { ...o, error: { code: 404, message: "Object does not exist" } };
+          const stored = await store.hasObject(repoId, o.oid, o.size);
+          if (body.operation !== "upload") {
+            if (!stored) return { ...o, error: { code: 404, message: "Object does not exist" } };
+            return { oid: o.oid, size: o.size, authenticated: true, actions: { download: { href: objectUrl(repoId, o.oid), header: {} } } };
+          }
+          if (stored) return { oid: o.oid, size: o.size };
           const chunk = options.multipartChunkSize;
           if (chunk && o.size > chunk && body.transfers?.includes("multipart")) {
             const id = randomUUID();
@@ -448,93 +581,119 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     if ((m = /^\/([^/]+)\/([^/]+)\/(raw|resolve)\/([^/]+)\/(.+)$/.exec(p)) && (method === "GET" || method === "HEAD")) {
       const repoId = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
       await requireRead(token, repoId);
+      const raw = m[3] === "raw";
       const rev = decodeURIComponent(m[4]!);
       const filePath = m[5]!.split("/").map(decodeURIComponent).join("/");
       const commit = await store.resolve(repoId, rev);
       if (!commit) throw new HubError(404, "Revision not found", "RevisionNotFound");
       const f = await store.file(repoId, commit, filePath);
       if (!f) throw new HubError(404, "Entry not found", "EntryNotFound");
-      let start = 0;
-      let end = f.size - 1;
-      let status = 200;
-      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
-      if (range) {
-        start = Number(range[1]);
-        end = range[2] ? Math.min(Number(range[2]), f.size - 1) : f.size - 1;
-        if (start >= f.size && f.size > 0) {
-          res.writeHead(416, { "Content-Range": `bytes */${f.size}` });
-          return void res.end();
-        }
-        status = 206;
+      const common = { "X-Repo-Commit": commit };
+      if (f.lfsObject && !raw) {
+        // LFS bytes live on the storage host: redirect there (the client drops Authorization on the way).
+        res.writeHead(302, {
+          ...common,
+          Location: objectUrl(repoId, f.entry.lfs!.oid),
+          ETag: `"${f.entry.oid}"`,
+          "X-Linked-ETag": `"${f.entry.lfs!.oid}"`,
+          "X-Linked-Size": String(f.size),
+          "Content-Length": "0",
+        });
+        return void res.end();
       }
-      const headers: Record<string, string> = {
-        ETag: f.etag,
-        "X-Linked-ETag": f.etag,
-        "X-Linked-Size": String(f.size),
-        "X-Repo-Commit": commit,
-        "Accept-Ranges": "bytes",
-        "Content-Length": String(Math.max(0, end - start + 1)),
-        "Content-Type": "application/octet-stream",
-      };
-      if (status === 206) headers["Content-Range"] = `bytes ${start}-${end}/${f.size}`;
-      res.writeHead(status, headers);
-      if (method === "HEAD" || f.size === 0) return void res.end();
-      await pipeline(f.open(start, end), res);
-      return;
+      // Regular files (and /raw/ of an LFS file: its pointer) come from the Hub itself.
+      const bytes = f.lfsObject ? await store.blob(repoId, f.entry.oid) : f.bytes!;
+      return sendBytes(req, res, bytes.length, (start, end) => Readable.from([bytes.subarray(start, end + 1)]), { ...common, ETag: `"${f.entry.oid}"` });
     }
 
     throw new HubError(404, "Not found");
   }
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const entry: RequestLogEntry = { method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, authorization: false };
-    requests.push(entry);
-    res.on("finish", () => (entry.status = res.statusCode));
-    const fault = matchFault(entry.method, url.pathname);
-    if (fault) {
-      entry.fault = fault.kind;
-      if (fault.kind === "drop") {
-        const limit = fault.afterBytes ?? Math.floor(Number(req.headers["content-length"] ?? 0) / 2);
-        let got = 0;
-        const kill = (): void => {
-          entry.status = -1;
-          req.socket.destroy();
-        };
-        if (limit <= 0) return kill();
-        req.on("data", (c: Buffer) => {
-          got += c.length;
-          entry.bytesIn = got;
-          if (got >= limit) kill();
-        });
-        req.on("end", kill);
+  /** One origin's HTTP server: request log, fault injection, errors as the Hub words them. */
+  function makeServer(origin: RequestLogEntry["origin"], handle: typeof route): http.Server {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, ms: 0, authorization: false };
+      requests.push(entry);
+      const arrived = performance.now();
+      res.on("finish", () => {
+        entry.status = res.statusCode;
+        entry.ms = performance.now() - arrived;
+      });
+      const fault = matchFault(entry.method, url.pathname);
+      if (fault) {
+        entry.fault = fault.kind;
+        if (origin === "storage" && req.headers.authorization) storageAuthorizations.push({ method: entry.method, path: url.pathname, scheme: req.headers.authorization.split(" ")[0] ?? "" });
+        if (fault.kind === "drop") {
+          const limit = fault.afterBytes ?? Math.floor(Number(req.headers["content-length"] ?? 0) / 2);
+          let got = 0;
+          const kill = (): void => {
+            entry.status = -1;
+            req.socket.destroy();
+          };
+          if (limit <= 0) return kill();
+          req.on("data", (c: Buffer) => {
+            got += c.length;
+            entry.bytesIn = got;
+            if (got >= limit) kill();
+          });
+          req.on("end", kill);
+          return;
+        }
+        req.resume();
+        const status = fault.kind === "429" ? 429 : Number(fault.kind);
+        const headers: Record<string, string> = fault.kind === "429" ? { "Retry-After": fault.retryAfter ?? "1" } : {};
+        req.on("end", () => send(res, status, { error: status === 429 ? "Too Many Requests" : "Internal Error" }, headers));
         return;
       }
-      req.resume();
-      const status = fault.kind === "429" ? 429 : Number(fault.kind);
-      const headers: Record<string, string> = fault.kind === "429" ? { "Retry-After": fault.retryAfter ?? "1" } : {};
-      req.on("end", () => send(res, status, { error: status === 429 ? "Too Many Requests" : "Internal Error" }, headers));
-      return;
-    }
-    active.add(entry);
-    route(req, res, url, entry).finally(() => active.delete(entry)).catch((err: unknown) => {
-      const status = err instanceof HubError ? err.status : 500;
-      const message = err instanceof Error ? err.message : String(err);
-      if (res.headersSent) return void res.destroy();
-      req.resume();
-      send(res, status, { error: message }, err instanceof HubError && err.errorCode ? { "X-Error-Code": err.errorCode, "X-Error-Message": message.slice(0, 200).replace(/[^\x20-\x7e]/g, "?") } : {});
+      active.add(entry);
+      handle(req, res, url, entry)
+        .finally(() => active.delete(entry))
+        .catch((err: unknown) => {
+          const status = err instanceof HubError ? err.status : 500;
+          const message = err instanceof Error ? err.message : String(err);
+          if (res.headersSent) return void res.destroy();
+          req.resume();
+          const headers: Record<string, string> = {};
+          if (err instanceof HubError && err.errorCode) {
+            headers["X-Error-Code"] = err.errorCode;
+            headers["X-Error-Message"] = message.slice(0, 200).replace(/[^\x20-\x7e]/g, "?");
+          }
+          // git and git-lfs ask their credential helper only when the server asks for Basic auth.
+          if (status === 401 && origin === "hub") headers["WWW-Authenticate"] = 'Basic realm="Authentication required", charset="UTF-8"';
+          send(res, status, { error: message }, headers);
+        });
     });
-  });
-  server.setTimeout(options.socketIdleTimeoutMs ?? 5000); // no callback: the idle socket is destroyed
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server.setTimeout(options.socketIdleTimeoutMs ?? 5000); // no callback: the idle socket is destroyed
+    server.on("connection", (s: Socket) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+    return server;
+  }
+
+  const hubServer = makeServer("hub", route);
+  const storageServer = makeServer("storage", storageRoute);
+  const listen = (server: http.Server, host: string, port = 0): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  base = `http://127.0.0.1:${await listen(hubServer, "127.0.0.1", options.port ?? 0)}`;
+  // Another host where the system allows it (Linux routes all of 127/8 to loopback), else another port.
+  const storageHost = await listen(storageServer, "127.0.0.2").then(
+    (port) => `127.0.0.2:${port}`,
+    async () => `127.0.0.1:${await listen(storageServer, "127.0.0.1")}`,
+  );
+  storageBase = `http://${storageHost}`;
 
   return {
     url: base,
+    storageUrl: storageBase,
+    storageAuthorizations,
     requests,
     store,
     idle: async (timeoutMs = 10_000) => {
@@ -548,15 +707,24 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     inject: (fault) => faults.push({ ...fault, seen: 0 }),
     clearFaults: () => void faults.splice(0),
     createRepo: async (repoId, opts) => store.create(repoId, { private: !!opts?.private, owner: repoId.split("/")[0]! }),
+    corrupt: (repoId, filePath, opts) => store.corrupt(repoId, filePath, opts),
+    get storagePeakPuts() {
+      return peakPuts;
+    },
+    holdStoragePuts: (n, timeoutMs = 10_000) => {
+      releaseHold();
+      peakPuts = activePuts;
+      hold = { until: n, waiters: [], timer: setTimeout(releaseHold, timeoutMs).unref() };
+    },
     plainPutUrl: (repoId, oid, size) => {
       const [ns, name] = repoId.split("/");
       return presign("PUT", `/lfs-storage/basic/${ns}/${name}/${oid}/${size}`);
     },
     stop: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      releaseHold();
+      const closed = [hubServer, storageServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      for (const s of sockets) s.destroy();
+      await Promise.all(closed);
       if (ownsData) await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -581,12 +749,6 @@ function bodyStream(req: http.IncomingMessage, entry: RequestLogEntry): Transfor
   req.on("aborted", fail);
   req.on("close", fail);
   return t;
-}
-
-async function streamToString(s: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** gitattributes-style glob → RegExp (`*` and `?` stay within a path segment, `**` crosses). */
