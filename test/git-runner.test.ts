@@ -50,6 +50,21 @@ describe("git runner", () => {
     expect(await git.try(["log", secret])).toEqual({ ok: false, err: expect.stringMatching(/ambiguous argument '\*\*\*'/) });
   });
 
+  it("exec answers with git's exit code and streams whatever the code; only an aborted or unstartable git throws", async () => {
+    const { work } = repo();
+    const secret = "s3cr3t-value-for-exec";
+    const git = new Git({ cwd: work, secrets: [secret] });
+    expect(await git.exec(["rev-parse", "--is-inside-work-tree"])).toEqual({ code: 0, stdout: "true\n", stderr: "" });
+    // A refused answer with stderr (what simple-git alone would turn into an error) is still an answer.
+    const refused = await git.exec(["rev-parse", "--verify", secret]);
+    expect(refused).toEqual({ code: 128, stdout: "", stderr: "fatal: Needed a single revision\n" });
+    const silent = await git.exec(["rev-parse", "--verify", "-q", "refs/heads/no-such-branch"]);
+    expect(silent.code).toBe(1);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(new Git({ cwd: work, signal: controller.signal }).exec(["status"])).rejects.toBeInstanceOf(GitError);
+  });
+
   it("credentials in a remote URL never reach a message", async () => {
     const { work } = repo();
     const hangUp = createServer((socket) => socket.destroy());

@@ -2,7 +2,7 @@
 // and may carry extra environment, `-c key=value` config, secrets to redact and an AbortSignal;
 // every message it returns or throws is redacted (remote URLs can embed credentials:
 // https://x:TOKEN@host/...).
-import { simpleGit, type SimpleGitOptions } from "simple-git";
+import { GitPluginError, simpleGit, type SimpleGitOptions } from "simple-git";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
 
@@ -57,6 +57,9 @@ const INHERITED_ENV_ALLOWED = {
   allowUnsafeTemplateDir: true,
 } as const;
 
+/** What this program configures itself: LFS filters, an origin-scoped credential helper, no hooks. */
+const PROGRAM_CONFIG_ALLOWED = { allowUnsafeCredentialHelper: true, allowUnsafeFilter: true, allowUnsafeHooksPath: true } as const;
+
 export class Git {
   constructor(readonly options: GitRunnerOptions) {}
 
@@ -99,7 +102,32 @@ export class Git {
     }
   }
 
-  private async raw(args: readonly string[], call: GitCallOptions): Promise<string> {
+  /**
+   * Runs git and returns its exit code and both streams (stderr redacted) whatever the exit code:
+   * for callers whose answer is the code itself (`ls-remote` of a missing repo, `push` refused).
+   * Only a git that cannot start, or an aborted run, throws (a GitError).
+   */
+  async exec(args: readonly string[], call: GitCallOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    let code = 0;
+    let stderr = "";
+    try {
+      const stdout = await this.raw(args, call, (result) => {
+        code = result.exitCode;
+        stderr = Buffer.concat(result.stdErr).toString("utf8");
+      });
+      return { code, stdout, stderr: this.redact(stderr) };
+    } catch (err) {
+      const text = this.redact(String((err as Error).message ?? err)).trim();
+      throw new GitError(`git ${args[0] ?? ""} failed in ${this.cwd}: ${text}`, text, { cause: this.scrub(err) });
+    }
+  }
+
+  private async raw(
+    args: readonly string[],
+    call: GitCallOptions,
+    /** When given, a non-zero exit is reported here instead of failing the call. */
+    onExit?: (result: { exitCode: number; stdErr: Buffer[] }) => void,
+  ): Promise<string> {
     const config = { ...this.options.config, ...call.config };
     const extraEnv = { ...this.options.env, ...call.env };
     const options: Partial<SimpleGitOptions> = {
@@ -112,11 +140,20 @@ export class Git {
       // config comes from this program, never from user input; arguments stay vetted.
       unsafe: {
         ...(Object.keys(extraEnv).length ? INHERITED_ENV_ALLOWED : {}),
-        ...(Object.keys(config).length ? { allowUnsafeCredentialHelper: true, allowUnsafeFilter: true } : {}),
+        // Config this program sets, as -c or as GIT_CONFIG_* in its environment (the Hub
+        // transport's LFS filters and its origin-scoped credential helper).
+        ...(Object.keys(config).length || Object.keys(extraEnv).length ? PROGRAM_CONFIG_ALLOWED : {}),
       },
       // simple-git only fails a task that wrote to stderr; `rev-parse -q`, `merge-base
       // --is-ancestor` and `check-ref-format` answer with the exit code alone.
-      errors(error, result) {
+      errors: (error, result) => {
+        // exec(): git ran and exited (with any code): that is the answer, whatever simple-git
+        // made of its stderr. A git that could not start, or a run that was aborted, still fails.
+        const ran = Number.isInteger(result.exitCode) && result.exitCode >= 0 && result.exitCode < 256;
+        if (onExit && ran && !(error instanceof GitPluginError) && !this.options.signal?.aborted) {
+          onExit(result);
+          return undefined;
+        }
         if (error) return error;
         if (result.exitCode === 0) return undefined;
         const text = Buffer.concat(result.stdErr).toString("utf8").trim();

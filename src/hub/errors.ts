@@ -21,8 +21,9 @@ export class HubPublishError extends UserError {
     message: string,
     /** HTTP status when the Hub answered, undefined for network errors. */
     readonly status?: number,
+    options?: { cause?: unknown },
   ) {
-    super(message, 1);
+    super(message, 1, options);
     this.name = "HubPublishError";
   }
 }

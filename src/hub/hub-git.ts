@@ -8,7 +8,7 @@
 // - the user's credential helpers are not consulted (they could store the token), and the
 //   machine commit and tag in the temporary clone run no hooks and are never signed, whatever
 //   the user's global config says (`commit.gpgsign`, `tag.gpgsign`, `core.hooksPath`).
-import { spawn } from "node:child_process";
+import { Git } from "../git/run.js";
 import { HubPublishError, redactHub } from "./errors.js";
 
 /** Environment variables the credential helper reads (set for git's child processes only). */
@@ -98,25 +98,30 @@ export interface HubGitRunOptions {
   cwd?: string;
   /** Exit codes that are an answer, not a failure (e.g. 128 for "not found"). */
   okCodes?: number[];
+  /** Kills a running git (Ctrl-C) and refuses to start another. */
+  signal?: AbortSignal;
 }
 
-/** Run git; a failure is a HubPublishError naming the command, with every secret removed. */
-export function runHubGit(args: string[], opts: HubGitRunOptions): Promise<HubGitResult> {
-  const secrets = [opts.env[TOKEN_VAR]];
-  return new Promise((resolve, reject) => {
-    const child = spawn("git", args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", (e) => reject(new HubPublishError(`cannot run git: ${e.message}`)));
-    child.on("close", (code) => {
-      const result = { code: code ?? -1, stdout, stderr: redactHub(stderr, secrets) };
-      if (code === 0 || opts.okCodes?.includes(code ?? -1)) return resolve(result);
-      const what = args.filter((a) => !a.includes("://")).slice(0, 3).join(" ");
-      reject(new HubPublishError(redactHub(`git ${what} failed: ${lastLines(stderr, 6)}`, secrets)));
-    });
-  });
+/**
+ * Run git through the project's git runner with exactly `opts.env` (nothing of this process's
+ * environment that `env` left out); a failure is a HubPublishError naming the command, with
+ * every secret removed.
+ */
+export async function runHubGit(args: string[], opts: HubGitRunOptions): Promise<HubGitResult> {
+  const secrets = [opts.env[TOKEN_VAR]].filter((t): t is string => !!t);
+  const env: Record<string, string | undefined> = { ...opts.env };
+  for (const k of Object.keys(process.env)) if (!(k in opts.env)) env[k] = undefined;
+  const git = new Git({ cwd: opts.cwd ?? process.cwd(), env, secrets, ...(opts.signal ? { signal: opts.signal } : {}) });
+  let r: HubGitResult;
+  try {
+    r = await git.exec(args);
+  } catch (e) {
+    throw new HubPublishError(redactHub(`cannot run git: ${(e as Error).message}`, secrets), undefined, { cause: e });
+  }
+  const result = { ...r, stderr: redactHub(r.stderr, secrets) };
+  if (r.code === 0 || opts.okCodes?.includes(r.code)) return result;
+  const what = args.filter((a) => !a.includes("://")).slice(0, 3).join(" ");
+  throw new HubPublishError(redactHub(`git ${what} failed: ${lastLines(r.stderr, 6)}`, secrets));
 }
 
 /** The last lines of git's stderr, on one line (what a message quotes). */

@@ -50,6 +50,8 @@ export interface PublishGitOptions {
   tmpDir?: string;
   /** Base environment of the git processes (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Ctrl-C: kills the running git and starts no other; the temporary clone is still removed. */
+  signal?: AbortSignal;
 }
 
 /** Who a machine commit is by when the user's git config names nobody. */
@@ -139,7 +141,7 @@ export async function publishHubGit(opts: PublishGitOptions): Promise<PublishRes
   const emit = (e: Parameters<HubProgress>[0]): void => opts.onProgress?.(e);
   const url = await hubCloneUrl(opts);
   const env = hubGitEnv({ endpoint: opts.endpoint, token: opts.token, base: opts.env });
-  const git: Git = (args, cwd, okCodes) => runHubGit(args, { env, cwd, okCodes });
+  const git: Git = (args, cwd, okCodes) => runHubGit(args, { env, cwd, okCodes, ...(opts.signal ? { signal: opts.signal } : {}) });
   const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), "azbert-hub-git-"));
   const dir = path.join(work, "repo");
   const summary = opts.summary ?? (opts.tag ? `Release ${opts.tag}` : "Release");

@@ -1,11 +1,8 @@
 // Preflight on the project's git repo: the `hgf` remote points at the configured Hub repo, and
 // git-lfs works. `ensureHubRemote()` is the release's (not the dry run's) fix for a missing remote.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { gitAt } from "../git/run.js";
 import type { CheckResult } from "../report.js";
 import { HubPublishError, stripUrlCredentials } from "./errors.js";
-
-const run = promisify(execFile);
 
 export interface RemoteCheckOptions {
   /** The project's git work tree. */
@@ -51,14 +48,10 @@ export function remoteMatchesRepo(url: string, endpoint: string, repoId: string)
 }
 
 async function getRemoteUrl(cwd: string, remote: string): Promise<string | undefined | null> {
-  try {
-    const { stdout } = await run("git", ["remote", "get-url", remote], { cwd });
-    return stdout.trim();
-  } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? "");
-    if (/No such remote/i.test(stderr)) return undefined;
-    return null; // not a git repository, or git missing
-  }
+  const r = await gitAt(cwd).try(["remote", "get-url", remote]);
+  if (r.ok) return r.out.trim();
+  if (/No such remote/i.test(r.err)) return undefined;
+  return null; // not a git repository, or git missing
 }
 
 /** `hub.remote`: pass when it matches; warn when missing ("will be added"); fail on a mismatch. */
@@ -82,7 +75,7 @@ export async function ensureHubRemote(opts: RemoteCheckOptions): Promise<{ statu
   const url = await getRemoteUrl(opts.cwd, opts.remote);
   if (url === null) throw new HubPublishError(`${opts.cwd} is not a git repository: cannot add remote "${opts.remote}"`);
   if (url === undefined) {
-    await run("git", ["remote", "add", opts.remote, want], { cwd: opts.cwd });
+    await gitAt(opts.cwd).run(["remote", "add", opts.remote, want]);
     return { status: "added", url: want };
   }
   if (!remoteMatchesRepo(url, opts.endpoint, opts.repoId)) {
@@ -94,11 +87,8 @@ export async function ensureHubRemote(opts: RemoteCheckOptions): Promise<{ statu
 /** `git.lfs`: `git lfs version` works. Required (fail) for the git transport, a warning otherwise. */
 export async function checkGitLfs(opts: { transport: "api" | "git"; cwd?: string }): Promise<CheckResult & { version?: string }> {
   const base = { id: "git.lfs", title: "git-lfs is installed" };
-  try {
-    const { stdout } = await run("git", ["lfs", "version"], { cwd: opts.cwd });
-    return { ...base, status: "pass", message: stdout.trim(), version: stdout.trim() };
-  } catch {
-    const message = "`git lfs version` failed: install git-lfs (https://git-lfs.com) and run `git lfs install`";
-    return { ...base, status: opts.transport === "git" ? "fail" : "warn", message: opts.transport === "git" ? `${message}; the git transport needs it` : message };
-  }
+  const r = await gitAt(opts.cwd ?? process.cwd()).try(["lfs", "version"]);
+  if (r.ok) return { ...base, status: "pass", message: r.out.trim(), version: r.out.trim() };
+  const message = "`git lfs version` failed: install git-lfs (https://git-lfs.com) and run `git lfs install`";
+  return { ...base, status: opts.transport === "git" ? "fail" : "warn", message: opts.transport === "git" ? `${message}; the git transport needs it` : message };
 }

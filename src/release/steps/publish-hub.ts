@@ -26,7 +26,7 @@ export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?:
     };
     const p =
       s.hub.transport === "git"
-        ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: s.hub.force, fetch: target.fetch, createRepo: true, private: s.hub.private, ...(plan ? { plan } : {}) })
+        ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: s.hub.force, fetch: target.fetch, createRepo: true, private: s.hub.private, ...(r.signal ? { signal: r.signal } : {}), ...(plan ? { plan } : {}) })
         : await publishHubApi({
             ...common,
             fetch: target.fetch,
@@ -34,6 +34,7 @@ export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?:
             private: s.hub.private,
             createPr: s.hub.createPr,
             useXet: s.hub.useXet,
+            ...(r.signal ? { abortSignal: r.signal } : {}),
             ...(plan ? { plan } : {}),
           });
     return {
