@@ -2,7 +2,8 @@
 // does: `GET {endpoint}/{repo}/resolve/{revision}/{path}`, which answers LFS files with a
 // redirect to the storage host. The token goes to the Hub origin only (a public repo needs
 // none), never to storage.
-import { defaultHubFetch, HubPublishError, toHubUserError } from "./errors.js";
+import { defaultHubFetch, HubPublishError, redactHub } from "./errors.js";
+import { retryableErrorCode } from "./retry-fetch.js";
 import { repoApiUrl } from "./tree.js";
 import type { HubTarget } from "./types.js";
 import { DownloadError, downloadToFile, type Downloaded } from "../util/download.js";
@@ -31,7 +32,13 @@ export async function downloadHubFile(o: HubDownloadOptions): Promise<Downloaded
       ...(o.signal ? { signal: o.signal } : {}),
     });
   } catch (e) {
-    if (!(e instanceof DownloadError)) throw toHubUserError(e, { action: `download ${o.path}`, repoId: o.repoId, endpoint: o.endpoint, token: o.token });
+    if (o.signal?.aborted) throw e;
+    if (!(e instanceof DownloadError)) {
+      const cause = (e as { cause?: { code?: unknown; errors?: Array<{ code?: unknown }> } }).cause;
+      const code = retryableErrorCode(e) ?? cause?.code ?? cause?.errors?.[0]?.code;
+      const why = typeof code === "string" ? `network error (${code})` : redactHub((e as Error).message ?? String(e), [o.token]);
+      throw new HubPublishError(`downloading ${o.path} from ${url}: ${why}`);
+    }
     const why =
       e.status === 404
         ? `${o.repoId} has no ${o.path} at ${o.revision}`
