@@ -12,6 +12,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli, sampleCkpt } from "./helpers/cli.js";
 import { cleanups, expectReleased, git, GH_TOKEN, HF_TOKEN, makeProject, REPO_ID, snapshot, TAG, type Project } from "./helpers/release-project.js";
+import { writeShardedSample } from "./shard-fixtures.js";
 import { referenceFile, type Reference } from "./smoke-helpers.js";
 
 afterEach(async () => {
@@ -103,6 +104,23 @@ describe("safetensors in the release", () => {
     expect(o.stdout).toMatch(/weights\.safetensors is off: the weights are published as they are/);
     expect(git(off.hub.repoDir(REPO_ID), "ls-tree", "--name-only", `${TAG}`).split("\n")).not.toContain("model.safetensors");
     expect(existsSync(path.join(off.work, "out", "safetensors"))).toBe(false);
+  });
+
+  it("sharded weights, only: the safetensors shards and their index are published and proven, no torch shard or index", async () => {
+    const p = await makeProject();
+    await writeShardedSample({ dir: path.join(p.work, "ckpt"), count: 3 });
+    configure(p, (c) => (c.weights = { safetensors: "only" })); // commits the shards too
+    const r = await p.release("--yes", "--only", "hub", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as Report & { safetensors: { files: Array<{ path: string }>; dropped: string[] } };
+    const st = ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"];
+    expect(report.safetensors.files.map((f) => f.path)).toEqual(st);
+    expect(report.safetensors.dropped.sort()).toEqual(["pytorch_model-00001-of-00003.bin", "pytorch_model-00002-of-00003.bin", "pytorch_model-00003-of-00003.bin", "pytorch_model.bin.index.json"]);
+    const onHub = git(p.hub.repoDir(REPO_ID), "ls-tree", "--name-only", TAG).split("\n");
+    expect(onHub).toEqual(expect.arrayContaining(st));
+    expect(onHub.filter((f) => f.startsWith("pytorch_model"))).toEqual([]);
+    const proof = report.steps.find((s) => s.id === "verify.download")!;
+    expect(proof.hub).toMatchObject({ files: onHub.length - 1, smoke: { ok: true, passed: 5 } }); // every file but .gitattributes
   });
 });
 
