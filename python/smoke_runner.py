@@ -6,13 +6,16 @@ Part of azbert-release (`smoke --device cuda|auto`); prints exactly one JSON doc
 usage:
   smoke_runner.py --probe
       {"python", "torch", "transformers", "cuda", "gpu", "pya0", "missing": [...]} without loading a model
-  smoke_runner.py --ckpt DIR --cases CASES.json [--device cuda|cpu] [--top-k 5]
+  smoke_runner.py (--ckpt DIR | --repo-id NS/NAME --revision REV) --cases CASES.json [--device cuda|cpu] [--top-k 5]
       CASES.json: {"cases": [{"text": "...", "maskWords": [4, 12], "preprocess": "pya0"}]}
       maskWords (1-based word positions) are applied after preprocessing when "preprocess" is set;
       otherwise the text already carries its mask tokens.
       DIR must hold safetensors weights and no pickle file (azbert-release writes such a folder):
       the model is loaded with use_safetensors=True and trust_remote_code=False, and a config whose
       auto_map names repository code is refused, so loading runs no code from the checkpoint.
+      --repo-id/--revision load the model as a Hub user does, from_pretrained(repo_id, revision=REV)
+      through HF_ENDPOINT, with the same refusals: the revision must hold safetensors (only they are
+      loaded) and no auto_map.
       prints {"device", "torch", "transformers", "gpu", "engine",
               "cases": [{"text", "input_ids", "masks": [{"position", "top": [{"token", "id", "score"}]}],
                          "status"?, "reason"?, "ms"}]}
@@ -88,6 +91,22 @@ def refuse_unsafe_folder(folder):
     return None
 
 
+def refuse_unsafe_repo(repo_id, revision):
+    """Why the Hub revision must not be loaded (no safetensors, a config naming code), or None."""
+    from huggingface_hub import hf_hub_download, list_repo_files
+    names = list_repo_files(repo_id, revision=revision)
+    if not any(n.endswith(".safetensors") for n in names):
+        return f"{repo_id}@{revision} holds no .safetensors weights; this runner loads safetensors only"
+    for name in ("config.json", "tokenizer_config.json"):
+        if name not in names:
+            continue
+        with open(hf_hub_download(repo_id, name, revision=revision)) as fh:
+            doc = json.load(fh)
+        if isinstance(doc, dict) and doc.get("auto_map"):
+            return f"{name}: auto_map points at code ({json.dumps(doc['auto_map'])[:120]}); refusing to load repository code"
+    return None
+
+
 def preprocess_case(case, mask_token):
     """Returns (text, None) or (None, reason) for a case needing the pya0 preprocessor."""
     try:
@@ -107,17 +126,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probe", action="store_true")
     ap.add_argument("--ckpt")
+    ap.add_argument("--repo-id")
+    ap.add_argument("--revision")
     ap.add_argument("--cases")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--top-k", type=int, default=5)
     a = ap.parse_args()
     if a.probe:
         emit(probe())
-    if not a.ckpt or not a.cases:
-        emit({"error": "--ckpt and --cases are required (or --probe)"}, 2)
-    unsafe = refuse_unsafe_folder(a.ckpt)
-    if unsafe:
-        emit({"error": unsafe}, 2)
+    if not (a.ckpt or (a.repo_id and a.revision)) or not a.cases:
+        emit({"error": "--ckpt (or --repo-id with --revision) and --cases are required (or --probe)"}, 2)
+    if a.ckpt:
+        unsafe = refuse_unsafe_folder(a.ckpt)
+        if unsafe:
+            emit({"error": unsafe}, 2)
 
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     if missing:
@@ -133,13 +155,19 @@ def main():
     with open(a.cases) as fh:
         spec = json.load(fh)
     t_load = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(a.ckpt, trust_remote_code=False)
-    safe = {"use_safetensors": True, "trust_remote_code": False}
+    source, revision = (a.ckpt, None) if a.ckpt else (a.repo_id, a.revision)
+    if not a.ckpt:
+        unsafe = refuse_unsafe_repo(a.repo_id, a.revision)
+        if unsafe:
+            emit({"error": unsafe}, 2)
+    pinned = {"revision": revision} if revision else {}
+    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **pinned)
+    safe = {"use_safetensors": True, "trust_remote_code": False, **pinned}
     try:
-        model = AutoModelForMaskedLM.from_pretrained(a.ckpt, **safe)
+        model = AutoModelForMaskedLM.from_pretrained(source, **safe)
         head = "AutoModelForMaskedLM"
     except Exception:
-        model = AutoModelForPreTraining.from_pretrained(a.ckpt, **safe)
+        model = AutoModelForPreTraining.from_pretrained(source, **safe)
         head = "AutoModelForPreTraining"
     model.eval().to(a.device)
     load_ms = (time.perf_counter() - t_load) * 1e3

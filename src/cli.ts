@@ -80,6 +80,17 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command("verify")
+    .description("prove a published release from what users download: the Hub revision and the GitHub archive (publishes nothing)")
+    .option("--tag <tag>", "release tag (default: v + package.json version)")
+    .addOption(new Option("--device <device>", "where the smoke test of the download runs").choices(["auto", "cpu", "cuda"]))
+    .option("--python <exe>", "Python interpreter for the GPU path")
+    .action(async (opts: { tag?: string; device?: "auto" | "cpu" | "cuda"; python?: string }, cmd: Command) => {
+      const { runVerifyCommand } = await import("./tasks/verify-command.js");
+      setExit(await runVerifyCommand({ ...globals(cmd), ...opts }));
+    });
+
+  program
     .command("release")
     .description("check → smoke → pack → Hub → GitHub → verify")
     .option("--dry-run", "print the checklist and the plan; change nothing")

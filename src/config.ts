@@ -22,6 +22,8 @@ export interface ReleaseConfig {
     prune: boolean;
   };
   github: { remote: string; branch: string; repository: string | null; archive: string; outDir: string };
+  /** `safetensors`: add model.safetensors beside pytorch_model.bin (default), publish it `only`, or `off`. */
+  weights: { safetensors: SafetensorsMode };
   smoke: {
     device: "auto" | "cpu" | "cuda";
     topK: number;
@@ -32,11 +34,14 @@ export interface ReleaseConfig {
   };
 }
 
+export type SafetensorsMode = "add" | "only" | "off";
+
 type RawConfig = {
   checkpoint?: string;
   modelCard?: string;
   hub?: Partial<ReleaseConfig["hub"]>;
   github?: Partial<Omit<ReleaseConfig["github"], "repository">> & { repository?: string };
+  weights?: Partial<ReleaseConfig["weights"]>;
   smoke?: Partial<ReleaseConfig["smoke"]>;
 };
 
@@ -91,6 +96,7 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
       archive: raw.github?.archive ?? "ckpt.tar.gz",
       outDir: path.resolve(root, raw.github?.outDir ?? "out"),
     },
+    weights: { safetensors: raw.weights?.safetensors ?? "add" },
     smoke: {
       device: raw.smoke?.device ?? "auto",
       topK: raw.smoke?.topK ?? 5,

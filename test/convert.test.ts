@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
-import { proveSafetensors, torchWeightsSet, writeSafetensors } from "../src/checkpoint/safetensors-writer.js";
+import { digestSafetensors, proveSafetensors, torchWeightsSet, writeSafetensors } from "../src/checkpoint/safetensors-writer.js";
 import { SAFETENSORS_DTYPES } from "../src/checkpoint/safetensors.js";
 import { DTYPE_SIZE } from "../src/checkpoint/tensor-data.js";
 import { loadWeightsSet } from "../src/checkpoint/weight-sets.js";
@@ -118,6 +118,21 @@ describe("writeSafetensors: what the convert bot writes, from our own reader", (
 
     const cmp = await compareLogits(ckpt, torchWeightsSet(ckpt), (await loadWeightsSet(result.files.map((f) => f.path)))!);
     expect(cmp.identical).toBe(true);
+  });
+});
+
+describe("digestSafetensors: what a dry run plans is what the release writes", () => {
+  it.each([["the sample", 0], ["the sample in 3 shards", 3]])("%s: same names, sizes and sha256 as the files writeSafetensors writes", async (_what, shards) => {
+    const dir = shards ? (await writeShardedSample({ count: shards })).dir : sampleDir;
+    const ckpt = await loadCheckpoint(dir);
+    const planned = await digestSafetensors(ckpt);
+    const out = await mkdtemp(path.join(tmp, "digest-"));
+    const written = await writeSafetensors(ckpt, out, { sha256: true });
+    const onDisk = await Promise.all(written.files.map(async (f) => ({ name: path.basename(f.path), size: f.size, sha256: createHash("sha256").update(await readFile(f.path)).digest("hex") })));
+    expect(written.files.map((f) => f.sha256)).toEqual(onDisk.map((f) => f.sha256));
+    expect(planned.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))).toEqual(onDisk);
+    expect(planned.aliases).toEqual(written.aliases);
+    expect(await readdir(dir)).not.toContain("model.safetensors");
   });
 });
 

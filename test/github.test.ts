@@ -167,6 +167,14 @@ describe("renderReleaseNotes", () => {
     expect(md).toContain("Fill-mask: 1/1 cases pass (device `cpu`, engine `onnxruntime`).");
     expect(renderReleaseNotes({ checks: [] })).toContain("Not run.");
   });
+
+  it("released by the workflow that attests them: the notes say how to check the attestation", () => {
+    const attested = renderReleaseNotes({ checks: [], attestedRepository: "castorini/azbert" });
+    expect(attested).toContain("## Provenance");
+    expect(attested).toContain("```sh\ngh attestation verify ckpt.tar.gz --repo castorini/azbert\n```");
+    // A release made elsewhere has no attestation: the notes do not promise one.
+    expect(renderReleaseNotes({ checks: [] })).not.toContain("gh attestation verify");
+  });
 });
 
 describe("push and GitHub release", () => {

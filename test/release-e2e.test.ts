@@ -45,7 +45,7 @@ describe("release end to end", () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { ok: boolean; outcome: string; steps: Array<{ id: string; status: string }> };
     expect([report.ok, report.outcome]).toEqual([true, "released"]);
-    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "git-push:done", "github-release:done", "verify:done"]);
+    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "git-push:done", "github-release:done", "verify:done", "verify.download:done"]);
     // In GitHub Actions, the run's summary page gets the checklist and every step.
     const page = readFileSync(summary, "utf8");
     expect(page.split("\n")[0]).toBe("## azbert-release v1.2.0: ok");
@@ -135,7 +135,7 @@ describe("release end to end", () => {
     const again = await p.release("--yes");
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await expectReleased(p);
-    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["hub", "hub-tag", "git-push", "github-release", "verify", "verify"]);
+    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["hub", "hub-tag", "git-push", "github-release", "verify", "verify", "verify.download", "verify.download"]);
   });
 
   it("a release to another Hub repo is a new plan: the scratch repo's release does not count for the real one", async () => {
@@ -154,7 +154,7 @@ describe("release end to end", () => {
     expect(real.code, real.stderr).toBe(0);
     const report = JSON.parse(real.stdout) as { outcome: string; steps: Array<{ id: string; status: string }> };
     expect(report.outcome).toBe("released");
-    expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done"]);
+    expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done", "verify.download:done"]);
     const hubRepo = p.hub.repoDir(REPO_ID);
     expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(hubRepo, "rev-parse", "main"));
     expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(`Release ${TAG}`);

@@ -8,6 +8,7 @@
 // refuse when no name covers the storage. Views are written as their own elements (non-contiguous
 // ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
+import { createHash, type Hash } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../report.js";
@@ -20,8 +21,8 @@ import { openWeightsFile } from "./weights-error.js";
 import { readAt, readZipDirectory } from "./zip.js";
 
 export interface SafetensorsConversion {
-  /** What was written (absolute paths): model.safetensors, or the shards and model.safetensors.index.json. */
-  files: { path: string; size: number }[];
+  /** What was written (absolute paths): model.safetensors, or the shards and model.safetensors.index.json; sha256 when asked for. */
+  files: { path: string; size: number; sha256?: string }[];
   /** Dropped name -> the kept name whose storage it shares (also in the file's __metadata__). */
   aliases: Record<string, string>;
   proof: ConversionProof;
@@ -45,6 +46,8 @@ export interface WriteSafetensorsOptions {
   set?: WeightsSet;
   /** Bytes of tensor data copied so far, of the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Also give each written file's sha256, hashed in order as the verified bytes go out (no second read). */
+  sha256?: boolean;
 }
 
 /** The new files may be at most 1% larger than the .bin files they replace. */
@@ -80,9 +83,7 @@ export function torchWeightsSet(ckpt: LoadedCheckpoint): WeightsSet & { tensors:
 
 export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, opts: WriteSafetensorsOptions = {}): Promise<SafetensorsConversion> {
   const set = opts.set ?? torchWeightsSet(ckpt);
-  if (set.format !== "torch" || !set.tensors) throw new UserError(`${describeSet(set)}: only readable pytorch_model.bin weights are converted`, 2);
-  const sources = [...new Set(set.tensors.map((t) => t.source))];
-  const plans = await Promise.all(sources.map(async (index, i) => planFile(index, await storageBytes(index.file), set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors")));
+  const plans = await planFiles(set);
 
   const own = ckpt.files.filter((f) => isSafetensorsOutput(path.basename(f.source)) && path.dirname(f.source) === path.resolve(outDir));
   if (own.length) {
@@ -91,14 +92,16 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   await mkdir(outDir, { recursive: true });
   const total = plans.reduce((s, p) => s + p.dataBytes, 0);
   let done = 0;
-  const written: { path: string; size: number }[] = [];
+  const written: SafetensorsConversion["files"] = [];
+  const digests = new Map<string, string>();
   const partials: string[] = [];
   const proof: ConversionProof = { tensorsCompared: 0, bytesCompared: 0, aliasesChecked: 0, sourceBytes: 0, writtenBytes: 0, sizeRatio: 0 };
   try {
     for (const plan of plans) {
       const partial = path.join(outDir, `${plan.name}.partial`);
       partials.push(partial);
-      const verified = await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total));
+      const { verified, sha256 } = await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total), !!opts.sha256);
+      if (sha256) digests.set(plan.name, sha256);
       const p = await proveWritten(plan, partial, verified);
       proof.tensorsCompared += p.tensors;
       proof.bytesCompared += p.bytes;
@@ -113,19 +116,18 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
     for (const plan of plans) {
       const final = path.join(outDir, plan.name);
       await rename(`${final}.partial`, final);
-      written.push({ path: final, size: (await stat(final)).size });
+      const sha256 = digests.get(plan.name);
+      written.push({ path: final, size: (await stat(final)).size, ...(sha256 ? { sha256 } : {}) });
     }
   } catch (e) {
     await Promise.all(partials.map((p) => rm(p, { force: true })));
     throw e;
   }
   if (set.sharded) {
-    const weightMap: Record<string, string> = {};
-    for (const plan of plans) for (const t of plan.kept) weightMap[t.name] = plan.name;
-    const index = { metadata: { total_size: plans.reduce((s, p) => s + p.dataBytes, 0) }, weight_map: sortedObject(weightMap) };
-    const file = path.join(outDir, "model.safetensors.index.json");
-    await writeFile(file, `${JSON.stringify(index, null, 2)}\n`);
-    written.push({ path: file, size: (await stat(file)).size });
+    const text = indexJson(plans);
+    const file = path.join(outDir, SAFETENSORS_INDEX);
+    await writeFile(file, text);
+    written.push({ path: file, size: (await stat(file)).size, ...(opts.sha256 ? { sha256: createHash("sha256").update(text).digest("hex") } : {}) });
   }
   // Outputs of an earlier conversion in another layout would shadow these (transformers loads
   // model.safetensors before an index): the folder keeps exactly the files just written.
@@ -140,7 +142,52 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   return { files: written, aliases: sortedObject(aliases), proof };
 }
 
+/** What writeSafetensors would write, without writing it: each file's name, size and sha256 (the index's text too). */
+export interface SafetensorsDigest {
+  files: { name: string; size: number; sha256: string; text?: string }[];
+  aliases: Record<string, string>;
+}
+
+/**
+ * The bytes writeSafetensors would write, hashed instead of written (a dry run's plan needs their
+ * sha256): the same plan, the same reads of the .bin, nothing on disk.
+ */
+export async function digestSafetensors(ckpt: LoadedCheckpoint, opts: Pick<WriteSafetensorsOptions, "set"> = {}): Promise<SafetensorsDigest> {
+  const set = opts.set ?? torchWeightsSet(ckpt);
+  const plans = await planFiles(set);
+  const files: SafetensorsDigest["files"] = [];
+  const aliases: Record<string, string> = {};
+  for (const plan of plans) {
+    const sink = new HashingSink();
+    await streamPlan(plan, sink);
+    files.push({ name: plan.name, size: sink.bytes, sha256: sink.digest() });
+    Object.assign(aliases, plan.aliases);
+  }
+  if (set.sharded) {
+    const text = indexJson(plans);
+    files.push({ name: SAFETENSORS_INDEX, size: Buffer.byteLength(text), sha256: createHash("sha256").update(text).digest("hex"), text });
+  }
+  return { files, aliases: sortedObject(aliases) };
+}
+
 // ---- plan -------------------------------------------------------------------------------------
+
+const SAFETENSORS_INDEX = "model.safetensors.index.json";
+
+/** One plan per source file: model.safetensors, or one shard per .bin shard. */
+async function planFiles(set: WeightsSet): Promise<FilePlan[]> {
+  if (set.format !== "torch" || !set.tensors) throw new UserError(`${describeSet(set)}: only readable pytorch_model.bin weights are converted`, 2);
+  const sources = [...new Set(set.tensors.map((t) => t.source))];
+  return Promise.all(sources.map(async (index, i) => planFile(index, await storageBytes(index.file), set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors")));
+}
+
+/** model.safetensors.index.json as transformers' save_pretrained writes it. */
+function indexJson(plans: readonly FilePlan[]): string {
+  const weightMap: Record<string, string> = {};
+  for (const plan of plans) for (const t of plan.kept) weightMap[t.name] = plan.name;
+  const index = { metadata: { total_size: plans.reduce((s, p) => s + p.dataBytes, 0) }, weight_map: sortedObject(weightMap) };
+  return `${JSON.stringify(index, null, 2)}\n`;
+}
 
 interface FilePlan {
   name: string;
@@ -297,13 +344,19 @@ async function readExactly(fh: FileHandle, position: number, length: number, int
   return into.subarray(0, length);
 }
 
+/** Where a plan's bytes go: `take` lends space to read the next bytes into, `put` copies bytes in. */
+interface PlanSink {
+  take(max: number): Promise<Uint8Array>;
+  put(data: Uint8Array): Promise<void>;
+}
+
 /**
  * Writes the output through a few buffers: one fills from the source while others are written and
  * read back. Each buffer, once written, is read back from the file and compared with the bytes it
  * was written from, so the file is verified as it is written (a second pass over 50 GB would cost
  * another read of both files).
  */
-class VerifiedWriter {
+class VerifiedWriter implements PlanSink {
   private readonly slots = Array.from({ length: 4 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
   private cur = 0;
   private fill = 0;
@@ -315,6 +368,8 @@ class VerifiedWriter {
   constructor(
     private readonly fh: FileHandle,
     private readonly name: string,
+    /** Hashes each buffer as it is submitted, so in file order. */
+    private readonly hash?: Hash,
   ) {}
 
   /** Free space of the current buffer (up to `max` bytes), to read into; counted as written. */
@@ -338,6 +393,7 @@ class VerifiedWriter {
     const slot = this.slots[this.cur]!;
     const data = slot.buf.subarray(0, this.fill);
     const at = this.position;
+    this.hash?.update(data);
     // Errors are kept, not left unhandled, and raised at the next wait.
     slot.job = this.writeAndCheck(data, slot.back, at).catch((e: unknown) => {
       this.failure ??= e;
@@ -368,22 +424,62 @@ class VerifiedWriter {
   }
 }
 
-async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void): Promise<number> {
+/** Bytes lent by `take` are hashed once the next call shows they were filled. */
+class HashingSink implements PlanSink {
+  private readonly hash = createHash("sha256");
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private lent?: Uint8Array;
+  bytes = 0;
+
+  private flush(): void {
+    if (this.lent) this.hash.update(this.lent);
+    this.lent = undefined;
+  }
+
+  async take(max: number): Promise<Uint8Array> {
+    this.flush();
+    this.lent = this.buf.subarray(0, Math.min(max, CHUNK));
+    this.bytes += this.lent.length;
+    return this.lent;
+  }
+
+  async put(data: Uint8Array): Promise<void> {
+    this.flush();
+    this.hash.update(data);
+    this.bytes += data.length;
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest("hex");
+  }
+}
+
+/** The header, then every kept tensor's bytes in data order, into `sink`. */
+async function streamPlan(plan: FilePlan, sink: PlanSink, progress?: (n: number) => void): Promise<void> {
   const src = await openWeightsFile(plan.source.file);
-  const out = await open(target, "w+");
   try {
-    const w = new VerifiedWriter(out, plan.name);
-    await w.put(plan.header);
+    await sink.put(plan.header);
     const file = path.basename(plan.source.file);
     for (const t of plan.kept) {
-      await forEachChunk(src, t, file, (n) => w.take(n), (c) => w.put(c));
-      progress(t.end - t.begin);
+      await forEachChunk(src, t, file, (n) => sink.take(n), (c) => sink.put(c));
+      progress?.(t.end - t.begin);
     }
+  } finally {
+    await src.close();
+  }
+}
+
+async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void, withSha256: boolean): Promise<{ verified: number; sha256?: string }> {
+  const out = await open(target, "w+");
+  try {
+    const hash = withSha256 ? createHash("sha256") : undefined;
+    const w = new VerifiedWriter(out, plan.name, hash);
+    await streamPlan(plan, w, progress);
     await w.close();
-    return w.verified;
+    return { verified: w.verified, ...(hash ? { sha256: hash.digest("hex") } : {}) };
   } finally {
     await out.close();
-    await src.close();
   }
 }
 

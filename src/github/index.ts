@@ -17,3 +17,4 @@ export {
   type RemoteRelease,
 } from "./release.js";
 export { verifyGitHubAccess, type GitHubAccessOptions } from "./checks.js";
+export { downloadReleaseAsset, githubWebUrl, type AssetDownloadOptions } from "./download.js";

@@ -25,6 +25,8 @@ export interface ReleaseNotesInput {
   smoke?: SmokeSummary;
   archiveName?: string;
   topFolder?: string;
+  /** owner/name whose release workflow attests the archive, SHA256SUMS and manifest.json (build provenance). */
+  attestedRepository?: string;
 }
 
 /** One table cell: no pipes, no newlines, no raw HTML. */
@@ -55,7 +57,21 @@ export function renderReleaseNotes(input: ReleaseNotesInput): string {
     "sha256sum -c SHA256SUMS",
     "```",
     "",
+    `- \`manifest.json\` (below, and in the Hub repo): every file's path, size and sha256, sorted by path.`,
+    "",
   );
+  if (input.attestedRepository) {
+    out.push(
+      "## Provenance",
+      "",
+      `\`${archive}\`, \`SHA256SUMS\` and \`manifest.json\` carry a GitHub build-provenance attestation made by the release workflow. Check it with:`,
+      "",
+      "```sh",
+      `gh attestation verify ${archive} --repo ${input.attestedRepository}`,
+      "```",
+      "",
+    );
+  }
 
   const counts = { pass: 0, fail: 0, warn: 0, skip: 0 } as Record<string, number>;
   for (const c of input.checks) counts[c.status] = (counts[c.status] ?? 0) + 1;

@@ -1,4 +1,4 @@
-export { packCheckpoint, ARCHIVE_MANIFEST, type PackOptions, type PackResult, type PackProgress, type PackedFile, type CompressionStrategy } from "./pack.js";
+export { packCheckpoint, ARCHIVE_MANIFEST, DEFAULT_TOP_FOLDER, type PackOptions, type PackResult, type PackProgress, type PackedFile, type CompressionStrategy } from "./pack.js";
 export { unpackVerified, describeUnpackProblems, type UnpackOptions, type UnpackResult, type FileMismatch } from "./unpack.js";
 export {
   readManifestJson,
@@ -8,6 +8,7 @@ export {
   parseSha256Sums,
   normalizeManifest,
   checkManifestPath,
+  toPublished,
   type ManifestJson,
   type PublishedFile,
 } from "./manifest-io.js";

@@ -5,9 +5,12 @@ import { lstatSync, readdirSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../report.js";
 
-/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files. */
+/** The output folder's sub-folder for safetensors written from pytorch_model.bin (`convert`, and the release). */
+export const SAFETENSORS_OUT = "safetensors";
+
+/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files; also the safetensors folder the release writes beside them. */
 export function isPackOutput(name: string, archiveName: string): boolean {
-  if (name === archiveName || name === "SHA256SUMS" || name === "manifest.json") return true;
+  if (name === archiveName || name === "SHA256SUMS" || name === "manifest.json" || name === SAFETENSORS_OUT) return true;
   const prefix = `.${archiveName}.`;
   return name.startsWith(prefix) && /^\d+\.(partial|stage)$/.test(name.slice(prefix.length));
 }
@@ -31,17 +34,20 @@ function isInside(child: string, parent: string): boolean {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
+/** Refuses (exit 2) an output folder inside the checkpoint: what is written there would be published with the model. */
+export function assertOutsideCheckpoint(opts: { outDir: string; checkpointDir: string; label?: string }): void {
+  if (!isInside(realPath(opts.outDir), realPath(opts.checkpointDir))) return;
+  throw new UserError(
+    `${opts.label ?? `the output folder ${opts.outDir}`} is inside the checkpoint folder ${opts.checkpointDir}: the archive would be published with the model and packed into the next archive — choose a folder outside it (the default is out/)`,
+    2,
+  );
+}
+
 /** Refuses (exit 2) an output folder inside the checkpoint or holding unrelated files. */
 export function assertPackOutDir(opts: { outDir: string; checkpointDir: string; archiveName: string; label?: string }): void {
   const what = opts.label ?? `the output folder ${opts.outDir}`;
+  assertOutsideCheckpoint({ ...opts, label: what });
   const out = realPath(opts.outDir);
-  const ckpt = realPath(opts.checkpointDir);
-  if (isInside(out, ckpt)) {
-    throw new UserError(
-      `${what} is inside the checkpoint folder ${opts.checkpointDir}: the archive would be published with the model and packed into the next archive — choose a folder outside it (the default is out/)`,
-      2,
-    );
-  }
   let st;
   try {
     st = lstatSync(out);

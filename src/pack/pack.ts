@@ -20,6 +20,9 @@ export type CompressionStrategy = "default" | "rle" | "filtered" | "huffman";
 /** The manifest entry at the start of every archive (outside the top folder). */
 export const ARCHIVE_MANIFEST = "manifest.json";
 
+/** The archive's single top folder unless told otherwise. */
+export const DEFAULT_TOP_FOLDER = "ckpt";
+
 export interface PackProgress {
   /** Archive path of the file being written (without the top folder). */
   path: string;
@@ -130,7 +133,7 @@ interface SourceTap {
 }
 
 export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
-  const topFolder = opts.topFolder ?? "ckpt";
+  const topFolder = opts.topFolder ?? DEFAULT_TOP_FOLDER;
   const archiveName = opts.archiveName ?? "ckpt.tar.gz";
   const level = opts.level ?? 6;
   const mtime = opts.mtime ?? 0;

@@ -3,7 +3,8 @@
 // recorded before the next step starts.
 import { destinationsOf, type Destination } from "./destinations.js";
 import type { Journal, JournalEntry } from "./journal.js";
-import type { StepId, StepOutcome, StepReport, StepReportOf } from "./report.js";
+import { describeProof } from "./proof.js";
+import type { StepId, StepOutcome, StepReport, StepReportOf, VerifyDownloadResult } from "./report.js";
 import type { ReleaseSettings } from "./settings.js";
 
 export async function journaled<K extends StepId>(
@@ -21,7 +22,7 @@ export async function journaled<K extends StepId>(
 
 /** Every step the journal records for the destinations of this run, as `skipped` reports. */
 export function recordedSteps(journal: Journal, s: ReleaseSettings): StepReport[] {
-  const order: StepId[] = ["hub", "hub-tag", "git-push", "github-release", "verify"];
+  const order: StepId[] = ["hub", "hub-tag", "git-push", "github-release", "verify", "verify.download"];
   const out: StepReport[] = [];
   for (const id of order) {
     const entries = destinationsOf(s).flatMap((d) => journal.get(id, d) ?? []);
@@ -31,5 +32,8 @@ export function recordedSteps(journal: Journal, s: ReleaseSettings): StepReport[
 }
 
 function skipped<K extends StepId>(step: K, entries: ReadonlyArray<JournalEntry<K>>): StepReportOf<K> {
-  return { id: step, status: "skipped", message: `done in an earlier run (${entries.map((e) => e.at).join(", ")})`, ...Object.assign({}, ...entries.map((e) => e.result)) };
+  const merged = Object.assign({}, ...entries.map((e) => e.result)) as StepReportOf<K>;
+  // One destination's line would stand for both: the proof's line is made again from the merged parts.
+  if (step === "verify.download") Object.assign(merged, { summary: describeProof(merged as Partial<VerifyDownloadResult>) });
+  return { ...merged, id: step, status: "skipped", message: `done in an earlier run (${entries.map((e) => e.at).join(", ")})` };
 }

@@ -1,10 +1,12 @@
 // The publish plan: what each remote step would do, computed without changing anything. It is
 // the dry run's output and what the user confirms before a real release.
 import { formatBytes } from "../checkpoint/discover.js";
+import { displayPath } from "../util/display-path.js";
 import type { Manifest } from "../checkpoint/types.js";
 import { gitAt, remoteTagCommit, type Git } from "../git/index.js";
 import { githubReleaseByTag } from "../github/index.js";
 import { checkHubGitAccess, hubRepoUrl, planHubPublish, type GitAccess, type HubPlan } from "../hub/index.js";
+import type { SafetensorsOutcome } from "./published.js";
 import type { Remotes } from "./remotes.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
 
@@ -14,10 +16,19 @@ export interface Skipped {
 
 export interface ReleasePlan {
   tag: string;
+  /** model.safetensors written from pytorch_model.bin (or planned, in a dry run), and what of the weights is published. */
+  safetensors?: SafetensorsOutcome;
   hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string }; transport: "api" | "git"; git?: GitAccess }) | Skipped;
   git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
   github?: { repository: string; release: "create" | "update"; releaseId?: number; assets: string[] } | Skipped;
   pack?: { archive: string; files: number; bytes: number };
+  /** verify.download: what is downloaded after publishing, and checked. */
+  proof?: ProofPlan;
+}
+
+export interface ProofPlan {
+  hub?: { url: string; files: number; bytes: number; smoke: string };
+  github?: { assets: string[] };
 }
 
 export function isSkipped(x: unknown): x is Skipped {
@@ -84,9 +95,43 @@ export async function planGitHub(s: ReleaseSettings, remotes: Remotes, assets: s
   }
 }
 
+/** What verify.download will download after publishing. */
+export function planProof(s: ReleaseSettings, published: Manifest): ProofPlan {
+  const stages = s.release.stages;
+  const device = s.smoke.device === "cpu" ? "the CPU engine" : "the CPU engine, and the GPU runner loading it from the Hub when a GPU is there";
+  return {
+    ...(stages.has("hub") && !s.hub.createPr
+      ? { hub: { url: `${hubRepoUrl(s.hub.endpoint, s.hub.repoId)}/resolve/${tagName(s)}/`, files: published.length, bytes: published.reduce((a, e) => a + e.size, 0), smoke: device } }
+      : {}),
+    ...(stages.has("github") ? { github: { assets: [s.github.archive, "SHA256SUMS"] } } : {}),
+  };
+}
+
+/** One line on the safetensors of the release. */
+export function safetensorsLine(o: SafetensorsOutcome): string {
+  const list = (fs: SafetensorsOutcome["files"]) => fs.map((f) => `${f.path} (${formatBytes(f.size)})`).join(", ");
+  const where = o.outDir ? ` in ${displayPath(o.outDir)}` : "";
+  const publish = o.dropped.length ? `published instead of ${o.dropped.join(", ")} (weights.safetensors: only)` : "published beside it";
+  switch (o.action) {
+    case "written": {
+      const logits = o.proof && "identical" in o.proof.logits ? `, CPU engine logits identical on ${o.proof.logits.masks} masks` : "";
+      return `Wrote ${list(o.files)}${where} from ${o.from}: ${o.proof?.tensorsCompared ?? 0} tensors read back byte-identical${logits}; ${publish}`;
+    }
+    case "planned":
+      return `Would write ${list(o.files)}${where} from ${o.from} and prove it equal; ${publish}`;
+    case "own":
+      return `The checkpoint's own ${o.from} is published${o.dropped.length ? `, without ${o.dropped.join(", ")} (weights.safetensors: only)` : ""}`;
+    case "off":
+      return "weights.safetensors is off: the weights are published as they are";
+    case "none":
+      return "No pytorch_model.bin to write safetensors from";
+  }
+}
+
 /** The plan as a person reads it. */
 export function renderPlan(plan: ReleasePlan): string {
   const out: string[] = [`Release plan for ${plan.tag}`];
+  if (plan.safetensors) out.push("", `Safetensors: ${safetensorsLine(plan.safetensors)}`);
   if (plan.pack) out.push("", `Pack: ${plan.pack.archive} from ${plan.pack.files} files (${formatBytes(plan.pack.bytes)}), with SHA256SUMS and manifest.json`);
   if (plan.hub) {
     out.push("", "Hugging Face Hub:");
@@ -112,6 +157,15 @@ export function renderPlan(plan: ReleasePlan): string {
     out.push("", "GitHub Release:");
     if (isSkipped(plan.github)) out.push(`  skipped: ${plan.github.skipped}`);
     else out.push(`  would ${plan.github.release} the release ${plan.tag} of ${plan.github.repository} with ${plan.github.assets.join(", ")}`);
+  }
+  const proof = plan.proof;
+  if (proof?.hub || proof?.github) {
+    out.push("", "Then prove what users download (verify.download):");
+    if (proof.hub) {
+      const h = proof.hub;
+      out.push(`  download the ${h.files} files (${formatBytes(h.bytes)}) from ${h.url}…, each sha256 against the manifest, and smoke-test the copy with ${h.smoke}`);
+    }
+    if (proof.github) out.push(`  download ${proof.github.assets.join(" and ")} from the GitHub Release and unpack them with the verified unpacker`);
   }
   return out.join("\n");
 }

@@ -6,8 +6,10 @@ import type { PackResult } from "../pack/index.js";
 import type { CheckResult } from "../report.js";
 import type { SmokeReport } from "../smoke/main.js";
 import type { ReleasePlan } from "./plan.js";
+import type { GitHubProof, HubProof } from "./proof.js";
+import type { SafetensorsOutcome } from "./published.js";
 
-export type StepId = "hub" | "hub-tag" | "git-push" | "github-release" | "verify";
+export type StepId = "hub" | "hub-tag" | "git-push" | "github-release" | "verify" | "verify.download";
 
 export interface HubStepResult {
   commit: string;
@@ -48,6 +50,14 @@ export interface VerifyStepResult {
   releaseAssets?: string[];
 }
 
+/** The proof from what is served: the Hub copy downloaded and smoke-tested, the GitHub archive unpacked verified. */
+export interface VerifyDownloadResult {
+  hub?: HubProof | { skipped: string };
+  github?: GitHubProof;
+  /** One line a person reads. */
+  summary: string;
+}
+
 /** What each step produced: recorded in the journal, reported in `steps`. */
 export interface StepResults {
   hub: HubStepResult;
@@ -55,6 +65,7 @@ export interface StepResults {
   "git-push": GitPushResult;
   "github-release": GitHubReleaseResult;
   verify: VerifyStepResult;
+  "verify.download": VerifyDownloadResult;
 }
 
 export type StepStatus = "done" | "skipped" | "unchanged" | "failed";
@@ -92,6 +103,8 @@ export interface ReleaseReport {
   tag: string;
   checks: CheckResult[];
   smoke?: SmokeReport;
+  /** model.safetensors written (or planned) for the release, and what else of the weights is published. */
+  safetensors?: SafetensorsOutcome;
   pack?: PackResult;
   plan?: ReleasePlan;
   steps: StepReport[];

@@ -17,7 +17,8 @@ export interface Reverified {
 export async function reverifyRecorded(r: StepRun): Promise<Reverified> {
   const out: Reverified = { released: [], replanned: [] };
   for (const dest of destinationsOf(r.settings)) {
-    if (!r.journal.get("verify", dest)) continue;
+    // Released means verified and proven from a download; a destination without both is not done.
+    if (!r.journal.get("verify", dest) || !r.journal.get("verify.download", dest)) continue;
     let problems: string[];
     try {
       problems = await stillHolds(r, dest);

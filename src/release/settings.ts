@@ -5,7 +5,7 @@
 // Tokens stay in here; nothing in this object is ever printed whole.
 import os from "node:os";
 import path from "node:path";
-import type { ReleaseConfig } from "../config.js";
+import type { ReleaseConfig, SafetensorsMode } from "../config.js";
 import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../git/index.js";
 import { resolveGitHubRepo, type GitHubRepo } from "../github/index.js";
 import { resolveHubCredentials, type HubCredentials } from "../hub/index.js";
@@ -64,6 +64,8 @@ export interface GitHubSettings {
   readonly archive: string;
   readonly outDir: string;
   readonly retryDelayMs?: number;
+  /** Running in GitHub Actions, where release.yml attests the archive, SHA256SUMS and manifest.json after the release. */
+  readonly attested: boolean;
 }
 
 export interface ReleaseSettings {
@@ -75,6 +77,8 @@ export interface ReleaseSettings {
   readonly tag: Readonly<ResolvedTag> | { readonly error: string };
   readonly hub: HubSettings;
   readonly github: GitHubSettings;
+  /** What is published of the weights: model.safetensors added beside pytorch_model.bin, only safetensors, or as it is. */
+  readonly weights: { readonly safetensors: SafetensorsMode };
   readonly smoke: Readonly<ReleaseConfig["smoke"]>;
   /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
   readonly ignorePaths: readonly string[];
@@ -171,7 +175,9 @@ export async function resolveSettings(opts: {
       archive: config.github.archive,
       outDir: config.github.outDir,
       ...(retryDelayMs ? { retryDelayMs } : {}),
+      attested: env.GITHUB_ACTIONS === "true",
     },
+    weights: { ...config.weights },
     smoke: { ...config.smoke },
     ignorePaths: [rel(checkpointDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
     release: { stages, dryRun, confirm: !dryRun && !o.yes && !isCi(env) },

@@ -8,7 +8,7 @@ import { UserError } from "../report.js";
 import { loadCasesFile, PYA0_REASON, widgetCases, type SmokeCase } from "./cases.js";
 import { CpuEngine, type EngineOptions } from "./engine.js";
 import { checkExpectation, expectationFor, loadExpectations, unmatchedKeys, type Expectations } from "./expectations.js";
-import { agreement, cudaUnavailable, probePython, runPython, type PythonProbe, type PythonRun } from "./python-runner.js";
+import { agreement, cudaUnavailable, probePython, runPython, type HubModelSource, type PythonProbe, type PythonRun } from "./python-runner.js";
 import type { SmokeCaseReport, SmokeMask, SmokeReport, SmokeStatus } from "./report.js";
 import { assertWeightsPassChecks } from "./load-gate.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
@@ -41,6 +41,8 @@ export interface RunSmokeOptions {
   engine?: EngineOptions;
   /** Injected probe (tests). */
   probe?: PythonProbe;
+  /** The GPU path loads this Hub revision with from_pretrained (the checkpoint is its downloaded copy). */
+  fromHub?: HubModelSource;
 }
 
 function hasNvidiaDevice(): boolean {
@@ -224,8 +226,9 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const agreements = new Map<number, { top1: boolean; overlap: number }>();
   if (useCuda) {
     const t0 = performance.now();
-    const py = await runPython(ckpt, cases, { python, device: "cuda", topK: k });
+    const py = await runPython(ckpt, cases, { python, device: "cuda", topK: k, ...(opts.fromHub ? { fromHub: opts.fromHub } : {}) });
     raw = fromPython(cases, py);
+    if (py.loadedFrom) notes.push(`the GPU runner loaded the model with ${py.loadedFrom}`);
     engine = py.engine;
     timings = { python: performance.now() - t0, ...Object.fromEntries(Object.entries(py.timings ?? {}).map(([a, b]) => [`python.${a}`, b])) };
     pythonInfo = { torch: py.torch, transformers: py.transformers, gpu: py.gpu };

@@ -10,6 +10,7 @@ import { parseJson } from "../checkpoint/json-text.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { UserError } from "../report.js";
 import type { SmokeCase } from "./cases.js";
+import { assertNoRepositoryCode, assertWeightsPassChecks } from "./load-gate.js";
 import { prepareRunnerFolder } from "./runner-folder.js";
 import type { SmokeMask, SmokeStatus } from "./report.js";
 
@@ -41,6 +42,8 @@ export interface PythonRun {
   engine: string;
   timings?: Record<string, number>;
   cases: PythonCaseResult[];
+  /** Where the runner loaded the model from, when that was a Hub revision. */
+  loadedFrom?: string;
 }
 
 /** python/smoke_runner.py of this package (from src/smoke/ or a compiled dist/.../smoke/). */
@@ -60,9 +63,9 @@ interface Exec {
   spawnError?: NodeJS.ErrnoException;
 }
 
-function run(python: string, args: string[], timeoutMs: number): Promise<Exec> {
+function run(python: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<Exec> {
   return new Promise((resolve) => {
-    execFile(python, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
+    execFile(python, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: "utf8", ...(env ? { env } : {}) }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: unknown }) | null;
       if (e && typeof e.code === "string") {
         resolve({ code: null, stdout, stderr, spawnError: e });
@@ -189,6 +192,29 @@ export interface PythonRunOptions {
   device?: "cuda" | "cpu";
   topK?: number;
   timeoutMs?: number;
+  /**
+   * Load the model as a Hub user does, `from_pretrained(repoId, revision=...)` through HF_ENDPOINT,
+   * instead of from a local folder; `source` is then the downloaded copy of that revision, which
+   * is gated first and must hold safetensors (else the runner gets a local folder after all).
+   */
+  fromHub?: HubModelSource;
+}
+
+export interface HubModelSource {
+  endpoint: string;
+  repoId: string;
+  revision: string;
+  /** Only for a private repo: a public one is loaded as anyone would, without a token. */
+  token?: string;
+}
+
+/** Variables through which huggingface_hub would find another endpoint, cache, token or offline mode. */
+const HF_VARIABLES = /^(HF_|HUGGING_FACE_HUB_|TRANSFORMERS_OFFLINE$|TRANSFORMERS_CACHE$)/;
+
+/** The runner's environment for a Hub load: this endpoint, an empty cache (it downloads), the token only when given. */
+function hubEnv(src: HubModelSource, home: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !HF_VARIABLES.test(k)));
+  return { ...env, HF_ENDPOINT: src.endpoint, HF_HOME: home, HF_HUB_DISABLE_TELEMETRY: "1", ...(src.token ? { HF_TOKEN: src.token } : {}) };
 }
 
 /**
@@ -199,14 +225,20 @@ export interface PythonRunOptions {
 export async function runPython(source: string | LoadedCheckpoint, cases: readonly SmokeCase[], opts: PythonRunOptions = {}): Promise<PythonRun> {
   const python = opts.python ?? "python3";
   const ckpt = typeof source === "string" ? await loadCheckpoint(path.resolve(source), { followLinksOutside: true }) : source;
-  const folder = await prepareRunnerFolder(ckpt);
-  const ckptDir = folder.dir;
+  const hub = opts.fromHub && ckpt.weightSets.some((s) => s.format === "safetensors" && s.tensors) ? opts.fromHub : undefined;
+  if (hub) {
+    // The same gate as a local folder's: the copy of the revision passed the weights checks, names no code.
+    assertWeightsPassChecks(ckpt);
+    assertNoRepositoryCode(ckpt);
+  }
+  const folder = hub ? undefined : await prepareRunnerFolder(ckpt);
   const tmp = await mkdtemp(path.join(os.tmpdir(), "azbert-smoke-"));
   try {
     const casesFile = path.join(tmp, "cases.json");
     await writeFile(casesFile, JSON.stringify({ cases: cases.map((c) => ({ text: c.text, maskWords: c.maskWords ?? [], preprocess: c.preprocess ?? null })) }));
-    const args = [runnerScript(), "--ckpt", ckptDir, "--cases", casesFile, "--device", opts.device ?? "cuda", "--top-k", String(opts.topK ?? 5)];
-    const r = await run(python, args, opts.timeoutMs ?? 600_000);
+    const model = hub ? ["--repo-id", hub.repoId, "--revision", hub.revision] : ["--ckpt", folder!.dir];
+    const args = [runnerScript(), ...model, "--cases", casesFile, "--device", opts.device ?? "cuda", "--top-k", String(opts.topK ?? 5)];
+    const r = await run(python, args, opts.timeoutMs ?? 600_000, hub ? hubEnv(hub, path.join(tmp, "hf-home")) : undefined);
     if (r.spawnError) {
       throw new UserError(`the GPU smoke path needs a Python interpreter: ${python} ${r.spawnError.code === "ENOENT" ? "not found" : r.spawnError.message}`, 2);
     }
@@ -228,13 +260,14 @@ export async function runPython(source: string | LoadedCheckpoint, cases: readon
       );
     }
     try {
-      return parseRun(doc, cases.length);
+      const parsed = parseRun(doc, cases.length);
+      return hub ? { ...parsed, loadedFrom: `from_pretrained("${hub.repoId}", revision="${hub.revision}") with HF_ENDPOINT=${hub.endpoint}` } : parsed;
     } catch (e) {
       throw new UserError(`${python} ${path.basename(runnerScript())} printed an unexpected report: ${(e as Error).message}`, 1);
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
-    await folder.remove();
+    await folder?.remove();
   }
 }
 

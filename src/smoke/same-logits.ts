@@ -1,7 +1,8 @@
 // The CPU engine run on two weights sets of one checkpoint (pytorch_model.bin and the safetensors
 // written from it): the same inputs must give bit-identical logits.
 import type { LoadedCheckpoint } from "../checkpoint/load.js";
-import type { WeightsSet } from "../checkpoint/weight-sets.js";
+import { loadWeightsSet, type WeightsSet } from "../checkpoint/weight-sets.js";
+import { UserError } from "../report.js";
 import { widgetCases } from "./cases.js";
 import { CpuEngine } from "./engine.js";
 import { loadTokenizer } from "./tokenizer.js";
@@ -45,4 +46,19 @@ export async function compareLogits(ckpt: LoadedCheckpoint, a: WeightsSet, b: We
     for (let k = 0; k < row.length; k++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(row[k]! - other[k]!));
   });
   return { masks: x.length, maxAbsDiff, identical };
+}
+
+/**
+ * The logits part of a conversion's proof: the CPU engine on the source set and on the written
+ * files. A model the engine does not run (another architecture) is skipped with the reason: the
+ * byte proof then stands alone.
+ */
+export async function proveSameLogits(ckpt: LoadedCheckpoint, source: WeightsSet, writtenFiles: readonly string[]): Promise<LogitsComparison | { skipped: string }> {
+  const written = await loadWeightsSet([...writtenFiles]);
+  try {
+    return await compareLogits(ckpt, source, written!);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return { skipped: e.message.split("\n")[0]! };
+  }
 }

@@ -1,7 +1,6 @@
 // The `check` stage: read the checkpoint once, run every checklist group, hash the manifest.
 // Every other stage starts from what this leaves in the context.
 import type { ListrTask } from "listr2";
-import path from "node:path";
 import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
@@ -11,6 +10,7 @@ import type { Manifest } from "../checkpoint/types.js";
 import type { CheckGroup } from "../release/environment-checks.js";
 import type { CheckpointSettings } from "../release/settings.js";
 import type { CheckResult } from "../report.js";
+import { displayPath } from "../util/display-path.js";
 import { redact } from "../util/redact.js";
 import { resultTasks, type Task } from "./ui.js";
 
@@ -72,11 +72,7 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
   ];
 }
 
-/** Relative when inside the current folder, absolute otherwise. */
-export function displayPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
-}
+export { displayPath };
 
 /** A stage that stopped with an error instead of a result: reported as a failed check, redacted. */
 export function stageFailure(e: unknown): CheckResult {

@@ -8,11 +8,12 @@ import type { GlobalOptions } from "../cli.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
-import { describeSet, loadWeightsSet } from "../checkpoint/weight-sets.js";
+import { describeSet } from "../checkpoint/weight-sets.js";
 import { loadConfig } from "../config.js";
+import { SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
-import { compareLogits, type LogitsComparison } from "../smoke/same-logits.js";
+import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js";
 import { displayPath } from "./check.js";
 
 export interface ConvertCliOptions {
@@ -46,7 +47,7 @@ export async function runConvertCommand(opts: GlobalOptions & ConvertCliOptions)
   const config = loadConfig({ configFile: opts.config });
   const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
   if (!existsSync(ckptDir)) throw new UserError(`${ckptDir}: checkpoint folder not found`, 2);
-  const outDir = opts.out ? path.resolve(opts.out) : path.join(config.github.outDir, "safetensors");
+  const outDir = opts.out ? path.resolve(opts.out) : path.join(config.github.outDir, SAFETENSORS_OUT);
   const ckpt = await loadCheckpoint(ckptDir, { modelCard: config.modelCard });
   checkOutDir(ckpt, outDir);
   assertWeightsPassChecks(ckpt);
@@ -54,15 +55,7 @@ export async function runConvertCommand(opts: GlobalOptions & ConvertCliOptions)
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   log(`Converting ${describeSet(source)} to safetensors in ${displayPath(outDir)}`);
   const result = await writeSafetensors(ckpt, outDir, { set: source });
-  const written = await loadWeightsSet(result.files.map((f) => f.path));
-  let logits: LogitsComparison | { skipped: string };
-  try {
-    logits = await compareLogits(ckpt, source, written!);
-  } catch (e) {
-    // Not a model the CPU engine runs (another architecture): the byte proof stands alone.
-    if (!(e instanceof UserError)) throw e;
-    logits = { skipped: e.message.split("\n")[0]! };
-  }
+  const logits = await proveSameLogits(ckpt, source, result.files.map((f) => f.path));
   const ok = !("identical" in logits) || logits.identical;
   const report: ConvertReport = { ok, source: describeSet(source), outDir, files: result.files, aliases: result.aliases, proof: { ...result.proof, logits } };
   if (opts.json) {

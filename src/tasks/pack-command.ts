@@ -4,6 +4,7 @@ import path from "node:path";
 import type { GlobalOptions } from "../cli.js";
 import { loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
+import type { Manifest } from "../checkpoint/types.js";
 import { isOk } from "../report.js";
 import { packCheckpoint, type PackResult } from "../pack/index.js";
 import { assertPackOutDir } from "../pack/out-dir.js";
@@ -47,16 +48,19 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
   return ok ? 0 : 1;
 }
 
-/** Packs only a checkpoint whose checks passed: an archive of a broken checkpoint helps nobody. */
-export function packTask<Ctx extends PackContext>({ archiveName, outDir }: { archiveName: string; outDir: string }): import("listr2").ListrTask<Ctx> {
+/**
+ * Packs only a checkpoint whose checks passed: an archive of a broken checkpoint helps nobody.
+ * `files` picks what is packed (the release's published files); default: the checkpoint's manifest.
+ */
+export function packTask<Ctx extends PackContext>({ archiveName, outDir, files = (c) => c.manifest }: { archiveName: string; outDir: string; files?: (c: Ctx) => Manifest | undefined }): import("listr2").ListrTask<Ctx> {
   return {
     title: `Pack ${archiveName}`,
-    skip: (c: Ctx) => (!isOk(c.results) || !c.manifest ? "checks failed: not packing" : false),
+    skip: (c: Ctx) => (!isOk(c.results) || !files(c) ? "checks failed: not packing" : false),
     task: async (c: Ctx, task: Task<Ctx>) => {
       assertPackOutDir({ outDir, checkpointDir: c.settings.checkpoint.dir, archiveName });
       let last = 0;
       c.pack = await packCheckpoint({
-        manifest: c.manifest!,
+        manifest: files(c)!,
         outDir,
         archiveName,
         onProgress: (p) => {

@@ -21,6 +21,7 @@ export function jsonReport(r: ReleaseReport): Record<string, unknown> {
     checks: r.checks,
     ...(planned ? (r.plan ? { plan: r.plan } : {}) : { steps: r.steps }),
     ...(r.smoke ? { smoke: r.smoke } : {}),
+    ...(!planned && r.safetensors ? { safetensors: r.safetensors } : {}),
     ...(r.notes.length ? { notes: r.notes } : {}),
     ...(r.error ? { error: r.error } : {}),
     ...(r.journal ? { journal: r.journal } : {}),
@@ -37,6 +38,8 @@ function humanReport(r: ReleaseReport): string {
     if (hub && "url" in hub && hub.url) out.push(`  Hub commit:     ${hub.url}`);
     if (hubTag && "tag" in hubTag && typeof hubTag.tag === "string") out.push(`  Hub tag:        ${hubTag.tag} (revision="${hubTag.tag}")`);
     if (gh && "url" in gh && gh.url) out.push(`  GitHub release: ${gh.url}`);
+    const proof = byId.get("verify.download");
+    if (proof && "summary" in proof && proof.summary) out.push(`  Downloaded:     ${proof.summary}`);
   };
   const resume = `What finished is recorded in ${r.journal ?? "the journal"}; run the release again to resume.`;
   switch (r.outcome) {
@@ -99,7 +102,7 @@ export async function writeStepSummary(r: ReleaseReport, dryRun: boolean, file =
   if (r.steps.length) {
     lines.push("", "| step | status | result |", "|---|---|---|");
     for (const s of r.steps) {
-      const result = ("url" in s && s.url) || ("commit" in s && s.commit) || s.message || "";
+      const result = ("url" in s && s.url) || ("commit" in s && s.commit) || ("summary" in s && s.summary) || s.message || "";
       lines.push(`| ${s.id} | ${s.status} | ${cell(String(result))} |`);
     }
   }

@@ -1,13 +1,16 @@
 // The listr tasks of a release: the local stages (what the dry run is) and the remote steps,
 // each remote step one verb of src/release/steps/ whose report is kept in the context.
 import type { ListrTask } from "listr2";
+import path from "node:path";
 import { formatBytes } from "../checkpoint/discover.js";
 import { ensureReleaseTag } from "../git/index.js";
 import type { SmokeSummary } from "../github/index.js";
-import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan } from "../release/plan.js";
+import { isSkipped, planGit, planGitHub, planHub, planProof, safetensorsLine, type ReleasePlan } from "../release/plan.js";
+import { preparePublished } from "../release/published.js";
+import { SAFETENSORS_OUT } from "../pack/out-dir.js";
 import type { StepId, StepReport } from "../release/report.js";
 import { tagName } from "../release/settings.js";
-import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepRun } from "../release/steps/index.js";
+import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyDownloads, verifyRelease, type StepRun } from "../release/steps/index.js";
 import { isOk } from "../report.js";
 import { runSmoke, type SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
@@ -17,9 +20,14 @@ import type { ReleaseContext } from "./release.js";
 import { smokeOptions } from "./smoke-command.js";
 import type { Task } from "./ui.js";
 
-/** What the remote steps are given: references into the context, never copies. */
+/** What the remote steps are given: references into the context, never copies; the manifest is what is published. */
 export function stepRun(ctx: ReleaseContext): StepRun {
-  return { settings: ctx.settings, remotes: ctx.remotes, journal: ctx.journal!, manifest: ctx.manifest!, signal: ctx.signal };
+  return { settings: ctx.settings, remotes: ctx.remotes, journal: ctx.journal!, manifest: publishedManifest(ctx), signal: ctx.signal };
+}
+
+/** Every file the release publishes (the checkpoint's, model.safetensors, manifest.json); the checkpoint's before that is known. */
+export function publishedManifest(ctx: ReleaseContext) {
+  return ctx.published?.hub ?? ctx.manifest!;
 }
 
 /** Local stages: nothing here writes to a remote; the dry run is exactly this. */
@@ -43,7 +51,29 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       },
     }),
     interruptible({
-      ...packTask<ReleaseContext>({ archiveName: s.github.archive, outDir: s.github.outDir }),
+      title: "Safetensors and the manifest to publish",
+      enabled: () => stages.has("hub") || stages.has("pack") || stages.has("github"),
+      skip: (c) => (!isOk(c.results) || !c.manifest ? "checks failed" : false),
+      task: async (c, task: Task<ReleaseContext>) => {
+        let last = 0;
+        c.published = await preparePublished({
+          ckpt: c.ckpt!,
+          manifest: c.manifest!,
+          mode: s.weights.safetensors,
+          outDir: path.join(s.github.outDir, SAFETENSORS_OUT),
+          dryRun: s.release.dryRun,
+          onProgress: (done, total) => {
+            if (Date.now() - last < 100) return;
+            last = Date.now();
+            task.output = `model.safetensors: ${formatBytes(done)} of ${formatBytes(total)} written and read back`;
+          },
+        });
+        c.plan.safetensors = c.published.safetensors;
+        task.title = safetensorsLine(c.published.safetensors);
+      },
+    }),
+    interruptible({
+      ...packTask<ReleaseContext>({ archiveName: s.github.archive, outDir: s.github.outDir, files: (c) => c.published?.archive }),
       enabled: () => !s.release.dryRun && (stages.has("pack") || stages.has("github")),
     }),
     interruptible({
@@ -51,15 +81,17 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("hub") || stages.has("github"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        const m = c.manifest!;
+        const m = publishedManifest(c);
+        const packed = c.published?.archive ?? m;
         if (s.release.dryRun && (stages.has("pack") || stages.has("github"))) {
-          c.plan.pack = { archive: `${s.github.outDir}/${s.github.archive}`, files: m.length, bytes: m.reduce((a, e) => a + e.size, 0) };
+          c.plan.pack = { archive: `${s.github.outDir}/${s.github.archive}`, files: packed.length, bytes: packed.reduce((a, e) => a + e.size, 0) };
         }
         if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m);
         if (stages.has("github")) {
           c.plan.git = await planGit(s);
-          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS"]);
+          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS", "manifest.json"]);
         }
+        c.plan.proof = planProof(s, m);
         const hub = c.plan.hub && !isSkipped(c.plan.hub) ? `Hub: ${c.plan.hub.summary.add + c.plan.hub.summary.update} to upload (${formatBytes(c.plan.hub.summary.bytesToSend)})` : "";
         task.title = ["Plan the remote steps", hub].filter(Boolean).join(": ");
       },
@@ -90,7 +122,9 @@ function step(id: StepId, title: string, run: (c: ReleaseContext, task: Task<Rel
       }
       c.steps.push(r);
       const status = { done: "done", unchanged: "already there", skipped: "done in an earlier run", failed: "failed" }[r.status];
-      const what = [status, "commit" in r && r.commit ? String(r.commit).slice(0, 12) : "", "url" in r && r.url ? String(r.url) : ""].filter(Boolean).join(" ");
+      const what = [status, "commit" in r && r.commit ? String(r.commit).slice(0, 12) : "", "url" in r && r.url ? String(r.url) : "", "summary" in r && r.summary ? `(${r.summary})` : ""]
+        .filter(Boolean)
+        .join(" ");
       task.title = `${title}: ${what}`;
     },
   };
@@ -129,6 +163,7 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
     );
   }
   tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(stepRun(c), c.pack)));
+  tasks.push(step("verify.download", "Prove what users download", (c, task) => verifyDownloads(stepRun(c), c.pack, (line) => (task.output = line))));
   return tasks;
 }
 

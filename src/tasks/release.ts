@@ -6,6 +6,7 @@
 import type { ListrTask } from "listr2";
 import path from "node:path";
 import type { PackResult } from "../pack/index.js";
+import type { PublishedFiles } from "../release/published.js";
 import { destinationsOf } from "../release/destinations.js";
 import { environmentChecks } from "../release/environment-checks.js";
 import { publishGates } from "../release/gates.js";
@@ -20,7 +21,7 @@ import { isOk } from "../report.js";
 import type { SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
 import { stageFailure, type CheckContext } from "./check.js";
-import { localTasks, remoteTasks, stepRun } from "./release-tasks.js";
+import { localTasks, publishedManifest, remoteTasks, stepRun } from "./release-tasks.js";
 import { makeListr, type Progress, type UiOptions } from "./ui.js";
 
 export interface ReleaseContext extends CheckContext {
@@ -35,6 +36,8 @@ export interface ReleaseContext extends CheckContext {
   /** Asks once; false: do not publish. */
   readonly confirm: (question: string) => Promise<boolean>;
   smoke?: SmokeReport;
+  /** What the release publishes: the checkpoint's files, model.safetensors, manifest.json. */
+  published?: PublishedFiles;
   pack?: PackResult;
   plan: ReleasePlan;
   journal?: Journal;
@@ -43,6 +46,14 @@ export interface ReleaseContext extends CheckContext {
 }
 
 export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
+  try {
+    return await release(ctx);
+  } finally {
+    await ctx.published?.dispose();
+  }
+}
+
+async function release(ctx: ReleaseContext): Promise<ReleaseReport> {
   const s = ctx.settings;
   const { stages, dryRun } = s.release;
   const publishing = stages.has("hub") || stages.has("github");
@@ -52,6 +63,7 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
     tag: ctx.plan.tag,
     checks: ctx.results,
     ...(ctx.smoke ? { smoke: ctx.smoke } : {}),
+    ...(ctx.published ? { safetensors: ctx.published.safetensors } : {}),
     ...(ctx.pack ? { pack: ctx.pack } : {}),
     ...(ctx.plan.hub || ctx.plan.git || ctx.plan.github || ctx.plan.pack ? { plan: ctx.plan } : {}),
     steps: ctx.steps,
@@ -73,7 +85,7 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
   if (!localOk) return report("checks-failed", false);
   if (!publishing) return report("local-only", true);
 
-  ctx.journal = await Journal.open(s.cwd, tagName(s), manifestDigest(ctx.manifest!));
+  ctx.journal = await Journal.open(s.cwd, tagName(s), manifestDigest(publishedManifest(ctx)));
   const run = stepRun(ctx);
   const { released, replanned } = await reverifyRecorded(run);
   for (const r of replanned) {

@@ -8,6 +8,8 @@ import path from "node:path";
 import { expect } from "vitest";
 import { startFakeGitHub, type FakeGitHub } from "../github-server/server.js";
 import { startHubServer, type HubServer } from "../hub-server/index.js";
+import { proveSafetensors } from "../../src/checkpoint/safetensors-writer.js";
+import { readWeights } from "../../src/checkpoint/weights.js";
 import { cloneWithLfs, treeHashes } from "../hub-helpers.js";
 import { binPath, repoRoot, runCli, sampleCkpt } from "./cli.js";
 
@@ -139,12 +141,21 @@ export async function expectReleased(p: Project) {
   const log = git(hubRepo, "log", "--format=%s", "main").split("\n");
   expect(log.filter((s) => s === `Release ${TAG}`)).toHaveLength(1);
   expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(hubMain);
-  // A clone of the Hub repo, with LFS, is the checkpoint byte for byte.
+  // A clone of the Hub repo, with LFS, is the checkpoint byte for byte, plus model.safetensors
+  // (equal to pytorch_model.bin tensor for tensor) and manifest.json (every other file's sha256).
   const clone = await cloneWithLfs(hubRepo);
   cleanups.push(() => rmSync(clone, { recursive: true, force: true }));
   const got = await treeHashes(clone);
-  delete got[".gitattributes"];
-  expect(got).toEqual(await treeHashes(sampleCkpt));
+  const { [".gitattributes"]: _ga, ["model.safetensors"]: safetensors, ["manifest.json"]: manifest, ...checkpoint } = got;
+  expect(checkpoint).toEqual(await treeHashes(sampleCkpt));
+  expect(safetensors).toMatch(/^[0-9a-f]{64}$/);
+  const bin = await readWeights(path.join(sampleCkpt, "pytorch_model.bin"));
+  expect(await proveSafetensors(bin, path.join(clone, "model.safetensors"))).toMatchObject({ tensors: 47, aliases: 2 });
+  expect(manifest).toMatch(/^[0-9a-f]{64}$/);
+  const listed = (JSON.parse(readFileSync(path.join(clone, "manifest.json"), "utf8")) as { files: Array<{ path: string; sha256: string }> }).files;
+  const { ["manifest.json"]: _self, [".gitattributes"]: _ga2, ...published } = got;
+  expect(Object.fromEntries(listed.map((f) => [f.path, f.sha256]))).toEqual(published);
+  expect(listed.map((f) => f.path)).toEqual(Object.keys(published).sort());
   expect(readFileSync(path.join(clone, ".gitattributes"), "utf8")).toMatch(/\*\.bin filter=lfs/);
   // The tag on origin marks the released commit.
   const head = git(p.work, "rev-parse", "HEAD");
@@ -153,7 +164,7 @@ export async function expectReleased(p: Project) {
   // One GitHub release with the archive we packed, byte for byte.
   expect([...p.gh.releases.values()].map((r) => r.tag_name)).toEqual([TAG]);
   const assets = p.gh.assetsOf(TAG);
-  expect(assets.map((a) => a.name).sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz"]);
+  expect(assets.map((a) => a.name).sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz", "manifest.json"]);
   const archive = readFileSync(path.join(p.work, "out", "ckpt.tar.gz"));
   expect(createHash("sha256").update(assets.find((a) => a.name === "ckpt.tar.gz")!.bytes).digest("hex")).toBe(createHash("sha256").update(archive).digest("hex"));
   const release = [...p.gh.releases.values()][0]!;

@@ -113,6 +113,11 @@ export interface HubServer {
   holdStoragePuts(n: number, timeoutMs?: number): void;
   /** Test hook: damage what the Hub serves for a file after it was committed (see RepoStore.corrupt). */
   corrupt(repoId: string, filePath: string, opts?: { rev?: string; how?: "flip" | "truncate" }): Promise<void>;
+  /**
+   * Test hook: run `action` once, just before the Hub origin handles the first request matching
+   * (e.g. corrupt a file when the first download after the commit arrives: no timing involved).
+   */
+  beforeRequest(match: { method?: string; path: RegExp }, action: () => Promise<void> | void): void;
   /** Resolves when no request is being handled (e.g. after a client aborted mid-upload). */
   idle(timeoutMs?: number): Promise<void>;
 }
@@ -137,6 +142,15 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   const requests: RequestLogEntry[] = [];
   const storageAuthorizations: StorageAuthorization[] = [];
   const faults: Array<Fault & { seen: number }> = [];
+  const triggers: Array<{ method?: string; path: RegExp; action: () => Promise<void> | void }> = [];
+  /** Fires (and drops) the triggers this request matches. */
+  const fireTriggers = async (method: string, p: string): Promise<void> => {
+    for (const t of [...triggers]) {
+      if ((t.method && t.method.toUpperCase() !== method) || !t.path.test(p)) continue;
+      triggers.splice(triggers.indexOf(t), 1);
+      await t.action();
+    }
+  };
   const uploads = new Map<string, Upload>();
   const sockets = new Set<Socket>();
   let base = "";
@@ -647,7 +661,8 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
         return;
       }
       active.add(entry);
-      handle(req, res, url, entry)
+      (origin === "hub" ? fireTriggers(entry.method, url.pathname) : Promise.resolve())
+        .then(() => handle(req, res, url, entry))
         .finally(() => active.delete(entry))
         .catch((err: unknown) => {
           const status = err instanceof HubError ? err.status : 500;
@@ -708,6 +723,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     clearFaults: () => void faults.splice(0),
     createRepo: async (repoId, opts) => store.create(repoId, { private: !!opts?.private, owner: repoId.split("/")[0]! }),
     corrupt: (repoId, filePath, opts) => store.corrupt(repoId, filePath, opts),
+    beforeRequest: (match, action) => void triggers.push({ ...match, action }),
     get storagePeakPuts() {
       return peakPuts;
     },

@@ -4,4 +4,5 @@ export { tagOnHub } from "./tag-hub.js";
 export { pushToGitHub } from "./push-git.js";
 export { createGitHubRelease } from "./release-github.js";
 export { verifyRelease, hubProblems, githubProblems, VerifyError } from "./verify.js";
+export { verifyDownloads } from "./verify-download.js";
 export { requireHubToken, type StepRun } from "./run.js";

@@ -1,7 +1,6 @@
 // Remote step `github-release`: the GitHub Release of the tag, with the archive and its
 // SHA256SUMS. The tag must already be on GitHub at the pushed commit: GitHub would otherwise
 // create it silently from the default branch, which is never what was checked.
-import path from "node:path";
 import { publishGitHubRelease, renderReleaseNotes, type SmokeSummary } from "../../github/index.js";
 import type { PackResult } from "../../pack/index.js";
 import { UserError, type CheckResult } from "../../report.js";
@@ -25,6 +24,7 @@ export function createGitHubRelease(r: StepRun, pack: PackResult, checks: readon
       ...(smoke ? { smoke } : {}),
       archiveName: pack.archive.name,
       topFolder: pack.topFolder,
+      ...(s.github.attested ? { attestedRepository: `${s.github.repository!.owner}/${s.github.repository!.repo}` } : {}),
     });
     const g = await publishGitHubRelease({
       ...githubTarget(r),
@@ -35,7 +35,8 @@ export function createGitHubRelease(r: StepRun, pack: PackResult, checks: readon
       ...(s.github.retryDelayMs ? { retryDelayMs: s.github.retryDelayMs } : {}),
       assets: [
         { path: pack.archive.path, name: pack.archive.name, sha256: pack.archive.sha256, contentType: "application/gzip" },
-        { path: path.join(path.dirname(pack.archive.path), "SHA256SUMS"), name: "SHA256SUMS", contentType: "text/plain" },
+        { path: pack.sha256sums, name: "SHA256SUMS", contentType: "text/plain" },
+        { path: pack.manifestJson, name: "manifest.json", contentType: "application/json" },
       ],
     });
     return {

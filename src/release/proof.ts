@@ -1,0 +1,228 @@
+// The proof from what is served: after the Hub commit and tag, download what a user would get
+// (the public resolve/<tag>/<file> URLs, following the redirect to LFS storage with no token
+// there), check every file's sha256 against the manifest, gate and smoke-test that copy; and
+// download the GitHub Release's archive and unpack it with the verified unpacker. A release
+// passes only if the downloaded model passes. `verify --tag` runs the same functions later,
+// for anyone, taking the expected digests from the manifest.json published with the release.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { formatBytes } from "../checkpoint/discover.js";
+import { loadCheckpoint } from "../checkpoint/load.js";
+import { downloadReleaseAsset, type AssetDownloadOptions } from "../github/index.js";
+import { downloadHubFile, hubResolveUrl, isPublicHubRepo, type HubDownloadOptions } from "../hub/index.js";
+import { ARCHIVE_MANIFEST, describeUnpackProblems, parseManifestJson, unpackVerified, type PublishedFile } from "../pack/index.js";
+import { UserError } from "../report.js";
+import { assertWeightsPassChecks } from "../smoke/load-gate.js";
+import { runSmoke } from "../smoke/main.js";
+import type { ReleaseSettings } from "./settings.js";
+
+/** What the downloaded copy proved: the report and the journal keep it. */
+export interface HubProof {
+  revision: string;
+  /** Files downloaded through resolve/<revision>/<path>, each of the manifest's size and sha256. */
+  files: number;
+  bytes: number;
+  /** Where the bytes came from: the Hub, and its storage host for LFS files. */
+  origins: string[];
+  /** Whether the Hub token was sent (to the Hub origin only): a private repo needs it, a public one is read as anyone reads it. */
+  token: boolean;
+  smoke: { ok: boolean; device: string; engine: string; passed: number; cases: number; notes?: string[] };
+  /** Downloading and hashing every file; the gate and the smoke test of the copy; the whole proof. */
+  downloadMs: number;
+  smokeMs: number;
+  ms: number;
+}
+
+export interface GitHubProof {
+  tag: string;
+  archive: { name: string; size: number; sha256: string };
+  /** Files the verified unpacker wrote, each matching SHA256SUMS and the manifest. */
+  files: number;
+  ms: number;
+}
+
+/** A proof's outcome: what was proven, and what is wrong (empty: it holds). */
+export interface Proven<P> {
+  proof?: P;
+  problems: string[];
+}
+
+/** The Hub's proof also says which files it held the download to (`verify` checks the archive against the same list). */
+export interface HubProven extends Proven<HubProof> {
+  expected?: readonly PublishedFile[];
+}
+
+export type ProofSmoke = Pick<ReleaseSettings["smoke"], "device" | "topK" | "python" | "cases" | "expectations">;
+
+export interface HubProofOptions {
+  endpoint: string;
+  repoId: string;
+  revision: string;
+  /** Sent to the Hub origin, and only when the repo is not public. */
+  token?: string;
+  fetch: typeof fetch;
+  /** The published files; undefined: the manifest.json published at `revision`. */
+  expected?: readonly PublishedFile[];
+  smoke: ProofSmoke;
+  signal?: AbortSignal;
+  onProgress?: (line: string) => void;
+}
+
+/** A temporary folder for a proof (TMPDIR decides where: a 50 GB model needs the room), always removed. */
+async function inScratch<T>(prefix: string, run: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  try {
+    return await run(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const short = (sha: string) => `${sha.slice(0, 12)}…`;
+
+export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
+  return inScratch("azbert-proof-hub-", async (scratch) => {
+    const t0 = performance.now();
+    const where = `${o.repoId}@${o.revision}`;
+    const token = o.token && !(await isPublicHubRepo({ endpoint: o.endpoint, repoId: o.repoId, fetch: o.fetch })) ? o.token : undefined;
+    const target = { endpoint: o.endpoint, repoId: o.repoId, revision: o.revision, fetch: o.fetch, ...(token ? { token } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+    const copy = path.join(scratch, "copy");
+    let expected: readonly PublishedFile[];
+    try {
+      expected = o.expected ?? (await publishedManifest(target, path.join(scratch, ARCHIVE_MANIFEST)));
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { problems: [`the manifest published with ${where}: ${e.message}`] };
+    }
+    const problems: string[] = [];
+    const origins = new Set<string>();
+    let bytes = 0;
+    for (const f of expected) {
+      o.onProgress?.(`downloading ${f.path} from ${hubResolveUrl(o, o.revision, f.path)}`);
+      let got;
+      try {
+        got = await downloadHubFile({ ...target, path: f.path, dest: path.join(copy, f.path) });
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        problems.push(`Hub ${f.path} at ${o.revision}: ${e.message}`);
+        continue;
+      }
+      got.hops.forEach((h) => origins.add(h));
+      bytes += got.size;
+      if (got.size !== f.size) problems.push(`Hub ${f.path} at ${o.revision}: ${got.size} bytes downloaded, ${f.size} in the manifest`);
+      else if (got.sha256 !== f.sha256) problems.push(`Hub ${f.path} at ${o.revision}: sha256 ${short(got.sha256)} downloaded, ${short(f.sha256)} in the manifest`);
+    }
+    if (problems.length) return { problems, expected };
+    const downloaded = performance.now();
+
+    // The copy is what a user loads: the same gate as any weights handed to a loader, then the smoke test.
+    const ckpt = await loadCheckpoint(copy);
+    try {
+      assertWeightsPassChecks(ckpt);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { problems: [`the copy of ${where}: ${e.message}`], expected };
+    }
+    o.onProgress?.(`smoke test of the copy of ${where}`);
+    const smoke = await runSmoke({
+      ckptDir: copy,
+      checkpoint: ckpt,
+      device: o.smoke.device,
+      topK: o.smoke.topK,
+      python: o.smoke.python,
+      ...(o.smoke.cases ? { casesFile: o.smoke.cases } : {}),
+      ...(o.smoke.expectations ? { expectations: o.smoke.expectations } : {}),
+      fromHub: { endpoint: o.endpoint, repoId: o.repoId, revision: o.revision, ...(token ? { token } : {}) },
+    });
+    const failed = smoke.cases.filter((c) => c.status === "fail");
+    for (const c of failed) problems.push(`smoke test of the copy of ${where} (${smoke.device}): ${c.text}: ${c.reason ?? "failed"}`);
+    const proof: HubProof = {
+      revision: o.revision,
+      files: expected.length,
+      bytes,
+      origins: [...origins],
+      token: !!token,
+      smoke: {
+        ok: smoke.ok,
+        device: smoke.device,
+        engine: smoke.engine,
+        passed: smoke.cases.filter((c) => c.status === "pass").length,
+        cases: smoke.cases.length,
+        ...(smoke.notes?.length ? { notes: smoke.notes } : {}),
+      },
+      downloadMs: Math.round(downloaded - t0),
+      smokeMs: Math.round(performance.now() - downloaded),
+      ms: Math.round(performance.now() - t0),
+    };
+    return { proof, problems, expected };
+  });
+}
+
+/** The manifest.json published at the revision: the digests `verify --tag` holds the files to. */
+async function publishedManifest(t: Omit<HubDownloadOptions, "path" | "dest">, dest: string): Promise<PublishedFile[]> {
+  await downloadHubFile({ ...t, path: ARCHIVE_MANIFEST, dest });
+  return parseManifestJson(await readFile(dest, "utf8"), `${t.repoId}@${t.revision}: ${ARCHIVE_MANIFEST}`).files;
+}
+
+/** Where the release is: the asset download's options but the asset's name and folder. */
+export interface GitHubProofOptions extends Omit<AssetDownloadOptions, "name" | "dest"> {
+  archiveName: string;
+  /** The archive's sha256 when this run made it. */
+  archiveSha256?: string;
+  /** The files the archive must hold (the published files but manifest.json); undefined: its own manifest and SHA256SUMS decide. */
+  expected?: readonly PublishedFile[];
+  onProgress?: (line: string) => void;
+}
+
+export function proveGitHubDownload(o: GitHubProofOptions): Promise<Proven<GitHubProof>> {
+  return inScratch("azbert-proof-github-", async (scratch) => {
+    const t0 = performance.now();
+    const { archiveName: _a, archiveSha256: _s, expected: _e, onProgress: _p, ...where } = o;
+    const get = (name: string) => {
+      o.onProgress?.(`downloading ${name} of the GitHub Release ${o.tag}`);
+      return downloadReleaseAsset({ ...where, name, dest: path.join(scratch, name) });
+    };
+    let archive;
+    try {
+      archive = await get(o.archiveName);
+      await get("SHA256SUMS");
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { problems: [e.message] };
+    }
+    if (o.archiveSha256 && archive.sha256 !== o.archiveSha256) {
+      return { problems: [`GitHub ${o.archiveName} of ${o.tag}: sha256 ${short(archive.sha256)} downloaded, ${short(o.archiveSha256)} packed`] };
+    }
+    let unpacked;
+    try {
+      unpacked = await unpackVerified(path.join(scratch, o.archiveName), path.join(scratch, "unpacked"), {
+        sums: path.join(scratch, "SHA256SUMS"),
+        ...(o.expected ? { manifest: o.expected } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { problems: [`GitHub ${o.archiveName} of ${o.tag}: ${e.message}`] };
+    }
+    if (!unpacked.ok) return { problems: describeUnpackProblems(unpacked).map((p) => `GitHub ${o.archiveName} of ${o.tag}: ${p}`) };
+    const proof: GitHubProof = {
+      tag: o.tag,
+      archive: { name: o.archiveName, size: archive.size, sha256: archive.sha256 },
+      files: unpacked.files.length,
+      ms: Math.round(performance.now() - t0),
+    };
+    return { proof, problems: [] };
+  });
+}
+
+/** One line for people: what the proof downloaded and what it found. */
+export function describeProof(p: { hub?: HubProof | { skipped: string }; github?: GitHubProof }): string {
+  const parts: string[] = [];
+  if (p.hub && "skipped" in p.hub) parts.push(`Hub: skipped (${p.hub.skipped})`);
+  else if (p.hub) {
+    const h = p.hub;
+    parts.push(`${h.files} files (${formatBytes(h.bytes)}) downloaded through resolve/${h.revision} match the manifest; smoke test of the copy ${h.smoke.passed}/${h.smoke.cases} on ${h.smoke.device}`);
+  }
+  if (p.github) parts.push(`${p.github.archive.name} of ${p.github.tag} downloaded and unpacked verified (${p.github.files} files)`);
+  return parts.join("; ");
+}

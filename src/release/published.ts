@@ -1,0 +1,138 @@
+// What a release publishes, as one manifest: the checkpoint's files; model.safetensors written
+// from pytorch_model.bin beside it (weights.safetensors "add") or instead of it ("only"), into
+// the output folder and never into the checkpoint; and manifest.json, every published file's
+// path, size and sha256, sorted by path, one digest each: the list a model-signing tool signs.
+// The Hub gets all of it; the archive gets the files, and starts with the same manifest.json.
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { SafetensorsMode } from "../config.js";
+import type { LoadedCheckpoint } from "../checkpoint/load.js";
+import { digestSafetensors, writeSafetensors, type ConversionProof } from "../checkpoint/safetensors-writer.js";
+import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
+import { describeSet, type WeightsSet } from "../checkpoint/weight-sets.js";
+import { ARCHIVE_MANIFEST, DEFAULT_TOP_FOLDER, normalizeManifest, renderManifestJson, toPublished } from "../pack/index.js";
+import { assertOutsideCheckpoint } from "../pack/out-dir.js";
+import { UsageError, UserError } from "../report.js";
+import { assertWeightsPassChecks } from "../smoke/load-gate.js";
+import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js";
+
+/** What became of the weights: the plan shows it, the report keeps it. */
+export interface SafetensorsOutcome {
+  mode: SafetensorsMode;
+  /**
+   * written: converted and proven here; planned: a dry run's digests of what would be written;
+   * own: the checkpoint has readable safetensors; off: weights.safetensors is off; none: no
+   * pytorch_model.bin to convert.
+   */
+  action: "written" | "planned" | "own" | "off" | "none";
+  /** The converted set (`pytorch_model.bin`, or the index and its shard count). */
+  from?: string;
+  /** Folder the safetensors are (or would be) written to. */
+  outDir?: string;
+  /** The safetensors files published (repo paths), with size and sha256. */
+  files: Array<{ path: string; size: number; sha256: string }>;
+  /** Checkpoint files not published (`only`: the pickle). */
+  dropped: string[];
+  /** Tied names written once: dropped name -> kept name. */
+  aliases: Record<string, string>;
+  proof?: ConversionProof & { logits: LogitsComparison | { skipped: string } };
+}
+
+export interface PublishedFiles {
+  /** Every file the Hub gets, manifest.json included, sorted by path. */
+  hub: Manifest;
+  /** What the archive holds: the Hub's files but manifest.json (the archive starts with its own copy). */
+  archive: Manifest;
+  safetensors: SafetensorsOutcome;
+  /** Removes the temporary folder that holds the generated manifest.json. */
+  dispose(): Promise<void>;
+}
+
+export interface PublishedOptions {
+  ckpt: LoadedCheckpoint;
+  /** The checkpoint's manifest (hashed by `check`). */
+  manifest: Manifest;
+  mode: SafetensorsMode;
+  /** Where safetensors written from pytorch_model.bin go (`<github.outDir>/safetensors`). */
+  outDir: string;
+  /** Dry run: nothing is written; the plan gets the sha256 of what would be. */
+  dryRun: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const readable = (ckpt: LoadedCheckpoint, format: WeightsSet["format"]) => ckpt.weightSets.find((s) => s.format === format && s.tensors);
+const setFiles = (s: WeightsSet) => (s.sharded ? [s.path, ...s.files] : s.files);
+
+export async function preparePublished(opts: PublishedOptions): Promise<PublishedFiles> {
+  const { ckpt, manifest, mode } = opts;
+  if (manifest.some((e) => e.path === ARCHIVE_MANIFEST)) {
+    throw new UsageError(`the checkpoint has a file published as ${ARCHIVE_MANIFEST}: the release publishes its own ${ARCHIVE_MANIFEST} (every file's sha256); rename yours`);
+  }
+  const torch = readable(ckpt, "torch");
+  const own = readable(ckpt, "safetensors");
+  const dropped = mode === "only" && torch ? setFiles(torch) : [];
+  // Generated files (manifest.json; a dry run's safetensors index) live here until the release ends.
+  const staging = await mkdtemp(path.join(os.tmpdir(), "azbert-publish-"));
+  const dispose = () => rm(staging, { recursive: true, force: true });
+  try {
+    let outcome: SafetensorsOutcome;
+    let added: ManifestEntry[] = [];
+    if (mode === "off") outcome = { mode, action: "off", files: [], dropped: [], aliases: {} };
+    else if (own) outcome = { mode, action: "own", from: describeSet(own), files: [], dropped, aliases: {} };
+    else if (!torch) outcome = { mode, action: "none", files: [], dropped: [], aliases: {} };
+    else ({ outcome, added } = await convert(opts, torch, dropped, staging));
+
+    const drop = new Set(outcome.dropped);
+    const archive = normalizeManifest([...manifest.filter((e) => !drop.has(e.path)), ...added]);
+    const text = renderManifestJson({ version: 1, topFolder: DEFAULT_TOP_FOLDER, files: toPublished(archive) });
+    const entry = await stagedText(staging, ARCHIVE_MANIFEST, text);
+    return { hub: normalizeManifest([...archive, entry]), archive, safetensors: outcome, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+/** pytorch_model.bin → safetensors in the output folder, proven; or, in a dry run, what would be written. */
+async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: string[], staging: string): Promise<{ outcome: SafetensorsOutcome; added: ManifestEntry[] }> {
+  const { ckpt, mode, outDir } = opts;
+  assertOutsideCheckpoint({ outDir, checkpointDir: ckpt.root, label: `the safetensors folder ${outDir}` });
+  // Only weights that pass the checklist's weights checks are read for conversion.
+  assertWeightsPassChecks(ckpt);
+  const base = { mode, from: describeSet(torch), outDir, dropped };
+  if (opts.dryRun) {
+    const d = await digestSafetensors(ckpt, { set: torch });
+    const files = d.files.map((f) => ({ path: f.name, size: f.size, sha256: f.sha256 }));
+    // The weights are never read in a dry run (LFS by name); the small, regular index is staged for the plan.
+    const added = await Promise.all(
+      d.files.map((f) => (f.text === undefined ? { path: f.name, size: f.size, sha256: f.sha256, source: path.join(outDir, f.name) } : stagedText(staging, f.name, f.text))),
+    );
+    return { outcome: { ...base, action: "planned", files, aliases: d.aliases }, added };
+  }
+  const written = await writeSafetensors(ckpt, outDir, { set: torch, sha256: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const logits = await proveSameLogits(ckpt, torch, written.files.map((f) => f.path));
+  if ("identical" in logits && !logits.identical) {
+    throw new UserError(`the CPU engine's logits differ between ${describeSet(torch)} and the safetensors written from it (max |Δ| ${logits.maxAbsDiff} on ${logits.masks} masks): not published`, 1);
+  }
+  const added = await Promise.all(written.files.map((f) => stampedEntry(path.basename(f.path), f.path, f.sha256!)));
+  const files = added.map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 }));
+  return { outcome: { ...base, action: "written", files, aliases: written.aliases, proof: { ...written.proof, logits } }, added };
+}
+
+async function stagedText(staging: string, name: string, text: string): Promise<ManifestEntry> {
+  const file = path.join(staging, name);
+  await writeFile(file, text);
+  return stampedEntry(name, file, sha256Of(text));
+}
+
+/** A manifest entry with the file's stat data, so a publish can tell the file was not changed since. */
+async function stampedEntry(repoPath: string, source: string, sha256: string): Promise<ManifestEntry> {
+  const st = await stat(source, { bigint: true });
+  return { path: repoPath, size: Number(st.size), sha256, source, stamp: { size: Number(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino) } };
+}
+
+function sha256Of(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
