@@ -10,6 +10,7 @@
 //   logits       float [M, V]     MLM logits at the masked tokens only
 import path from "node:path";
 import type { DType, TensorInfo } from "../checkpoint/types.js";
+import { describeShapeMismatch, dim, sameShape, type Dim } from "../checks/config-dims.js";
 import { UserError } from "../report.js";
 import { attr, DT, encodeModel, GraphBuilder, type Initializer, type OnnxDataType } from "./onnx.js";
 
@@ -90,13 +91,14 @@ export function requiredTensors(cfg: BertConfig): string[] {
   return names;
 }
 
-export function expectedShape(cfg: BertConfig, canonical: string): number[] {
-  const H = cfg.hiddenSize;
-  const I = cfg.intermediateSize;
-  const table: [RegExp, number[]][] = [
-    [/^embeddings\.word_embeddings\.weight$/, [cfg.vocabSize, H]],
-    [/^embeddings\.position_embeddings\.weight$/, [cfg.maxPositions, H]],
-    [/^embeddings\.token_type_embeddings\.weight$/, [cfg.typeVocabSize, H]],
+export function expectedShape(cfg: BertConfig, canonical: string): Dim[] {
+  const H = dim(cfg.hiddenSize, "hidden_size");
+  const I = dim(cfg.intermediateSize, "intermediate_size");
+  const V = dim(cfg.vocabSize, "vocab_size");
+  const table: [RegExp, Dim[]][] = [
+    [/^embeddings\.word_embeddings\.weight$/, [V, H]],
+    [/^embeddings\.position_embeddings\.weight$/, [dim(cfg.maxPositions, "max_position_embeddings"), H]],
+    [/^embeddings\.token_type_embeddings\.weight$/, [dim(cfg.typeVocabSize, "type_vocab_size"), H]],
     [/LayerNorm\.(weight|bias)$/, [H]],
     [/attention\.(self\.(query|key|value)|output\.dense)\.weight$/, [H, H]],
     [/attention\.(self\.(query|key|value)|output\.dense)\.bias$/, [H]],
@@ -106,8 +108,8 @@ export function expectedShape(cfg: BertConfig, canonical: string): number[] {
     [/layer\.\d+\.output\.dense\.bias$/, [H]],
     [/^cls\.predictions\.transform\.dense\.weight$/, [H, H]],
     [/^cls\.predictions\.transform\.dense\.bias$/, [H]],
-    [/^cls\.predictions\.decoder\.weight$/, [cfg.vocabSize, H]],
-    [/^cls\.predictions\.bias$/, [cfg.vocabSize]],
+    [/^cls\.predictions\.decoder\.weight$/, [V, H]],
+    [/^cls\.predictions\.bias$/, [V]],
   ];
   for (const [re, shape] of table) if (re.test(canonical)) return shape;
   throw new Error(`no expected shape for ${canonical}`);
@@ -155,11 +157,7 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
       continue;
     }
     const want = expectedShape(cfg, canonical);
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new UserError(
-        `${file}: tensor ${t.name} has shape [${t.shape.join(", ")}], config.json implies [${want.join(", ")}]`,
-      );
-    }
+    if (!sameShape(t.shape, want)) throw new UserError(`${file}: tensor ${describeShapeMismatch(t.name, t.shape, want)}`);
     out.set(canonical, t);
   }
   if (missing.length) {
