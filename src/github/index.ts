@@ -1,6 +1,6 @@
 export { createGitHubClient, isRetryable, isStreamBody, type GitHubClient, type GitHubClientOptions } from "./client.js";
 export { GitHubError, toGitHubError } from "./errors.js";
-export { parseGitHubRemoteUrl, resolveGitHubRepo, type GitHubRepo, type ResolveRepoOptions } from "./repo.js";
+export { githubWebUrl, parseGitHubRemoteUrl, resolveGitHubRepo, type GitHubRepo, type ResolveRepoOptions } from "./repo.js";
 export { renderReleaseNotes, mdCell, type ReleaseNotesInput, type SmokeSummary } from "./notes.js";
 export {
   publishGitHubRelease,

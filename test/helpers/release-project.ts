@@ -131,13 +131,21 @@ export function snapshot(p: Project) {
   };
 }
 
+/** The Hub commit's subject for a release of the source commit `head`. */
+export function releaseSubject(head: string): string {
+  return `Release ${TAG} (azbert/azbert@${head.slice(0, 7)})`;
+}
+
 /** The state a finished release must leave, whatever happened on the way. */
 export async function expectReleased(p: Project) {
   const hubRepo = p.hub.repoDir(REPO_ID);
   const hubMain = git(hubRepo, "rev-parse", "refs/heads/main");
   // One release commit on the Hub (on top of the repo's initial commit, if the Hub made one).
   const log = git(hubRepo, "log", "--format=%s", "main").split("\n");
-  expect(log.filter((s) => s === `Release ${TAG}`)).toHaveLength(1);
+  const head = git(p.work, "rev-parse", "HEAD");
+  // It names the source it was released from, and links that commit on GitHub.
+  expect(log.filter((s) => s === releaseSubject(head))).toHaveLength(1);
+  expect(git(hubRepo, "log", "-1", "--format=%b", `refs/tags/${TAG}^{commit}`)).toBe(`Source: ${p.gh.url}/azbert/azbert/commit/${head}`);
   expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(hubMain);
   // A clone of the Hub repo, with LFS, is the checkpoint byte for byte.
   const clone = await cloneWithLfs(hubRepo);
@@ -147,7 +155,6 @@ export async function expectReleased(p: Project) {
   expect(got).toEqual(await treeHashes(sampleCkpt));
   expect(readFileSync(path.join(clone, ".gitattributes"), "utf8")).toMatch(/\*\.bin filter=lfs/);
   // The tag on origin marks the released commit.
-  const head = git(p.work, "rev-parse", "HEAD");
   expect(git(p.origin, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(head);
   expect(git(p.origin, "rev-parse", "refs/heads/main")).toBe(head);
   // One GitHub release with the archive we packed, byte for byte.
