@@ -51,8 +51,10 @@ describe("check on the bundled sample", () => {
     expect(r.stdout).toMatch(/^  ✔ required files are present$/m);
     expect(r.stdout).toMatch(/^  ✔ working tree is clean$/m);
     expect(r.stdout).toMatch(/^  - main is not behind origin\/main \(skipped: offline: origin\/main not fetched\)$/m);
+    // A warning shows its rule and, below it, what was found: the two never contradict.
+    expect(r.stdout).toContain('\n  ⚠ git remote "hgf" must point at the Hub repo https://huggingface.co/azbert/fixture\n      there is no remote "hgf" yet: the release will add it\n');
     // git-lfs passes, the missing hgf remote warns, 4 network items skip offline.
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 28 passed, 0 failed, 1 warnings, 4 skipped");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 29 passed, 0 failed, 1 warnings, 4 skipped");
     expect(r.stderr).toBe("");
   });
 });

@@ -64,7 +64,7 @@ export async function hubChecks(s: ReleaseSettings, remotes: Remotes): Promise<C
 
 export async function githubChecks(s: ReleaseSettings, remotes: Remotes): Promise<CheckResult[]> {
   const name = s.github.repository ? `${s.github.repository.owner}/${s.github.repository.repo}` : "the GitHub repository";
-  const title = `GitHub token can reach ${name}`;
+  const title = `the GitHub token may create releases in ${name}`;
   if (!s.github.repository) return [{ id: "github.access", title, status: "skip", message: s.github.repositoryError ?? "no GitHub repository" }];
   if (!remotes.github) {
     return [{ id: "github.access", title, status: "skip", message: "no GITHUB_TOKEN: set it (contents: write) so the release can create the GitHub Release" }];

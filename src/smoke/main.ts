@@ -176,7 +176,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const tStart = performance.now();
   const ckptDir = path.resolve(opts.ckptDir);
   if (!existsSync(ckptDir) || !statSync(ckptDir).isDirectory()) {
-    throw new UserError(`${opts.ckptDir}: no such checkpoint folder`, 2);
+    throw new UserError(`${printable(opts.ckptDir)}: no such checkpoint folder`, 2);
   }
   const irregular = await irregularEntries(ckptDir);
   if (irregular.length) {

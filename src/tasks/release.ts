@@ -14,6 +14,7 @@ import { recordedSteps } from "../release/journaled.js";
 import type { ReleasePlan } from "../release/plan.js";
 import type { Remotes } from "../release/remotes.js";
 import type { ReleaseOutcome, ReleaseReport, StepReport } from "../release/report.js";
+import { rerunHelps } from "../release/failure.js";
 import { reverifyRecorded } from "../release/reverify.js";
 import { tagName, type ReleaseSettings } from "../release/settings.js";
 import { isOk } from "../report.js";
@@ -46,10 +47,11 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
   const s = ctx.settings;
   const { stages, dryRun } = s.release;
   const publishing = stages.has("hub") || stages.has("github");
-  const report = (outcome: ReleaseOutcome, ok: boolean, error?: string): ReleaseReport => ({
+  const report = (outcome: ReleaseOutcome, ok: boolean, error?: string, rerunHelps?: boolean): ReleaseReport => ({
     outcome,
     ok,
     tag: ctx.plan.tag,
+    remotes: (["hub", "github"] as const).filter((x) => stages.has(x)),
     checks: ctx.results,
     ...(ctx.smoke ? { smoke: ctx.smoke } : {}),
     ...(ctx.pack ? { pack: ctx.pack } : {}),
@@ -57,6 +59,7 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
     steps: ctx.steps,
     notes: ctx.notes,
     ...(error ? { error: redact(error) } : {}),
+    ...(rerunHelps !== undefined ? { rerunHelps } : {}),
     ...(ctx.journal ? { journal: displayJournal(ctx) } : {}),
   });
 
@@ -85,13 +88,16 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
     return report("already-released", true);
   }
 
-  if (s.release.confirm && !(await ctx.confirm(`\nPublish ${tagName(s)} as planned above? [y/N] `))) return report("declined", false);
+  if (s.release.confirm && !(await ctx.confirm(`\nPublish ${tagName(s)} as planned above? [y/N] `))) {
+    return ctx.signal.aborted ? report("interrupted", false, "interrupted at the confirmation") : report("declined", false);
+  }
 
-  let error: string | undefined;
-  await runTasks(ctx, remoteTasks(ctx), (e) => (error = (e as Error).message ?? String(e)));
+  let failure: unknown;
+  await runTasks(ctx, remoteTasks(ctx), (e) => (failure = e ?? new Error("a step failed")));
+  const error = failure === undefined ? undefined : ((failure as Error).message ?? String(failure));
   if (ctx.signal.aborted) return report("interrupted", false, error);
-  const ok = error === undefined && ctx.steps.every((st) => st.status !== "failed");
-  return report(ok ? "released" : "failed", ok, error);
+  const ok = failure === undefined && ctx.steps.every((st) => st.status !== "failed");
+  return report(ok ? "released" : "failed", ok, error, ok ? undefined : rerunHelps(failure));
 }
 
 async function runTasks(ctx: ReleaseContext, tasks: ListrTask<ReleaseContext>[], onError: (e: unknown) => void): Promise<void> {
