@@ -31,3 +31,4 @@ export { assertUnchangedSinceManifest, changedSinceManifest } from "./file-guard
 export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUploadResult } from "./lfs-upload.js";
 export { DiskBlob, readRegularFile, MAX_WHOLE_READ } from "./file-blob.js";
 export { fileStreamingFetch } from "./file-fetch.js";
+export { fetchHubModelCard, type HubModelCard } from "./model-card.js";

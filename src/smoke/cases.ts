@@ -5,7 +5,7 @@ import { printable } from "../checkpoint/printable.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkpointSource, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { parseModelCard, widgetTexts } from "../checkpoint/model-card.js";
+import { parseModelCard, widgetTexts, type ModelCard } from "../checkpoint/model-card.js";
 import { UserError } from "../report.js";
 
 export interface SmokeCase {
@@ -34,13 +34,17 @@ export async function widgetCases(ckpt: Pick<LoadedCheckpoint, "root" | "files">
       2,
     );
   }
-  const card = parseModelCard(await readFile(file, "utf8"));
+  return cardCases(parseModelCard(await readFile(file, "utf8")), file);
+}
+
+/** The widget examples of a model card as cases; `file` names the card in errors, `label` in each case's source. */
+export function cardCases(card: ModelCard, file: string, label = path.basename(file)): SmokeCase[] {
   if (card.error) throw new UserError(`${printable(file)}: ${card.error}`, 2);
   const texts = widgetTexts(card);
   if (!texts.length) {
     throw new UserError(`${printable(file)}: the front matter has no widget examples (widget: - text: "... [MASK] ..."); give a cases file with --cases`, 2);
   }
-  return texts.map((t, i) => ({ text: t, source: `${path.basename(file)} widget ${i + 1}` }));
+  return texts.map((t, i) => ({ text: t, source: `${label} widget ${i + 1}` }));
 }
 
 /** Parses the old test.txt format. `file` names the file in errors. */
@@ -109,12 +113,6 @@ export async function loadCasesFile(file: string, maskToken = "[MASK]"): Promise
       return { text, source: `${path.basename(file)}#${i + 1}` };
     });
   }
-  if (ext === ".md") {
-    const card = parseModelCard(content);
-    if (card.error) throw new UserError(`${printable(file)}: ${card.error}`, 2);
-    const texts = widgetTexts(card);
-    if (!texts.length) throw new UserError(`${printable(file)}: the front matter has no widget examples`, 2);
-    return texts.map((t, i) => ({ text: t, source: `${path.basename(file)} widget ${i + 1}` }));
-  }
+  if (ext === ".md") return cardCases(parseModelCard(content), file);
   return parseTestTxt(content, file, maskToken);
 }

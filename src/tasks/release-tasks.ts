@@ -9,6 +9,7 @@ import type { StepId, StepReport } from "../release/report.js";
 import { tagName } from "../release/settings.js";
 import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepRun } from "../release/steps/index.js";
 import { isOk } from "../report.js";
+import { cardCases } from "../smoke/cases.js";
 import { runSmoke, type SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
 import { checkTasks } from "./check.js";
@@ -33,7 +34,13 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        c.smoke = await runSmoke({ ...smokeOptions(s.smoke, s.checkpoint), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
+        // No card in the checkpoint: the widget examples of the one the Hub keeps are the cases.
+        const card = c.ckpt?.modelCard?.origin === "hub" && !s.smoke.cases ? c.ckpt.modelCard : undefined;
+        c.smoke = await runSmoke({
+          ...smokeOptions(s.smoke, s.checkpoint),
+          ...(card ? { cases: cardCases(card.card, card.path, "README.md on the Hub") } : {}),
+          onCase: (r) => (task.output = `${r.status} ${r.text}`),
+        });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
         task.title = `Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass`;
         if (!c.smoke.ok) {

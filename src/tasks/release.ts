@@ -7,7 +7,7 @@ import type { ListrTask } from "listr2";
 import path from "node:path";
 import type { PackResult } from "../pack/index.js";
 import { destinationsOf } from "../release/destinations.js";
-import { environmentChecks } from "../release/environment-checks.js";
+import { environmentChecks, hubCardLookup } from "../release/environment-checks.js";
 import { publishGates } from "../release/gates.js";
 import { Journal, manifestDigest } from "../release/journal.js";
 import { recordedSteps } from "../release/journaled.js";
@@ -66,6 +66,7 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
   // The journal lives in .git/: say that a release needs a repository before minutes of checks.
   if (!dryRun && publishing) await Journal.requireRepository(s.cwd);
 
+  ctx.hubCard = hubCardLookup(s, ctx.remotes);
   ctx.environment = environmentChecks(ctx.settings, ctx.remotes, { git: stages.has("github"), hub: stages.has("hub"), github: stages.has("github") });
   await runTasks(ctx, localTasks(ctx), (e) => ctx.results.push(stageFailure(e)));
   if (ctx.signal.aborted) return report("interrupted", false, "interrupted before anything was published");
