@@ -4,6 +4,7 @@ import type { ListrTask } from "listr2";
 import { formatBytes } from "../checkpoint/discover.js";
 import { ensureReleaseTag } from "../git/index.js";
 import type { SmokeSummary } from "../github/index.js";
+import { Journal, manifestDigest } from "../release/journal.js";
 import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan } from "../release/plan.js";
 import type { StepId, StepReport } from "../release/report.js";
 import { tagName } from "../release/settings.js";
@@ -62,10 +63,12 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
         if (s.release.dryRun && (stages.has("pack") || stages.has("github"))) {
           c.plan.pack = { archive: `${s.github.outDir}/${s.github.archive}`, files: m.length, bytes: m.reduce((a, e) => a + e.size, 0) };
         }
-        if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m);
+        // What an earlier run of this release recorded (read only: the dry run writes nothing).
+        const recorded = await Journal.read(s.cwd, tagName(s), manifestDigest(m));
+        if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m, recorded);
         if (stages.has("github")) {
           c.plan.git = await planGit(s);
-          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS"]);
+          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS"], recorded);
         }
         const hub = c.plan.hub && !isSkipped(c.plan.hub) ? `Hub: ${c.plan.hub.summary.add + c.plan.hub.summary.update} to upload (${formatBytes(c.plan.hub.summary.bytesToSend)})` : "";
         task.title = ["Plan the remote steps", hub].filter(Boolean).join(": ");

@@ -8,7 +8,7 @@ import path from "node:path";
 import type { PackResult } from "../pack/index.js";
 import { destinationsOf } from "../release/destinations.js";
 import { environmentChecks, hubCardLookup } from "../release/environment-checks.js";
-import { publishGates } from "../release/gates.js";
+import { dryRunGates, publishGates } from "../release/gates.js";
 import { Journal, manifestDigest } from "../release/journal.js";
 import { recordedSteps } from "../release/journaled.js";
 import type { ReleasePlan } from "../release/plan.js";
@@ -20,7 +20,8 @@ import { tagName, type ReleaseSettings } from "../release/settings.js";
 import { isOk } from "../report.js";
 import type { SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
-import { stageFailure, type CheckContext } from "./check.js";
+import { assertPackOutDir } from "../pack/out-dir.js";
+import { displayPath, stageFailure, type CheckContext } from "./check.js";
 import { localTasks, remoteTasks, stepRun } from "./release-tasks.js";
 import { makeListr, type Progress, type UiOptions } from "./ui.js";
 
@@ -65,14 +66,20 @@ export async function runRelease(ctx: ReleaseContext): Promise<ReleaseReport> {
 
   // The journal lives in .git/: say that a release needs a repository before minutes of checks.
   if (!dryRun && publishing) await Journal.requireRepository(s.cwd);
+  // A usage error (exit 2), in the dry run too: the archive's folder is wrong whatever the checkpoint holds.
+  if (stages.has("pack") || stages.has("github")) {
+    assertPackOutDir({ outDir: s.github.outDir, checkpointDir: s.checkpoint.dir, archiveName: s.github.archive, label: `github.outDir ${displayPath(s.github.outDir)}` });
+  }
 
   ctx.hubCard = hubCardLookup(s, ctx.remotes);
   ctx.environment = environmentChecks(ctx.settings, ctx.remotes, { git: stages.has("github"), hub: stages.has("hub"), github: stages.has("github") });
   await runTasks(ctx, localTasks(ctx), (e) => ctx.results.push(stageFailure(e)));
   if (ctx.signal.aborted) return report("interrupted", false, "interrupted before anything was published");
-  if (!dryRun) ctx.results.push(...publishGates(s, ctx.results, ctx.plan));
+  // The plan is shown when the checks let it be made, conflicts included: they are in it.
+  const planned = (ctx.plan.hub || ctx.plan.git || ctx.plan.github) && isOk(ctx.results);
+  ctx.results.push(...(dryRun ? dryRunGates(ctx.plan) : publishGates(s, ctx.results, ctx.plan)));
   const localOk = isOk(ctx.results) && (!ctx.smoke || ctx.smoke.ok) && (dryRun || !(stages.has("pack") || stages.has("github")) || !!ctx.pack);
-  if ((ctx.plan.hub || ctx.plan.git || ctx.plan.github) && isOk(ctx.results)) ctx.showPlan(ctx.plan);
+  if (planned) ctx.showPlan(ctx.plan);
   if (dryRun && localOk) return report("dry-run", true);
   if (!localOk) return report("checks-failed", false);
   if (!publishing) return report("local-only", true);
