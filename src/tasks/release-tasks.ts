@@ -4,6 +4,7 @@ import type { ListrTask } from "listr2";
 import { formatBytes } from "../checkpoint/discover.js";
 import { ensureReleaseTag } from "../git/index.js";
 import type { SmokeSummary } from "../github/index.js";
+import type { HubProgressEvent } from "../hub/index.js";
 import { Journal, manifestDigest } from "../release/journal.js";
 import { isSkipped, planGit, planGitHub, planHub, type ReleasePlan } from "../release/plan.js";
 import type { StepId, StepReport } from "../release/report.js";
@@ -124,11 +125,13 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   }
   if (stages.has("hub")) {
     tasks.push(
-      step("hub", `Publish to the Hub (${s.hub.repoId}, ${s.hub.transport})`, (c, task) =>
-        publishToHub(stepRun(c), hubPlan(c.plan), (e) => {
-          if (e.totalBytes) task.output = `${e.phase}: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} uploaded${e.path ? ` (${e.path})` : ""}`;
-        }),
-      ),
+      step("hub", `Publish to the Hub (${s.hub.repoId}, ${s.hub.transport})`, (c, task) => {
+        const line = hubProgressLine(s.hub.transport);
+        return publishToHub(stepRun(c), hubPlan(c.plan), (e) => {
+          const text = line(e);
+          if (text !== undefined) task.output = text;
+        });
+      }),
       step("hub-tag", `Tag the Hub commit ${tag}`, (c) => tagOnHub(stepRun(c))),
     );
   }
@@ -140,6 +143,42 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   }
   tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(stepRun(c), c.pack)));
   return tasks;
+}
+
+/**
+ * The Hub step's progress line. Uploading shows the bytes actually sent (read into the
+ * connection) with their rate; phases that send nothing say what they do, with no byte counter.
+ * git-lfs does not report its bytes to us: its upload shows the size to send, not a count.
+ */
+export function hubProgressLine(transport: "api" | "git", now: () => number = Date.now): (e: HubProgressEvent) => string | undefined {
+  let start: number | undefined;
+  let last = -Infinity;
+  return (e) => {
+    switch (e.phase) {
+      case "preparing":
+        return "preparing the commit";
+      case "hashing":
+        return `hashing ${e.path ?? "the files"}`;
+      case "committing":
+        return "committing";
+      case "tagging":
+        return "tagging the commit";
+      case "done":
+        return "";
+      case "uploading": {
+        if (!e.totalBytes) return undefined;
+        if (transport === "git") return `uploading ${formatBytes(e.totalBytes)} with git-lfs`;
+        const t = now();
+        start ??= t;
+        // At most ten redraws a second; the last event of a file always shows.
+        if (t - last < 100 && e.uploadedBytes < e.totalBytes) return undefined;
+        last = t;
+        const seconds = (t - start) / 1000;
+        const rate = seconds >= 0.5 ? `, ${formatBytes(Math.round(e.uploadedBytes / seconds))}/s` : "";
+        return `uploading: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} sent${rate}${e.path ? ` (${e.path})` : ""}`;
+      }
+    }
+  };
 }
 
 function hubPlan(plan: ReleasePlan) {
