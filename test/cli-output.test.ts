@@ -12,13 +12,17 @@ import { binPath, copySample, fixtureProject, runCli } from "./helpers/cli.js";
 let silent: net.Server;
 let silentUrl: string;
 const connected: Array<() => void> = [];
+const sockets: net.Socket[] = [];
 beforeAll(async () => {
-  silent = net.createServer(() => connected.splice(0).forEach((f) => f()));
+  silent = net.createServer((socket) => {
+    sockets.push(socket);
+    connected.splice(0).forEach((f) => f());
+  });
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   silentUrl = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
 });
 afterAll(async () => {
-  silent.closeAllConnections?.();
+  for (const s of sockets) s.destroy();
   await new Promise((resolve) => silent.close(resolve));
 });
 

@@ -10,6 +10,7 @@ import { startFakeGitHub, type FakeGitHub } from "../github-server/server.js";
 import { startHubServer, type HubServer } from "../hub-server/index.js";
 import { cloneWithLfs, treeHashes } from "../hub-helpers.js";
 import { binPath, repoRoot, runCli, sampleCkpt } from "./cli.js";
+import { TEST_GIT_IDENTITY } from "./git-identity.js";
 
 export const HF_TOKEN = "hf_e2eWriterToken0123456789";
 export const GH_TOKEN = "ghp_e2eTokenForTheLocalGitHubApi0123";
@@ -17,7 +18,7 @@ export const REPO_ID = "azbert/azbert-tiny";
 export const TAG = "v1.2.0";
 
 export function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...TEST_GIT_IDENTITY } }).trim();
 }
 
 export interface Project {
