@@ -23,6 +23,8 @@ export function jsonReport(r: ReleaseReport): Record<string, unknown> {
     ...(r.smoke ? { smoke: r.smoke } : {}),
     ...(r.notes.length ? { notes: r.notes } : {}),
     ...(r.error ? { error: r.error } : {}),
+    // A failed release: whether running the same command again can pass (a network or server error).
+    ...(r.rerunHelps !== undefined ? { rerunHelps: r.rerunHelps } : {}),
     ...(r.journal ? { journal: r.journal } : {}),
   };
 }
