@@ -60,6 +60,10 @@ describe("a model card kept on the Hub", () => {
     expect(dry.code, dry.stdout).toBe(0);
     expect(dry.report.smoke?.cases.map((c) => c.source)).toEqual([1, 2, 3, 4, 5].map((i) => `README.md on the Hub widget ${i}`));
     expect(dry.report.smoke?.cases.every((c) => c.status === "pass")).toBe(true);
+    // `smoke` on its own finds the same cases (the GPU smoke job of the release workflow runs it so).
+    const smoke = await runCli(["smoke", "--device", "cpu", "--json"], { cwd: p.work, env: p.env });
+    expect(smoke.code, smoke.stderr).toBe(0);
+    expect((JSON.parse(smoke.stdout) as NonNullable<Report["smoke"]>).cases.map((c) => c.source)).toEqual(dry.report.smoke?.cases.map((c) => c.source));
 
     // The same rules as a card in the checkpoint: no license fails, naming where the card is.
     await putHubReadme(p, text.replace(/^license: mit\n/m, "").replace("Proof by [MASK] that", "Proof by induction that"));
@@ -73,6 +77,9 @@ describe("a model card kept on the Hub", () => {
     const { p, card: text } = await projectWithoutCard();
     const none = await run(p, "check");
     expect(none.code).toBe(1);
+    const smoke = await runCli(["smoke", "--device", "cpu"], { cwd: p.work, env: p.env });
+    expect(smoke.code).toBe(2);
+    expect(smoke.stderr).toContain(`no model card; ${REPO_ID}@main has no README.md on the Hub, so no widget examples to smoke-test (set "modelCard" in the config`);
     expect(card(none.report)).toMatchObject({ status: "fail", message: expect.stringMatching(new RegExp(`${REPO_ID}@main has no README\\.md on the Hub: the Hub page would be empty\\. To fix, set \`modelCard\``)) });
     await putHubReadme(p, text);
     const pruned = await run(p, "release", "--dry-run", "--prune");

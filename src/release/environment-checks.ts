@@ -79,7 +79,10 @@ export async function githubChecks(s: ReleaseSettings, remotes: Remotes): Promis
  * --prune would delete it.
  */
 export function hubCardLookup(s: ReleaseSettings, remotes: Remotes): () => Promise<HubCardLookup> {
-  return async () => {
+  // Asked once per command: `check` and the smoke stage of a release see the same answer.
+  let answer: Promise<HubCardLookup> | undefined;
+  return () => (answer ??= lookUp());
+  async function lookUp(): Promise<HubCardLookup> {
     const where = `${s.hub.repoId}@${s.hub.revision}`;
     if (s.hub.prune) return { status: "pruned", where };
     if (s.offline) return { status: "unknown", why: "offline" };
@@ -91,7 +94,7 @@ export function hubCardLookup(s: ReleaseSettings, remotes: Remotes): () => Promi
     } catch (e) {
       return { status: "unknown", why: `the Hub could not be asked: ${(e as Error).message}` };
     }
-  };
+  }
 }
 
 /** Check functions may return extra data beside the result; the report carries only the contract's fields. */

@@ -26,11 +26,15 @@ export const PYA0_REASON =
  * Widget examples of the model card the release publishes (README.md front matter): the config's
  * `modelCard`, else the checkpoint's README.md, wherever discovery found it.
  */
-export async function widgetCases(ckpt: Pick<LoadedCheckpoint, "root" | "files">): Promise<SmokeCase[]> {
+export async function widgetCases(ckpt: Pick<LoadedCheckpoint, "root" | "files" | "modelCard" | "modelCardOnHub">): Promise<SmokeCase[]> {
+  // No card of our own: the one the Hub repo keeps, when it was looked up and found.
+  if (ckpt.modelCard?.origin === "hub") return cardCases(ckpt.modelCard.card, ckpt.modelCard.path, "README.md on the Hub");
   const file = checkpointSource(ckpt, "README.md");
   if (!file) {
+    const hub = ckpt.modelCardOnHub;
+    const onHub = !hub ? "" : hub.status === "unknown" ? `; the Hub repo's README.md was not read (${hub.why})` : `; ${hub.where} has no README.md on the Hub`;
     throw new UserError(
-      `${printable(path.join(ckpt.root, "README.md"))}: no model card, so no widget examples to smoke-test (set "modelCard" in the config, or give a cases file with --cases)`,
+      `${printable(path.join(ckpt.root, "README.md"))}: no model card${onHub}, so no widget examples to smoke-test (set "modelCard" in the config, or give a cases file with --cases)`,
       2,
     );
   }

@@ -11,7 +11,6 @@ import type { StepId, StepReport } from "../release/report.js";
 import { tagName } from "../release/settings.js";
 import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyRelease, type StepRun } from "../release/steps/index.js";
 import { isOk } from "../report.js";
-import { cardCases } from "../smoke/cases.js";
 import { runSmoke, type SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
 import { checkTasks } from "./check.js";
@@ -36,11 +35,10 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        // No card in the checkpoint: the widget examples of the one the Hub keeps are the cases.
-        const card = c.ckpt?.modelCard?.origin === "hub" && !s.smoke.cases ? c.ckpt.modelCard : undefined;
+        // No card in the checkpoint: the one the Hub keeps, as `check` found it, gives the cases.
         c.smoke = await runSmoke({
           ...smokeOptions(s.smoke, s.checkpoint),
-          ...(card ? { cases: cardCases(card.card, card.path, "README.md on the Hub") } : {}),
+          ...(c.ckpt && c.hubCard ? { hubCard: c.hubCard } : {}),
           onCase: (r) => (task.output = `${r.status} ${r.text}`),
         });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
