@@ -190,7 +190,7 @@ describe("files too large for GitHub in the commits to push", () => {
     const r = await verifyNoLargeFilesToPush({ cwd: work });
     expect(r.status).toBe("fail");
     expect(r.message).toContain(
-      `GitHub refuses files over 100.0 MiB, and these are in the commits to push: ckpt/optimizer.pt (120.0 MiB, added in ${added}), ckpt/pytorch_model.bin (101.0 MiB, added in ${added}); also over 50.0 MiB, which GitHub warns about: docs/figures.tar (60.0 MiB, added in ${added})`,
+      `GitHub refuses files over 100 MiB, and these are in the commits to push: ckpt/optimizer.pt (120.0 MiB, added in ${added}), ckpt/pytorch_model.bin (101.0 MiB, added in ${added}); also over 50 MiB, which GitHub warns about: docs/figures.tar (60.0 MiB, added in ${added})`,
     );
     expect(r.message).toMatch(/\.gitignore/);
     expect(r.message).toMatch(/git lfs track/);
@@ -204,7 +204,7 @@ describe("files too large for GitHub in the commits to push", () => {
     big(work, "data/table.bin", 60);
     git(work, "add", "-A");
     git(work, "commit", "-qm", "a table");
-    expect(await verifyNoLargeFilesToPush({ cwd: work })).toMatchObject({ status: "warn", message: expect.stringMatching(/^GitHub warns about files over 50\.0 MiB, and these are in the commits to push: data\/table\.bin \(60\.0 MiB/) });
+    expect(await verifyNoLargeFilesToPush({ cwd: work })).toMatchObject({ status: "warn", message: expect.stringMatching(/^GitHub warns about files over 50 MiB, and these are in the commits to push: data\/table\.bin \(60\.0 MiB/) });
     // Once origin has the commit, there is nothing left to send.
     git(work, "push", "-q", "origin", "main");
     expect((await verifyNoLargeFilesToPush({ cwd: work })).status).toBe("pass");

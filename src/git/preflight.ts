@@ -241,6 +241,9 @@ export async function verifyReleaseTagIsFree({ cwd, tag, source, remote = "origi
 export const GITHUB_FILE_LIMIT = 100 * 1024 * 1024;
 export const GITHUB_FILE_WARNING = 50 * 1024 * 1024;
 
+/** GitHub's limits as GitHub states them: "100 MiB". */
+const mib = (n: number): string => `${n / (1024 * 1024)} MiB`;
+
 /** Large files listed one by one up to this many; the rest are counted. */
 const LARGE_FILES_SHOWN = 20;
 
@@ -251,7 +254,7 @@ const LARGE_FILES_SHOWN = 20;
  * (`rev-list --filter=blob:limit`), named by the commit that added each.
  */
 export async function verifyNoLargeFilesToPush({ cwd, remote = "origin" }: GitCwd & { remote?: string }): Promise<CheckResult> {
-  const title = `no file over GitHub's ${formatBytes(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`;
+  const title = `no file over GitHub's ${mib(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`;
   const git = gitAt(cwd);
   const range = ["HEAD", "--not", `--remotes=${remote}`];
   const listed = await git.try(["rev-list", "--objects", "--no-object-names", `--filter=blob:limit=${GITHUB_FILE_WARNING}`, "--filter-print-omitted", ...range]);
@@ -274,10 +277,10 @@ export async function verifyNoLargeFilesToPush({ cwd, remote = "origin" }: GitCw
     "keep large files out of git: add the folder to .gitignore (a checkpoint is published from the working tree, it need not be committed), or track it with git-lfs (`git lfs track \"ckpt/**\"`); " +
     "a file already committed must also leave the history (`git lfs migrate import --include=\"ckpt/**\"`, or `git rm --cached` and amend the commit that added it)";
   if (over.length) {
-    const alsoNear = near.length ? `; also over ${formatBytes(GITHUB_FILE_WARNING)}, which GitHub warns about: ${list(near)}` : "";
-    return fail("git.large-files", title, `GitHub refuses files over ${formatBytes(GITHUB_FILE_LIMIT)}, and these are in the commits to push: ${list(over)}${alsoNear}. To fix, ${fix}`);
+    const alsoNear = near.length ? `; also over ${mib(GITHUB_FILE_WARNING)}, which GitHub warns about: ${list(near)}` : "";
+    return fail("git.large-files", title, `GitHub refuses files over ${mib(GITHUB_FILE_LIMIT)}, and these are in the commits to push: ${list(over)}${alsoNear}. To fix, ${fix}`);
   }
-  return warn("git.large-files", title, `GitHub warns about files over ${formatBytes(GITHUB_FILE_WARNING)}, and these are in the commits to push: ${list(near)}. Consider git-lfs or .gitignore: ${fix}`);
+  return warn("git.large-files", title, `GitHub warns about files over ${mib(GITHUB_FILE_WARNING)}, and these are in the commits to push: ${list(near)}. Consider git-lfs or .gitignore: ${fix}`);
 }
 
 /** The path and commit that added each of `blobs`, from the raw diffs of the commits in `range`. */
@@ -317,7 +320,7 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
       skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, why),
       skip("git.tag-version", "release tag matches package.json's version", why),
       skip("git.tag", `release tag ${opts.tag.tag} is free or already at HEAD`, why),
-      skip("git.large-files", `no file over GitHub's ${formatBytes(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`, why),
+      skip("git.large-files", `no file over GitHub's ${mib(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`, why),
     ];
   }
   const remoteCheck = await verifyRemoteExists({ cwd, remote });
