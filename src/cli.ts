@@ -4,8 +4,9 @@ import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { printable } from "./checkpoint/printable.js";
 import { UserError } from "./report.js";
-import { guardOutput, redact } from "./util/redact.js";
+import { guardOutput, redact, writeNow } from "./util/redact.js";
 import { runCheckCommand } from "./tasks/check-command.js";
 
 const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
@@ -24,7 +25,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option("--ckpt <dir>", "checkpoint folder (default: the config's, else ./ckpt)")
     .option("--json", "print exactly one JSON report on stdout")
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (_program, action) => sayWhenInterrupted(action.name()));
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
 
@@ -109,6 +111,28 @@ function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
+/** What Ctrl-C leaves behind, per command (release handles Ctrl-C itself: it has a journal to keep). */
+const AFTER_INTERRUPT: Record<string, string> = {
+  check: "check changes nothing: run it again",
+  smoke: "smoke changes nothing: run it again",
+  pack: "no archive was finished (a .partial file may be left in the output folder): run pack again",
+  convert: "no safetensors file was finished (.partial files may be left in the output folder): run convert again",
+  unpack: "the output folder may hold part of the archive: remove what is there, then run unpack again",
+};
+
+/**
+ * Ctrl-C says "interrupted" and what a rerun does, then exits 130 (128 + SIGINT), instead of a
+ * bare ^C. Written past any live renderer, which holds back what the process writes.
+ */
+function sayWhenInterrupted(command: string): void {
+  const after = AFTER_INTERRUPT[command === "verify-archive" ? "unpack" : command];
+  if (!after) return;
+  process.once("SIGINT", () => {
+    writeNow(`\nInterrupted (Ctrl-C): ${after}.\n`);
+    process.exit(130);
+  });
+}
+
 export interface SmokeCliOptions {
   device?: "auto" | "cpu" | "cuda";
   cases?: string;
@@ -150,9 +174,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const json = argv.includes("--json");
     if (e instanceof UserError) {
-      process.stderr.write(`azbert-release: ${redact(e.message)}\n`);
+      // Messages quote file names from the checkpoint: no control character reaches the terminal raw.
+      const message = redact(e.message).split("\n").map(printable).join("\n");
+      process.stderr.write(`azbert-release: ${message}\n`);
       // --json promises one document on stdout, failures included.
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(e.message) })}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: message })}\n`);
       return e.exitCode;
     }
     process.stderr.write(`azbert-release: unexpected error: ${redact(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);

@@ -51,8 +51,10 @@ describe("check on the bundled sample", () => {
     expect(r.stdout).toMatch(/^  ✔ required files are present$/m);
     expect(r.stdout).toMatch(/^  ✔ working tree is clean$/m);
     expect(r.stdout).toMatch(/^  - main is not behind origin\/main \(skipped: offline: origin\/main not fetched\)$/m);
+    // A warning shows its rule and, below it, what was found: the two never contradict.
+    expect(r.stdout).toContain('\n  ⚠ git remote "hgf" must point at the Hub repo https://huggingface.co/azbert/fixture\n      there is no remote "hgf" yet: the release will add it\n');
     // git-lfs passes, the missing hgf remote warns, 4 network items skip offline.
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 28 passed, 0 failed, 1 warnings, 4 skipped");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 29 passed, 0 failed, 1 warnings, 4 skipped");
     expect(r.stderr).toBe("");
   });
 });
@@ -100,7 +102,7 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code).toBe(1);
     expectFail(r.byId.get("coherence.vocab"), /config\.json: vocab_size is 300, but vocab\.txt \(319 lines\) \+ added_tokens\.json \(43\) = 362/);
-    expectFail(r.byId.get("weights.shapes"), /word_embeddings\.weight has shape \[362, 64\], config\.json implies \[300, 64\]/);
+    expectFail(r.byId.get("weights.shapes"), /word_embeddings\.weight has shape \[362, 64\] but config\.json `vocab_size` = 300 implies \[300, 64\]/);
     // Padded embeddings are legitimate: only a warning about the vocabulary (the weights still disagree here).
     await editJson(path.join(dir, "config.json"), (v) => (v.vocab_size = 368));
     const padded = await check(dir);
@@ -114,7 +116,7 @@ describe("check on bad checkpoints", () => {
     await writeFile(path.join(dir, "model.safetensors"), safetensorsFile([{ name: "bert.embeddings.word_embeddings.weight", dtype: "F32", shape: [361, 64], data: new Uint8Array(361 * 64 * 4) }]));
     const r = await check(dir);
     expect(r.code).toBe(1);
-    expectFail(r.byId.get("weights.shapes"), /model\.safetensors: bert\.embeddings\.word_embeddings\.weight has shape \[361, 64\], config\.json implies \[362, 64\]/, /pytorch_model\.bin and model\.safetensors disagree/);
+    expectFail(r.byId.get("weights.shapes"), /model\.safetensors: bert\.embeddings\.word_embeddings\.weight has shape \[361, 64\] but config\.json `vocab_size` = 362 implies \[362, 64\]/, /pytorch_model\.bin and model\.safetensors disagree/);
   });
 
   it("a BertForMaskedLM with the pre-training heads still in its weights only warns", async () => {
@@ -171,7 +173,7 @@ describe("check on bad checkpoints", () => {
     await editJson(path.join(dir, "config.json"), (v) => (v.intermediate_size = 128));
     const r = await check(dir);
     expect(r.code).toBe(1);
-    expectFail(r.byId.get("weights.shapes"), /pytorch_model\.bin: bert\.encoder\.layer\.0\.intermediate\.dense\.weight has shape \[256, 64\], config\.json implies \[128, 64\]/);
+    expectFail(r.byId.get("weights.shapes"), /pytorch_model\.bin: bert\.encoder\.layer\.0\.intermediate\.dense\.weight has shape \[256, 64\] but config\.json `intermediate_size` = 128 implies \[128, 64\]/);
   });
 
   it("a missing layer", async () => {
@@ -179,7 +181,33 @@ describe("check on bad checkpoints", () => {
     await editJson(path.join(dir, "config.json"), (v) => (v.num_hidden_layers = 3));
     const r = await check(dir);
     expect(r.code).toBe(1);
-    expectFail(r.byId.get("weights.shapes"), /tensor bert\.encoder\.layer\.2\.attention\.self\.query\.weight is missing/);
+    expectFail(r.byId.get("weights.shapes"), /pytorch_model\.bin: encoder layer 2 is missing: config\.json `num_hidden_layers` = 3 implies encoder layers 0–2, the weights hold layers 0–1/);
+    // One line for the layer, not one per tensor of it.
+    expect(r.byId.get("weights.shapes")?.message).not.toMatch(/layer\.2\.attention\.self\.query\.weight is missing/);
+  });
+
+  it("an encoder layer more than num_hidden_layers only warns, naming the field (transformers ignores it)", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => (v.num_hidden_layers = 1));
+    const r = await check(dir);
+    expect(r.byId.get("weights.shapes")).toMatchObject({
+      status: "warn",
+      message: expect.stringMatching(/pytorch_model\.bin: encoder layer 1 is not used: config\.json `num_hidden_layers` = 1 implies encoder layer 0; transformers will ignore it/),
+    });
+  });
+
+  it("every dimension mismatch names the config.json field that implies it", async () => {
+    const dir = await copySample();
+    await editJson(path.join(dir, "config.json"), (v) => {
+      v.max_position_embeddings = 256;
+      v.type_vocab_size = 3;
+    });
+    const r = await check(dir);
+    expectFail(
+      r.byId.get("weights.shapes"),
+      /position_embeddings\.weight has shape \[\d+, 64\] but config\.json `max_position_embeddings` = 256 implies \[256, 64\]/,
+      /token_type_embeddings\.weight has shape \[2, 64\] but config\.json `type_vocab_size` = 3 implies \[3, 64\]/,
+    );
   });
 
   it("hidden_size not divisible by the heads", async () => {

@@ -6,6 +6,7 @@ import {
   resolveReleaseTag,
   runGitPreflight,
   verifyInsideWorkTree,
+  verifyNoLargeFilesToPush,
   verifyNotBehindRemote,
   verifyReleaseBranch,
   verifyReleaseTagIsFree,
@@ -33,6 +34,7 @@ describe("git preflight", () => {
       ["git.upstream", "pass"],
       ["git.tag-version", "pass"],
       ["git.tag", "pass"],
+      ["git.large-files", "pass"],
     ]);
   });
 
@@ -119,7 +121,9 @@ describe("git preflight", () => {
     const g = repo();
     git(g.work, "tag", "-a", "v0.1.0", "-m", "release");
     git(g.work, "push", "-q", "origin", "v0.1.0");
-    expect(await verifyReleaseTagIsFree({ cwd: g.work, tag: "v0.1.0" })).toMatchObject({ status: "pass", message: "v0.1.0 is already on origin at HEAD (a rerun)" });
+    expect(await verifyReleaseTagIsFree({ cwd: g.work, tag: "v0.1.0" })).toMatchObject({ status: "pass", message: "v0.1.0 is already on origin at HEAD (pushed by an earlier run or by you)" });
+    // A CI tag build: the tag on the remote is what started the build, the normal path.
+    expect(await verifyReleaseTagIsFree({ cwd: g.work, tag: "v0.1.0", source: "ci" })).toMatchObject({ status: "pass", message: "v0.1.0 on origin is the tag this CI run builds, at HEAD" });
   });
 
   it("release tag already local elsewhere: says how to fix it", async () => {
@@ -168,5 +172,47 @@ describe("git preflight", () => {
     expect(verifyTagMatchesVersion(ci)).toMatchObject({ status: "fail", message: expect.stringContaining('set "version": "0.2.0" in package.json, or release v0.1.0') });
     expect(verifyTagMatchesVersion({ tag: "v9.9.9", source: "option", packageVersion: "0.1.0" }).status).toBe("warn");
     await expect(resolveReleaseTag({ cwd: path.join(work, "src") })).rejects.toThrow(/has no version; pass --tag/);
+  });
+});
+
+describe("files too large for GitHub in the commits to push", () => {
+  /** A file of `mib` MiB that compresses to almost nothing (git packs it fast). */
+  const big = (cwd: string, file: string, mib: number) => write(cwd, file, "0".repeat(mib * 1024 * 1024));
+
+  it("lists every blob over 100 MiB in the commits the push would send, naming file, size and commit; warns at 50 MiB", async () => {
+    const { work } = repo();
+    big(work, "ckpt/pytorch_model.bin", 101);
+    big(work, "ckpt/optimizer.pt", 120);
+    big(work, "docs/figures.tar", 60);
+    git(work, "add", "-A");
+    git(work, "commit", "-qm", "add the checkpoint");
+    const added = git(work, "rev-parse", "--short=7", "HEAD");
+    const r = await verifyNoLargeFilesToPush({ cwd: work });
+    expect(r.status).toBe("fail");
+    expect(r.message).toContain(
+      `GitHub refuses files over 100 MiB, and these are in the commits to push: ckpt/optimizer.pt (120.0 MiB, added in ${added}), ckpt/pytorch_model.bin (101.0 MiB, added in ${added}); also over 50 MiB, which GitHub warns about: docs/figures.tar (60.0 MiB, added in ${added})`,
+    );
+    expect(r.message).toMatch(/\.gitignore/);
+    expect(r.message).toMatch(/git lfs track/);
+    // In the full preflight too, so `check` and the dry run fail before the push does.
+    const checks = await runGitPreflight({ cwd: work, tag: await resolveReleaseTag({ cwd: work }) });
+    expect(checks.find((c) => c.id === "git.large-files")?.status).toBe("fail");
+  });
+
+  it("only files over 50 MiB warn; what the remote already has, or an ignored checkpoint, is not counted", async () => {
+    const { work } = repo();
+    big(work, "data/table.bin", 60);
+    git(work, "add", "-A");
+    git(work, "commit", "-qm", "a table");
+    expect(await verifyNoLargeFilesToPush({ cwd: work })).toMatchObject({ status: "warn", message: expect.stringMatching(/^GitHub warns about files over 50 MiB, and these are in the commits to push: data\/table\.bin \(60\.0 MiB/) });
+    // Once origin has the commit, there is nothing left to send.
+    git(work, "push", "-q", "origin", "main");
+    expect((await verifyNoLargeFilesToPush({ cwd: work })).status).toBe("pass");
+    // A checkpoint kept out of git (the README's advice) is never pushed.
+    write(work, ".gitignore", "ckpt/\n");
+    big(work, "ckpt/pytorch_model.bin", 101);
+    git(work, "add", "-A");
+    git(work, "commit", "-qm", "ignore the checkpoint");
+    expect((await verifyNoLargeFilesToPush({ cwd: work })).status).toBe("pass");
   });
 });

@@ -117,7 +117,7 @@ describe("verifyGitHubAccess", () => {
   it("passes with a good token, fails with a fix otherwise, skips offline", async () => {
     const s = await server();
     const client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 });
-    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toEqual({ id: "github.access", title: "GitHub token can reach azbert/azbert", status: "pass" });
+    expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toEqual({ id: "github.access", title: "the GitHub token may create releases in azbert/azbert", status: "pass" });
     expect((await verifyGitHubAccess({ client, owner: "azbert", repo: "nope" })).message).toMatch(/azbert\/nope not found with this token \(404\)/);
     const bad = createGitHubClient({ token: "ghp_badbadbadbadbadbadbadbadbad000", baseUrl: s.url, retryDelayMs: 0 });
     expect((await verifyGitHubAccess({ client: bad, owner: "azbert", repo: "azbert" })).message).toMatch(/^GITHUB_TOKEN was refused \(401\)/);
@@ -131,7 +131,7 @@ describe("verifyGitHubAccess", () => {
     const client = createGitHubClient({ token: readOnly, baseUrl: s.url, retryDelayMs: 0 });
     expect(await verifyGitHubAccess({ client, owner: "azbert", repo: "azbert" })).toEqual({
       id: "github.access",
-      title: "GitHub token can reach azbert/azbert",
+      title: "the GitHub token may create releases in azbert/azbert",
       status: "fail",
       message: "the token can read azbert/azbert but not write to it: it needs contents: write to create releases",
     });

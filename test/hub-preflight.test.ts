@@ -115,7 +115,9 @@ describe("git remote preflight", () => {
   it("missing → warn, ensureHubRemote adds it, then pass", async () => {
     const r = await checkHubRemote(o());
     expect(r.status).toBe("warn");
-    expect(r.message).toMatch(/will be added by the release/);
+    // The title states the rule, the message what was found: they never contradict.
+    expect(r.title).toBe('git remote "hgf" must point at the Hub repo https://huggingface.co/azlab/azbert');
+    expect(r.message).toBe('there is no remote "hgf" yet: the release will add it');
     expect((await ensureHubRemote(o())).status).toBe("added");
     expect((await checkHubRemote(o())).status).toBe("pass");
     expect((await ensureHubRemote(o())).status).toBe("unchanged");
@@ -128,7 +130,7 @@ describe("git remote preflight", () => {
     execFileSync("git", ["remote", "set-url", "hgf", "https://alice:hf_secretSECRETsecret@huggingface.co/azlab/other"], { cwd: dir });
     const r = await checkHubRemote(o());
     expect(r.status).toBe("fail");
-    expect(r.message).toContain("https://huggingface.co/azlab/other");
+    expect(r.message).toMatch(/^"hgf" points at https:\/\/huggingface\.co\/azlab\/other: fix it with `git remote set-url hgf https:\/\/huggingface\.co\/azlab\/azbert`/);
     expect(r.message).not.toMatch(/secret|alice:/);
     await expect(ensureHubRemote(o())).rejects.toThrow(/not https:\/\/huggingface.co\/azlab\/azbert/);
   });

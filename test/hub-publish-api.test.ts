@@ -161,6 +161,20 @@ describe("publish through the API to the local Hub", () => {
     expect(pre.map((r) => r.status)).toEqual([429, 200]);
   });
 
+  it("upload progress counts the bytes as they are sent, not when each PUT is done", async () => {
+    const dir = await scratchCopy();
+    const size = 12 * 1024 * 1024; // three reads of the file-backed body
+    await writeFile(path.join(dir, "pytorch_model.bin"), randomBytes(size)); // the publish reads bytes, not tensors
+    const manifest = await buildManifest(dir);
+    const progress: HubProgressEvent[] = [];
+    const r = await publishHubApi({ endpoint: hub.url, repoId: newRepo(), token: TOKEN, fetch: fast(), manifest, createRepo: true, onProgress: (e) => progress.push(e) });
+    const big = progress.filter((e) => e.phase === "uploading" && e.path === "pytorch_model.bin").map((e) => e.fileBytes!);
+    expect(big.some((b) => b > 0 && b < size), big.join(",")).toBe(true);
+    expect(big).toEqual([...big].sort((a, b) => a - b)); // only forward, without a retry
+    expect(big.at(-1)).toBe(size);
+    expect(progress.at(-1)).toMatchObject({ phase: "done", uploadedBytes: r.plan.summary.bytesToSend });
+  });
+
   it("a connection dropped mid-upload: retried in place; with retries exhausted, a re-run re-sends nothing already stored", async () => {
     const dir = await scratchCopy();
     for (const name of ["extra-a.bin", "extra-b.bin", "extra-c.bin"]) await writeFile(path.join(dir, name), randomBytes(300_000));
@@ -170,8 +184,11 @@ describe("publish through the API to the local Hub", () => {
     // 1. dropped once, the retrying fetch re-sends the (file-backed) Blob body
     const repo1 = newRepo();
     hub.inject({ kind: "drop", method: "PUT", path: new RegExp(`/lfs-storage/basic/${repo1}/${big.sha256}/`), afterBytes: 100_000 });
-    const ok = await publishHubApi({ endpoint: hub.url, repoId: repo1, token: TOKEN, fetch: fast(), manifest, createRepo: true });
+    const sent: HubProgressEvent[] = [];
+    const ok = await publishHubApi({ endpoint: hub.url, repoId: repo1, token: TOKEN, fetch: fast(), manifest, createRepo: true, onProgress: (e) => sent.push(e) });
     expect(ok.status).toBe("done");
+    // The progress counts what is on its way: the bytes of the dropped attempt are not counted twice.
+    expect(Math.max(...sent.map((e) => e.uploadedBytes))).toBe(ok.plan.summary.bytesToSend);
     const puts1 = hub.requests.filter((r) => r.method === "PUT" && r.path.includes(`/${repo1}/${big.sha256}/`));
     expect(puts1.map((r) => r.status)).toEqual([-1, 200]);
 

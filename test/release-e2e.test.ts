@@ -7,7 +7,7 @@ import { chmodSync, cpSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "./helpers/cli.js";
-import { cleanups, expectReleased, GH_TOKEN, git, HF_TOKEN, makeProject, readJournal, REPO_ID, snapshot, startRelease, TAG, type Project } from "./helpers/release-project.js";
+import { cleanups, expectReleased, GH_TOKEN, git, HF_TOKEN, makeProject, readJournal, releaseSubject, REPO_ID, snapshot, startRelease, TAG, type Project } from "./helpers/release-project.js";
 
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -128,7 +128,7 @@ describe("release end to end", () => {
     expect(output).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
     // The Hub commit was made, its tag was not; the journal records no Hub step as finished.
     const hubRepo = p.hub.repoDir(REPO_ID);
-    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(`Release ${TAG}`);
+    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(releaseSubject(git(p.work, "rev-parse", "HEAD")));
     expect(git(hubRepo, "tag", "-l")).toBe("");
     expect(readJournal(p).entries).toEqual([]);
     p.hub.clearFaults();
@@ -146,6 +146,10 @@ describe("release end to end", () => {
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, hub: { ...cfg.hub, repoId: "azbert/scratch" } }));
     const scratch = await p.release("--yes", "--only", "hub");
     expect(scratch.code, scratch.stdout + scratch.stderr).toBe(0);
+    // It says what was done, and what was not.
+    expect(scratch.stdout).toMatch(/^Released v1\.2\.0 to the Hugging Face Hub only$/m);
+    expect(scratch.stdout).toMatch(/Not done: nothing went to GitHub \(no git push of the branch or tag, no GitHub Release\): --only left it out\. Run `npm run release -- --only github` to finish\./);
+    expect(p.gh.writes()).toEqual([]);
     expect(git(p.hub.repoDir("azbert/scratch"), "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(p.hub.repoDir("azbert/scratch"), "rev-parse", "main"));
     // Then the real one: everything is published there, nothing is "already released".
     writeFileSync(cfgPath, JSON.stringify(cfg));
@@ -157,7 +161,7 @@ describe("release end to end", () => {
     expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done", "verify.download:done"]);
     const hubRepo = p.hub.repoDir(REPO_ID);
     expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(hubRepo, "rev-parse", "main"));
-    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(`Release ${TAG}`);
+    expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(releaseSubject(git(p.work, "rev-parse", "HEAD")));
     // The journal keeps both destinations apart.
     const hubs = readJournal(p).entries.filter((e) => e.step === "hub").map((e) => e.destination.repoId);
     expect(hubs).toEqual(["azbert/scratch", REPO_ID]);
@@ -236,20 +240,24 @@ describe("release end to end", () => {
   });
 
   // A fault at each remote step, then a clean rerun: the same final state, nothing twice.
-  const faults: Array<{ step: string; failure: RegExp; inject: (p: Project) => () => void }> = [
+  // `transient`: a server error, so the failure says a rerun resumes; otherwise it says a change is needed first.
+  const faults: Array<{ step: string; failure: RegExp; transient: boolean; inject: (p: Project) => () => void }> = [
     {
       step: "Hub commit",
-      failure: /^Release failed: the Hub failed \(500\) while trying to publish to azbert\/azbert-tiny; re-run later/m,
+      failure: /^Release failed: the Hub failed \(500\) while trying to publish to azbert\/azbert-tiny: /m,
+      transient: true,
       inject: (p) => (p.hub.inject({ kind: "500", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/commit/`), times: 50 }), () => {}),
     },
     {
       step: "Hub tag",
-      failure: /^Release failed: the Hub failed \(503\) while trying to tag azbert\/azbert-tiny@[0-9a-f]{12} as v1\.2\.0; re-run later/m,
+      failure: /^Release failed: the Hub failed \(503\) while trying to tag azbert\/azbert-tiny@[0-9a-f]{12} as v1\.2\.0: /m,
+      transient: true,
       inject: (p) => (p.hub.inject({ kind: "503", method: "POST", path: new RegExp(`/api/models/${REPO_ID}/tag/`), times: 50 }), () => {}),
     },
     {
       step: "git push",
       failure: /^Release failed: git push to origin failed: .*remote: origin is read-only today.*failed to push some refs to '[^']+'$/m, // no "git pull" hint: a hook refused it
+      transient: false, // the hook's reason must be dealt with first
       inject: (p) => {
         const hook = path.join(p.origin, "hooks", "pre-receive");
         writeFileSync(hook, "#!/bin/sh\necho 'origin is read-only today' >&2\nexit 1\n");
@@ -260,11 +268,13 @@ describe("release end to end", () => {
     {
       step: "GitHub release",
       failure: /^Release failed: GitHub: creating the release v1\.2\.0 failed \(502\): Server Error \(injected\)$/m,
+      transient: true,
       inject: (p) => (p.gh.fault({ method: "POST", path: /\/releases$/, status: 502, times: 50 }), () => {}),
     },
     {
       step: "GitHub asset upload",
       failure: /^Release failed: GitHub: uploading ckpt\.tar\.gz failed \(500\): Server Error \(injected\)$/m,
+      transient: true,
       // An upload that breaks off leaves a half-uploaded asset (state "starter") behind, as on GitHub.
       inject: (p) => (p.gh.fault({ host: "uploads", method: "POST", path: /\/assets$/, status: 500, times: 50, leaveStarterAsset: true }), () => {}),
     },
@@ -277,7 +287,12 @@ describe("release end to end", () => {
       const first = await p.release("--yes");
       expect(first.code, first.stdout).toBe(1);
       expect(first.stdout).toMatch(f.failure);
-      expect(first.stdout).toMatch(/run the release again to resume/);
+      if (f.transient) {
+        expect(first.stdout).toMatch(/What finished is recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json: run the same command again to resume/);
+      } else {
+        expect(first.stdout).toMatch(/Running the same command again fails the same way: change what the message above says first\./);
+        expect(first.stdout).not.toMatch(/to resume/);
+      }
       expect(first.stdout + first.stderr).not.toContain(HF_TOKEN);
       heal();
       clearFaults(p);

@@ -35,6 +35,11 @@ interface Job {
   needs?: string[];
   if?: string;
   outputs?: Record<string, string>;
+  "timeout-minutes"?: number;
+  environment?: string;
+  strategy?: { matrix?: Record<string, unknown[]>; "fail-fast"?: boolean };
+  /** A reusable workflow called as a job (then there are no steps). */
+  uses?: string;
   steps: Step[];
 }
 interface Workflow {
@@ -65,28 +70,40 @@ describe("workflows", () => {
     });
   }
 
-  it("ci.yml: on every push and pull request, installs, runs the README's test command and the CPU smoke; the checklist on main", () => {
+  it("ci.yml: on every push and pull request (and when the release calls it), on Node 22 and 24, installs, runs the README's test command and the CPU smoke; the checklist on main", () => {
     const wf = workflow("ci.yml");
-    expect(Object.keys(wf.on).sort()).toEqual(["pull_request", "push"]);
+    expect(Object.keys(wf.on).sort()).toEqual(["pull_request", "push", "workflow_call"]);
     expect(wf.permissions).toEqual({ contents: "read" });
     const job = wf.jobs.test!;
-    expect(uses(job, "actions/checkout")?.with).toMatchObject({ lfs: true });
+    expect(job.strategy?.matrix).toEqual({ node: [22, 24] });
+    expect(uses(job, "actions/setup-node")?.with).toMatchObject({ "node-version": "${{ matrix.node }}" });
+    expect(job["timeout-minutes"]).toBeGreaterThan(0);
+    // No LFS download at checkout on every push: LFS objects come from a cache keyed by the set of objects.
+    expect(uses(job, "actions/checkout")?.with?.lfs).toBeFalsy();
+    expect(uses(job, "actions/cache")?.with).toEqual({ path: ".git/lfs", key: "lfs-${{ steps.lfs.outputs.id }}" });
+    expect(runs(job)).toContain("git lfs pull");
+    // The tests commit in their repositories: a fresh runner gets an identity first.
+    expect(runs(job).some((r) => /git config --global user\.name .+ && git config --global user\.email /.test(r))).toBe(true);
     expect(runs(job).filter((r) => r.startsWith("npm "))).toEqual(["npm ci", readmeCommands().test, "npm run smoke -- --device cpu", "npm run check -- --offline"]);
     const checklist = job.steps.find((s) => s.run === "npm run check -- --offline")!;
     expect(checklist.if).toBe("${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}");
   });
 
-  it("release.yml: on v* tags, one run per tag, write permission; the release job checks out LFS and history and releases with the secrets", () => {
+  it("release.yml: on v* tags, one release at a time for all tags, write permission; the release job waits for the tests, runs in the release environment on Node 22 with a time limit, and releases with the secrets", () => {
     const wf = workflow("release.yml");
     expect(wf.on).toEqual({ push: { tags: ["v*"] } });
     expect(wf.permissions).toEqual({ contents: "write" });
-    expect(wf.concurrency).toEqual({ group: "release-${{ github.ref_name }}", "cancel-in-progress": false });
+    // One group for every tag: two tags pushed together must not race on the Hub branch.
+    expect(wf.concurrency).toEqual({ group: "release", "cancel-in-progress": false });
+    expect(wf.jobs.test?.uses).toBe("./.github/workflows/ci.yml");
     const job = wf.jobs.release!;
-    expect(job.needs).toEqual(["config", "gpu-smoke"]);
-    // A skipped GPU smoke (no runner configured) lets the release run; a failed one blocks it.
+    expect(job.needs).toEqual(["test", "config", "gpu-smoke"]);
+    // A skipped GPU smoke (no runner configured) lets the release run; failed tests or a failed GPU smoke block it.
     expect(job.if).toBe("${{ !failure() && !cancelled() }}");
+    expect(job.environment).toBe("release");
+    for (const name of ["config", "gpu-smoke", "release"]) expect(wf.jobs[name]!["timeout-minutes"], name).toBeGreaterThan(0);
     expect(uses(job, "actions/checkout")?.with).toEqual({ lfs: true, "fetch-depth": 0 });
-    expect(uses(job, "actions/setup-node")?.with).toMatchObject({ "node-version": 20, cache: "npm" });
+    expect(uses(job, "actions/setup-node")?.with).toMatchObject({ "node-version": 22, cache: "npm" });
     expect(runs(job).filter((r) => r.startsWith("npm "))).toEqual(["npm ci", "npm run release -- --yes"]);
     const release = job.steps.find((s) => s.run === "npm run release -- --yes")!;
     expect(release.env).toEqual({ HF_TOKEN: "${{ secrets.HF_TOKEN }}", GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
@@ -100,6 +117,21 @@ describe("workflows", () => {
     expect(steps.indexOf(attest)).toBeGreaterThan(steps.findIndex((s) => s.run === "npm run release -- --yes"));
     expect(String(attest.with?.["subject-path"]).trim().split("\n")).toEqual(["out/ckpt.tar.gz", "out/SHA256SUMS", "out/manifest.json"]);
     expect(readme).toContain("gh attestation verify ckpt.tar.gz --repo <owner>/<name>");
+  });
+
+  it("package.json's engines are honest: every installed runtime dependency runs on the declared minimum, which is the oldest Node.js CI tests", () => {
+    const declared = (JSON.parse(read("package.json")) as { engines: { node: string } }).engines.node;
+    const min = Number(/^>=\s*(\d+)$/.exec(declared)?.[1]);
+    const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, { dev?: boolean; engines?: { node?: string } }> };
+    const needsNewer: string[] = [];
+    for (const [where, p] of Object.entries(lock.packages)) {
+      if (!where || p.dev || !p.engines?.node) continue;
+      // The lowest major any alternative accepts ("> = 16 || 14 >= 14.17" → 14).
+      const floor = Math.min(...p.engines.node.split("||").map((alt) => Number(/>=?\s*(\d+)/.exec(alt)?.[1] ?? /(\d+)/.exec(alt)?.[1] ?? 0)));
+      if (floor > min) needsNewer.push(`${where.replace(/^node_modules\//, "")} needs node ${p.engines.node}`);
+    }
+    expect(needsNewer, `package.json says node ${declared}`).toEqual([]);
+    expect(min).toBe(Math.min(...(workflow("ci.yml").jobs.test!.strategy!.matrix!.node as number[])));
   });
 
   it("release.yml: the GPU smoke job runs on the runner labelled by smoke.gpuRunnerLabel, and only when there is one", () => {

@@ -36,7 +36,10 @@ export interface LoadedCheckpoint {
   weights: WeightsState[];
   /** The weights as transformers loads them (one file or an index with its shards), in its lookup order. */
   weightSets: WeightsSet[];
-  modelCard?: { path: string; card: ModelCard };
+  /** The card the release publishes (`origin` absent), or, when it has none, the one the Hub repo keeps. */
+  modelCard?: { path: string; card: ModelCard; origin?: "hub" };
+  /** No card here and none found on the Hub: what is known of the card the Hub page would show. */
+  modelCardOnHub?: Exclude<HubCardLookup, { status: "found" }>;
   /**
    * Non-finite values found in each weights file's float tensors (by repo path), from the pass that
    * hashes the manifest; absent until that pass ran.
@@ -96,6 +99,23 @@ export async function loadCheckpoint(
   }
 
   return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, weightSets, modelCard };
+}
+
+/** What the Hub repo has as its card when the checkpoint has none (looked up by the command, not here). */
+export type HubCardLookup =
+  /** `where`: "owner/name@branch". */
+  | { status: "found"; where: string; text: string }
+  | { status: "absent"; where: string }
+  /** --prune deletes every Hub file not in the checkpoint, README.md among them. */
+  | { status: "pruned"; where: string }
+  /** Not looked up (offline, no token) or the lookup failed: why. */
+  | { status: "unknown"; why: string };
+
+/** A checkpoint without a card of its own takes what the Hub repo keeps, for the card checks. */
+export function useHubCard(ckpt: LoadedCheckpoint, lookup: HubCardLookup): void {
+  if (ckpt.modelCard) return;
+  if (lookup.status === "found") ckpt.modelCard = { path: `README.md of ${lookup.where} (on the Hub)`, card: parseModelCard(lookup.text), origin: "hub" };
+  else ckpt.modelCardOnHub = lookup;
 }
 
 /**

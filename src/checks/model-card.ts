@@ -11,10 +11,31 @@ export function checkModelCardFrontMatter(ckpt: LoadedCheckpoint): CheckResult {
   const id = "card.front-matter";
   const title = "model card front matter parses and has a license";
   const mc = ckpt.modelCard;
-  if (!mc) return fail(id, title, ["README.md (the model card) is missing: the Hub page would be empty"]);
+  if (!mc) return noCardHere(id, title, ckpt.modelCardOnHub);
   if (mc.card.error) return fail(id, title, [`${mc.path}: ${mc.card.error}`]);
   const problems = validateAgainst("model-card.schema.json", mc.card.frontMatter, `${mc.path} front matter`);
-  return problems.length ? fail(id, title, problems) : pass(id, title, `license ${String(mc.card.frontMatter!.license)}`);
+  if (problems.length) return fail(id, title, problems);
+  const kept = mc.origin === "hub" ? `${mc.path}, kept by the release (no card in the checkpoint); ` : "";
+  return pass(id, title, `${kept}license ${String(mc.card.frontMatter!.license)}`);
+}
+
+/**
+ * No card in the checkpoint and none configured: fine when the Hub repo keeps one (azbert mirrors
+ * its GitHub README there); a failure only when no card would exist after the release.
+ */
+function noCardHere(id: string, title: string, onHub: LoadedCheckpoint["modelCardOnHub"]): CheckResult {
+  const here = "no README.md in the checkpoint and no `modelCard` in release.config.json";
+  const fix = "set `modelCard` to the card to publish (e.g. your repository's README.md), or put README.md in the checkpoint";
+  switch (onHub?.status) {
+    case "absent":
+      return fail(id, title, [`${here}, and ${onHub.where} has no README.md on the Hub: the Hub page would be empty. To fix, ${fix}`]);
+    case "pruned":
+      return fail(id, title, [`${here}, and --prune (hub.prune) deletes the README.md ${onHub.where} has on the Hub: the Hub page would be empty. To fix, ${fix}, or publish without pruning`]);
+    default:
+      return warn(id, title, [
+        `${here}: the Hub page keeps the README.md the Hub repo has, if it has one (not checked: ${onHub?.why ?? "the Hub was not asked"}). If it has none, ${fix}`,
+      ]);
+  }
 }
 
 const FILL_MASK_ARCHS = ["BertForMaskedLM", "BertForPreTraining"];

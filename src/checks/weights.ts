@@ -4,6 +4,7 @@ import { isFloatDType, nonFiniteTensors } from "../checkpoint/finite-scan.js";
 import type { LoadedCheckpoint, WeightsState } from "../checkpoint/load.js";
 import type { TensorInfo } from "../checkpoint/types.js";
 import type { CheckResult } from "../report.js";
+import { describeShapeMismatch, dim, sameShape, type Dim } from "./config-dims.js";
 import { fail, isRecord, pass, skip, warn } from "./helpers.js";
 
 /** Every weights file, single or shard, read without executing anything: one result per format. */
@@ -53,13 +54,17 @@ interface BertDims {
   T: number;
 }
 
-type Expected = { name: string; shape: number[]; optional?: boolean };
+type Expected = { name: string; shape: Dim[]; optional?: boolean };
 
-/** The tensors transformers expects for the declared architecture. */
+/** The tensors transformers expects for the declared architecture, each dimension tied to its config field. */
 export function expectedBertTensors(d: BertDims, architectures: readonly string[], prefix: string): Expected[] {
-  const { V, H, L, I, P, T } = d;
+  const V = dim(d.V, "vocab_size");
+  const H = dim(d.H, "hidden_size");
+  const I = dim(d.I, "intermediate_size");
+  const P = dim(d.P, "max_position_embeddings");
+  const T = dim(d.T, "type_vocab_size");
   const out: Expected[] = [];
-  const lin = (name: string, o: number, i: number, optional = false) => {
+  const lin = (name: string, o: Dim, i: Dim, optional = false) => {
     out.push({ name: `${name}.weight`, shape: [o, i], optional }, { name: `${name}.bias`, shape: [o], optional });
   };
   const ln = (name: string) => out.push({ name: `${name}.weight`, shape: [H] }, { name: `${name}.bias`, shape: [H] });
@@ -67,9 +72,9 @@ export function expectedBertTensors(d: BertDims, architectures: readonly string[
   out.push({ name: `${e}.word_embeddings.weight`, shape: [V, H] });
   out.push({ name: `${e}.position_embeddings.weight`, shape: [P, H] });
   out.push({ name: `${e}.token_type_embeddings.weight`, shape: [T, H] });
-  out.push({ name: `${e}.position_ids`, shape: [1, P], optional: true });
+  out.push({ name: `${e}.position_ids`, shape: [dim(1), P], optional: true });
   ln(`${e}.LayerNorm`);
-  for (let i = 0; i < L; i++) {
+  for (let i = 0; i < d.L; i++) {
     const l = `${prefix}encoder.layer.${i}`;
     lin(`${l}.attention.self.query`, H, H);
     lin(`${l}.attention.self.key`, H, H);
@@ -91,7 +96,7 @@ export function expectedBertTensors(d: BertDims, architectures: readonly string[
     out.push({ name: "cls.predictions.decoder.weight", shape: [V, H], optional: true });
     out.push({ name: "cls.predictions.decoder.bias", shape: [V], optional: true });
   }
-  if (pretraining) lin("cls.seq_relationship", 2, H);
+  if (pretraining) lin("cls.seq_relationship", dim(2), H);
   return out;
 }
 
@@ -135,16 +140,21 @@ export function checkTensorShapes(ckpt: LoadedCheckpoint): CheckResult {
     const tensors = new Map(w.index.tensors.map((t) => [t.name, t]));
     const prefix = [...tensors.keys()].some((n) => n.startsWith("bert.")) ? "bert." : "";
     const expected = expectedBertTensors(d, architectures, prefix);
+    const layers = layerCount(w.path, [...tensors.keys()], prefix, d.L);
+    problems.push(...layers.problems);
+    unused.push(...layers.unused);
     for (const e of expected) {
       const t = tensors.get(e.name) ?? tensors.get(legacyName(e.name));
       if (!t) {
-        if (!e.optional) problems.push(`${w.path}: tensor ${e.name} is missing (expected by ${architectures.join(", ") || "the architecture"})`);
-      } else if (t.shape.join(",") !== e.shape.join(",")) {
-        problems.push(`${w.path}: ${e.name} has shape [${t.shape.join(", ")}], config.json implies [${e.shape.join(", ")}]`);
+        if (!e.optional && !layers.missing.has(layerOf(e.name, prefix) ?? -1)) {
+          problems.push(`${w.path}: tensor ${e.name} is missing (expected by ${architectures.join(", ") || "the architecture"})`);
+        }
+      } else if (!sameShape(t.shape, e.shape)) {
+        problems.push(`${w.path}: ${describeShapeMismatch(e.name, t.shape, e.shape)}`);
       }
     }
     const known = new Set(expected.flatMap((e) => [e.name, legacyName(e.name)]));
-    const extra = [...tensors.keys()].filter((n) => !known.has(n));
+    const extra = [...tensors.keys()].filter((n) => !known.has(n) && !layers.extra.has(layerOf(n, prefix) ?? -1));
     // transformers loads and ignores unused heads (a BertForMaskedLM from pre-training weights).
     if (extra.length) unused.push(`${w.path}: ${extra.length} tensors that ${architectures.join(", ") || "the architecture"} does not use (first: ${extra[0]}); transformers will ignore them`);
   }
@@ -152,6 +162,39 @@ export function checkTensorShapes(ckpt: LoadedCheckpoint): CheckResult {
   if (unused.length) return warn(id, title, unused);
   const n = files.map((w) => `${w.index.tensors.length} tensors${files.length > 1 ? ` in ${w.path}` : ""}`).join(", ");
   return pass(id, title, `${n}, ${architectures.join(", ")}`);
+}
+
+/** The encoder layer a tensor belongs to (`encoder.layer.N.`), if any. */
+function layerOf(name: string, prefix: string): number | undefined {
+  const m = new RegExp(`^${prefix.replace(".", "\\.")}encoder\\.layer\\.(\\d+)\\.`).exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** "2", "2–3": a run of layer numbers for a message. */
+function layerRange(ns: readonly number[]): string {
+  const sorted = [...ns].sort((a, b) => a - b);
+  return sorted.length > 1 && sorted.at(-1)! - sorted[0]! === sorted.length - 1 ? `${sorted[0]}–${sorted.at(-1)}` : sorted.join(", ");
+}
+
+/**
+ * Whole encoder layers missing or extra against `num_hidden_layers`, said once per file with the
+ * field named (instead of one line per tensor of each layer). Extra layers are ignored by
+ * transformers, so they only warn.
+ */
+function layerCount(file: string, names: readonly string[], prefix: string, L: number) {
+  const present = new Set(names.map((n) => layerOf(n, prefix)).filter((n): n is number => n !== undefined));
+  const missing = new Set(Array.from({ length: L }, (_, i) => i).filter((i) => !present.has(i)));
+  const extra = new Set([...present].filter((i) => i >= L));
+  const plural = (n: number) => (n > 1 ? "s" : "");
+  const implied = `config.json \`num_hidden_layers\` = ${L} implies encoder layer${plural(L)} ${L ? layerRange(Array.from({ length: L }, (_, i) => i)) : "none"}`;
+  const held = present.size ? `the weights hold layer${plural(present.size)} ${layerRange([...present])}` : "the weights hold none";
+  const list = (set: ReadonlySet<number>) => `encoder layer${plural(set.size)} ${layerRange([...set])} ${set.size > 1 ? "are" : "is"}`;
+  return {
+    missing,
+    extra,
+    problems: missing.size ? [`${file}: ${list(missing)} missing: ${implied}, ${held}`] : [],
+    unused: extra.size ? [`${file}: ${list(extra)} not used: ${implied}; transformers will ignore ${extra.size > 1 ? "them" : "it"}`] : [],
+  };
 }
 
 export function checkTensorDtype(ckpt: LoadedCheckpoint): CheckResult {

@@ -3,6 +3,8 @@
 // verifyNotBehindRemote / verifyReleaseTagIsFree touch the network (both skip with `offline`).
 import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
+import { formatBytes } from "../checkpoint/discover.js";
+import { printable } from "../checkpoint/printable.js";
 import { UsageError, type CheckResult } from "../report.js";
 import { gitAt, gitOut, listSome, redactGitText, short, tryGit, type Git } from "./run.js";
 
@@ -181,6 +183,8 @@ export function verifyTagMatchesVersion(resolved: ResolvedTag): CheckResult {
 
 export interface TagOptions extends GitCwd {
   tag: string;
+  /** Where the tag came from: in a CI tag build ("ci") the tag on the remote is the one being built, not an earlier release. */
+  source?: ResolvedTag["source"];
   remote?: string;
   /** Skip the remote lookup (a network operation). */
   offline?: boolean;
@@ -201,8 +205,8 @@ export async function remoteTagCommit(git: Git, remote: string, tag: string): Pr
   return { ok: true, commit: peeled ?? plain };
 }
 
-/** The release tag is free (or already marks HEAD: a rerun), locally and on the remote. */
-export async function verifyReleaseTagIsFree({ cwd, tag, remote = "origin", offline = false }: TagOptions): Promise<CheckResult> {
+/** The release tag is free (or already marks HEAD: pushed to start a CI build, or an earlier run), locally and on the remote. */
+export async function verifyReleaseTagIsFree({ cwd, tag, source, remote = "origin", offline = false }: TagOptions): Promise<CheckResult> {
   const title = `release tag ${tag} is free or already at HEAD`;
   const valid = await tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]);
   if (!valid.ok) return fail("git.tag", title, `${JSON.stringify(tag)} is not a valid tag name: use vX.Y.Z`);
@@ -227,8 +231,71 @@ export async function verifyReleaseTagIsFree({ cwd, tag, remote = "origin", offl
       `tag ${tag} already exists on ${remote} at ${short(r.commit)}, not at HEAD (${short(headSha)}): a released tag is never moved — bump the version in package.json`,
     );
   }
-  if (r.commit) return pass("git.tag", title, `${tag} is already on ${remote} at HEAD (a rerun)`);
+  if (r.commit) {
+    return pass("git.tag", title, source === "ci" ? `${tag} on ${remote} is the tag this CI run builds, at HEAD` : `${tag} is already on ${remote} at HEAD (pushed by an earlier run or by you)`);
+  }
   return pass("git.tag", title);
+}
+
+/** GitHub refuses a push with a file over 100 MiB, and warns about files over 50 MiB. */
+export const GITHUB_FILE_LIMIT = 100 * 1024 * 1024;
+export const GITHUB_FILE_WARNING = 50 * 1024 * 1024;
+
+/** GitHub's limits as GitHub states them: "100 MiB". */
+const mib = (n: number): string => `${n / (1024 * 1024)} MiB`;
+
+/** Large files listed one by one up to this many; the rest are counted. */
+const LARGE_FILES_SHOWN = 20;
+
+/**
+ * Every blob over GitHub's limits in the commits a push of HEAD to `remote` would send (those no
+ * ref of `remote` already has, as last fetched): a checkpoint committed into the source
+ * repository is refused by GitHub, after git has packed all of it. Found by git itself
+ * (`rev-list --filter=blob:limit`), named by the commit that added each.
+ */
+export async function verifyNoLargeFilesToPush({ cwd, remote = "origin" }: GitCwd & { remote?: string }): Promise<CheckResult> {
+  const title = `no file over GitHub's ${mib(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`;
+  const git = gitAt(cwd);
+  const range = ["HEAD", "--not", `--remotes=${remote}`];
+  const listed = await git.try(["rev-list", "--objects", "--no-object-names", `--filter=blob:limit=${GITHUB_FILE_WARNING}`, "--filter-print-omitted", ...range]);
+  if (!listed.ok) return fail("git.large-files", title, `cannot list the commits to push: ${listed.err.split("\n")[0]}`);
+  const large = listed.out.split("\n").filter((l) => l.startsWith("~")).map((l) => l.slice(1).trim());
+  if (!large.length) return pass("git.large-files", title);
+  const sizes = new Map<string, number>();
+  for (const sha of large) sizes.set(sha, Number(await git.run(["cat-file", "-s", sha])));
+  const names = await addedPaths(git, range, new Set(large));
+  const describe = (sha: string): string => {
+    const where = names.get(sha);
+    return `${where ? `${where.path} (${formatBytes(sizes.get(sha)!)}, added in ${short(where.commit)})` : `a file of ${formatBytes(sizes.get(sha)!)} (blob ${short(sha)})`}`;
+  };
+  const list = (shas: string[]): string =>
+    shas.slice(0, LARGE_FILES_SHOWN).map(describe).join(", ") + (shas.length > LARGE_FILES_SHOWN ? `, and ${shas.length - LARGE_FILES_SHOWN} more` : "");
+  const bySize = [...large].sort((a, b) => sizes.get(b)! - sizes.get(a)!);
+  const over = bySize.filter((sha) => sizes.get(sha)! > GITHUB_FILE_LIMIT);
+  const near = bySize.filter((sha) => sizes.get(sha)! <= GITHUB_FILE_LIMIT);
+  const fix =
+    "keep large files out of git: add the folder to .gitignore (a checkpoint is published from the working tree, it need not be committed), or track it with git-lfs (`git lfs track \"ckpt/**\"`); " +
+    "a file already committed must also leave the history (`git lfs migrate import --include=\"ckpt/**\"`, or `git rm --cached` and amend the commit that added it)";
+  if (over.length) {
+    const alsoNear = near.length ? `; also over ${mib(GITHUB_FILE_WARNING)}, which GitHub warns about: ${list(near)}` : "";
+    return fail("git.large-files", title, `GitHub refuses files over ${mib(GITHUB_FILE_LIMIT)}, and these are in the commits to push: ${list(over)}${alsoNear}. To fix, ${fix}`);
+  }
+  return warn("git.large-files", title, `GitHub warns about files over ${mib(GITHUB_FILE_WARNING)}, and these are in the commits to push: ${list(near)}. Consider git-lfs or .gitignore: ${fix}`);
+}
+
+/** The path and commit that added each of `blobs`, from the raw diffs of the commits in `range`. */
+async function addedPaths(git: Git, range: readonly string[], blobs: ReadonlySet<string>): Promise<Map<string, { path: string; commit: string }>> {
+  const out = new Map<string, { path: string; commit: string }>();
+  const log = await git.try(["log", "--raw", "--no-abbrev", "--no-renames", "--format=commit %H", ...range], { config: { "core.quotePath": "false" } });
+  if (!log.ok) return out;
+  let commit = "";
+  for (const line of log.out.split("\n")) {
+    if (line.startsWith("commit ")) commit = line.slice(7).trim();
+    // ":100644 100644 <old> <new> M\t<path>": the newest commit comes first, so the last seen added it.
+    const m = /^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) [A-Z]\d*\t(.*)$/.exec(line);
+    if (m && blobs.has(m[1]!)) out.set(m[1]!, { path: printable(m[2]!), commit });
+  }
+  return out;
 }
 
 export interface GitPreflightOptions extends GitCwd {
@@ -253,6 +320,7 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
       skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, why),
       skip("git.tag-version", "release tag matches package.json's version", why),
       skip("git.tag", `release tag ${opts.tag.tag} is free or already at HEAD`, why),
+      skip("git.large-files", `no file over GitHub's ${mib(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`, why),
     ];
   }
   const remoteCheck = await verifyRemoteExists({ cwd, remote });
@@ -264,6 +332,7 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
     await verifyReleaseBranch({ cwd, branch, remote }),
     noRemote ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : await verifyNotBehindRemote({ cwd, branch, remote, offline }),
     verifyTagMatchesVersion(opts.tag),
-    await verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: offline || noRemote }),
+    await verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, source: opts.tag.source, remote, offline: offline || noRemote }),
+    await verifyNoLargeFilesToPush({ cwd, remote }),
   ];
 }

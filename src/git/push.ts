@@ -2,7 +2,7 @@
 // branch and the tag — never forced, and a rerun with everything already there changes nothing.
 import { UsageError, UserError } from "../report.js";
 import { remoteTagCommit } from "./preflight.js";
-import { gitAt, redactGitText, short, type Git } from "./run.js";
+import { GitError, gitAt, redactGitText, short, type Git } from "./run.js";
 
 export interface EnsureTagOptions {
   cwd: string;
@@ -91,7 +91,7 @@ export interface PushResult {
 
 async function remoteBranchCommit(git: Git, remote: string, branch: string): Promise<string | undefined> {
   const r = await git.try(["ls-remote", "--heads", remote, `refs/heads/${branch}`]);
-  if (!r.ok) throw new UserError(`cannot reach ${remote}: ${r.err.split("\n")[0]}`);
+  if (!r.ok) throw new GitError(`cannot reach ${remote}: ${r.err.split("\n")[0]} — check its URL (\`git remote get-url ${remote}\`), the network and your git credentials`, r.err);
   for (const line of r.out.split("\n")) {
     const [sha, ref] = line.trim().split(/\s+/);
     if (sha && ref === `refs/heads/${branch}`) return sha;
@@ -132,7 +132,7 @@ export async function pushRelease({ cwd, remote = "origin", branch = "main", tag
   }
 
   const remoteTag = await remoteTagCommit(git, remote, tag);
-  if (!remoteTag.ok) throw new UserError(`cannot list tags on ${remote}: ${remoteTag.err.split("\n")[0]}`);
+  if (!remoteTag.ok) throw new GitError(`cannot list tags on ${remote}: ${remoteTag.err.split("\n")[0]}`, remoteTag.err);
   let tagStatus: PushStatus = "pushed";
   if (remoteTag.commit === head) tagStatus = "unchanged";
   else if (remoteTag.commit) {
@@ -145,7 +145,7 @@ export async function pushRelease({ cwd, remote = "origin", branch = "main", tag
     if (!r.ok) {
       // A ref the remote moved meanwhile, not one its hooks refused ("remote rejected").
       const hint = /non-fast-forward|fetch first|\[rejected\]/i.test(r.err) ? ` — ${remote}/${branch} moved: \`git pull\`, then release` : "";
-      throw new UserError(`git push to ${remote} failed: ${r.err.split("\n").filter(Boolean).slice(-3).join(" / ")}${hint}`);
+      throw new GitError(`git push to ${remote} failed: ${r.err.split("\n").filter(Boolean).slice(-3).join(" / ")}${hint}`, r.err);
     }
   }
   return {

@@ -14,7 +14,7 @@ export interface GitHubAccessOptions {
 /** `github.access`: GET /repos/{owner}/{repo} with the token. */
 export async function verifyGitHubAccess({ client, owner, repo, offline = false }: GitHubAccessOptions): Promise<CheckResult> {
   const id = "github.access";
-  const title = `GitHub token can reach ${owner}/${repo}`;
+  const title = `the GitHub token may create releases in ${owner}/${repo}`;
   if (offline) return { id, title, status: "skip", message: "offline: GitHub not contacted" };
   if (!client) return { id, title, status: "fail", message: "GITHUB_TOKEN is not set: create a token with contents: write on the repository and export GITHUB_TOKEN" };
   try {

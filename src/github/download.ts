@@ -6,6 +6,7 @@ import { DownloadError, downloadToFile, type Downloaded } from "../util/download
 import type { GitHubClient } from "./client.js";
 import { GitHubError } from "./errors.js";
 import { githubReleaseByTag, listReleaseAssets } from "./release.js";
+import { githubWebUrl } from "./repo.js";
 
 export interface AssetDownloadOptions {
   /** With a client and its token: the API route. */
@@ -20,13 +21,6 @@ export interface AssetDownloadOptions {
   dest: string;
   fetch?: typeof fetch;
   signal?: AbortSignal;
-}
-
-/** The web host of an API URL: github.com for api.github.com, the Enterprise host for `<host>/api/v3`. */
-export function githubWebUrl(apiUrl: string): string {
-  const u = new URL(apiUrl);
-  if (u.hostname === "api.github.com") return "https://github.com";
-  return `${u.origin}${u.pathname.replace(/\/api\/v3\/?$/, "").replace(/\/+$/, "")}`;
 }
 
 export async function downloadReleaseAsset(o: AssetDownloadOptions): Promise<Downloaded> {

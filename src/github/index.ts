@@ -1,6 +1,6 @@
 export { createGitHubClient, isRetryable, isStreamBody, type GitHubClient, type GitHubClientOptions } from "./client.js";
 export { GitHubError, toGitHubError } from "./errors.js";
-export { parseGitHubRemoteUrl, resolveGitHubRepo, type GitHubRepo, type ResolveRepoOptions } from "./repo.js";
+export { githubWebUrl, parseGitHubRemoteUrl, resolveGitHubRepo, type GitHubRepo, type ResolveRepoOptions } from "./repo.js";
 export { renderReleaseNotes, mdCell, type ReleaseNotesInput, type SmokeSummary } from "./notes.js";
 export {
   publishGitHubRelease,
@@ -17,4 +17,4 @@ export {
   type RemoteRelease,
 } from "./release.js";
 export { verifyGitHubAccess, type GitHubAccessOptions } from "./checks.js";
-export { downloadReleaseAsset, githubWebUrl, type AssetDownloadOptions } from "./download.js";
+export { downloadReleaseAsset, type AssetDownloadOptions } from "./download.js";

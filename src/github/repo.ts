@@ -31,6 +31,17 @@ export function parseGitHubRemoteUrl(url: string): GitHubRepo | undefined {
   }
 }
 
+/**
+ * The web address of the GitHub that `apiUrl` serves: `https://api.github.com` → `https://github.com`,
+ * GitHub Enterprise's `https://host/api/v3` → `https://host`; any other address is its own.
+ */
+export function githubWebUrl(apiUrl: string): string {
+  const u = new URL(apiUrl);
+  if (u.hostname.startsWith("api.")) u.hostname = u.hostname.slice(4);
+  u.pathname = u.pathname.replace(/\/api\/v3\/?$/, "/");
+  return u.href.replace(/\/+$/, "");
+}
+
 export interface ResolveRepoOptions {
   /** Pass process.env from the CLI; only GITHUB_REPOSITORY is read. */
   env?: Readonly<Record<string, string | undefined>>;

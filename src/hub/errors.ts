@@ -17,14 +17,25 @@ export function redactHub(text: string, secrets: readonly (string | undefined)[]
 }
 
 export class HubPublishError extends UserError {
+  /** Running again unchanged may succeed (network, rate limit, a server error, a head that moved). */
+  readonly transient: boolean;
+
   constructor(
     message: string,
     /** HTTP status when the Hub answered, undefined for network errors. */
     readonly status?: number,
-    options?: { cause?: unknown },
+    options: {
+      cause?: unknown;
+      /**
+       * The same request may succeed later unchanged (network, rate limit, a server error, a head
+       * that moved): running again helps. Otherwise something must be changed first.
+       */
+      transient?: boolean;
+    } = {},
   ) {
-    super(message, 1, options);
+    super(message, 1, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "HubPublishError";
+    this.transient = options.transient ?? (status === 412 || status === 429 || (status ?? 0) >= 500);
   }
 }
 
@@ -37,11 +48,17 @@ export function errorStatus(err: unknown): number | undefined {
 
 /** A UserError for `action` (e.g. "upload to user/model"), secrets removed. */
 export function toHubUserError(err: unknown, ctx: { action: string; repoId: string; endpoint: string; token?: string }): UserError {
-  if (err instanceof UserError) return new HubPublishError(redactHub(err.message, [ctx.token]), (err as HubPublishError).status);
+  if (err instanceof UserError) {
+    const h = err instanceof HubPublishError ? err : undefined;
+    return new HubPublishError(redactHub(err.message, [ctx.token]), h?.status, { cause: err, ...(h ? { transient: h.transient } : {}) });
+  }
   const status = errorStatus(err);
   const raw = err instanceof Error ? err.message : String(err);
   const detail = redactHub(raw, [ctx.token]);
   let message: string;
+  // Whether running again may help is said by the release, which knows what it has recorded;
+  // here (also used by `check`) the message says only what happened.
+  let transient = false;
   switch (status) {
     case 401:
       message = `the Hub at ${ctx.endpoint} refused the token (401): it is missing, invalid or expired. Create a write token at ${ctx.endpoint}/settings/tokens and set HF_TOKEN`;
@@ -56,18 +73,23 @@ export function toHubUserError(err: unknown, ctx: { action: string; repoId: stri
       message = `conflict on ${ctx.repoId} (409): ${detail}`;
       break;
     case 412:
-      message = `${ctx.repoId} changed on the Hub since the plan was made (412, parent commit is stale): someone else pushed. Nothing was committed; re-run the release to re-plan against the new head`;
+      message = `${ctx.repoId} changed on the Hub since the plan was made (412, parent commit is stale): someone else pushed. Nothing was committed; a new plan against the new head is needed`;
+      transient = true;
       break;
     case 429:
-      message = `the Hub kept rate-limiting (429) while trying to ${ctx.action}; wait a few minutes and re-run (files already uploaded are not sent again)`;
+      message = `the Hub kept rate-limiting (429) while trying to ${ctx.action}; wait a few minutes`;
+      transient = true;
       break;
     default:
-      if (status && status >= 500) message = `the Hub failed (${status}) while trying to ${ctx.action}; re-run later (files already uploaded are not sent again): ${detail}`;
-      else if (retryableErrorCode(err) || /fetch failed|ECONNREFUSED|ENOTFOUND/i.test(raw + String((err as { cause?: unknown })?.cause ?? "")))
-        message = `network error while trying to ${ctx.action} (${retryableErrorCode(err) ?? causeCode(err) ?? "connection failed"}); re-run to resume: files already uploaded are not sent again`;
-      else message = `could not ${ctx.action}: ${detail}`;
+      if (status && status >= 500) {
+        message = `the Hub failed (${status}) while trying to ${ctx.action}: ${detail}`;
+        transient = true;
+      } else if (retryableErrorCode(err) || /fetch failed|ECONNREFUSED|ENOTFOUND/i.test(raw + String((err as { cause?: unknown })?.cause ?? ""))) {
+        message = `network error while trying to ${ctx.action} (${retryableErrorCode(err) ?? causeCode(err) ?? "connection failed"}): check the network and HF_ENDPOINT (${ctx.endpoint})`;
+        transient = true;
+      } else message = `could not ${ctx.action}: ${detail}`;
   }
-  return new HubPublishError(redactHub(message, [ctx.token]), status);
+  return new HubPublishError(redactHub(message, [ctx.token]), status, { cause: err, transient });
 }
 
 function causeCode(err: unknown): string | undefined {

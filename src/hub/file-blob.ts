@@ -23,10 +23,20 @@ export class DiskBlob extends Blob {
     readonly file: string,
     private readonly start: number,
     private readonly end: number,
+    /** Told the bytes read so far by each new read of the range (a retried PUT starts again at 0). */
+    private readonly onRead?: (bytesThisRead: number) => void,
   ) {
     super([]);
     // Blob's size is a prototype getter over internal state: shadow it with the file range.
     Object.defineProperty(this, "size", { value: end - start, enumerable: true });
+  }
+
+  /**
+   * The same bytes, reporting how many have been read into the request so far: what a PUT has
+   * handed to its connection (ahead of the wire by at most one chunk), for an upload's progress.
+   */
+  tracked(onRead: (bytesThisRead: number) => void): DiskBlob {
+    return new DiskBlob(this.file, this.start, this.end, onRead);
   }
 
   override slice(start = 0, end = this.size): DiskBlob {
@@ -66,7 +76,15 @@ export class DiskBlob extends Blob {
   /** The bytes as a Node stream, read from disk in bounded chunks (a new read each call). */
   nodeStream(): Readable {
     if (this.size === 0) return Readable.from([]);
-    return createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
+    const stream = createReadStream(this.file, { start: this.start, end: this.end - 1, highWaterMark: CHUNK });
+    const onRead = this.onRead;
+    if (onRead) {
+      let read = 0;
+      onRead(0);
+      // A second 'data' listener beside the consumer's: it sees every chunk and changes no flow.
+      stream.on("data", (chunk: Buffer | string) => onRead((read += chunk.length)));
+    }
+    return stream;
   }
 }
 

@@ -32,3 +32,4 @@ export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUpload
 export { DiskBlob, readRegularFile, MAX_WHOLE_READ } from "./file-blob.js";
 export { fileStreamingFetch } from "./file-fetch.js";
 export { downloadHubFile, hubResolveUrl, isPublicHubRepo, type HubDownloadOptions } from "./download.js";
+export { fetchHubModelCard, type HubModelCard } from "./model-card.js";

@@ -10,6 +10,7 @@
 // parallel while memory stays bounded by the pool size.
 import { HubApiError } from "@huggingface/hub";
 import { defaultHubFetch } from "./errors.js";
+import { DiskBlob } from "./file-blob.js";
 import { authHeaders, httpError } from "./tree.js";
 
 export interface LfsObject {
@@ -30,7 +31,11 @@ export interface LfsUploadOptions {
   objects: readonly LfsObject[];
   fetch?: typeof fetch;
   signal?: AbortSignal;
-  /** Called after each PUT (whole object or one part) with the bytes it sent. */
+  /**
+   * Bytes sent, as they go: called with the change in bytes handed to the connection for `path`
+   * (negative when a retried PUT starts its part again). For a file-backed object this follows
+   * the stream; otherwise it comes once its PUT is done.
+   */
   onBytes?: (path: string, bytes: number) => void;
   /** PUTs in flight at once, whole objects and multipart parts together (default 4). */
   concurrency?: number;
@@ -96,10 +101,11 @@ export async function uploadLfsObjects(opts: LfsUploadOptions): Promise<LfsUploa
         if (action.header?.chunk_size) jobs.push(...multipartJobs(f, obj, action, opts, result, signal));
         else {
           jobs.push(async () => {
-            const put = await putBlob(f, action.href, obj.content, transferHeaders(action.header), signal);
+            const sent = sentCounter(obj.path, opts.onBytes);
+            const put = await putBlob(f, action.href, sent.track(obj.content), transferHeaders(action.header), signal);
             if (!put.ok) throw await httpError(put, `upload ${obj.path} to LFS storage`);
             await put.body?.cancel();
-            opts.onBytes?.(obj.path, obj.size);
+            sent.done(obj.size);
             result.uploaded.push(obj.oid);
           });
         }
@@ -113,6 +119,22 @@ export async function uploadLfsObjects(opts: LfsUploadOptions): Promise<LfsUploa
   } finally {
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
+}
+
+/**
+ * The bytes one PUT has sent, reported to `onBytes` as changes: as the body is read when it is a
+ * file on disk, and in full when the PUT is done (for any other body, and to settle the count).
+ */
+function sentCounter(path: string, onBytes: LfsUploadOptions["onBytes"]) {
+  let counted = 0;
+  const report = (now: number): void => {
+    if (now !== counted) onBytes?.(path, now - counted);
+    counted = now;
+  };
+  return {
+    track: (body: Blob): Blob => (onBytes && body instanceof DiskBlob ? body.tracked(report) : body),
+    done: (size: number): void => report(size),
+  };
 }
 
 /** One batch call: the objects to send with their actions; the stored ones go to `result.present`. */
@@ -179,13 +201,14 @@ function multipartJobs(f: typeof fetch, obj: LfsObject, action: UploadAction, op
   return parts.map((part) => async () => {
     const n = Number(part);
     const slice = obj.content.slice((n - 1) * chunkSize, n * chunkSize);
-    const res = await putBlob(f, header[part]!, slice, {}, signal);
+    const sent = sentCounter(obj.path, opts.onBytes);
+    const res = await putBlob(f, header[part]!, sent.track(slice), {}, signal);
     if (!res.ok) throw await httpError(res, `upload part ${n} of ${obj.path} to LFS storage`);
     await res.body?.cancel();
     const etag = res.headers.get("ETag");
     if (!etag) throw new Error(`LFS storage answered part ${n} of ${obj.path} without an ETag`);
     etags.set(n, etag);
-    opts.onBytes?.(obj.path, slice.size);
+    sent.done(slice.size);
     if (etags.size === parts.length) await complete();
   });
 }

@@ -57,15 +57,15 @@ async function getRemoteUrl(cwd: string, remote: string): Promise<string | undef
 /** `hub.remote`: pass when it matches; warn when missing ("will be added"); fail on a mismatch. */
 export async function checkHubRemote(opts: RemoteCheckOptions): Promise<CheckResult> {
   const want = hubRepoUrl(opts.endpoint, opts.repoId);
-  const base = { id: "hub.remote", title: `git remote "${opts.remote}" points at ${want}` };
+  const base = { id: "hub.remote", title: `git remote "${opts.remote}" must point at the Hub repo ${want}` };
   const url = await getRemoteUrl(opts.cwd, opts.remote);
   if (url === null) return { ...base, status: "warn", message: `${opts.cwd} is not a git repository (or git is missing): remote "${opts.remote}" cannot be checked` };
-  if (url === undefined) return { ...base, status: "warn", message: `git remote "${opts.remote}" is missing: it will be added by the release (${want})` };
+  if (url === undefined) return { ...base, status: "warn", message: `there is no remote "${opts.remote}" yet: the release will add it` };
   if (remoteMatchesRepo(url, opts.endpoint, opts.repoId)) return { ...base, status: "pass" };
   return {
     ...base,
     status: "fail",
-    message: `git remote "${opts.remote}" points at ${stripUrlCredentials(url)}, not ${want}: fix it with \`git remote set-url ${opts.remote} ${want}\` or change the repo in the config`,
+    message: `"${opts.remote}" points at ${stripUrlCredentials(url)}: fix it with \`git remote set-url ${opts.remote} ${want}\` or change the repo in the config`,
   };
 }
 

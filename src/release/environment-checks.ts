@@ -3,7 +3,8 @@
 // GitHub access. Network items report `skip` offline or without a token, saying what to set up.
 import { runGitPreflight } from "../git/index.js";
 import { verifyGitHubAccess } from "../github/checks.js";
-import { checkGitLfs, checkHubRemote, checkHubRepo, checkHubToken, checkHubWhoami } from "../hub/index.js";
+import type { HubCardLookup } from "../checkpoint/load.js";
+import { checkGitLfs, checkHubRemote, checkHubRepo, checkHubToken, checkHubWhoami, fetchHubModelCard } from "../hub/index.js";
 import type { CheckResult } from "../report.js";
 import type { Remotes } from "./remotes.js";
 import type { ReleaseSettings } from "./settings.js";
@@ -64,12 +65,36 @@ export async function hubChecks(s: ReleaseSettings, remotes: Remotes): Promise<C
 
 export async function githubChecks(s: ReleaseSettings, remotes: Remotes): Promise<CheckResult[]> {
   const name = s.github.repository ? `${s.github.repository.owner}/${s.github.repository.repo}` : "the GitHub repository";
-  const title = `GitHub token can reach ${name}`;
+  const title = `the GitHub token may create releases in ${name}`;
   if (!s.github.repository) return [{ id: "github.access", title, status: "skip", message: s.github.repositoryError ?? "no GitHub repository" }];
   if (!remotes.github) {
     return [{ id: "github.access", title, status: "skip", message: "no GITHUB_TOKEN: set it (contents: write) so the release can create the GitHub Release" }];
   }
   return [await verifyGitHubAccess({ client: remotes.github, owner: s.github.repository.owner, repo: s.github.repository.repo, offline: s.offline })];
+}
+
+/**
+ * The card the Hub page keeps when the checkpoint has none (azbert's lives in its GitHub README,
+ * mirrored to the Hub): README.md of the Hub repo at the branch the release commits to, unless
+ * --prune would delete it.
+ */
+export function hubCardLookup(s: ReleaseSettings, remotes: Remotes): () => Promise<HubCardLookup> {
+  // Asked once per command: `check` and the smoke stage of a release see the same answer.
+  let answer: Promise<HubCardLookup> | undefined;
+  return () => (answer ??= lookUp());
+  async function lookUp(): Promise<HubCardLookup> {
+    const where = `${s.hub.repoId}@${s.hub.revision}`;
+    if (s.hub.prune) return { status: "pruned", where };
+    if (s.offline) return { status: "unknown", why: "offline" };
+    try {
+      const r = await fetchHubModelCard({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, revision: s.hub.revision, fetch: remotes.hubFetch, ...(s.hub.token ? { token: s.hub.token } : {}) });
+      if (r.status === "found") return { status: "found", where, text: r.text };
+      // Without a token a private repo looks absent: only a token's answer says there is no card.
+      return s.hub.token ? { status: "absent", where } : { status: "unknown", why: `no Hub token, and ${where} does not show a README.md without one` };
+    } catch (e) {
+      return { status: "unknown", why: `the Hub could not be asked: ${(e as Error).message}` };
+    }
+  }
 }
 
 /** Check functions may return extra data beside the result; the report carries only the contract's fields. */

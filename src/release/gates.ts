@@ -9,6 +9,11 @@ export function publishGates(s: ReleaseSettings, results: readonly CheckResult[]
   return [...requireCredentials(s, results), ...requirePlan(s, results, plan), ...refuseConflicts(plan)];
 }
 
+/** What the dry run must fail on as well: a plan that the real run would refuse. */
+export function dryRunGates(plan: ReleasePlan): CheckResult[] {
+  return refuseConflicts(plan);
+}
+
 /** Remote steps run only against a plan the user could see. */
 function requirePlan(s: ReleaseSettings, results: readonly CheckResult[], plan: ReleasePlan): CheckResult[] {
   if (!isOk(results)) return [];
@@ -38,17 +43,27 @@ function requireCredentials(s: ReleaseSettings, results: readonly CheckResult[])
   return out;
 }
 
-/** A release tag already on the remote at another commit is never moved. */
+/** A release tag already at another commit, on the git remote or on the Hub, is never moved. */
 function refuseConflicts(plan: ReleasePlan): CheckResult[] {
+  const out: CheckResult[] = [];
   const git = plan.git && !isSkipped(plan.git) ? plan.git : undefined;
   const conflict = git?.refs.find((r) => r.action === "conflict");
-  if (!conflict) return [];
-  return [
-    {
+  if (conflict) {
+    out.push({
       id: "release.tag-conflict",
       title: "the release tag is not taken on the remote",
       status: "fail",
       message: `${conflict.ref} already exists on ${git!.remote} at ${conflict.from?.slice(0, 7)}, not at HEAD: bump the version`,
-    },
-  ];
+    });
+  }
+  const hub = plan.hub && !isSkipped(plan.hub) ? plan.hub : undefined;
+  if (hub?.tag?.action === "conflict") {
+    out.push({
+      id: "release.hub-tag-conflict",
+      title: "the release tag is not taken on the Hub",
+      status: "fail",
+      message: `tag ${hub.tag.name} already exists on ${hub.repoId} at ${hub.tag.commit!.slice(0, 12)}, not at the commit this release would tag: bump the version (a released tag is never moved), or delete that tag on the Hub if it was a mistake`,
+    });
+  }
+  return out;
 }

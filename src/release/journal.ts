@@ -37,6 +37,9 @@ export function manifestDigest(m: Manifest): string {
   return createHash("sha256").update(JSON.stringify(m.map(({ path: p, size, sha256 }) => [p, size, sha256]))).digest("hex");
 }
 
+/** A journal read for planning: what is recorded, and nothing that writes. */
+export type RecordedSteps = Pick<Journal, "get" | "file">;
+
 export class Journal {
   private constructor(
     readonly file: string,
@@ -54,17 +57,34 @@ export class Journal {
    */
   static async open(cwd: string, tag: string, digest: string): Promise<Journal> {
     const file = Journal.fileFor(await Journal.requireRepository(cwd), tag);
-    let data: JournalFile = { version: 2, tag, manifestDigest: digest, entries: [] };
-    try {
-      const prev = JSON.parse(await readFile(file, "utf8")) as Partial<JournalFile>;
-      if (prev.version === 2 && prev.tag === tag && prev.manifestDigest === digest && Array.isArray(prev.entries)) data = prev as JournalFile;
-    } catch {
-      // No journal yet (or unreadable): a fresh release.
-    }
+    const data = (await Journal.load(file, tag, digest)) ?? { version: 2, tag, manifestDigest: digest, entries: [] };
     // Written at once: from the first remote step on, the journal says what has finished.
     const journal = new Journal(file, data);
     await journal.save();
     return journal;
+  }
+
+  /**
+   * What an earlier run of `tag` with these bytes recorded, read without writing anything (the
+   * dry run's plan): undefined outside a repository or when there is no such journal.
+   */
+  static async read(cwd: string, tag: string, digest: string): Promise<RecordedSteps | undefined> {
+    const found = await gitAt(cwd).try(["rev-parse", "--absolute-git-dir"]);
+    if (!found.ok) return undefined;
+    const file = Journal.fileFor(found.out.trim(), tag);
+    const data = await Journal.load(file, tag, digest);
+    return data ? new Journal(file, data) : undefined;
+  }
+
+  /** The journal file's content when it is one of `tag` for these bytes (else: a fresh release). */
+  private static async load(file: string, tag: string, digest: string): Promise<JournalFile | undefined> {
+    try {
+      const prev = JSON.parse(await readFile(file, "utf8")) as Partial<JournalFile>;
+      if (prev.version === 2 && prev.tag === tag && prev.manifestDigest === digest && Array.isArray(prev.entries)) return prev as JournalFile;
+    } catch {
+      // No journal yet (or unreadable).
+    }
+    return undefined;
   }
 
   /** The git directory that holds the journal; a folder outside any repository is an error saying so. */

@@ -5,7 +5,9 @@ import { displayPath } from "../util/display-path.js";
 import type { Manifest } from "../checkpoint/types.js";
 import { gitAt, remoteTagCommit, type Git } from "../git/index.js";
 import { githubReleaseByTag } from "../github/index.js";
-import { checkHubGitAccess, hubRepoUrl, planHubPublish, type GitAccess, type HubPlan } from "../hub/index.js";
+import { checkHubGitAccess, getHubTag, hubRepoUrl, planHubPublish, type GitAccess, type HubPlan } from "../hub/index.js";
+import { githubDestination, hubDestination } from "./destinations.js";
+import type { RecordedSteps } from "./journal.js";
 import type { SafetensorsOutcome } from "./published.js";
 import type { Remotes } from "./remotes.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
@@ -14,13 +16,26 @@ export interface Skipped {
   skipped: string;
 }
 
+/**
+ * The release tag on the Hub: `create` it on the release commit, `unchanged` (already on the
+ * commit the release leaves as head, or recorded by an earlier run), or `conflict`: taken by
+ * another commit, which the Hub step would refuse. Absent for a pull request (tagged once merged).
+ */
+export interface HubTagPlan {
+  name: string;
+  action: "create" | "unchanged" | "conflict";
+  /** Where the tag points now, when it exists. */
+  commit?: string;
+}
+
 export interface ReleasePlan {
   tag: string;
   /** model.safetensors written from pytorch_model.bin (or planned, in a dry run), and what of the weights is published. */
   safetensors?: SafetensorsOutcome;
-  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string }; transport: "api" | "git"; git?: GitAccess }) | Skipped;
+  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string }; transport: "api" | "git"; git?: GitAccess; tag?: HubTagPlan }) | Skipped;
   git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
-  github?: { repository: string; release: "create" | "update"; releaseId?: number; assets: string[] } | Skipped;
+  /** `unchanged`: an earlier run made this release with these bytes and it is still there. */
+  github?: { repository: string; release: "create" | "update" | "unchanged"; releaseId?: number; assets: string[] } | Skipped;
   pack?: { archive: string; files: number; bytes: number };
   /** verify.download: what is downloaded after publishing, and checked. */
   proof?: ProofPlan;
@@ -40,10 +55,12 @@ async function out(git: Git, args: string[]): Promise<string | undefined> {
   return r.ok ? r.out.trim() : undefined;
 }
 
-export async function planHub(s: ReleaseSettings, remotes: Remotes, manifest: Manifest): Promise<NonNullable<ReleasePlan["hub"]>> {
+export async function planHub(s: ReleaseSettings, remotes: Remotes, manifest: Manifest, recorded?: RecordedSteps): Promise<NonNullable<ReleasePlan["hub"]>> {
   if (s.offline) return { skipped: "offline: the Hub was not contacted" };
   if (!s.hub.token) return { skipped: "no Hub token: set HF_TOKEN to see what would be uploaded" };
-  const plan = await planHubPublish({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: remotes.hubFetch, revision: s.hub.revision, manifest, prune: s.hub.prune });
+  const target = { endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, fetch: remotes.hubFetch };
+  const plan = await planHubPublish({ ...target, revision: s.hub.revision, manifest, prune: s.hub.prune });
+  const tag = s.hub.createPr ? undefined : await planHubTag(tagName(s), plan, plan.repoExists ? await getHubTag({ ...target, tag: tagName(s) }) : undefined, recorded?.get("hub-tag", hubDestination(s))?.result.commit);
   const url = await out(gitAt(s.cwd), ["remote", "get-url", s.hub.remote]);
   // The git transport: git itself must reach the repo with the token (scoped as the publish scopes it).
   const gitAccess =
@@ -55,7 +72,19 @@ export async function planHub(s: ReleaseSettings, remotes: Remotes, manifest: Ma
     remote: { name: s.hub.remote, action: url === undefined ? "add" : "keep", url: hubRepoUrl(s.hub.endpoint, s.hub.repoId) },
     transport: s.hub.transport,
     ...(gitAccess ? { git: gitAccess } : {}),
+    ...(tag ? { tag } : {}),
   };
+}
+
+/**
+ * What the Hub step will do with the release tag, decided as it decides: a tag elsewhere is
+ * refused unless it already marks the head this release leaves unchanged, or an earlier run of
+ * this release put it there (the branch may have moved on since).
+ */
+function planHubTag(name: string, plan: HubPlan, existing: string | undefined, recordedCommit: string | undefined): HubTagPlan {
+  if (!existing) return { name, action: "create" };
+  const atHead = plan.noop && existing === plan.parentCommit;
+  return { name, action: atHead || existing === recordedCommit ? "unchanged" : "conflict", commit: existing };
 }
 
 export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePlan["git"]>> {
@@ -81,7 +110,7 @@ export async function planGit(s: ReleaseSettings): Promise<NonNullable<ReleasePl
   };
 }
 
-export async function planGitHub(s: ReleaseSettings, remotes: Remotes, assets: string[]): Promise<NonNullable<ReleasePlan["github"]>> {
+export async function planGitHub(s: ReleaseSettings, remotes: Remotes, assets: string[], recorded?: RecordedSteps): Promise<NonNullable<ReleasePlan["github"]>> {
   if (!s.github.repository) return { skipped: s.github.repositoryError ?? "no GitHub repository" };
   if (s.offline) return { skipped: "offline: GitHub was not contacted" };
   if (!remotes.github) return { skipped: "no GITHUB_TOKEN: set it to see the release that would be made" };
@@ -89,7 +118,10 @@ export async function planGitHub(s: ReleaseSettings, remotes: Remotes, assets: s
   const repository = `${owner}/${repo}`;
   try {
     const r = await githubReleaseByTag(remotes.github, owner, repo, tagName(s));
-    return r ? { repository, release: "update", releaseId: r.id, assets } : { repository, release: "create", assets };
+    if (!r) return { repository, release: "create", assets };
+    // Made and verified by an earlier run with these bytes, and still there: nothing to update.
+    const done = recorded?.get("github-release", githubDestination(s))?.result.releaseId === r.id && !!recorded.get("verify", githubDestination(s));
+    return { repository, release: done ? "unchanged" : "update", releaseId: r.id, assets };
   } catch (e) {
     return { skipped: `cannot read releases of ${repository}: ${(e as Error).message}` };
   }
@@ -145,7 +177,7 @@ export function renderPlan(plan: ReleasePlan): string {
       out.push(...table(["action", "path", "size", "storage"], rows).map((l) => `  ${l}`));
       const sm = h.summary;
       out.push(`  ${sm.add} add, ${sm.update} update, ${sm.delete} delete, ${sm.unchanged} unchanged; ${formatBytes(sm.bytesToSend)} to send${h.noop ? " — nothing to change, no commit" : ""}`);
-      out.push(`  would tag the commit ${plan.tag}`);
+      out.push(`  ${hubTagLine(h.tag, h.repoId)}`);
     }
   }
   if (plan.git) {
@@ -156,6 +188,7 @@ export function renderPlan(plan: ReleasePlan): string {
   if (plan.github) {
     out.push("", "GitHub Release:");
     if (isSkipped(plan.github)) out.push(`  skipped: ${plan.github.skipped}`);
+    else if (plan.github.release === "unchanged") out.push(`  release up to date: ${plan.tag} of ${plan.github.repository} was made by an earlier run with these files`);
     else out.push(`  would ${plan.github.release} the release ${plan.tag} of ${plan.github.repository} with ${plan.github.assets.join(", ")}`);
   }
   const proof = plan.proof;
@@ -168,6 +201,13 @@ export function renderPlan(plan: ReleasePlan): string {
     if (proof.github) out.push(`  download ${proof.github.assets.join(" and ")} from the GitHub Release and unpack them with the verified unpacker`);
   }
   return out.join("\n");
+}
+
+function hubTagLine(t: HubTagPlan | undefined, repoId: string): string {
+  if (!t) return "published as a pull request: no tag until it is merged";
+  if (t.action === "create") return `would tag the commit ${t.name}`;
+  if (t.action === "unchanged") return `already tagged: ${t.name} → ${t.commit!.slice(0, 12)}`;
+  return `CONFLICT: tag ${t.name} already exists on ${repoId} at ${t.commit!.slice(0, 12)}, not at the commit this release would tag: the Hub step refuses to move it`;
 }
 
 function gitAccessLine(g: GitAccess, remote: string): string {

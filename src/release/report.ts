@@ -112,6 +112,10 @@ export interface ReleaseReport {
   notes: string[];
   /** Why the release stopped (failed, interrupted). */
   error?: string;
+  /** failed: running the same command again can get past the failure as it is (a network or server error). */
+  rerunHelps?: boolean;
+  /** The remote destinations this run was asked to publish to (`--only` may leave one out). */
+  remotes: Array<"hub" | "github">;
   /** The journal file, relative to the project. */
   journal?: string;
 }

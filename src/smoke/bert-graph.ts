@@ -8,8 +8,10 @@
 //   mask_index   int64 [M]        flat indices (row * T + t) of the masked tokens
 // Output:
 //   logits       float [M, V]     MLM logits at the masked tokens only
+import { printable } from "../checkpoint/printable.js";
 import path from "node:path";
 import type { DType, TensorInfo } from "../checkpoint/types.js";
+import { describeShapeMismatch, dim, sameShape, type Dim } from "../checks/config-dims.js";
 import { UserError } from "../report.js";
 import { attr, DT, encodeModel, GraphBuilder, type Initializer, type OnnxDataType } from "./onnx.js";
 
@@ -26,26 +28,26 @@ export interface BertConfig {
 }
 
 export function parseBertConfig(json: unknown, file: string): BertConfig {
-  if (!json || typeof json !== "object") throw new UserError(`${file}: not a JSON object`, 2);
+  if (!json || typeof json !== "object") throw new UserError(`${printable(file)}: not a JSON object`, 2);
   const c = json as Record<string, unknown>;
   const num = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-      throw new UserError(`${file}: "${key}" must be a positive number (got ${JSON.stringify(c[key])})`, 2);
+      throw new UserError(`${printable(file)}: "${key}" must be a positive number (got ${JSON.stringify(c[key])})`, 2);
     }
     return v;
   };
   if (c.model_type !== undefined && c.model_type !== "bert") {
-    throw new UserError(`${file}: model_type is "${String(c.model_type)}"; the CPU smoke engine runs BERT only`, 2);
+    throw new UserError(`${printable(file)}: model_type is "${String(c.model_type)}"; the CPU smoke engine runs BERT only`, 2);
   }
   const pet = c.position_embedding_type ?? "absolute";
   if (pet !== "absolute") {
-    throw new UserError(`${file}: position_embedding_type "${String(pet)}" is not supported by the CPU engine (absolute only)`, 2);
+    throw new UserError(`${printable(file)}: position_embedding_type "${String(pet)}" is not supported by the CPU engine (absolute only)`, 2);
   }
   const act = String(c.hidden_act ?? "gelu");
   const hiddenAct =
     act === "gelu" ? "gelu" : act === "gelu_new" || act === "gelu_pytorch_tanh" ? "gelu_tanh" : act === "relu" ? "relu" : null;
-  if (!hiddenAct) throw new UserError(`${file}: hidden_act "${act}" is not supported by the CPU engine`, 2);
+  if (!hiddenAct) throw new UserError(`${printable(file)}: hidden_act "${act}" is not supported by the CPU engine`, 2);
   const cfg: BertConfig = {
     hiddenSize: num("hidden_size"),
     numLayers: num("num_hidden_layers"),
@@ -58,7 +60,7 @@ export function parseBertConfig(json: unknown, file: string): BertConfig {
     hiddenAct,
   };
   if (cfg.hiddenSize % cfg.numHeads !== 0) {
-    throw new UserError(`${file}: hidden_size ${cfg.hiddenSize} is not a multiple of num_attention_heads ${cfg.numHeads}`, 2);
+    throw new UserError(`${printable(file)}: hidden_size ${cfg.hiddenSize} is not a multiple of num_attention_heads ${cfg.numHeads}`, 2);
   }
   return cfg;
 }
@@ -90,13 +92,14 @@ export function requiredTensors(cfg: BertConfig): string[] {
   return names;
 }
 
-export function expectedShape(cfg: BertConfig, canonical: string): number[] {
-  const H = cfg.hiddenSize;
-  const I = cfg.intermediateSize;
-  const table: [RegExp, number[]][] = [
-    [/^embeddings\.word_embeddings\.weight$/, [cfg.vocabSize, H]],
-    [/^embeddings\.position_embeddings\.weight$/, [cfg.maxPositions, H]],
-    [/^embeddings\.token_type_embeddings\.weight$/, [cfg.typeVocabSize, H]],
+export function expectedShape(cfg: BertConfig, canonical: string): Dim[] {
+  const H = dim(cfg.hiddenSize, "hidden_size");
+  const I = dim(cfg.intermediateSize, "intermediate_size");
+  const V = dim(cfg.vocabSize, "vocab_size");
+  const table: [RegExp, Dim[]][] = [
+    [/^embeddings\.word_embeddings\.weight$/, [V, H]],
+    [/^embeddings\.position_embeddings\.weight$/, [dim(cfg.maxPositions, "max_position_embeddings"), H]],
+    [/^embeddings\.token_type_embeddings\.weight$/, [dim(cfg.typeVocabSize, "type_vocab_size"), H]],
     [/LayerNorm\.(weight|bias)$/, [H]],
     [/attention\.(self\.(query|key|value)|output\.dense)\.weight$/, [H, H]],
     [/attention\.(self\.(query|key|value)|output\.dense)\.bias$/, [H]],
@@ -106,8 +109,8 @@ export function expectedShape(cfg: BertConfig, canonical: string): number[] {
     [/layer\.\d+\.output\.dense\.bias$/, [H]],
     [/^cls\.predictions\.transform\.dense\.weight$/, [H, H]],
     [/^cls\.predictions\.transform\.dense\.bias$/, [H]],
-    [/^cls\.predictions\.decoder\.weight$/, [cfg.vocabSize, H]],
-    [/^cls\.predictions\.bias$/, [cfg.vocabSize]],
+    [/^cls\.predictions\.decoder\.weight$/, [V, H]],
+    [/^cls\.predictions\.bias$/, [V]],
   ];
   for (const [re, shape] of table) if (re.test(canonical)) return shape;
   throw new Error(`no expected shape for ${canonical}`);
@@ -126,7 +129,7 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
   if (prefix === undefined) {
     const sample = index.tensors.slice(0, 4).map((t) => t.name).join(", ");
     throw new UserError(
-      `${file}: unknown weights layout: no bert.embeddings.word_embeddings.weight (BertForPreTraining / BertForMaskedLM) ` +
+      `${printable(file)}: unknown weights layout: no bert.embeddings.word_embeddings.weight (BertForPreTraining / BertForMaskedLM) ` +
         `nor embeddings.word_embeddings.weight; found ${index.tensors.length} tensors, e.g. ${sample || "none"}`,
     );
   }
@@ -155,17 +158,13 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
       continue;
     }
     const want = expectedShape(cfg, canonical);
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new UserError(
-        `${file}: tensor ${t.name} has shape [${t.shape.join(", ")}], config.json implies [${want.join(", ")}]`,
-      );
-    }
+    if (!sameShape(t.shape, want)) throw new UserError(`${printable(file)}: tensor ${describeShapeMismatch(t.name, t.shape, want)}`);
     out.set(canonical, t);
   }
   if (missing.length) {
     const head = missing.some((m) => m.startsWith("cls.predictions"));
     throw new UserError(
-      `${file}: unknown weights layout: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(", ")}` +
+      `${printable(file)}: unknown weights layout: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(", ")}` +
         (missing.length > 5 ? ", ..." : "") +
         (head ? " (a masked-LM head is needed: BertForPreTraining or BertForMaskedLM weights, not BertModel)" : ""),
     );

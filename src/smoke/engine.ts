@@ -5,6 +5,7 @@
 // or several files: no copy through JavaScript) when they are stored contiguously as
 // float32/float16/bfloat16; otherwise they are loaded as float32 through the project's tensor
 // loader and embedded (raw_data).
+import { printable } from "../checkpoint/printable.js";
 import { realpathSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -85,7 +86,7 @@ function isContiguous(t: TensorInfo): boolean {
  */
 export function engineWeights(ckpt: LoadedCheckpoint): WeightsSet & { tensors: SetTensor[] } {
   const set = chosenWeightsSet(ckpt.weightSets);
-  if (!set) throw new UserError(`${ckpt.root}: no weights file (model.safetensors or pytorch_model.bin, single or sharded with its index)`, 2);
+  if (!set) throw new UserError(`${printable(ckpt.root)}: no weights file (model.safetensors or pytorch_model.bin, single or sharded with its index)`, 2);
   if (set.tensors) return set as WeightsSet & { tensors: SetTensor[] };
   throw new UserError(whyUnreadable(set, ckpt.weights), 1);
 }
@@ -98,8 +99,8 @@ function asUserError(e: unknown): unknown {
 function configOf(ckpt: LoadedCheckpoint): { json: unknown; file: string } {
   const doc = ckpt.json.get("config.json");
   const file = ckpt.files.find((f) => f.repoPath === "config.json")?.source ?? path.join(ckpt.root, "config.json");
-  if (!doc) throw new UserError(`${file}: no such file`, 2);
-  if (doc.error) throw new UserError(`${file} ${doc.error}`, 2);
+  if (!doc) throw new UserError(`${printable(file)}: no such file`, 2);
+  if (doc.error) throw new UserError(`${printable(file)} ${doc.error}`, 2);
   return { json: doc.value, file };
 }
 

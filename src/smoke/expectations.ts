@@ -1,5 +1,6 @@
 // Smoke expectations: per case text, tokens that must appear in the top-k
 // (schemas/smoke-expectations.schema.json).
+import { printable } from "../checkpoint/printable.js";
 import { readFile } from "node:fs/promises";
 import { UserError } from "../report.js";
 import { validateAgainst } from "../util/schemas.js";
@@ -28,13 +29,13 @@ export async function loadExpectations(file: string): Promise<Expectations> {
     text = await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot read the smoke expectations (${code === "ENOENT" ? "no such file" : (e as Error).message})`, 2);
+    throw new UserError(`${printable(file)}: cannot read the smoke expectations (${code === "ENOENT" ? "no such file" : (e as Error).message})`, 2);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`, 2);
+    throw new UserError(`${printable(file)}: not valid JSON (${(e as Error).message})`, 2);
   }
   return parseExpectations(value, file);
 }

@@ -1,7 +1,7 @@
 // runSmoke: the `smoke` command's work, for the CLI and the release pipeline.
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
-import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
+import { loadCheckpoint, useHubCard, type HubCardLookup, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { printable } from "../checkpoint/printable.js";
 import { irregularEntries } from "../checkpoint/regular-file.js";
 import { UserError } from "../report.js";
@@ -25,6 +25,8 @@ export interface RunSmokeOptions {
   modelCard?: string | null;
   /** The cases to run (default: the model card's widget examples). */
   cases?: SmokeCase[];
+  /** With no card in the checkpoint and no cases given: the card the Hub repo keeps (its widget examples are the cases). */
+  hubCard?: () => Promise<HubCardLookup>;
   /** A cases file: test.txt format, a JSON list, or a model card (.md). Ignored when `cases` is given. */
   casesFile?: string;
   /** Path of the expectations JSON (schemas/smoke-expectations.schema.json). */
@@ -178,7 +180,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   const tStart = performance.now();
   const ckptDir = path.resolve(opts.ckptDir);
   if (!existsSync(ckptDir) || !statSync(ckptDir).isDirectory()) {
-    throw new UserError(`${opts.ckptDir}: no such checkpoint folder`, 2);
+    throw new UserError(`${printable(opts.ckptDir)}: no such checkpoint folder`, 2);
   }
   const irregular = await irregularEntries(ckptDir);
   if (irregular.length) {
@@ -196,6 +198,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
     loadTokenizer(ckpt),
     opts.expectations ? loadExpectations(opts.expectations) : Promise.resolve(undefined),
   ]);
+  if (!opts.cases && !opts.casesFile && !ckpt.modelCard && opts.hubCard) useHubCard(ckpt, await opts.hubCard());
   const cases = opts.cases ?? (opts.casesFile ? await loadCasesFile(opts.casesFile, tokenizer.maskToken) : await widgetCases(ckpt));
   if (!cases.length) throw new UserError("no smoke cases to run", 2);
   const k = Math.max(topK, expectations?.topK ?? 0);

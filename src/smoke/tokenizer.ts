@@ -1,5 +1,6 @@
 // The checkpoint's own fast tokenizer (tokenizer.json) through @huggingface/tokenizers: added
 // tokens such as `$fact$` stay whole, and the mask token comes from the checkpoint's files.
+import { printable } from "../checkpoint/printable.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -20,14 +21,14 @@ async function readJson(file: string, required: boolean): Promise<Record<string,
   } catch (e) {
     if (!required && (e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot read (${code === "ENOENT" ? "no such file" : (e as Error).message})`, 2);
+    throw new UserError(`${printable(file)}: cannot read (${code === "ENOENT" ? "no such file" : (e as Error).message})`, 2);
   }
   try {
     const v: unknown = JSON.parse(text);
     if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
     return v as Record<string, unknown>;
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`, 2);
+    throw new UserError(`${printable(file)}: not valid JSON (${(e as Error).message})`, 2);
   }
 }
 

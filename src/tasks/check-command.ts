@@ -3,7 +3,7 @@ import { loadConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
 import type { GlobalOptions } from "../cli.js";
 import { checkTasks, stageFailure, type CheckContext } from "./check.js";
-import { environmentChecks } from "../release/environment-checks.js";
+import { environmentChecks, hubCardLookup } from "../release/environment-checks.js";
 import { connectRemotes } from "../release/remotes.js";
 import { resolveSettings } from "../release/settings.js";
 import { detectUi, makeListr } from "./ui.js";
@@ -11,7 +11,8 @@ import { detectUi, makeListr } from "./ui.js";
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
-  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, connectRemotes(settings)) };
+  const remotes = connectRemotes(settings);
+  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, remotes), hubCard: hubCardLookup(settings, remotes) };
   const ui = detectUi(!!opts.json);
   try {
     await makeListr(checkTasks(ctx), ui, ctx).run();

@@ -4,7 +4,7 @@ import type { ListrTask } from "listr2";
 import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
-import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
+import { loadCheckpoint, useHubCard, type HubCardLookup, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { hashCheckpoint } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { CheckGroup } from "../release/environment-checks.js";
@@ -22,6 +22,8 @@ export interface CheckContext {
   manifest?: Manifest;
   /** Extra groups of environment checks (git, git-lfs, remotes, credentials), run after the checkpoint's. */
   environment?: readonly CheckGroup[];
+  /** What the Hub repo keeps as its card, asked only when the checkpoint has none. */
+  hubCard?: () => Promise<HubCardLookup>;
 }
 
 function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promise<CheckResult[]> | CheckResult[]): ListrTask<Ctx> {
@@ -43,8 +45,10 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
       task: async (c: Ctx, task: Task<Ctx>) => {
         const { dir, modelCard } = c.settings.checkpoint;
         c.ckpt = await loadCheckpoint(dir, { modelCard, cache });
+        if (!c.ckpt.modelCard && c.hubCard) useHubCard(c.ckpt, await c.hubCard());
         const total = c.ckpt.files.reduce((s, f) => s + f.size, 0);
-        task.title = `Read checkpoint ${displayPath(dir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
+        const card = c.ckpt.modelCard?.origin === "hub" ? `; model card: ${c.ckpt.modelCard.path}` : "";
+        task.title = `Read checkpoint ${displayPath(dir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}${card}`;
       },
     },
     ...CHECKPOINT_CHECKS.filter((g) => g.after !== "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),

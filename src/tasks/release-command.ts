@@ -9,8 +9,9 @@ import { exitCodeOf } from "../release/report.js";
 import { renderPlan } from "../release/plan.js";
 import { resolveSettings } from "../release/settings.js";
 import { UsageError } from "../report.js";
-import { redact } from "../util/redact.js";
-import { runRelease } from "./release.js";
+import { redact, writeNow } from "../util/redact.js";
+import path from "node:path";
+import { runRelease, type ReleaseContext } from "./release.js";
 import { renderReleaseReport, writeStepSummary } from "./release-render.js";
 import { detectUi, humanStream, Progress } from "./ui.js";
 
@@ -39,13 +40,20 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
   const human = humanStream(ui);
   const progress = new Progress(ui);
   const interrupt = new AbortController();
+  let journal: (() => string | undefined) | undefined;
   const onSigint = () => {
-    human.write("\nInterrupted: stopping after the current request (Ctrl-C again to stop at once)…\n");
+    // Said at once, past the live renderer (which holds back what is written while it draws).
+    const recorded = journal?.();
+    writeNow(
+      recorded
+        ? `\nInterrupted (Ctrl-C): stopping after the current request (Ctrl-C again to stop at once). What finished is recorded in ${recorded}: run the release again to resume.\n`
+        : "\nInterrupted (Ctrl-C): nothing has been published; stopping (Ctrl-C again to stop at once). Run the release again to start over.\n",
+    );
     interrupt.abort(new Error("interrupted (Ctrl-C)"));
   };
   process.once("SIGINT", onSigint);
   try {
-    const report = await runRelease({
+    const ctx: ReleaseContext = {
       settings,
       remotes: connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
       signal: interrupt.signal,
@@ -57,7 +65,9 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
       plan: { tag: "error" in settings.tag ? "(unknown)" : settings.tag.tag },
       steps: [],
       notes: [],
-    });
+    };
+    journal = () => (ctx.journal ? path.relative(settings.cwd, ctx.journal.file) : undefined);
+    const report = await runRelease(ctx);
     renderReleaseReport(report, ui);
     await writeStepSummary(report, settings.release.dryRun);
     return exitCodeOf(report);
@@ -69,7 +79,8 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
 async function confirm(question: string, signal: AbortSignal): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    rl.on("SIGINT", () => rl.close());
+    // Ctrl-C at the prompt is an interrupt like any other, not a "no".
+    rl.on("SIGINT", () => (rl.close(), process.emit("SIGINT")));
     return /^y(es)?$/i.test((await rl.question(question, { signal })).trim());
   } catch {
     return false; // Ctrl-C or end of input: not confirmed

@@ -24,6 +24,8 @@ export function jsonReport(r: ReleaseReport): Record<string, unknown> {
     ...(!planned && r.safetensors ? { safetensors: r.safetensors } : {}),
     ...(r.notes.length ? { notes: r.notes } : {}),
     ...(r.error ? { error: r.error } : {}),
+    // A failed release: whether running the same command again can pass (a network or server error).
+    ...(r.rerunHelps !== undefined ? { rerunHelps: r.rerunHelps } : {}),
     ...(r.journal ? { journal: r.journal } : {}),
   };
 }
@@ -41,7 +43,6 @@ function humanReport(r: ReleaseReport): string {
     const proof = byId.get("verify.download");
     if (proof && "summary" in proof && proof.summary) out.push(`  Downloaded:     ${proof.summary}`);
   };
-  const resume = `What finished is recorded in ${r.journal ?? "the journal"}; run the release again to resume.`;
   switch (r.outcome) {
     case "dry-run":
     case "checks-failed":
@@ -53,28 +54,56 @@ function humanReport(r: ReleaseReport): string {
       if (r.pack) out.push(`Packed ${r.pack.archive.path} (sha256 ${r.pack.archive.sha256}); no remote stage selected.`);
       break;
     case "already-released":
-      out.push(`\n${r.tag} is already released and verified: nothing to do.`);
+      out.push(`\n${r.tag} is already released${partOf(r)} and verified: nothing to do.`);
       links();
+      out.push(...notPartOf(r));
       break;
     case "released":
-      out.push(`\nReleased ${r.tag}`);
+      out.push(`\nReleased ${r.tag}${partOf(r)}`);
       links();
+      out.push(...notPartOf(r));
       break;
     case "failed":
-      out.push(`\nRelease failed: ${r.error ?? failedStep(r.steps) ?? "a step failed"}`, resume);
+      out.push(`\nRelease failed: ${r.error ?? failedStep(r.steps) ?? "a step failed"}`, afterFailure(r));
       break;
     case "declined":
       out.push("Not published.");
       break;
     case "interrupted":
-      out.push(
-        r.journal
-          ? `\nInterrupted. Finished steps are recorded in ${r.journal}; run the release again to resume.`
-          : "\nInterrupted before anything was published.",
-      );
+      out.push(`\n${interruptedLine(r.journal)}`);
       break;
   }
   return `${out.join("\n")}\n`;
+}
+
+/** What a rerun of the same command does after a failed step: resume only when that can help. */
+function afterFailure(r: ReleaseReport): string {
+  if (r.rerunHelps && r.journal) return `This can pass on another try (a network or server error). What finished is recorded in ${r.journal}: run the same command again to resume; finished steps are skipped.`;
+  if (r.rerunHelps) return "This can pass on another try (a network or server error): run the same command again.";
+  return `Running the same command again fails the same way: change what the message above says first.${r.journal ? ` Steps that finished are recorded in ${r.journal} and are not repeated.` : ""}`;
+}
+
+/** After Ctrl-C: what was published, and what a rerun does. */
+export function interruptedLine(journal: string | undefined): string {
+  return journal
+    ? `Interrupted. Finished steps are recorded in ${journal}; run the release again to resume.`
+    : "Interrupted before anything was published: run the release again to start over (files already hashed are not read again).";
+}
+
+/** " to the Hub only" when `--only` left a destination out. */
+function partOf(r: ReleaseReport): string {
+  if (r.remotes.length !== 1) return "";
+  return r.remotes[0] === "hub" ? " to the Hugging Face Hub only" : " to GitHub only";
+}
+
+/** What a partial release (`--only`) did not do, said plainly. */
+function notPartOf(r: ReleaseReport): string[] {
+  const missing: string[] = [];
+  if (!r.remotes.includes("hub")) missing.push("nothing was published to the Hugging Face Hub (no Hub commit, no Hub tag)");
+  if (!r.remotes.includes("github")) missing.push("nothing went to GitHub (no git push of the branch or tag, no GitHub Release)");
+  if (!missing.length) return [];
+  const rest = r.remotes.includes("hub") ? "github" : "hub";
+  return [`  Not done: ${missing.join("; ")}: --only left it out. Run \`npm run release -- --only ${rest}\` to finish.`];
 }
 
 function checklist(r: ReleaseReport): string {

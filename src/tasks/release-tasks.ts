@@ -5,6 +5,8 @@ import path from "node:path";
 import { formatBytes } from "../checkpoint/discover.js";
 import { ensureReleaseTag } from "../git/index.js";
 import type { SmokeSummary } from "../github/index.js";
+import type { HubProgressEvent } from "../hub/index.js";
+import { Journal, manifestDigest } from "../release/journal.js";
 import { isSkipped, planGit, planGitHub, planHub, planProof, safetensorsLine, type ReleasePlan } from "../release/plan.js";
 import { preparePublished } from "../release/published.js";
 import { SAFETENSORS_OUT } from "../pack/out-dir.js";
@@ -41,7 +43,12 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        c.smoke = await runSmoke({ ...smokeOptions(s.smoke, s.checkpoint), onCase: (r) => (task.output = `${r.status} ${r.text}`) });
+        // No card in the checkpoint: the one the Hub keeps, as `check` found it, gives the cases.
+        c.smoke = await runSmoke({
+          ...smokeOptions(s.smoke, s.checkpoint),
+          ...(c.ckpt && c.hubCard ? { hubCard: c.hubCard } : {}),
+          onCase: (r) => (task.output = `${r.status} ${r.text}`),
+        });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
         task.title = `Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass`;
         if (!c.smoke.ok) {
@@ -86,10 +93,12 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
         if (s.release.dryRun && (stages.has("pack") || stages.has("github"))) {
           c.plan.pack = { archive: `${s.github.outDir}/${s.github.archive}`, files: packed.length, bytes: packed.reduce((a, e) => a + e.size, 0) };
         }
-        if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m);
+        // What an earlier run of this release recorded (read only: the dry run writes nothing).
+        const recorded = await Journal.read(s.cwd, tagName(s), manifestDigest(m));
+        if (stages.has("hub")) c.plan.hub = await planHub(s, c.remotes, m, recorded);
         if (stages.has("github")) {
           c.plan.git = await planGit(s);
-          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS", "manifest.json"]);
+          c.plan.github = await planGitHub(s, c.remotes, [s.github.archive, "SHA256SUMS", "manifest.json"], recorded);
         }
         c.plan.proof = planProof(s, m);
         const hub = c.plan.hub && !isSkipped(c.plan.hub) ? `Hub: ${c.plan.hub.summary.add + c.plan.hub.summary.update} to upload (${formatBytes(c.plan.hub.summary.bytesToSend)})` : "";
@@ -148,11 +157,13 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   }
   if (stages.has("hub")) {
     tasks.push(
-      step("hub", `Publish to the Hub (${s.hub.repoId}, ${s.hub.transport})`, (c, task) =>
-        publishToHub(stepRun(c), hubPlan(c.plan), (e) => {
-          if (e.totalBytes) task.output = `${e.phase}: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} uploaded${e.path ? ` (${e.path})` : ""}`;
-        }),
-      ),
+      step("hub", `Publish to the Hub (${s.hub.repoId}, ${s.hub.transport})`, (c, task) => {
+        const line = hubProgressLine(s.hub.transport);
+        return publishToHub(stepRun(c), hubPlan(c.plan), (e) => {
+          const text = line(e);
+          if (text !== undefined) task.output = text;
+        });
+      }),
       step("hub-tag", `Tag the Hub commit ${tag}`, (c) => tagOnHub(stepRun(c))),
     );
   }
@@ -165,6 +176,42 @@ export function remoteTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
   tasks.push(step("verify", "Verify what landed", (c) => verifyRelease(stepRun(c), c.pack)));
   tasks.push(step("verify.download", "Prove what users download", (c, task) => verifyDownloads(stepRun(c), c.pack, (line) => (task.output = line))));
   return tasks;
+}
+
+/**
+ * The Hub step's progress line. Uploading shows the bytes actually sent (read into the
+ * connection) with their rate; phases that send nothing say what they do, with no byte counter.
+ * git-lfs does not report its bytes to us: its upload shows the size to send, not a count.
+ */
+export function hubProgressLine(transport: "api" | "git", now: () => number = Date.now): (e: HubProgressEvent) => string | undefined {
+  let start: number | undefined;
+  let last = -Infinity;
+  return (e) => {
+    switch (e.phase) {
+      case "preparing":
+        return "preparing the commit";
+      case "hashing":
+        return `hashing ${e.path ?? "the files"}`;
+      case "committing":
+        return "committing";
+      case "tagging":
+        return "tagging the commit";
+      case "done":
+        return "";
+      case "uploading": {
+        if (!e.totalBytes) return undefined;
+        if (transport === "git") return `uploading ${formatBytes(e.totalBytes)} with git-lfs`;
+        const t = now();
+        start ??= t;
+        // At most ten redraws a second; the last event of a file always shows.
+        if (t - last < 100 && e.uploadedBytes < e.totalBytes) return undefined;
+        last = t;
+        const seconds = (t - start) / 1000;
+        const rate = seconds >= 0.5 ? `, ${formatBytes(Math.round(e.uploadedBytes / seconds))}/s` : "";
+        return `uploading: ${formatBytes(e.uploadedBytes)} of ${formatBytes(e.totalBytes)} sent${rate}${e.path ? ` (${e.path})` : ""}`;
+      }
+    }
+  };
 }
 
 function hubPlan(plan: ReleasePlan) {

@@ -8,19 +8,21 @@ import path from "node:path";
 import type { PackResult } from "../pack/index.js";
 import type { PublishedFiles } from "../release/published.js";
 import { destinationsOf } from "../release/destinations.js";
-import { environmentChecks } from "../release/environment-checks.js";
-import { publishGates } from "../release/gates.js";
+import { environmentChecks, hubCardLookup } from "../release/environment-checks.js";
+import { dryRunGates, publishGates } from "../release/gates.js";
 import { Journal, manifestDigest } from "../release/journal.js";
 import { recordedSteps } from "../release/journaled.js";
 import type { ReleasePlan } from "../release/plan.js";
 import type { Remotes } from "../release/remotes.js";
 import type { ReleaseOutcome, ReleaseReport, StepReport } from "../release/report.js";
+import { rerunHelps } from "../release/failure.js";
 import { reverifyRecorded } from "../release/reverify.js";
 import { tagName, type ReleaseSettings } from "../release/settings.js";
 import { isOk } from "../report.js";
 import type { SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
-import { stageFailure, type CheckContext } from "./check.js";
+import { assertPackOutDir } from "../pack/out-dir.js";
+import { displayPath, stageFailure, type CheckContext } from "./check.js";
 import { localTasks, publishedManifest, remoteTasks, stepRun } from "./release-tasks.js";
 import { makeListr, type Progress, type UiOptions } from "./ui.js";
 
@@ -57,10 +59,11 @@ async function release(ctx: ReleaseContext): Promise<ReleaseReport> {
   const s = ctx.settings;
   const { stages, dryRun } = s.release;
   const publishing = stages.has("hub") || stages.has("github");
-  const report = (outcome: ReleaseOutcome, ok: boolean, error?: string): ReleaseReport => ({
+  const report = (outcome: ReleaseOutcome, ok: boolean, error?: string, rerunHelps?: boolean): ReleaseReport => ({
     outcome,
     ok,
     tag: ctx.plan.tag,
+    remotes: (["hub", "github"] as const).filter((x) => stages.has(x)),
     checks: ctx.results,
     ...(ctx.smoke ? { smoke: ctx.smoke } : {}),
     ...(ctx.published ? { safetensors: ctx.published.safetensors } : {}),
@@ -69,18 +72,26 @@ async function release(ctx: ReleaseContext): Promise<ReleaseReport> {
     steps: ctx.steps,
     notes: ctx.notes,
     ...(error ? { error: redact(error) } : {}),
+    ...(rerunHelps !== undefined ? { rerunHelps } : {}),
     ...(ctx.journal ? { journal: displayJournal(ctx) } : {}),
   });
 
   // The journal lives in .git/: say that a release needs a repository before minutes of checks.
   if (!dryRun && publishing) await Journal.requireRepository(s.cwd);
+  // A usage error (exit 2), in the dry run too: the archive's folder is wrong whatever the checkpoint holds.
+  if (stages.has("pack") || stages.has("github")) {
+    assertPackOutDir({ outDir: s.github.outDir, checkpointDir: s.checkpoint.dir, archiveName: s.github.archive, label: `github.outDir ${displayPath(s.github.outDir)}` });
+  }
 
+  ctx.hubCard = hubCardLookup(s, ctx.remotes);
   ctx.environment = environmentChecks(ctx.settings, ctx.remotes, { git: stages.has("github"), hub: stages.has("hub"), github: stages.has("github") });
   await runTasks(ctx, localTasks(ctx), (e) => ctx.results.push(stageFailure(e)));
   if (ctx.signal.aborted) return report("interrupted", false, "interrupted before anything was published");
-  if (!dryRun) ctx.results.push(...publishGates(s, ctx.results, ctx.plan));
+  // The plan is shown when the checks let it be made, conflicts included: they are in it.
+  const planned = (ctx.plan.hub || ctx.plan.git || ctx.plan.github) && isOk(ctx.results);
+  ctx.results.push(...(dryRun ? dryRunGates(ctx.plan) : publishGates(s, ctx.results, ctx.plan)));
   const localOk = isOk(ctx.results) && (!ctx.smoke || ctx.smoke.ok) && (dryRun || !(stages.has("pack") || stages.has("github")) || !!ctx.pack);
-  if ((ctx.plan.hub || ctx.plan.git || ctx.plan.github) && isOk(ctx.results)) ctx.showPlan(ctx.plan);
+  if (planned) ctx.showPlan(ctx.plan);
   if (dryRun && localOk) return report("dry-run", true);
   if (!localOk) return report("checks-failed", false);
   if (!publishing) return report("local-only", true);
@@ -97,13 +108,16 @@ async function release(ctx: ReleaseContext): Promise<ReleaseReport> {
     return report("already-released", true);
   }
 
-  if (s.release.confirm && !(await ctx.confirm(`\nPublish ${tagName(s)} as planned above? [y/N] `))) return report("declined", false);
+  if (s.release.confirm && !(await ctx.confirm(`\nPublish ${tagName(s)} as planned above? [y/N] `))) {
+    return ctx.signal.aborted ? report("interrupted", false, "interrupted at the confirmation") : report("declined", false);
+  }
 
-  let error: string | undefined;
-  await runTasks(ctx, remoteTasks(ctx), (e) => (error = (e as Error).message ?? String(e)));
+  let failure: unknown;
+  await runTasks(ctx, remoteTasks(ctx), (e) => (failure = e ?? new Error("a step failed")));
+  const error = failure === undefined ? undefined : ((failure as Error).message ?? String(failure));
   if (ctx.signal.aborted) return report("interrupted", false, error);
-  const ok = error === undefined && ctx.steps.every((st) => st.status !== "failed");
-  return report(ok ? "released" : "failed", ok, error);
+  const ok = failure === undefined && ctx.steps.every((st) => st.status !== "failed");
+  return report(ok ? "released" : "failed", ok, error, ok ? undefined : rerunHelps(failure));
 }
 
 async function runTasks(ctx: ReleaseContext, tasks: ListrTask<ReleaseContext>[], onError: (e: unknown) => void): Promise<void> {

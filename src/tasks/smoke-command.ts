@@ -3,6 +3,9 @@ import path from "node:path";
 import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
 import { loadConfig, type ReleaseConfig } from "../config.js";
 import type { CheckpointSettings } from "../release/settings.js";
+import { hubCardLookup } from "../release/environment-checks.js";
+import { connectRemotes } from "../release/remotes.js";
+import { resolveSettings } from "../release/settings.js";
 import { formatSmokeReport, runSmoke, type SmokeReport } from "../smoke/main.js";
 
 /** The smoke run of the config's `smoke` section, with the command line's overrides. */
@@ -21,7 +24,12 @@ export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint
 export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
-  const report: SmokeReport = await runSmoke(smokeOptions(config.smoke, { dir: ckptDir, modelCard: config.modelCard }, opts));
+  // Only asked when the checkpoint has no card and no cases are given: the Hub repo's README.md.
+  const hubCard = async () => {
+    const settings = await resolveSettings({ config, overrides: { ckpt: ckptDir } });
+    return hubCardLookup(settings, connectRemotes(settings))();
+  };
+  const report: SmokeReport = await runSmoke({ ...smokeOptions(config.smoke, { dir: ckptDir, modelCard: config.modelCard }, opts), hubCard });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${formatSmokeReport(report, { color: !!process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
   return report.ok ? 0 : 1;

@@ -12,8 +12,12 @@ export interface UiOptions {
   tty: boolean;
 }
 
-export function detectUi(json: boolean, env: NodeJS.ProcessEnv = process.env): UiOptions {
-  return { json, tty: !json && !isCi(env) && !!process.stdout.isTTY };
+/** Narrower than this, the live renderer wraps every line into a column of characters: plain lines instead. */
+const MIN_LIVE_COLUMNS = 20;
+
+export function detectUi(json: boolean, env: NodeJS.ProcessEnv = process.env, out: { isTTY?: boolean; columns?: number } = process.stdout): UiOptions {
+  // A terminal that reports 0 columns (some CI consoles, a pty nobody sized) gets plain lines too.
+  return { json, tty: !json && !isCi(env) && !!out.isTTY && (out.columns ?? 0) >= MIN_LIVE_COLUMNS };
 }
 
 export type Task<Ctx> = ListrTaskWrapper<Ctx, ListrDefaultRenderer, ListrSimpleRenderer>;
@@ -33,14 +37,14 @@ export function makeListr<Ctx>(tasks: ListrTask<Ctx>[], ui: UiOptions, ctx: Ctx)
   } as never);
 }
 
-/** One listr line per check result: fail raises, skip and warn say why. */
+/** One listr line per check result: fail raises, skip and warn say why (the title is the rule, the message what was found). */
 export function resultTasks<Ctx>(results: CheckResult[]): ListrTask<Ctx>[] {
   return results.map((r) => ({
     title: r.title,
     task: (_ctx: Ctx, task: Task<Ctx>) => {
       if (r.status === "fail") throw new Error(r.message ?? r.title);
       if (r.status === "skip") return task.skip(`${r.title} (skipped: ${r.message ?? ""})`);
-      if (r.status === "warn") task.title = `⚠ ${r.message ?? r.title}`;
+      if (r.status === "warn") task.title = r.message ? `⚠ ${r.title}\n${r.message}` : `⚠ ${r.title}`;
       else if (r.message) task.title = `${r.title} (${r.message})`;
     },
   }));

@@ -6,6 +6,7 @@
 // bare) — plus token-looking strings and presigned URL queries. guardOutput() puts redact()
 // under every write to stdout/stderr, so a new message cannot forget it; file writers that
 // may carry a message (journal, step summary) call redact() on what they write.
+import { writeSync } from "node:fs";
 import net from "node:net";
 import { UserError } from "../report.js";
 
@@ -119,6 +120,18 @@ export function guardOutput(streams: NodeJS.WritableStream[] = [process.stdout, 
     });
   }
   return () => restore.forEach((r) => r());
+}
+
+/**
+ * `text` on stderr at once, redacted, past listr2's live renderer (which holds back what the
+ * process writes while it draws): for what must show the moment it happens, like Ctrl-C.
+ */
+export function writeNow(text: string): void {
+  try {
+    writeSync(process.stderr.fd, redact(text));
+  } catch {
+    /* stderr is closed: nobody to tell */
+  }
 }
 
 // ---- where a token may travel ----

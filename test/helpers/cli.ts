@@ -6,6 +6,7 @@ import { cp, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { TEST_GIT_IDENTITY } from "./git-identity.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const sampleCkpt = path.join(repoRoot, "ckpt");
@@ -35,7 +36,7 @@ export function fixtureProject(): string {
   const root = mkdtempSync(path.join(os.tmpdir(), "azbert-project-"));
   scratch.push(root);
   const work = path.join(root, "work");
-  const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, stdio: "ignore" });
+  const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, stdio: "ignore", env: { ...process.env, ...TEST_GIT_IDENTITY } });
   git(root, "init", "-q", "--bare", "-b", "main", "origin.git");
   git(root, "init", "-q", "-b", "main", "work");
   writeFileSync(path.join(work, "package.json"), `${JSON.stringify({ name: "fixture", version: "0.1.0", private: true }, null, 2)}\n`);

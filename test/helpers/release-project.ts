@@ -12,6 +12,7 @@ import { proveSafetensors } from "../../src/checkpoint/safetensors-writer.js";
 import { readWeights } from "../../src/checkpoint/weights.js";
 import { cloneWithLfs, treeHashes } from "../hub-helpers.js";
 import { binPath, repoRoot, runCli, sampleCkpt } from "./cli.js";
+import { TEST_GIT_IDENTITY } from "./git-identity.js";
 
 export const HF_TOKEN = "hf_e2eWriterToken0123456789";
 export const GH_TOKEN = "ghp_e2eTokenForTheLocalGitHubApi0123";
@@ -19,7 +20,7 @@ export const REPO_ID = "azbert/azbert-tiny";
 export const TAG = "v1.2.0";
 
 export function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...TEST_GIT_IDENTITY } }).trim();
 }
 
 export interface Project {
@@ -133,13 +134,21 @@ export function snapshot(p: Project) {
   };
 }
 
+/** The Hub commit's subject for a release of the source commit `head`. */
+export function releaseSubject(head: string): string {
+  return `Release ${TAG} (azbert/azbert@${head.slice(0, 7)})`;
+}
+
 /** The state a finished release must leave, whatever happened on the way. */
 export async function expectReleased(p: Project) {
   const hubRepo = p.hub.repoDir(REPO_ID);
   const hubMain = git(hubRepo, "rev-parse", "refs/heads/main");
   // One release commit on the Hub (on top of the repo's initial commit, if the Hub made one).
   const log = git(hubRepo, "log", "--format=%s", "main").split("\n");
-  expect(log.filter((s) => s === `Release ${TAG}`)).toHaveLength(1);
+  const head = git(p.work, "rev-parse", "HEAD");
+  // It names the source it was released from, and links that commit on GitHub.
+  expect(log.filter((s) => s === releaseSubject(head))).toHaveLength(1);
+  expect(git(hubRepo, "log", "-1", "--format=%b", `refs/tags/${TAG}^{commit}`)).toBe(`Source: ${p.gh.url}/azbert/azbert/commit/${head}`);
   expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(hubMain);
   // A clone of the Hub repo, with LFS, is the checkpoint byte for byte, plus model.safetensors
   // (equal to pytorch_model.bin tensor for tensor) and manifest.json (every other file's sha256).
@@ -158,7 +167,6 @@ export async function expectReleased(p: Project) {
   expect(listed.map((f) => f.path)).toEqual(Object.keys(published).sort());
   expect(readFileSync(path.join(clone, ".gitattributes"), "utf8")).toMatch(/\*\.bin filter=lfs/);
   // The tag on origin marks the released commit.
-  const head = git(p.work, "rev-parse", "HEAD");
   expect(git(p.origin, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(head);
   expect(git(p.origin, "rev-parse", "refs/heads/main")).toBe(head);
   // One GitHub release with the archive we packed, byte for byte.

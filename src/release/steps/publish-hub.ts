@@ -4,7 +4,9 @@
 import { ensureHubRemote, publishHubApi, publishHubGit, type HubPlan, type HubProgress } from "../../hub/index.js";
 import { hubDestination } from "../destinations.js";
 import { journaled } from "../journaled.js";
-import { tagName } from "../settings.js";
+import { gitAt } from "../../git/index.js";
+import { githubWebUrl } from "../../github/index.js";
+import { tagName, type ReleaseSettings } from "../settings.js";
 import { hubTarget, type StepRun } from "./run.js";
 
 export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?: HubProgress) {
@@ -13,6 +15,7 @@ export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?:
     const target = hubTarget(r);
     await ensureHubRemote({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId });
     const tag = tagName(s);
+    const message = await commitMessage(s, tag);
     const common = {
       endpoint: target.endpoint,
       repoId: target.repoId,
@@ -20,13 +23,14 @@ export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?:
       revision: s.hub.revision,
       manifest: r.manifest,
       prune: s.hub.prune,
-      summary: `Release ${tag}`,
+      summary: message.summary,
+      ...(message.description ? { description: message.description } : {}),
       ...(s.hub.createPr ? {} : { tag }),
       onProgress,
     };
     const p =
       s.hub.transport === "git"
-        ? await publishHubGit({ ...common, cwd: s.cwd, remote: s.hub.remote, tag, force: s.hub.force, fetch: target.fetch, createRepo: true, private: s.hub.private, ...(r.signal ? { signal: r.signal } : {}), ...(plan ? { plan } : {}) })
+        ? await publishHubGit({ ...common, summary: message.description ? `${message.summary}\n\n${message.description}` : message.summary, cwd: s.cwd, remote: s.hub.remote, tag, force: s.hub.force, fetch: target.fetch, createRepo: true, private: s.hub.private, ...(r.signal ? { signal: r.signal } : {}), ...(plan ? { plan } : {}) })
         : await publishHubApi({
             ...common,
             fetch: target.fetch,
@@ -52,4 +56,18 @@ export function publishToHub(r: StepRun, plan: HubPlan | undefined, onProgress?:
       },
     };
   });
+}
+
+/**
+ * The Hub commit names the source it was released from: `Release v1.2.0 (owner/name@abc1234)`,
+ * and the GitHub address of that commit in the description. Without a known repository or
+ * commit, just `Release v1.2.0`.
+ */
+export async function commitMessage(s: ReleaseSettings, tag: string): Promise<{ summary: string; description?: string }> {
+  const repo = s.github.repository;
+  const head = await gitAt(s.cwd).try(["rev-parse", "--verify", "HEAD"]);
+  if (!repo || !head.ok) return { summary: `Release ${tag}` };
+  const sha = head.out.trim();
+  const name = `${repo.owner}/${repo.repo}`;
+  return { summary: `Release ${tag} (${name}@${sha.slice(0, 7)})`, description: `Source: ${githubWebUrl(s.github.apiUrl)}/${name}/commit/${sha}` };
 }
