@@ -11,6 +11,7 @@ import path from "node:path";
 import type { FileStamp } from "./types.js";
 
 import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
+import type { HashPool } from "./hash-pool.js";
 import { openRegularFile } from "./regular-file.js";
 
 interface Entry {
@@ -35,6 +36,11 @@ export interface DigestOptions {
   plan?: ScanPlan;
 }
 
+export interface CachedDigestOptions extends DigestOptions {
+  /** Hash a file that must be read on this pool (large files go to worker threads). */
+  pool?: HashPool;
+}
+
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.AZBERT_RELEASE_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "azbert-release");
   return path.join(base, "sha256-cache.json");
@@ -43,15 +49,18 @@ export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
 export class HashCache {
   private entries = new Map<string, Entry>();
   private dirty = false;
-  private loaded = false;
+  private loading?: Promise<void>;
   /** Files actually read and hashed in this process (the rest came from the cache). */
   hashedFiles = 0;
 
   constructor(readonly file: string | null = defaultCacheFile()) {}
 
-  private async load(): Promise<void> {
-    if (this.loaded) return;
-    this.loaded = true;
+  /** Reads the cache file once, however many digests wait for it. */
+  private load(): Promise<void> {
+    return (this.loading ??= this.read());
+  }
+
+  private async read(): Promise<void> {
     if (!this.file) return;
     try {
       const data = JSON.parse(await readFile(this.file, "utf8")) as Record<string, Entry>;
@@ -70,7 +79,7 @@ export class HashCache {
    * sha256 of `file` and, with a plan, its non-finite scan; from the cache when the stat data is
    * unchanged and the cached scan answers the same plan. Otherwise one read does both.
    */
-  async digest(file: string, opts: DigestOptions = {}): Promise<FileDigest> {
+  async digest(file: string, opts: CachedDigestOptions = {}): Promise<FileDigest> {
     await this.load();
     const key = path.resolve(file);
     const st = await stat(key, { bigint: true });
@@ -81,7 +90,8 @@ export class HashCache {
       opts.onBytes?.(cur.size);
       return { sha256: hit.sha256, ...(opts.plan && hit.scan ? { scan: hit.scan } : {}) };
     }
-    const d = await digestFile(key, opts);
+    const { pool, ...read } = opts;
+    const d = pool ? await pool.digest(key, cur.size, read) : await digestFile(key, read);
     this.hashedFiles++;
     // A scan made for another plan stays valid only while it is the same file.
     const scan = d.scan ?? (sameFile ? hit?.scan : undefined);

@@ -1,10 +1,12 @@
 // The manifest (path, size, sha256 of every published file) that the Hub plan, the archive
 // and post-publish verification all compare against. The read that hashes a weights file also
-// scans its float tensors for NaN and Inf (weights.finite).
+// scans its float tensors for NaN and Inf (weights.finite). Large files are hashed on worker
+// threads, several at once (shards), while the calling thread goes on with other work.
 import { scanPlanFor, type FiniteScan, type ScanPlan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
+import { HashPool, type HashPoolOptions } from "./hash-pool.js";
 import type { LoadedCheckpoint } from "./load.js";
-import type { CheckpointFile, Manifest } from "./types.js";
+import type { CheckpointFile, Manifest, ManifestEntry } from "./types.js";
 
 export interface HashProgress {
   file: string;
@@ -20,6 +22,8 @@ export interface ManifestOptions {
   /** Scan plans by source path: those files are scanned for non-finite floats in the same read. */
   plans?: ReadonlyMap<string, ScanPlan>;
   onScan?: (file: CheckpointFile, scan: FiniteScan) => void;
+  /** Worker threads for large files (default: one per core, files of WORKER_MIN_BYTES and more). */
+  workers?: HashPoolOptions;
 }
 
 /**
@@ -39,11 +43,12 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
   const cache = opts.cache ?? new HashCache();
   const totalSize = files.reduce((s, f) => s + f.size, 0);
   let totalBytes = 0;
-  const manifest: Manifest = [];
-  for (const f of files) {
+  const pool = new HashPool(opts.workers);
+  const entry = async (f: CheckpointFile): Promise<ManifestEntry> => {
     let fileBytes = 0;
     const plan = opts.plans?.get(f.source);
     const { sha256, scan } = await cache.digest(f.source, {
+      pool,
       onBytes: (n) => {
         fileBytes += n;
         totalBytes += n;
@@ -53,7 +58,21 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
     });
     if (scan) opts.onScan?.(f, scan);
     const stamp = cache.stamp(f.source);
-    manifest.push({ path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}) });
+    return { path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}) };
+  };
+  // Large files all go to the pool at once (it runs as many as it has workers); the small ones
+  // are hashed here meanwhile, one at a time (each read holds its own buffers).
+  const large = files.filter((f) => pool.onWorker(f.size)).sort((a, b) => b.size - a.size);
+  const small = files.filter((f) => !pool.onWorker(f.size));
+  let manifest: Manifest;
+  try {
+    const hashedLarge = Promise.all(large.map(entry));
+    hashedLarge.catch(() => undefined); // awaited below; a failure meanwhile is not "unhandled"
+    const hashedSmall: ManifestEntry[] = [];
+    for (const f of small) hashedSmall.push(await entry(f));
+    manifest = [...(await hashedLarge), ...hashedSmall];
+  } finally {
+    await pool.close();
   }
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -255,15 +255,16 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
       skip("git.tag", `release tag ${opts.tag.tag} is free or already at HEAD`, why),
     ];
   }
-  const remoteCheck = await verifyRemoteExists({ cwd, remote });
-  const noRemote = remoteCheck.status !== "pass";
-  return [
+  // The checks are independent (read-only git calls): they run at once, reported in this order.
+  const remoteCheck = verifyRemoteExists({ cwd, remote });
+  const noRemote = remoteCheck.then((r) => r.status !== "pass");
+  return Promise.all([
     repo,
     remoteCheck,
-    await verifyWorkingTreeIsClean({ cwd, ignorePaths: opts.ignorePaths ?? [] }),
-    await verifyReleaseBranch({ cwd, branch, remote }),
-    noRemote ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : await verifyNotBehindRemote({ cwd, branch, remote, offline }),
+    verifyWorkingTreeIsClean({ cwd, ignorePaths: opts.ignorePaths ?? [] }),
+    verifyReleaseBranch({ cwd, branch, remote }),
+    noRemote.then((none) => (none ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : verifyNotBehindRemote({ cwd, branch, remote, offline }))),
     verifyTagMatchesVersion(opts.tag),
-    await verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: offline || noRemote }),
-  ];
+    noRemote.then((none) => verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: offline || none })),
+  ]);
 }

@@ -7,8 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import type { ReleaseConfig } from "../config.js";
 import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../git/index.js";
-import { resolveGitHubRepo, type GitHubRepo } from "../github/index.js";
-import { resolveHubCredentials, type HubCredentials } from "../hub/index.js";
+import { resolveGitHubRepo, type GitHubRepo } from "../github/repo.js";
+import { resolveHubCredentials, type HubCredentials } from "../hub/credentials.js";
 import { UsageError, UserError } from "../report.js";
 import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 

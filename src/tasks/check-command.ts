@@ -11,7 +11,7 @@ import { detectUi, makeListr } from "./ui.js";
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
-  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, connectRemotes(settings)) };
+  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, await connectRemotes(settings)) };
   const ui = detectUi(!!opts.json);
   try {
     await makeListr(checkTasks(ctx), ui, ctx).run();

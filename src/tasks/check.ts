@@ -1,12 +1,15 @@
 // The `check` stage: read the checkpoint once, run every checklist group, hash the manifest.
-// Every other stage starts from what this leaves in the context.
+// Every other stage starts from what this leaves in the context. Work that waits on other
+// processes or threads starts as early as it can and is awaited in the checklist's order: the
+// environment checks (git, git-lfs) at once, the hashing (worker threads) as soon as the weights
+// index gives the scan plan, while the checkpoint checks run here.
 import type { ListrTask } from "listr2";
 import path from "node:path";
 import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { hashCheckpoint } from "../checkpoint/manifest.js";
+import { hashCheckpoint, type HashProgress } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { CheckGroup } from "../release/environment-checks.js";
 import type { CheckpointSettings } from "../release/settings.js";
@@ -24,6 +27,12 @@ export interface CheckContext {
   environment?: readonly CheckGroup[];
 }
 
+/** A promise awaited later: its failure is reported where it is awaited, never as "unhandled". */
+function started<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promise<CheckResult[]> | CheckResult[]): ListrTask<Ctx> {
   return {
     title,
@@ -37,38 +46,43 @@ function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promi
 
 export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[] {
   const cache = new HashCache();
+  const groups = ctx.environment ?? [];
+  let environment: Promise<CheckResult[]>[] | undefined;
+  let hashing: Promise<Manifest> | undefined;
+  let showProgress: ((p: HashProgress) => void) | undefined;
   return [
     {
       title: `Read checkpoint ${displayPath(ctx.settings.checkpoint.dir)}`,
       task: async (c: Ctx, task: Task<Ctx>) => {
+        environment = groups.map((g) => started(g.run()));
         const { dir, modelCard } = c.settings.checkpoint;
-        c.ckpt = await loadCheckpoint(dir, { modelCard, cache });
-        const total = c.ckpt.files.reduce((s, f) => s + f.size, 0);
-        task.title = `Read checkpoint ${displayPath(dir)}: ${c.ckpt.files.length} files, ${formatBytes(total)}`;
+        const ckpt = await loadCheckpoint(dir, { modelCard, cache });
+        c.ckpt = ckpt;
+        // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
+        if (ckpt.files.length) hashing = started(hashCheckpoint(ckpt, { cache, onProgress: (p) => showProgress?.(p) }));
+        const total = ckpt.files.reduce((s, f) => s + f.size, 0);
+        task.title = `Read checkpoint ${displayPath(dir)}: ${ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
     ...CHECKPOINT_CHECKS.filter((g) => g.after !== "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     {
       title: "Hash files for the manifest",
-      skip: (c: Ctx) => !c.ckpt?.files.length,
+      skip: () => !hashing,
       task: async (c: Ctx, task: Task<Ctx>) => {
         let last = 0;
-        // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
-        c.manifest = await hashCheckpoint(c.ckpt!, {
-          cache,
-          onProgress: (p) => {
-            const now = Date.now();
-            if (now - last < 100 && p.totalBytes < p.totalSize) return;
-            last = now;
-            task.output = `${p.file}: ${formatBytes(p.totalBytes)} of ${formatBytes(p.totalSize)}`;
-          },
-        });
+        showProgress = (p) => {
+          const now = Date.now();
+          if (now - last < 100 && p.totalBytes < p.totalSize) return;
+          last = now;
+          task.output = `${p.file}: ${formatBytes(p.totalBytes)} of ${formatBytes(p.totalSize)}`;
+        };
+        c.manifest = await hashing!;
         const hashed = cache.hashedFiles;
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },
     ...CHECKPOINT_CHECKS.filter((g) => g.after === "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
-    ...(ctx.environment ?? []).map((g) => group<Ctx>(g.title, () => g.run())),
+    ...groups.map((g, i) => group<Ctx>(g.title, () => environment?.[i] ?? g.run())),
   ];
 }
 

@@ -47,7 +47,7 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
   try {
     const report = await runRelease({
       settings,
-      remotes: connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
+      remotes: await connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
       signal: interrupt.signal,
       ui,
       progress,

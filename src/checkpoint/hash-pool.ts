@@ -1,0 +1,137 @@
+// Hashing (and the fused NaN/Inf scan) of large files on worker threads: the main thread keeps
+// running the checklist while the weights are read and hashed, and several large files (shards)
+// are hashed at once, one per core. Small files are hashed on the calling thread: a worker's
+// start-up costs more than hashing a config file.
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { ScanPlan } from "./finite-scan.js";
+import { digestFile, type DigestOptions, type FileDigest } from "./hash-cache.js";
+
+/** Files from this size on are hashed on a worker thread. */
+export const WORKER_MIN_BYTES = 16 << 20;
+
+/** What the main thread asks a worker: one file, and the float ranges to scan in the same read. */
+export interface HashRequest {
+  file: string;
+  plan?: ScanPlan;
+}
+
+/** What a worker answers: progress (`bytes` read since the last message), then the digest or the error. */
+export interface HashReply {
+  bytes: number;
+  digest?: FileDigest;
+  error?: { message: string; code?: string; syscall?: string; path?: string; kind?: string };
+}
+
+interface Job extends HashRequest {
+  onBytes?: (n: number) => void;
+  resolve: (d: FileDigest) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface HashPoolOptions {
+  /** Most files hashed at once (default: the cores this process may use). */
+  workers?: number;
+  /** Smaller files are hashed on the calling thread (default WORKER_MIN_BYTES). */
+  minWorkerBytes?: number;
+}
+
+export class HashPool {
+  private readonly max: number;
+  private readonly minWorkerBytes: number;
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly queue: Job[] = [];
+  private closed = false;
+
+  constructor(opts: HashPoolOptions = {}) {
+    this.max = Math.max(1, opts.workers ?? os.availableParallelism());
+    this.minWorkerBytes = opts.minWorkerBytes ?? WORKER_MIN_BYTES;
+  }
+
+  /** Whether a file of `size` bytes is hashed on a worker (else on the calling thread). */
+  onWorker(size: number): boolean {
+    return size >= this.minWorkerBytes;
+  }
+
+  /** sha256 of `file` (and its scan, with a plan); `size` says whether a worker is worth it. */
+  digest(file: string, size: number, opts: DigestOptions = {}): Promise<FileDigest> {
+    if (!this.onWorker(size) || this.closed) return digestFile(file, opts);
+    return new Promise<FileDigest>((resolve, reject) => {
+      this.queue.push({ file, ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.onBytes ? { onBytes: opts.onBytes } : {}), resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Ends the workers (jobs still queued run on the calling thread). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) digestFile(job.file, job).then(job.resolve, job.reject);
+    await Promise.all(this.all.splice(0).map((w) => w.terminate()));
+    this.idle.length = 0;
+  }
+
+  private pump(): void {
+    while (this.queue.length && (this.idle.length || this.all.length < this.max)) {
+      const worker = this.idle.pop() ?? this.spawn();
+      this.run(worker, this.queue.shift()!);
+    }
+  }
+
+  private spawn(): Worker {
+    const worker = startHashWorker();
+    this.all.push(worker);
+    return worker;
+  }
+
+  private run(worker: Worker, job: Job): void {
+    const done = (settle: () => void) => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+      settle();
+      if (!this.closed) {
+        this.idle.push(worker);
+        this.pump();
+      }
+    };
+    const onMessage = (m: HashReply) => {
+      if (m.bytes) job.onBytes?.(m.bytes);
+      if (m.digest) done(() => job.resolve(m.digest!));
+      else if (m.error) done(() => job.reject(Object.assign(new Error(m.error!.message), m.error)));
+    };
+    const onError = (e: unknown) => {
+      this.drop(worker);
+      job.reject(e);
+    };
+    const onExit = (code: number) => {
+      this.drop(worker);
+      job.reject(new Error(`the hashing thread stopped (exit code ${code}) while hashing ${job.file}`));
+    };
+    worker.on("message", onMessage);
+    worker.once("error", onError);
+    worker.once("exit", onExit);
+    const request: HashRequest = { file: job.file, ...(job.plan ? { plan: job.plan } : {}) };
+    worker.postMessage(request);
+  }
+
+  private drop(worker: Worker): void {
+    const i = this.all.indexOf(worker);
+    if (i >= 0) this.all.splice(i, 1);
+    void worker.terminate();
+  }
+}
+
+/**
+ * A worker running hash-worker: the compiled .js next to this module, or, when this module runs
+ * from its TypeScript source (tests, benchmarks under tsx), the .ts source loaded through tsx.
+ */
+function startHashWorker(): Worker {
+  const self = fileURLToPath(import.meta.url);
+  const url = new URL(`./hash-worker${path.extname(self)}`, import.meta.url);
+  if (!self.endsWith(".ts")) return new Worker(url);
+  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(boot, { eval: true });
+}
