@@ -6,7 +6,6 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "./report.js";
 import { guardOutput, redact } from "./util/redact.js";
-import { runCheckCommand } from "./tasks/check-command.js";
 
 const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
 
@@ -33,6 +32,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description("run every verification the release would make (no side effects)")
     .option("--offline", "skip whatever needs the network or credentials")
     .action(async (opts: { offline?: boolean }, cmd: Command) => {
+      const { runCheckCommand } = await import("./tasks/check-command.js");
       setExit(await runCheckCommand({ ...globals(cmd), offline: !!opts.offline }));
     });
 

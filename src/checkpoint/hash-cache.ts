@@ -4,8 +4,8 @@
 // cached beside the hash under the same key: a warm rerun reads nothing.
 // The cache lives in the user's cache folder, never in the work tree.
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { FileStamp } from "./types.js";
@@ -49,21 +49,23 @@ export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
 export class HashCache {
   private entries = new Map<string, Entry>();
   private dirty = false;
-  private loading?: Promise<void>;
+  private loaded = false;
   /** Files actually read and hashed in this process (the rest came from the cache). */
   hashedFiles = 0;
 
   constructor(readonly file: string | null = defaultCacheFile()) {}
 
-  /** Reads the cache file once, however many digests wait for it. */
-  private load(): Promise<void> {
-    return (this.loading ??= this.read());
-  }
-
-  private async read(): Promise<void> {
+  /**
+   * Reads the cache file once. The lookups are synchronous (a small file, a stat): a digest that
+   * must read its file is handed to its reader (a worker thread) at once, not after the calling
+   * thread's other work lets an I/O callback run.
+   */
+  private load(): void {
+    if (this.loaded) return;
+    this.loaded = true;
     if (!this.file) return;
     try {
-      const data = JSON.parse(await readFile(this.file, "utf8")) as Record<string, Entry>;
+      const data = JSON.parse(readFileSync(this.file, "utf8")) as Record<string, Entry>;
       for (const [k, v] of Object.entries(data)) this.entries.set(k, v);
     } catch {
       // Missing or unreadable cache: start empty, it is only a cache.
@@ -80,9 +82,9 @@ export class HashCache {
    * unchanged and the cached scan answers the same plan. Otherwise one read does both.
    */
   async digest(file: string, opts: CachedDigestOptions = {}): Promise<FileDigest> {
-    await this.load();
+    this.load();
     const key = path.resolve(file);
-    const st = await stat(key, { bigint: true });
+    const st = statSync(key, { bigint: true });
     const cur = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
     const hit = this.entries.get(key);
     const sameFile = hit && hit.size === cur.size && hit.mtimeNs === cur.mtimeNs && hit.ctimeNs === cur.ctimeNs && hit.ino === cur.ino;

@@ -58,17 +58,18 @@ export class HashPool {
 
   /** sha256 of `file` (and its scan, with a plan); `size` says whether a worker is worth it. */
   digest(file: string, size: number, opts: DigestOptions = {}): Promise<FileDigest> {
-    if (!this.onWorker(size) || this.closed) return digestFile(file, opts);
+    if (this.closed) return Promise.reject(new Error(`hashing stopped before ${file} was read`));
+    if (!this.onWorker(size)) return digestFile(file, opts);
     return new Promise<FileDigest>((resolve, reject) => {
       this.queue.push({ file, ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.onBytes ? { onBytes: opts.onBytes } : {}), resolve, reject });
       this.pump();
     });
   }
 
-  /** Ends the workers (jobs still queued run on the calling thread). */
+  /** Ends the workers; a file being hashed or waiting for a worker is not hashed (its digest rejects). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) digestFile(job.file, job).then(job.resolve, job.reject);
+    for (const job of this.queue.splice(0)) job.reject(new Error(`hashing stopped before ${job.file} was read`));
     await Promise.all(this.all.splice(0).map((w) => w.terminate()));
     this.idle.length = 0;
   }

@@ -5,7 +5,7 @@
 import { scanPlanFor, type FiniteScan, type ScanPlan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
 import { HashPool, type HashPoolOptions } from "./hash-pool.js";
-import type { LoadedCheckpoint } from "./load.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "./load.js";
 import type { CheckpointFile, Manifest, ManifestEntry } from "./types.js";
 
 export interface HashProgress {
@@ -24,13 +24,18 @@ export interface ManifestOptions {
   onScan?: (file: CheckpointFile, scan: FiniteScan) => void;
   /** Worker threads for large files (default: one per core, files of WORKER_MIN_BYTES and more). */
   workers?: HashPoolOptions;
+  /** Stops the hashing (the command ended early): the workers end, the manifest rejects. */
+  signal?: AbortSignal;
 }
 
 /**
  * Hashes every file of a loaded checkpoint and scans its readable weights files for NaN and Inf;
  * the scans land in `ckpt.finite` (by repo path) for the weights.finite check.
  */
-export async function hashCheckpoint(ckpt: LoadedCheckpoint, opts: Omit<ManifestOptions, "plans" | "onScan"> = {}): Promise<Manifest> {
+export async function hashCheckpoint(
+  ckpt: Pick<LoadedCheckpoint, "files" | "weights" | "finite">,
+  opts: Omit<ManifestOptions, "plans" | "onScan"> = {},
+): Promise<Manifest> {
   const plans = new Map<string, ScanPlan>();
   for (const w of ckpt.weights) if (w.index) plans.set(w.index.file, scanPlanFor(w.index));
   const finite = new Map<string, FiniteScan>();
@@ -40,10 +45,13 @@ export async function hashCheckpoint(ckpt: LoadedCheckpoint, opts: Omit<Manifest
 }
 
 export async function buildManifest(files: readonly CheckpointFile[], opts: ManifestOptions = {}): Promise<Manifest> {
+  opts.signal?.throwIfAborted();
   const cache = opts.cache ?? new HashCache();
   const totalSize = files.reduce((s, f) => s + f.size, 0);
   let totalBytes = 0;
   const pool = new HashPool(opts.workers);
+  const stop = () => void pool.close();
+  opts.signal?.addEventListener("abort", stop, { once: true });
   const entry = async (f: CheckpointFile): Promise<ManifestEntry> => {
     let fileBytes = 0;
     const plan = opts.plans?.get(f.source);
@@ -69,11 +77,56 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
     const hashedLarge = Promise.all(large.map(entry));
     hashedLarge.catch(() => undefined); // awaited below; a failure meanwhile is not "unhandled"
     const hashedSmall: ManifestEntry[] = [];
-    for (const f of small) hashedSmall.push(await entry(f));
+    for (const f of small) {
+      opts.signal?.throwIfAborted();
+      hashedSmall.push(await entry(f));
+    }
     manifest = [...(await hashedLarge), ...hashedSmall];
   } finally {
+    opts.signal?.removeEventListener("abort", stop);
     await pool.close();
   }
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export interface CheckpointRead {
+  checkpoint: Promise<LoadedCheckpoint>;
+  /** The manifest; once it resolves, the checkpoint's `finite` holds the scans. */
+  manifest: Promise<Manifest>;
+  cache: HashCache;
+  /** Set to follow the hashing. */
+  onProgress?: (p: HashProgress) => void;
+  /** Stops the reading and hashing when the command ends without them (a no-op once they are done). */
+  cancel(): void;
+}
+
+/**
+ * loadCheckpoint and hashCheckpoint at once: the hashing starts (on worker threads) as soon as the
+ * files and weights indexes are known, and goes on while the rest is read and checked.
+ */
+export function readAndHashCheckpoint(dir: string, opts: { modelCard?: string | null; cache?: HashCache } = {}): CheckpointRead {
+  const cache = opts.cache ?? new HashCache();
+  const stop = new AbortController();
+  let hashed: Promise<Manifest> | undefined;
+  let early: Pick<LoadedCheckpoint, "files" | "weights" | "finite"> | undefined;
+  const checkpoint = loadCheckpoint(dir, {
+    modelCard: opts.modelCard ?? null,
+    cache,
+    onWeightsRead: (read) => {
+      early = { ...read };
+      hashed = hashCheckpoint(early, { cache, signal: stop.signal, onProgress: (p) => started.onProgress?.(p) });
+      hashed.catch(() => undefined); // awaited through `manifest`
+    },
+  });
+  const manifest = checkpoint.then(async (ckpt) => {
+    const m = await hashed!;
+    ckpt.finite = early!.finite;
+    return m;
+  });
+  // Both are awaited by the caller, maybe after other work: a failure meanwhile is not "unhandled".
+  checkpoint.catch(() => undefined);
+  manifest.catch(() => undefined);
+  const started: CheckpointRead = { checkpoint, manifest, cache, cancel: () => stop.abort() };
+  return started;
 }

@@ -7,9 +7,8 @@ import type { ListrTask } from "listr2";
 import path from "node:path";
 import { CHECKPOINT_CHECKS } from "../checks/index.js";
 import { formatBytes } from "../checkpoint/discover.js";
-import { HashCache } from "../checkpoint/hash-cache.js";
-import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { hashCheckpoint, type HashProgress } from "../checkpoint/manifest.js";
+import type { LoadedCheckpoint } from "../checkpoint/load.js";
+import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { CheckGroup } from "../release/environment-checks.js";
 import type { CheckpointSettings } from "../release/settings.js";
@@ -25,6 +24,8 @@ export interface CheckContext {
   manifest?: Manifest;
   /** Extra groups of environment checks (git, git-lfs, remotes, credentials), run after the checkpoint's. */
   environment?: readonly CheckGroup[];
+  /** The checkpoint being read and hashed: started by the command as early as it can, else by the first task. */
+  read?: CheckpointRead;
 }
 
 /** A promise awaited later: its failure is reported where it is awaited, never as "unhandled". */
@@ -45,39 +46,36 @@ function group<Ctx extends CheckContext>(title: string, run: (ctx: Ctx) => Promi
 }
 
 export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[] {
-  const cache = new HashCache();
   const groups = ctx.environment ?? [];
   let environment: Promise<CheckResult[]>[] | undefined;
-  let hashing: Promise<Manifest> | undefined;
-  let showProgress: ((p: HashProgress) => void) | undefined;
+  const read = (c: Ctx) => (c.read ??= readAndHashCheckpoint(c.settings.checkpoint.dir, { modelCard: c.settings.checkpoint.modelCard }));
   return [
     {
       title: `Read checkpoint ${displayPath(ctx.settings.checkpoint.dir)}`,
       task: async (c: Ctx, task: Task<Ctx>) => {
         environment = groups.map((g) => started(g.run()));
-        const { dir, modelCard } = c.settings.checkpoint;
-        const ckpt = await loadCheckpoint(dir, { modelCard, cache });
-        c.ckpt = ckpt;
         // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
-        if (ckpt.files.length) hashing = started(hashCheckpoint(ckpt, { cache, onProgress: (p) => showProgress?.(p) }));
+        const ckpt = await read(c).checkpoint;
+        c.ckpt = ckpt;
         const total = ckpt.files.reduce((s, f) => s + f.size, 0);
-        task.title = `Read checkpoint ${displayPath(dir)}: ${ckpt.files.length} files, ${formatBytes(total)}`;
+        task.title = `Read checkpoint ${displayPath(c.settings.checkpoint.dir)}: ${ckpt.files.length} files, ${formatBytes(total)}`;
       },
     },
     ...CHECKPOINT_CHECKS.filter((g) => g.after !== "manifest").map((g) => group<Ctx>(g.title, (c) => g.run(c.ckpt!))),
     {
       title: "Hash files for the manifest",
-      skip: () => !hashing,
+      skip: (c: Ctx) => !c.ckpt?.files.length,
       task: async (c: Ctx, task: Task<Ctx>) => {
         let last = 0;
-        showProgress = (p) => {
+        const r = read(c);
+        r.onProgress = (p) => {
           const now = Date.now();
           if (now - last < 100 && p.totalBytes < p.totalSize) return;
           last = now;
           task.output = `${p.file}: ${formatBytes(p.totalBytes)} of ${formatBytes(p.totalSize)}`;
         };
-        c.manifest = await hashing!;
-        const hashed = cache.hashedFiles;
+        c.manifest = await r.manifest;
+        const hashed = r.cache.hashedFiles;
         task.title = `Manifest: ${c.manifest.length} files hashed (sha256), ${hashed ? `${hashed} read` : "all from the cache"}`;
       },
     },

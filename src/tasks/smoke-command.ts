@@ -1,9 +1,9 @@
 // `azbert-release smoke`: fill-mask inference on the smoke cases (no side effects).
 import path from "node:path";
 import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
-import { loadConfig, type ReleaseConfig } from "../config.js";
+import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import type { CheckpointSettings } from "../release/settings.js";
-import { formatSmokeReport, runSmoke, type SmokeReport } from "../smoke/main.js";
+import type { SmokeReport } from "../smoke/main.js";
 
 /** The smoke run of the config's `smoke` section, with the command line's overrides. */
 export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint: Readonly<CheckpointSettings>, opts: SmokeCliOptions = {}) {
@@ -20,7 +20,8 @@ export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint
 
 export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
-  const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
+  const ckptDir = checkpointDir(config, opts.ckpt);
+  const { formatSmokeReport, runSmoke } = await import("../smoke/main.js");
   const report: SmokeReport = await runSmoke(smokeOptions(config.smoke, { dir: ckptDir, modelCard: config.modelCard }, opts));
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${formatSmokeReport(report, { color: !!process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
