@@ -12,13 +12,18 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
-import { torchWeightsSet, writeSafetensors } from "../src/checkpoint/safetensors-writer.js";
+import { torchWeightsSet } from "../src/checkpoint/safetensors-writer.js";
 import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
-/** Child mode: one conversion, timed inside the process. */
+/**
+ * Child mode: one conversion, timed inside the process, with the built modules (`npm run build`):
+ * what the CLI runs, worker threads included (from the TypeScript sources they would start tsx).
+ */
 async function child(ckptDir: string, outDir: string): Promise<void> {
+  const { loadCheckpoint } = (await import(path.join(repoRoot, "dist", "checkpoint", "load.js"))) as typeof import("../src/checkpoint/load.js");
+  const { writeSafetensors } = (await import(path.join(repoRoot, "dist", "checkpoint", "safetensors-writer.js"))) as typeof import("../src/checkpoint/safetensors-writer.js");
   const ckpt = await loadCheckpoint(ckptDir);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -45,6 +50,7 @@ function run(cmd: string, args: string[]): { ms: number; stdout: string; stderr:
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === "--child") return child(argv[1]!, argv[2]!);
+  if (!existsSync(path.join(repoRoot, "dist", "checkpoint", "safetensors-writer.js"))) throw new Error("run `npm run build` first: the benchmark runs the built modules");
   const opt = (name: string) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;

@@ -3,9 +3,8 @@
 // are hashed at once, one per core. Small files are hashed on the calling thread: a worker's
 // start-up costs more than hashing a config file.
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "../util/worker.js";
 import type { ScanPlan } from "./finite-scan.js";
 import { digestFile, type DigestOptions, type FileDigest } from "./hash-cache.js";
 
@@ -82,7 +81,7 @@ export class HashPool {
   }
 
   private spawn(): Worker {
-    const worker = startHashWorker();
+    const worker = startWorker(import.meta.url, "hash-worker");
     this.all.push(worker);
     return worker;
   }
@@ -123,16 +122,4 @@ export class HashPool {
     if (i >= 0) this.all.splice(i, 1);
     void worker.terminate();
   }
-}
-
-/**
- * A worker running hash-worker: the compiled .js next to this module, or, when this module runs
- * from its TypeScript source (tests, benchmarks under tsx), the .ts source loaded through tsx.
- */
-function startHashWorker(): Worker {
-  const self = fileURLToPath(import.meta.url);
-  const url = new URL(`./hash-worker${path.extname(self)}`, import.meta.url);
-  if (!self.endsWith(".ts")) return new Worker(url);
-  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true });
 }

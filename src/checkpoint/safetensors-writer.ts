@@ -8,15 +8,20 @@
 // refuse when no name covers the storage. Views are written as their own elements (non-contiguous
 // ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
-import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import type { Worker } from "node:worker_threads";
 import { UserError } from "../report.js";
+import { startWorker } from "../util/worker.js";
 import type { LoadedCheckpoint } from "./load.js";
 import { readSafetensors, SAFETENSORS_DTYPES } from "./safetensors.js";
 import { DTYPE_SIZE, isContiguous, numel } from "./tensor-data.js";
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
 import { describeSet, shardName, type SetTensor, type WeightsSet, whyUnreadable } from "./weight-sets.js";
 import { openWeightsFile } from "./weights-error.js";
+import { gather, writeVerified, type VerifiedWriteJob, type WriteTensor } from "./verified-write.js";
+import type { VerifiedWriteReply } from "./verified-write-worker.js";
 import { readAt, readZipDirectory } from "./zip.js";
 
 export interface SafetensorsConversion {
@@ -51,7 +56,7 @@ export interface WriteSafetensorsOptions {
 export const MAX_SIZE_RATIO = 1.01;
 /** Non-contiguous tensors are gathered in memory; a span larger than this is refused. */
 export const MAX_GATHER_BYTES = 256 * 1024 * 1024;
-/** Small enough that a buffer read back is still in the CPU cache when it is compared (measured: 2 MiB twice as fast as 8). */
+/** What proveSafetensors compares at a time. */
 const CHUNK = 2 * 1024 * 1024;
 
 /** Names transformers re-ties on load (BERT's decoder): never the one kept when it has an alias. */
@@ -92,19 +97,18 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   const total = plans.reduce((s, p) => s + p.dataBytes, 0);
   let done = 0;
   const written: { path: string; size: number }[] = [];
-  const partials: string[] = [];
+  const partial = (plan: FilePlan) => path.join(outDir, `${plan.name}.partial`);
+  const partials = plans.map(partial);
   const proof: ConversionProof = { tensorsCompared: 0, bytesCompared: 0, aliasesChecked: 0, sourceBytes: 0, writtenBytes: 0, sizeRatio: 0 };
+  const writes = writePlans(plans, partial, (n) => opts.onProgress?.((done += n), total));
   try {
-    for (const plan of plans) {
-      const partial = path.join(outDir, `${plan.name}.partial`);
-      partials.push(partial);
-      const verified = await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total));
-      const p = await proveWritten(plan, partial, verified);
+    for (const [i, plan] of plans.entries()) {
+      const p = await proveWritten(plan, partial(plan), await writes.written[i]!);
       proof.tensorsCompared += p.tensors;
       proof.bytesCompared += p.bytes;
       proof.aliasesChecked += p.aliases;
       proof.sourceBytes += (await stat(plan.source.file)).size;
-      proof.writtenBytes += (await stat(partial)).size;
+      proof.writtenBytes += (await stat(partial(plan))).size;
     }
     proof.sizeRatio = proof.writtenBytes / Math.max(1, proof.sourceBytes);
     if (proof.sizeRatio > MAX_SIZE_RATIO) {
@@ -116,6 +120,7 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
       written.push({ path: final, size: (await stat(final)).size });
     }
   } catch (e) {
+    await writes.stop();
     await Promise.all(partials.map((p) => rm(p, { force: true })));
     throw e;
   }
@@ -254,43 +259,6 @@ function planFile(source: WeightsIndex, storages: Map<string, number>, name: str
 
 // ---- write ------------------------------------------------------------------------------------
 
-/** Elements of a strided view, in row-major order (what `.contiguous()` gives). */
-function gather(span: Uint8Array, t: TensorInfo): Uint8Array {
-  const size = DTYPE_SIZE[t.dtype];
-  const out = new Uint8Array(outputBytes(t));
-  const dims = t.shape.length;
-  if (!out.length) return out;
-  const idx = new Array<number>(dims).fill(0);
-  let src = 0;
-  for (let o = 0; o < out.length; o += size) {
-    out.set(span.subarray(src * size, src * size + size), o);
-    for (let d = dims - 1; d >= 0; d--) {
-      idx[d]!++;
-      src += t.stride[d]!;
-      if (idx[d]! < t.shape[d]!) break;
-      src -= t.stride[d]! * t.shape[d]!;
-      idx[d] = 0;
-    }
-  }
-  return out;
-}
-
-/** The tensor's bytes as the safetensors file stores them, in chunks read into `into`. */
-async function forEachChunk(src: FileHandle, t: TensorInfo, file: string, take: (n: number) => Promise<Uint8Array>, put: (chunk: Uint8Array) => Promise<void>): Promise<void> {
-  if (!isContiguous(t.shape, t.stride)) {
-    const span = await readExactly(src, t.dataOffset, t.byteLength, new Uint8Array(t.byteLength), file, t.name);
-    const data = gather(span, t);
-    for (let at = 0; at < data.length; at += CHUNK) await put(data.subarray(at, Math.min(data.length, at + CHUNK)));
-    return;
-  }
-  const length = outputBytes(t);
-  for (let at = 0; at < length; ) {
-    const dest = await take(length - at);
-    await readExactly(src, t.dataOffset + at, dest.length, dest, file, t.name);
-    at += dest.length;
-  }
-}
-
 async function readExactly(fh: FileHandle, position: number, length: number, into: Uint8Array, file: string, tensor: string): Promise<Uint8Array> {
   const got = await readAt(fh, position, length, into);
   if (got.length !== length) throw new UserError(`${file}: truncated: tensor ${tensor} ends at byte ${position + length} but the file ends at byte ${position + got.length} (did it change while it was converted?)`, 1);
@@ -298,93 +266,67 @@ async function readExactly(fh: FileHandle, position: number, length: number, int
 }
 
 /**
- * Writes the output through a few buffers: one fills from the source while others are written and
- * read back. Each buffer, once written, is read back from the file and compared with the bytes it
- * was written from, so the file is verified as it is written (a second pass over 50 GB would cost
- * another read of both files).
+ * Writes each plan's file, every chunk read back and compared as it is written (verified-write.ts):
+ * one file here (a worker's start-up would cost more than it saves), several on worker threads at
+ * once (shards). Gives the bytes verified per plan, and a stop for when the conversion fails (the
+ * workers end, what was not written rejects).
  */
-class VerifiedWriter {
-  private readonly slots = Array.from({ length: 4 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
-  private cur = 0;
-  private fill = 0;
-  private position = 0;
-  private failure: unknown;
-  /** Bytes written, read back and found equal. */
-  verified = 0;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly name: string,
-  ) {}
-
-  /** Free space of the current buffer (up to `max` bytes), to read into; counted as written. */
-  async take(max: number): Promise<Uint8Array> {
-    if (this.fill === CHUNK) await this.submit();
-    const n = Math.min(max, CHUNK - this.fill);
-    const view = this.slots[this.cur]!.buf.subarray(this.fill, this.fill + n);
-    this.fill += n;
-    return view;
+function writePlans(plans: readonly FilePlan[], target: (p: FilePlan) => string, progress: (n: number) => void): { written: Promise<number>[]; stop: () => Promise<void> } {
+  const job = (plan: FilePlan): VerifiedWriteJob => ({ source: plan.source.file, target: target(plan), name: plan.name, header: plan.header, tensors: plan.kept.map(writeTensor) });
+  if (plans.length === 1) {
+    const written = writeVerified(job(plans[0]!), progress);
+    written.catch(() => undefined); // awaited by the caller
+    return { written: [written], stop: async () => void (await written.catch(() => undefined)) };
   }
-
-  async put(data: Uint8Array): Promise<void> {
-    for (let at = 0; at < data.length; ) {
-      const dest = await this.take(data.length - at);
-      dest.set(data.subarray(at, at + dest.length));
-      at += dest.length;
+  const workers = Math.max(1, Math.min(plans.length, os.availableParallelism()));
+  const live = new Set<Worker>();
+  const queue = plans.map((plan, i) => ({ plan, i }));
+  const results = plans.map(() => {
+    let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+    const promise = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+    promise.catch(() => undefined); // awaited by the caller, in order
+    return { promise, ...settle };
+  });
+  const runNext = (worker: Worker): void => {
+    const next = queue.shift();
+    if (!next) {
+      live.delete(worker);
+      void worker.terminate();
+      return;
     }
+    const { plan, i } = next;
+    const onMessage = (m: VerifiedWriteReply) => {
+      if ("bytes" in m) return progress(m.bytes);
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      if ("verified" in m) results[i]!.resolve(m.verified);
+      else results[i]!.reject(m.error.exitCode ? new UserError(m.error.message, m.error.exitCode === 2 ? 2 : 1) : Object.assign(new Error(m.error.message), m.error));
+      runNext(worker);
+    };
+    const onError = (e: unknown) => {
+      results[i]!.reject(e);
+      for (const rest of queue.splice(0)) results[rest.i]!.reject(e);
+    };
+    worker.on("message", onMessage);
+    worker.once("error", onError);
+    worker.postMessage(job(plan));
+  };
+  for (let w = 0; w < workers; w++) {
+    const worker = startWorker(import.meta.url, "verified-write-worker");
+    live.add(worker);
+    runNext(worker);
   }
-
-  private async submit(): Promise<void> {
-    const slot = this.slots[this.cur]!;
-    const data = slot.buf.subarray(0, this.fill);
-    const at = this.position;
-    // Errors are kept, not left unhandled, and raised at the next wait.
-    slot.job = this.writeAndCheck(data, slot.back, at).catch((e: unknown) => {
-      this.failure ??= e;
-    });
-    this.position += this.fill;
-    this.fill = 0;
-    this.cur = (this.cur + 1) % this.slots.length;
-    await this.slots[this.cur]!.job;
-    if (this.failure) throw this.failure;
-  }
-
-  private async writeAndCheck(data: Buffer, back: Buffer, at: number): Promise<void> {
-    for (let done = 0; done < data.length; ) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, at + done);
-      done += bytesWritten;
-    }
-    const got = await readAt(this.fh, at, data.length, back);
-    if (got.length !== data.length || !got.equals(data)) {
-      throw new UserError(`${this.name}: the bytes read back at ${at}..${at + data.length} differ from those written (a failing disk?)`, 1);
-    }
-    this.verified += data.length;
-  }
-
-  async close(): Promise<void> {
-    if (this.fill) await this.submit();
-    await Promise.all(this.slots.map((s) => s.job));
-    if (this.failure) throw this.failure;
-  }
+  const stop = async () => {
+    queue.length = 0;
+    const stopped = new Error("the conversion stopped");
+    for (const r of results) r.reject(stopped); // no effect on those already settled
+    await Promise.all([...live].map((w) => w.terminate()));
+  };
+  return { written: results.map((r) => r.promise), stop };
 }
 
-async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void): Promise<number> {
-  const src = await openWeightsFile(plan.source.file);
-  const out = await open(target, "w+");
-  try {
-    const w = new VerifiedWriter(out, plan.name);
-    await w.put(plan.header);
-    const file = path.basename(plan.source.file);
-    for (const t of plan.kept) {
-      await forEachChunk(src, t, file, (n) => w.take(n), (c) => w.put(c));
-      progress(t.end - t.begin);
-    }
-    await w.close();
-    return w.verified;
-  } finally {
-    await out.close();
-    await src.close();
-  }
+function writeTensor(t: SetTensor): WriteTensor {
+  return { name: t.name, dtype: t.dtype, shape: t.shape, stride: t.stride, dataOffset: t.dataOffset, byteLength: t.byteLength };
 }
 
 // ---- proof ------------------------------------------------------------------------------------
