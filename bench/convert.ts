@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
 import { torchWeightsSet } from "../src/checkpoint/safetensors-writer.js";
-import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
+import { built, ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -22,8 +22,8 @@ const self = fileURLToPath(import.meta.url);
  * what the CLI runs, worker threads included (from the TypeScript sources they would start tsx).
  */
 async function child(ckptDir: string, outDir: string): Promise<void> {
-  const { loadCheckpoint } = (await import(path.join(repoRoot, "dist", "checkpoint", "load.js"))) as typeof import("../src/checkpoint/load.js");
-  const { writeSafetensors } = (await import(path.join(repoRoot, "dist", "checkpoint", "safetensors-writer.js"))) as typeof import("../src/checkpoint/safetensors-writer.js");
+  const { loadCheckpoint } = await built<typeof import("../src/checkpoint/load.js")>("checkpoint/load.js");
+  const { writeSafetensors } = await built<typeof import("../src/checkpoint/safetensors-writer.js")>("checkpoint/safetensors-writer.js");
   const ckpt = await loadCheckpoint(ckptDir);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -50,7 +50,6 @@ function run(cmd: string, args: string[]): { ms: number; stdout: string; stderr:
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === "--child") return child(argv[1]!, argv[2]!);
-  if (!existsSync(path.join(repoRoot, "dist", "checkpoint", "safetensors-writer.js"))) throw new Error("run `npm run build` first: the benchmark runs the built modules");
   const opt = (name: string) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;

@@ -34,6 +34,8 @@ export interface DigestOptions {
   onBytes?: (n: number) => void;
   /** Also scan these float ranges for NaN and Inf, in the same read. */
   plan?: ScanPlan;
+  /** Stops the read (between chunks). */
+  signal?: AbortSignal;
 }
 
 export interface CachedDigestOptions extends DigestOptions {
@@ -142,6 +144,7 @@ export async function digestFile(file: string, opts: DigestOptions = {}): Promis
       const { bytesRead } = await pending;
       pending = undefined;
       if (bytesRead === 0) break;
+      opts.signal?.throwIfAborted();
       const chunk = buffers[k]!.subarray(0, bytesRead);
       const at = pos;
       pos += bytesRead;

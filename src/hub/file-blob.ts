@@ -8,7 +8,8 @@ import { Readable } from "node:stream";
 import { HubPublishError } from "./errors.js";
 import type { DesiredFile } from "./plan.js";
 
-const CHUNK = 4 * 1024 * 1024;
+/** Read per chunk of a PUT body: several PUTs run at once (shards, multipart parts), each holding a few chunks. */
+const CHUNK = 1024 * 1024;
 
 /** Largest DiskBlob arrayBuffer()/text() serves (samples, small files); above it: stream(). */
 export const MAX_WHOLE_READ = 16 * 1024 * 1024;
