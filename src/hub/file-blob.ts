@@ -22,7 +22,8 @@ export class DiskBlob extends Blob {
 
   private constructor(
     readonly file: string,
-    private readonly start: number,
+    /** Offset of the first byte in the file. */
+    readonly start: number,
     private readonly end: number,
   ) {
     super([]);
