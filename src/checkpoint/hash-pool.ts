@@ -56,6 +56,12 @@ export class HashPool {
     this.minWorkerBytes = opts.minWorkerBytes ?? WORKER_MIN_BYTES;
   }
 
+  /** Starts the workers that files of these sizes will need, so that their start-up overlaps other work. */
+  prepare(sizes: readonly number[]): void {
+    const wanted = Math.min(this.max, sizes.filter((s) => this.onWorker(s)).length);
+    while (!this.closed && this.all.length < wanted) this.idle.push(this.spawn());
+  }
+
   /** Whether a file of `size` bytes is hashed on a worker (else on the calling thread). */
   onWorker(size: number): boolean {
     return size >= this.minWorkerBytes;

@@ -57,6 +57,8 @@ export async function loadCheckpoint(
     modelCard?: string | null;
     cache?: HashCache;
     followLinksOutside?: boolean;
+    /** Called as soon as the files are known (hashing threads can start up). */
+    onFiles?: (files: readonly CheckpointFile[]) => void;
     /** Called as soon as the files and the weights indexes are known (what hashing needs), before the rest is read. */
     onWeightsRead?: (read: Pick<LoadedCheckpoint, "files" | "weights">) => void;
   } = {},
@@ -75,6 +77,7 @@ export async function loadCheckpoint(
     files = [...files.filter((f) => f.repoPath !== "README.md"), { repoPath: "README.md", source: path.resolve(opts.modelCard), size }]
       .sort((a, b) => (a.repoPath < b.repoPath ? -1 : 1));
   }
+  opts.onFiles?.(files);
   const byPath = new Map(files.map((f) => [f.repoPath, f]));
 
   // The weights indexes of sharded sets first, then the weights: whoever waits for them (the

@@ -24,6 +24,8 @@ export interface ManifestOptions {
   onScan?: (file: CheckpointFile, scan: FiniteScan) => void;
   /** Worker threads for large files (default: one per core, files of WORKER_MIN_BYTES and more). */
   workers?: HashPoolOptions;
+  /** A pool the caller made (and closes) instead of one for this manifest. */
+  pool?: HashPool;
   /** Stops the hashing (the command ended early): the workers end, the manifest rejects. */
   signal?: AbortSignal;
 }
@@ -49,7 +51,7 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
   const cache = opts.cache ?? new HashCache();
   const totalSize = files.reduce((s, f) => s + f.size, 0);
   let totalBytes = 0;
-  const pool = new HashPool(opts.workers);
+  const pool = opts.pool ?? new HashPool(opts.workers);
   const stop = () => void pool.close();
   opts.signal?.addEventListener("abort", stop, { once: true });
   const entry = async (f: CheckpointFile): Promise<ManifestEntry> => {
@@ -84,7 +86,7 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
     manifest = [...(await hashedLarge), ...hashedSmall];
   } finally {
     opts.signal?.removeEventListener("abort", stop);
-    await pool.close();
+    if (!opts.pool) await pool.close();
   }
   await cache.save();
   return manifest.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -94,6 +96,8 @@ export interface CheckpointRead {
   checkpoint: Promise<LoadedCheckpoint>;
   /** The manifest; once it resolves, the checkpoint's `finite` holds the scans. */
   manifest: Promise<Manifest>;
+  /** Settles once the hashing has begun (or the read failed): other work may start without delaying it. */
+  hashing: Promise<void>;
   cache: HashCache;
   /** Set to follow the hashing. */
   onProgress?: (p: HashProgress) => void;
@@ -107,16 +111,23 @@ export interface CheckpointRead {
  */
 export function readAndHashCheckpoint(dir: string, opts: { modelCard?: string | null; cache?: HashCache } = {}): CheckpointRead {
   const cache = opts.cache ?? new HashCache();
+  const pool = new HashPool();
   const stop = new AbortController();
+  stop.signal.addEventListener("abort", () => void pool.close(), { once: true });
   let hashed: Promise<Manifest> | undefined;
   let early: Pick<LoadedCheckpoint, "files" | "weights" | "finite"> | undefined;
+  let begun!: () => void;
+  const hashing = new Promise<void>((resolve) => (begun = resolve));
   const checkpoint = loadCheckpoint(dir, {
     modelCard: opts.modelCard ?? null,
     cache,
+    // The workers start up while the weights indexes are read.
+    onFiles: (files) => pool.prepare(files.map((f) => f.size)),
     onWeightsRead: (read) => {
       early = { ...read };
-      hashed = hashCheckpoint(early, { cache, signal: stop.signal, onProgress: (p) => started.onProgress?.(p) });
+      hashed = hashCheckpoint(early, { cache, pool, signal: stop.signal, onProgress: (p) => started.onProgress?.(p) });
       hashed.catch(() => undefined); // awaited through `manifest`
+      begun();
     },
   });
   const manifest = checkpoint.then(async (ckpt) => {
@@ -125,8 +136,9 @@ export function readAndHashCheckpoint(dir: string, opts: { modelCard?: string | 
     return m;
   });
   // Both are awaited by the caller, maybe after other work: a failure meanwhile is not "unhandled".
-  checkpoint.catch(() => undefined);
+  checkpoint.then(begun, begun);
   manifest.catch(() => undefined);
-  const started: CheckpointRead = { checkpoint, manifest, cache, cancel: () => stop.abort() };
+  manifest.finally(() => void pool.close()).catch(() => undefined);
+  const started: CheckpointRead = { checkpoint, manifest, hashing, cache, cancel: () => stop.abort() };
   return started;
 }

@@ -53,6 +53,8 @@ export function checkTasks<Ctx extends CheckContext>(ctx: Ctx): ListrTask<Ctx>[]
     {
       title: `Read checkpoint ${displayPath(ctx.settings.checkpoint.dir)}`,
       task: async (c: Ctx, task: Task<Ctx>) => {
+        // The environment checks start git processes: once the hashing has begun, not before.
+        await read(c).hashing;
         environment = groups.map((g) => started(g.run()));
         // The read that hashes the weights also scans them for NaN/Inf (ckpt.finite, for weights.finite).
         const ckpt = await read(c).checkpoint;
