@@ -104,6 +104,20 @@ export class HashCache {
     return d;
   }
 
+  /** Whether the cache holds the sha256 of `file` as it is now (same stat data): no read needed. */
+  isFresh(file: string): boolean {
+    this.load();
+    const key = path.resolve(file);
+    const hit = this.entries.get(key);
+    if (!hit) return false;
+    try {
+      const st = statSync(key, { bigint: true });
+      return hit.size === Number(st.size) && hit.mtimeNs === String(st.mtimeNs) && hit.ctimeNs === String(st.ctimeNs) && hit.ino === String(st.ino);
+    } catch {
+      return false;
+    }
+  }
+
   /** The stat data `file` had when sha256() last answered for it (undefined before). */
   stamp(file: string): FileStamp | undefined {
     const e = this.entries.get(path.resolve(file));

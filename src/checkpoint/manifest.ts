@@ -96,7 +96,7 @@ export interface CheckpointRead {
   checkpoint: Promise<LoadedCheckpoint>;
   /** The manifest; once it resolves, the checkpoint's `finite` holds the scans. */
   manifest: Promise<Manifest>;
-  /** Settles once the hashing has begun (or the read failed): other work may start without delaying it. */
+  /** Settles once the hashing has begun, or is known to read nothing large (a warm cache), or the read failed: other work may start without delaying it. */
   hashing: Promise<void>;
   cache: HashCache;
   /** Set to follow the hashing. */
@@ -121,8 +121,12 @@ export function readAndHashCheckpoint(dir: string, opts: { modelCard?: string | 
   const checkpoint = loadCheckpoint(dir, {
     modelCard: opts.modelCard ?? null,
     cache,
-    // The workers start up while the weights indexes are read.
-    onFiles: (files) => pool.prepare(files.map((f) => f.size)),
+    // The workers start up while the weights indexes are read; with nothing large to read, other work need not wait.
+    onFiles: (files) => {
+      const toRead = files.filter((f) => pool.onWorker(f.size) && !cache.isFresh(f.source));
+      pool.prepare(toRead.map((f) => f.size));
+      if (!toRead.length) begun();
+    },
     onWeightsRead: (read) => {
       early = { ...read };
       hashed = hashCheckpoint(early, { cache, pool, signal: stop.signal, onProgress: (p) => started.onProgress?.(p) });

@@ -204,12 +204,15 @@ export async function remoteTagCommit(git: Git, remote: string, tag: string): Pr
 /** The release tag is free (or already marks HEAD: a rerun), locally and on the remote. */
 export async function verifyReleaseTagIsFree({ cwd, tag, remote = "origin", offline = false }: TagOptions): Promise<CheckResult> {
   const title = `release tag ${tag} is free or already at HEAD`;
-  const valid = await tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]);
+  // Three independent reads, at once; their answers are weighed in this order.
+  const [valid, head, local] = await Promise.all([
+    tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]),
+    tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]),
+    tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]),
+  ]);
   if (!valid.ok) return fail("git.tag", title, `${JSON.stringify(tag)} is not a valid tag name: use vX.Y.Z`);
-  const head = await tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]);
   if (!head.ok) return fail("git.tag", title, "the repository has no commits yet: commit, then release");
   const headSha = head.out.trim();
-  const local = await tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
   if (local.ok && local.out.trim() !== headSha) {
     return fail(
       "git.tag",
@@ -265,6 +268,7 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
     verifyReleaseBranch({ cwd, branch, remote }),
     noRemote.then((none) => (none ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : verifyNotBehindRemote({ cwd, branch, remote, offline }))),
     verifyTagMatchesVersion(opts.tag),
-    noRemote.then((none) => verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: offline || none })),
+    // Offline the remote is not contacted whether or not it exists: no need to wait for its check.
+    offline ? verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline }) : noRemote.then((none) => verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, remote, offline: none })),
   ]);
 }
