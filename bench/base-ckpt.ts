@@ -7,6 +7,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * A module of the build (`npm run build`) rather than its TypeScript source: what the CLI runs.
+ * Hashing and verified writes start worker threads; from the sources each would first load tsx.
+ * Use: `await built<typeof import("../src/x.js")>("x.js")`.
+ */
+export async function built<T>(module: string): Promise<T> {
+  const file = path.join(repoRoot, "dist", module);
+  if (!existsSync(file)) throw new Error(`${path.relative(repoRoot, file)} is missing: run \`npm run build\` first (the benchmarks run the built modules)`);
+  return (await import(file)) as T;
+}
 export const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 
 export function ensureBaseCheckpoint(): string {

@@ -12,13 +12,18 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
-import { torchWeightsSet, writeSafetensors } from "../src/checkpoint/safetensors-writer.js";
-import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
+import { torchWeightsSet } from "../src/checkpoint/safetensors-writer.js";
+import { built, ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
-/** Child mode: one conversion, timed inside the process. */
+/**
+ * Child mode: one conversion, timed inside the process, with the built modules (`npm run build`):
+ * what the CLI runs, worker threads included (from the TypeScript sources they would start tsx).
+ */
 async function child(ckptDir: string, outDir: string): Promise<void> {
+  const { loadCheckpoint } = await built<typeof import("../src/checkpoint/load.js")>("checkpoint/load.js");
+  const { writeSafetensors } = await built<typeof import("../src/checkpoint/safetensors-writer.js")>("checkpoint/safetensors-writer.js");
   const ckpt = await loadCheckpoint(ckptDir);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();

@@ -7,11 +7,12 @@
 //
 //   npx tsx bench/manifest.ts [--reps N] [--json]
 import { spawnSync } from "node:child_process";
-import { HashCache } from "../src/checkpoint/hash-cache.js";
-import { loadCheckpoint } from "../src/checkpoint/load.js";
-import { buildManifest, hashCheckpoint } from "../src/checkpoint/manifest.js";
-import { simdKernelAvailable } from "../src/checkpoint/finite-scan.js";
-import { ensureBaseCheckpoint } from "./base-ckpt.js";
+import { built, ensureBaseCheckpoint } from "./base-ckpt.js";
+
+const { HashCache } = await built<typeof import("../src/checkpoint/hash-cache.js")>("checkpoint/hash-cache.js");
+const { loadCheckpoint } = await built<typeof import("../src/checkpoint/load.js")>("checkpoint/load.js");
+const { buildManifest, hashCheckpoint } = await built<typeof import("../src/checkpoint/manifest.js")>("checkpoint/manifest.js");
+const { simdKernelAvailable } = await built<typeof import("../src/checkpoint/finite-scan.js")>("checkpoint/finite-scan.js");
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -14,15 +14,14 @@ import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Manifest } from "../src/checkpoint/types.js";
-import { HashCache } from "../src/checkpoint/hash-cache.js";
-import { buildManifest } from "../src/checkpoint/manifest.js";
-import { packCheckpoint } from "../src/pack/pack.js";
-import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
+import { built, ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
 const self = fileURLToPath(import.meta.url);
 
-/** The flat checkpoint's manifest, by the project's own manifest code (no cache: every run hashes). */
+/** The flat checkpoint's manifest, by the project's own (built) manifest code (no cache: every run hashes). */
 async function hashManifest(dir: string): Promise<Manifest> {
+  const { HashCache } = await built<typeof import("../src/checkpoint/hash-cache.js")>("checkpoint/hash-cache.js");
+  const { buildManifest } = await built<typeof import("../src/checkpoint/manifest.js")>("checkpoint/manifest.js");
   const files = readdirSync(dir)
     .sort()
     .map((name) => ({ repoPath: name, source: path.join(dir, name), size: statSync(path.join(dir, name)).size }))
@@ -57,6 +56,8 @@ function peakRssMB(): number {
 /** Child mode: one pack, timed inside the process. */
 async function child(args: string[]): Promise<void> {
   const [mode, manifestFile, outDir] = args as [string, string, string];
+  const { packCheckpoint } = await built<typeof import("../src/pack/pack.js")>("pack/pack.js");
+  await built("checkpoint/manifest.js"); // loaded before the clock starts, like packCheckpoint
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   let manifest: Manifest;

@@ -2,8 +2,10 @@
 // memory does not: the BERT-base-size checkpoint (one 442 MB pytorch_model.bin) and a
 // BERT-large-size one (about 1.34 GB in three pytorch_model-0000N-of-00003.bin shards plus
 // pytorch_model.bin.index.json, tools/make_sharded_ckpt.py). For each: a cold `check --offline`
-// (fresh sha256 cache), `smoke --device cpu`, `pack`. Reported: median time, time per GB, peak RSS
-// (/usr/bin/time), and the sharded run's peak RSS as a ratio of the single file's.
+// (fresh sha256 cache), `smoke --device cpu`, `pack`, and `release --yes --only hub` to a local Hub
+// (fresh hash cache, api and git transports). Reported: median time, time per GB, peak RSS
+// (/usr/bin/time), and the sharded run's peak RSS as a ratio of the single file's (target <= 1.10
+// for check, pack and publish: memory flat with size; the CPU engine holds the weights).
 //
 //   npx tsx bench/scale.ts [--reps N] [--json]
 import { spawnSync } from "node:child_process";
@@ -11,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import os from "node:os";
 import path from "node:path";
 import { ensureBaseCheckpoint, ensureShardedCheckpoint, repoRoot } from "./base-ckpt.js";
+import { releaseToHub, startLocalHub } from "./local-hub.js";
 
 const argv = process.argv.slice(2);
 const reps = Number(argv[argv.indexOf("--reps") + 1] || 3);
@@ -50,7 +53,15 @@ function median(xs: number[]): number {
 
 const bytesOf = (dir: string) => readdirSync(dir).reduce((s, f) => s + statSync(path.join(dir, f)).size, 0);
 
-const stages: Record<string, (ckpt: string) => Run> = {
+const hub = await startLocalHub();
+let publishes = 0;
+const publish = async (ckpt: string, transport: string): Promise<Run> => {
+  const r = await releaseToHub(hub.url, ckpt, `bench/scale-${transport}-${++publishes}`, transport);
+  hub.clear();
+  return { ms: r.seconds * 1000, rssMB: r.peakRss / 2 ** 20 };
+};
+
+const stages: Record<string, (ckpt: string) => Run | Promise<Run>> = {
   "check --offline (cold)": (ckpt) => {
     const cache = mkdtempSync(path.join(os.tmpdir(), "azbert-bench-cache-"));
     try {
@@ -68,30 +79,42 @@ const stages: Record<string, (ckpt: string) => Run> = {
       rmSync(out, { recursive: true, force: true });
     }
   },
+  "publish (api)": (ckpt) => publish(ckpt, "api"),
+  "publish (git)": (ckpt) => publish(ckpt, "git"),
 };
+/** Stages whose memory must not grow with the checkpoint. */
+const FLAT = ["check --offline (cold)", "pack", "publish (api)", "publish (git)"];
 
 if (!existsSync("/usr/bin/time")) throw new Error("bench/scale.ts needs /usr/bin/time (apt-get install -y time)");
 const checkpoints = { "base 442 MB (1 file)": ensureBaseCheckpoint(), "large sharded (3 shards + index)": ensureShardedCheckpoint() };
 const results: Record<string, Record<string, { ms: number; sPerGB: number; rssMB: number }>> = {};
-for (const [label, ckpt] of Object.entries(checkpoints)) {
-  const gb = bytesOf(ckpt) / 1e9;
-  results[label] = {};
-  for (const [stage, run] of Object.entries(stages)) {
-    run(ckpt); // warm-up: page cache
-    const runs = Array.from({ length: reps }, () => run(ckpt));
-    const ms = median(runs.map((r) => r.ms));
-    results[label]![stage] = { ms: Math.round(ms), sPerGB: Number((ms / 1000 / gb).toFixed(2)), rssMB: Math.round(Math.max(...runs.map((r) => r.rssMB))) };
+try {
+  for (const [label, ckpt] of Object.entries(checkpoints)) {
+    const gb = bytesOf(ckpt) / 1e9;
+    results[label] = {};
+    for (const [stage, run] of Object.entries(stages)) {
+      await run(ckpt); // warm-up: page cache
+      const runs: Run[] = [];
+      for (let i = 0; i < reps; i++) runs.push(await run(ckpt));
+      const ms = median(runs.map((r) => r.ms));
+      results[label]![stage] = { ms: Math.round(ms), sPerGB: Number((ms / 1000 / gb).toFixed(2)), rssMB: Math.round(Math.max(...runs.map((r) => r.rssMB))) };
+    }
   }
+} finally {
+  await hub.stop();
 }
 if (argv.includes("--json")) {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } else {
   const [base, large] = Object.keys(results) as [string, string];
+  process.stdout.write(`\nstages at two sizes, whole process, medians of ${reps}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
   for (const stage of Object.keys(stages)) {
     const a = results[base]![stage]!;
     const b = results[large]![stage]!;
+    const ratio = b.rssMB / a.rssMB;
+    const verdict = FLAT.includes(stage) ? ` (target <= 1.10) ${ratio <= 1.1 ? "OK" : "MISSED"}` : "";
     process.stdout.write(
-      `${stage.padEnd(24)} ${base}: ${a.ms} ms (${a.sPerGB} s/GB), peak RSS ${a.rssMB} MB | ${large}: ${b.ms} ms (${b.sPerGB} s/GB), peak RSS ${b.rssMB} MB (${(b.rssMB / a.rssMB).toFixed(2)}x)\n`,
+      `${stage.padEnd(24)} ${base}: ${a.ms} ms (${a.sPerGB} s/GB), peak RSS ${a.rssMB} MB | ${large}: ${b.ms} ms (${b.sPerGB} s/GB), peak RSS ${b.rssMB} MB | RSS ratio ${ratio.toFixed(2)}${verdict}\n`,
     );
   }
 }

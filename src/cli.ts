@@ -1,15 +1,22 @@
 // Command-line entry: parses the contract of ../shared/docs/cli-contract.md and hands each
 // command to its stage in src/tasks/. Exit codes: 0 pass, 1 a check or step failed, 2 usage.
 import { Command, CommanderError, Option } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { printable } from "./checkpoint/printable.js";
 import { UserError } from "./report.js";
 import { guardOutput, redact, writeNow } from "./util/redact.js";
-import { runCheckCommand } from "./tasks/check-command.js";
 
-const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
+/** This package's package.json: above this module, whether it runs from dist/ or from the bundle in dist/bin/. */
+function ownPackageJson(): { version: string } {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)), i = 0; i < 4; i++, dir = path.dirname(dir)) {
+    const file = path.join(dir, "package.json");
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as { version: string };
+  }
+  throw new Error("package.json not found above the CLI");
+}
+const pkg = ownPackageJson();
 
 export interface GlobalOptions {
   config?: string;
@@ -35,6 +42,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description("run every verification the release would make (no side effects)")
     .option("--offline", "skip whatever needs the network or credentials")
     .action(async (opts: { offline?: boolean }, cmd: Command) => {
+      const { runCheckCommand } = await import("./tasks/check-command.js");
       setExit(await runCheckCommand({ ...globals(cmd), offline: !!opts.offline }));
     });
 

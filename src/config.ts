@@ -107,3 +107,8 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
     },
   };
 }
+
+/** The checkpoint folder a command works on: `--ckpt` (relative to the current folder), else the config's. */
+export function checkpointDir(config: Pick<ReleaseConfig, "checkpoint">, ckpt?: string): string {
+  return ckpt ? path.resolve(ckpt) : config.checkpoint;
+}

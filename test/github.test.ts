@@ -393,7 +393,7 @@ describe("push and GitHub release", () => {
     const r = await publishGitHubRelease(releaseOpts(s));
     writeFileSync(path.join(s.repo.work, "release.config.json"), JSON.stringify({ github: { repository: "azbert/azbert" } }));
     const settings = await resolveSettings({ config: loadConfig({ cwd: s.repo.work }), overrides: { tag: "v0.1.0" }, env: { GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.url, AZBERT_RELEASE_RETRY_DELAY_MS: "1" } });
-    const run = { settings, remotes: connectRemotes(settings), manifest: [], journal: undefined as never };
+    const run = { settings, remotes: await connectRemotes(settings), manifest: [], journal: undefined as never };
     const archive = r.assets.find((a) => a.name === "ckpt.tar.gz")!;
     const recorded = { commit: s.head, assets: [{ name: archive.name, size: archive.size, sha256: archive.sha256 }] };
     expect((await githubProblems(run, recorded)).problems).toEqual([]);

@@ -4,13 +4,14 @@
 // cached beside the hash under the same key: a warm rerun reads nothing.
 // The cache lives in the user's cache folder, never in the work tree.
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { FileStamp } from "./types.js";
 
 import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
+import type { HashPool } from "./hash-pool.js";
 import { openRegularFile } from "./regular-file.js";
 
 interface Entry {
@@ -33,6 +34,13 @@ export interface DigestOptions {
   onBytes?: (n: number) => void;
   /** Also scan these float ranges for NaN and Inf, in the same read. */
   plan?: ScanPlan;
+  /** Stops the read (between chunks). */
+  signal?: AbortSignal;
+}
+
+export interface CachedDigestOptions extends DigestOptions {
+  /** Hash a file that must be read on this pool (large files go to worker threads). */
+  pool?: HashPool;
 }
 
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -49,12 +57,17 @@ export class HashCache {
 
   constructor(readonly file: string | null = defaultCacheFile()) {}
 
-  private async load(): Promise<void> {
+  /**
+   * Reads the cache file once. The lookups are synchronous (a small file, a stat): a digest that
+   * must read its file is handed to its reader (a worker thread) at once, not after the calling
+   * thread's other work lets an I/O callback run.
+   */
+  private load(): void {
     if (this.loaded) return;
     this.loaded = true;
     if (!this.file) return;
     try {
-      const data = JSON.parse(await readFile(this.file, "utf8")) as Record<string, Entry>;
+      const data = JSON.parse(readFileSync(this.file, "utf8")) as Record<string, Entry>;
       for (const [k, v] of Object.entries(data)) this.entries.set(k, v);
     } catch {
       // Missing or unreadable cache: start empty, it is only a cache.
@@ -70,10 +83,10 @@ export class HashCache {
    * sha256 of `file` and, with a plan, its non-finite scan; from the cache when the stat data is
    * unchanged and the cached scan answers the same plan. Otherwise one read does both.
    */
-  async digest(file: string, opts: DigestOptions = {}): Promise<FileDigest> {
-    await this.load();
+  async digest(file: string, opts: CachedDigestOptions = {}): Promise<FileDigest> {
+    this.load();
     const key = path.resolve(file);
-    const st = await stat(key, { bigint: true });
+    const st = statSync(key, { bigint: true });
     const cur = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
     const hit = this.entries.get(key);
     const sameFile = hit && hit.size === cur.size && hit.mtimeNs === cur.mtimeNs && hit.ctimeNs === cur.ctimeNs && hit.ino === cur.ino;
@@ -81,13 +94,28 @@ export class HashCache {
       opts.onBytes?.(cur.size);
       return { sha256: hit.sha256, ...(opts.plan && hit.scan ? { scan: hit.scan } : {}) };
     }
-    const d = await digestFile(key, opts);
+    const { pool, ...read } = opts;
+    const d = pool ? await pool.digest(key, cur.size, read) : await digestFile(key, read);
     this.hashedFiles++;
     // A scan made for another plan stays valid only while it is the same file.
     const scan = d.scan ?? (sameFile ? hit?.scan : undefined);
     this.entries.set(key, { ...cur, sha256: d.sha256, ...(scan ? { scan } : {}) });
     this.dirty = true;
     return d;
+  }
+
+  /** Whether the cache holds the sha256 of `file` as it is now (same stat data): no read needed. */
+  isFresh(file: string): boolean {
+    this.load();
+    const key = path.resolve(file);
+    const hit = this.entries.get(key);
+    if (!hit) return false;
+    try {
+      const st = statSync(key, { bigint: true });
+      return hit.size === Number(st.size) && hit.mtimeNs === String(st.mtimeNs) && hit.ctimeNs === String(st.ctimeNs) && hit.ino === String(st.ino);
+    } catch {
+      return false;
+    }
   }
 
   /** The stat data `file` had when sha256() last answered for it (undefined before). */
@@ -130,6 +158,7 @@ export async function digestFile(file: string, opts: DigestOptions = {}): Promis
       const { bytesRead } = await pending;
       pending = undefined;
       if (bytesRead === 0) break;
+      opts.signal?.throwIfAborted();
       const chunk = buffers[k]!.subarray(0, bytesRead);
       const at = pos;
       pos += bytesRead;

@@ -93,6 +93,47 @@ describe("JSON as Python's json reads it", () => {
   });
 });
 
+describe("JSON.parse reads only the text on which it agrees with this reader", () => {
+  // Each text either takes the JSON.parse path or falls back; either way the outcome (value,
+  // non-finite numbers, error message) must be exactly the reader's own.
+  const texts = [
+    '{"a": [1, -2.5e3, 0, true, false, null, "x\\u00e9\\ud83d\\ude00\\n"], "b": {}, "__proto__": {"x": 1}, "a": 2}',
+    '{"vocab": {"[CLS]": 0, "{": 1, "\\"[": 2, "1e400": 3, "0": 4, "12": 5}}',
+    '{"eps": 1e400}',
+    '{"eps": 1e-400}',
+    '{"big": 1.5E+308, "small": 2e-308}',
+    '[NaN]',
+    '[-Infinity, 1]',
+    '\ufeff{}',
+    `[${"1".repeat(309)}]`,
+    `[${"9".repeat(4301)}]`,
+    '["\\ud800"]',
+    '["\\ud83d\\ude00", "\\\\ud800"]',
+    `${"[".repeat(MAX_JSON_DEPTH)}${"]".repeat(MAX_JSON_DEPTH)}`,
+    `${"[".repeat(MAX_JSON_DEPTH + 1)}${"]".repeat(MAX_JSON_DEPTH + 1)}`,
+    `${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${"}".repeat(MAX_JSON_DEPTH + 1)}`,
+    `["${"[".repeat(500)}"]`,
+    '{"a": 1,}',
+    '{"a" 1}',
+    '"\\x"',
+    '1e400',
+    ' 12 ',
+  ];
+  const outcome = (text: string, opts: Parameters<typeof parseJson>[1]) => {
+    try {
+      const r = parseJson(text, opts);
+      return { value: JSON.stringify(r.value, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v)), nonFinite: r.nonFinite, proto: Object.getPrototypeOf(r.value) };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  };
+  for (const dialect of ["python", "serde"] as const) {
+    it(`gives the reader's value or error for every text (${dialect})`, () => {
+      for (const text of texts) expect(outcome(text, { dialect }), text.slice(0, 40)).toEqual(outcome(text, { dialect, native: false }));
+    });
+  }
+});
+
 describe("UTF-8 as Python's codec decodes it", () => {
   it("keeps a BOM, refuses overlong forms, surrogates and bytes past U+10FFFF, and names the offset", () => {
     expect(decodeUtf8(Buffer.from("\ufeffé", "utf8"))).toBe("\ufeffé");

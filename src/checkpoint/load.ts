@@ -7,10 +7,10 @@ import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discov
 import type { FiniteScan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
 import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
-import { parseModelCard, type ModelCard } from "./model-card.js";
+import type { ModelCard } from "./model-card.js";
 import { describeReadError, openRegularFile, readRegularFile } from "./regular-file.js";
 import type { CheckpointFile } from "./types.js";
-import { assembleWeightSets, readWeightsFiles, type WeightsSet, type WeightsState } from "./weight-sets.js";
+import { assembleWeightSets, readWeightsFiles, WEIGHTS_INDEX_FILES, type WeightsSet, type WeightsState } from "./weight-sets.js";
 
 export type { WeightsSet, WeightsState } from "./weight-sets.js";
 
@@ -56,7 +56,15 @@ const MAX_CARD_BYTES = 16 * 1024 * 1024;
 
 export async function loadCheckpoint(
   dir: string,
-  opts: { modelCard?: string | null; cache?: HashCache; followLinksOutside?: boolean } = {},
+  opts: {
+    modelCard?: string | null;
+    cache?: HashCache;
+    followLinksOutside?: boolean;
+    /** Called as soon as the files are known (hashing threads can start up). */
+    onFiles?: (files: readonly CheckpointFile[]) => void;
+    /** Called as soon as the files and the weights indexes are known (what hashing needs), before the rest is read. */
+    onWeightsRead?: (read: Pick<LoadedCheckpoint, "files" | "weights">) => void;
+  } = {},
 ): Promise<LoadedCheckpoint> {
   const cache = opts.cache ?? new HashCache();
   const found = await discoverCheckpoint(dir, (f) => cache.sha256(f.source), {
@@ -72,12 +80,18 @@ export async function loadCheckpoint(
     files = [...files.filter((f) => f.repoPath !== "README.md"), { repoPath: "README.md", source: path.resolve(opts.modelCard), size }]
       .sort((a, b) => (a.repoPath < b.repoPath ? -1 : 1));
   }
+  opts.onFiles?.(files);
   const byPath = new Map(files.map((f) => [f.repoPath, f]));
 
-  const json = new Map<string, JsonDoc>();
-  for (const f of files) {
-    if (f.repoPath.endsWith(".json")) json.set(f.repoPath, await readJsonDoc(f));
-  }
+  // The weights indexes of sharded sets first, then the weights: whoever waits for them (the
+  // hashing) starts before the large JSON files are parsed.
+  const docs = new Map<string, JsonDoc>();
+  const jsonFiles = files.filter((f) => f.repoPath.endsWith(".json"));
+  for (const f of jsonFiles) if ((WEIGHTS_INDEX_FILES as readonly string[]).includes(f.repoPath)) docs.set(f.repoPath, await readJsonDoc(f));
+  const weights = await readWeightsFiles(files, docs);
+  opts.onWeightsRead?.({ files, weights });
+  for (const f of jsonFiles) if (!docs.has(f.repoPath)) docs.set(f.repoPath, await readJsonDoc(f));
+  const json = new Map(jsonFiles.map((f) => [f.repoPath, docs.get(f.repoPath)!]));
 
   let vocab: string[] | undefined;
   let vocabError: string | undefined;
@@ -88,13 +102,14 @@ export async function loadCheckpoint(
     else vocabError = r.error;
   }
 
-  const weights = await readWeightsFiles(files, json);
   const weightSets = assembleWeightSets(files, json, weights);
 
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
   if (card) {
     const r = await readText(card, MAX_CARD_BYTES, "too large for a model card");
+    // The YAML parser is loaded only here, once the rest is read (and the hashing has started).
+    const { parseModelCard } = await import("./model-card.js");
     modelCard = { path: "README.md", card: r.text !== undefined ? parseModelCard(r.text) : { frontMatter: null, body: "", error: r.error } };
   }
 
@@ -112,10 +127,14 @@ export type HubCardLookup =
   | { status: "unknown"; why: string };
 
 /** A checkpoint without a card of its own takes what the Hub repo keeps, for the card checks. */
-export function useHubCard(ckpt: LoadedCheckpoint, lookup: HubCardLookup): void {
+export async function useHubCard(ckpt: LoadedCheckpoint, lookup: HubCardLookup): Promise<void> {
   if (ckpt.modelCard) return;
-  if (lookup.status === "found") ckpt.modelCard = { path: `README.md of ${lookup.where} (on the Hub)`, card: parseModelCard(lookup.text), origin: "hub" };
-  else ckpt.modelCardOnHub = lookup;
+  if (lookup.status !== "found") {
+    ckpt.modelCardOnHub = lookup;
+    return;
+  }
+  const { parseModelCard } = await import("./model-card.js");
+  ckpt.modelCard = { path: `README.md of ${lookup.where} (on the Hub)`, card: parseModelCard(lookup.text), origin: "hub" };
 }
 
 /**

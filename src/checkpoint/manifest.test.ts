@@ -1,8 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { scanPlanFor } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
 import { buildManifest } from "./manifest.js";
 
@@ -73,5 +75,38 @@ describe("hash cache housekeeping", () => {
     await c2.sha256(kept);
     await c2.save();
     expect(Object.keys(JSON.parse(await readFile(cacheFile, "utf8")) as object)).toEqual([kept]);
+  });
+});
+
+describe("hashing on worker threads", () => {
+  it("gives every file's sha256 and scan as the calling thread does, several files at once, and names a file it cannot read", async () => {
+    const dir = await tmp();
+    const names = ["a.bin", "b.bin", "c.bin", "small.txt"];
+    const sizes = [3 * (1 << 20) + 7, 1 << 20, 2 * (1 << 20) + 1, 5];
+    const files = [];
+    for (const [i, name] of names.entries()) {
+      const data = Buffer.alloc(sizes[i]!, i + 1);
+      if (name === "b.bin") data.writeFloatLE(Number.POSITIVE_INFINITY, 4096);
+      await writeFile(path.join(dir, name), data);
+      files.push({ repoPath: name, source: path.join(dir, name), size: data.length });
+    }
+    const b = files[1]!.source;
+    const plans = new Map([[b, scanPlanFor({ format: "torch", file: b, metadata: {}, tensors: [{ name: "w", dtype: "float32", shape: [1 << 18], stride: [1], storageKey: "0", storageOffset: 0, dataOffset: 0, byteLength: 1 << 20 }] })]]);
+    const scans: Record<string, unknown> = {};
+    let progressed = 0;
+    const opts = { plans, onScan: (f: { repoPath: string }, s: unknown) => (scans[f.repoPath] = s), onProgress: (p: { totalBytes: number }) => (progressed = p.totalBytes) };
+    const onWorkers = await buildManifest(files, { ...opts, cache: new HashCache(null), workers: { workers: 2, minWorkerBytes: 1024 } });
+    const viaWorkers = { ...scans };
+    const here = await buildManifest(files, { ...opts, cache: new HashCache(null), workers: { minWorkerBytes: Number.MAX_SAFE_INTEGER } });
+    expect(onWorkers).toEqual(here);
+    expect(viaWorkers).toEqual(scans);
+    expect(progressed).toBe(sizes.reduce((s, n) => s + n, 0));
+    for (const e of onWorkers) expect(e.sha256, e.path).toBe(createHash("sha256").update(await readFile(path.join(dir, e.path))).digest("hex"));
+    expect(viaWorkers["b.bin"]).toMatchObject({ nonFinite: [{ inf: 1, nan: 0, first: 1024 }] });
+
+    // A FIFO passes the stat but not the worker's open: the error comes back with its code.
+    execFileSync("mkfifo", [path.join(dir, "pipe.bin")]);
+    const withPipe = [...files, { repoPath: "pipe.bin", source: path.join(dir, "pipe.bin"), size: 0 }];
+    await expect(buildManifest(withPipe, { cache: new HashCache(null), workers: { minWorkerBytes: 0 } })).rejects.toMatchObject({ code: "ENOTREG" });
   });
 });

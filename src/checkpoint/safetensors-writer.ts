@@ -8,16 +8,21 @@
 // refuse when no name covers the storage. Views are written as their own elements (non-contiguous
 // ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
-import { createHash, type Hash } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import type { Worker } from "node:worker_threads";
 import { UserError } from "../report.js";
+import { startWorker } from "../util/worker.js";
 import type { LoadedCheckpoint } from "./load.js";
 import { readSafetensors, SAFETENSORS_DTYPES } from "./safetensors.js";
 import { DTYPE_SIZE, isContiguous, numel } from "./tensor-data.js";
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
 import { describeSet, shardName, type SetTensor, type WeightsSet, whyUnreadable } from "./weight-sets.js";
 import { openWeightsFile } from "./weights-error.js";
+import { digestPlanned, gather, writeVerified, type VerifiedWriteJob, type VerifiedWritten, type WriteTensor } from "./verified-write.js";
+import type { VerifiedWriteReply } from "./verified-write-worker.js";
 import { readAt, readZipDirectory } from "./zip.js";
 
 export interface SafetensorsConversion {
@@ -54,7 +59,7 @@ export interface WriteSafetensorsOptions {
 export const MAX_SIZE_RATIO = 1.01;
 /** Non-contiguous tensors are gathered in memory; a span larger than this is refused. */
 export const MAX_GATHER_BYTES = 256 * 1024 * 1024;
-/** Small enough that a buffer read back is still in the CPU cache when it is compared (measured: 2 MiB twice as fast as 8). */
+/** What proveSafetensors compares at a time. */
 const CHUNK = 2 * 1024 * 1024;
 
 /** Names transformers re-ties on load (BERT's decoder): never the one kept when it has an alias. */
@@ -94,20 +99,20 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   let done = 0;
   const written: SafetensorsConversion["files"] = [];
   const digests = new Map<string, string>();
-  const partials: string[] = [];
+  const partial = (plan: FilePlan) => path.join(outDir, `${plan.name}.partial`);
+  const partials = plans.map(partial);
   const proof: ConversionProof = { tensorsCompared: 0, bytesCompared: 0, aliasesChecked: 0, sourceBytes: 0, writtenBytes: 0, sizeRatio: 0 };
+  const writes = writePlans(plans, partial, (n) => opts.onProgress?.((done += n), total), !!opts.sha256);
   try {
-    for (const plan of plans) {
-      const partial = path.join(outDir, `${plan.name}.partial`);
-      partials.push(partial);
-      const { verified, sha256 } = await writePlan(plan, partial, (n) => opts.onProgress?.((done += n), total), !!opts.sha256);
-      if (sha256) digests.set(plan.name, sha256);
-      const p = await proveWritten(plan, partial, verified);
+    for (const [i, plan] of plans.entries()) {
+      const w = await writes.written[i]!;
+      if (w.sha256) digests.set(plan.name, w.sha256);
+      const p = await proveWritten(plan, partial(plan), w.verified);
       proof.tensorsCompared += p.tensors;
       proof.bytesCompared += p.bytes;
       proof.aliasesChecked += p.aliases;
       proof.sourceBytes += (await stat(plan.source.file)).size;
-      proof.writtenBytes += (await stat(partial)).size;
+      proof.writtenBytes += (await stat(partial(plan))).size;
     }
     proof.sizeRatio = proof.writtenBytes / Math.max(1, proof.sourceBytes);
     if (proof.sizeRatio > MAX_SIZE_RATIO) {
@@ -120,6 +125,7 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
       written.push({ path: final, size: (await stat(final)).size, ...(sha256 ? { sha256 } : {}) });
     }
   } catch (e) {
+    await writes.stop();
     await Promise.all(partials.map((p) => rm(p, { force: true })));
     throw e;
   }
@@ -158,9 +164,8 @@ export async function digestSafetensors(ckpt: LoadedCheckpoint, opts: Pick<Write
   const files: SafetensorsDigest["files"] = [];
   const aliases: Record<string, string> = {};
   for (const plan of plans) {
-    const sink = new HashingSink();
-    await streamPlan(plan, sink);
-    files.push({ name: plan.name, size: sink.bytes, sha256: sink.digest() });
+    const { size, sha256 } = await digestPlanned(writeJob(plan, ""));
+    files.push({ name: plan.name, size, sha256 });
     Object.assign(aliases, plan.aliases);
   }
   if (set.sharded) {
@@ -301,186 +306,84 @@ function planFile(source: WeightsIndex, storages: Map<string, number>, name: str
 
 // ---- write ------------------------------------------------------------------------------------
 
-/** Elements of a strided view, in row-major order (what `.contiguous()` gives). */
-function gather(span: Uint8Array, t: TensorInfo): Uint8Array {
-  const size = DTYPE_SIZE[t.dtype];
-  const out = new Uint8Array(outputBytes(t));
-  const dims = t.shape.length;
-  if (!out.length) return out;
-  const idx = new Array<number>(dims).fill(0);
-  let src = 0;
-  for (let o = 0; o < out.length; o += size) {
-    out.set(span.subarray(src * size, src * size + size), o);
-    for (let d = dims - 1; d >= 0; d--) {
-      idx[d]!++;
-      src += t.stride[d]!;
-      if (idx[d]! < t.shape[d]!) break;
-      src -= t.stride[d]! * t.shape[d]!;
-      idx[d] = 0;
-    }
-  }
-  return out;
-}
-
-/** The tensor's bytes as the safetensors file stores them, in chunks read into `into`. */
-async function forEachChunk(src: FileHandle, t: TensorInfo, file: string, take: (n: number) => Promise<Uint8Array>, put: (chunk: Uint8Array) => Promise<void>): Promise<void> {
-  if (!isContiguous(t.shape, t.stride)) {
-    const span = await readExactly(src, t.dataOffset, t.byteLength, new Uint8Array(t.byteLength), file, t.name);
-    const data = gather(span, t);
-    for (let at = 0; at < data.length; at += CHUNK) await put(data.subarray(at, Math.min(data.length, at + CHUNK)));
-    return;
-  }
-  const length = outputBytes(t);
-  for (let at = 0; at < length; ) {
-    const dest = await take(length - at);
-    await readExactly(src, t.dataOffset + at, dest.length, dest, file, t.name);
-    at += dest.length;
-  }
-}
-
 async function readExactly(fh: FileHandle, position: number, length: number, into: Uint8Array, file: string, tensor: string): Promise<Uint8Array> {
   const got = await readAt(fh, position, length, into);
   if (got.length !== length) throw new UserError(`${file}: truncated: tensor ${tensor} ends at byte ${position + length} but the file ends at byte ${position + got.length} (did it change while it was converted?)`, 1);
   return into.subarray(0, length);
 }
 
-/** Where a plan's bytes go: `take` lends space to read the next bytes into, `put` copies bytes in. */
-interface PlanSink {
-  take(max: number): Promise<Uint8Array>;
-  put(data: Uint8Array): Promise<void>;
-}
-
 /**
- * Writes the output through a few buffers: one fills from the source while others are written and
- * read back. Each buffer, once written, is read back from the file and compared with the bytes it
- * was written from, so the file is verified as it is written (a second pass over 50 GB would cost
- * another read of both files).
+ * Writes each plan's file, every chunk read back and compared as it is written (verified-write.ts):
+ * one file here (a worker's start-up would cost more than it saves), several on worker threads at
+ * once (shards). Gives the bytes verified per plan, and a stop for when the conversion fails (the
+ * workers end, what was not written rejects).
  */
-class VerifiedWriter implements PlanSink {
-  private readonly slots = Array.from({ length: 4 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), back: Buffer.allocUnsafe(CHUNK), job: Promise.resolve() }));
-  private cur = 0;
-  private fill = 0;
-  private position = 0;
-  private failure: unknown;
-  /** Bytes written, read back and found equal. */
-  verified = 0;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly name: string,
-    /** Hashes each buffer as it is submitted, so in file order. */
-    private readonly hash?: Hash,
-  ) {}
-
-  /** Free space of the current buffer (up to `max` bytes), to read into; counted as written. */
-  async take(max: number): Promise<Uint8Array> {
-    if (this.fill === CHUNK) await this.submit();
-    const n = Math.min(max, CHUNK - this.fill);
-    const view = this.slots[this.cur]!.buf.subarray(this.fill, this.fill + n);
-    this.fill += n;
-    return view;
+function writePlans(
+  plans: readonly FilePlan[],
+  target: (p: FilePlan) => string,
+  progress: (n: number) => void,
+  sha256: boolean,
+): { written: Promise<VerifiedWritten>[]; stop: () => Promise<void> } {
+  const job = (plan: FilePlan): VerifiedWriteJob => ({ ...writeJob(plan, target(plan)), sha256 });
+  if (plans.length === 1) {
+    const written = writeVerified(job(plans[0]!), progress);
+    written.catch(() => undefined); // awaited by the caller
+    return { written: [written], stop: async () => void (await written.catch(() => undefined)) };
   }
-
-  async put(data: Uint8Array): Promise<void> {
-    for (let at = 0; at < data.length; ) {
-      const dest = await this.take(data.length - at);
-      dest.set(data.subarray(at, at + dest.length));
-      at += dest.length;
+  const workers = Math.max(1, Math.min(plans.length, os.availableParallelism()));
+  const live = new Set<Worker>();
+  const queue = plans.map((plan, i) => ({ plan, i }));
+  const results = plans.map(() => {
+    let settle!: { resolve: (w: VerifiedWritten) => void; reject: (e: unknown) => void };
+    const promise = new Promise<VerifiedWritten>((resolve, reject) => (settle = { resolve, reject }));
+    promise.catch(() => undefined); // awaited by the caller, in order
+    return { promise, ...settle };
+  });
+  const runNext = (worker: Worker): void => {
+    const next = queue.shift();
+    if (!next) {
+      live.delete(worker);
+      void worker.terminate();
+      return;
     }
+    const { plan, i } = next;
+    const onMessage = (m: VerifiedWriteReply) => {
+      if ("bytes" in m) return progress(m.bytes);
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      if ("verified" in m) results[i]!.resolve(m.verified);
+      else results[i]!.reject(m.error.exitCode ? new UserError(m.error.message, m.error.exitCode === 2 ? 2 : 1) : Object.assign(new Error(m.error.message), m.error));
+      runNext(worker);
+    };
+    const onError = (e: unknown) => {
+      results[i]!.reject(e);
+      for (const rest of queue.splice(0)) results[rest.i]!.reject(e);
+    };
+    worker.on("message", onMessage);
+    worker.once("error", onError);
+    worker.postMessage(job(plan));
+  };
+  for (let w = 0; w < workers; w++) {
+    const worker = startWorker(import.meta.url, "verified-write-worker");
+    live.add(worker);
+    runNext(worker);
   }
-
-  private async submit(): Promise<void> {
-    const slot = this.slots[this.cur]!;
-    const data = slot.buf.subarray(0, this.fill);
-    const at = this.position;
-    this.hash?.update(data);
-    // Errors are kept, not left unhandled, and raised at the next wait.
-    slot.job = this.writeAndCheck(data, slot.back, at).catch((e: unknown) => {
-      this.failure ??= e;
-    });
-    this.position += this.fill;
-    this.fill = 0;
-    this.cur = (this.cur + 1) % this.slots.length;
-    await this.slots[this.cur]!.job;
-    if (this.failure) throw this.failure;
-  }
-
-  private async writeAndCheck(data: Buffer, back: Buffer, at: number): Promise<void> {
-    for (let done = 0; done < data.length; ) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, at + done);
-      done += bytesWritten;
-    }
-    const got = await readAt(this.fh, at, data.length, back);
-    if (got.length !== data.length || !got.equals(data)) {
-      throw new UserError(`${this.name}: the bytes read back at ${at}..${at + data.length} differ from those written (a failing disk?)`, 1);
-    }
-    this.verified += data.length;
-  }
-
-  async close(): Promise<void> {
-    if (this.fill) await this.submit();
-    await Promise.all(this.slots.map((s) => s.job));
-    if (this.failure) throw this.failure;
-  }
+  const stop = async () => {
+    queue.length = 0;
+    const stopped = new Error("the conversion stopped");
+    for (const r of results) r.reject(stopped); // no effect on those already settled
+    await Promise.all([...live].map((w) => w.terminate()));
+  };
+  return { written: results.map((r) => r.promise), stop };
 }
 
-/** Bytes lent by `take` are hashed once the next call shows they were filled. */
-class HashingSink implements PlanSink {
-  private readonly hash = createHash("sha256");
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
-  private lent?: Uint8Array;
-  bytes = 0;
-
-  private flush(): void {
-    if (this.lent) this.hash.update(this.lent);
-    this.lent = undefined;
-  }
-
-  async take(max: number): Promise<Uint8Array> {
-    this.flush();
-    this.lent = this.buf.subarray(0, Math.min(max, CHUNK));
-    this.bytes += this.lent.length;
-    return this.lent;
-  }
-
-  async put(data: Uint8Array): Promise<void> {
-    this.flush();
-    this.hash.update(data);
-    this.bytes += data.length;
-  }
-
-  digest(): string {
-    this.flush();
-    return this.hash.digest("hex");
-  }
+/** The verified write of a plan's file: its header, then each kept tensor in data order. */
+function writeJob(plan: FilePlan, target: string): VerifiedWriteJob {
+  return { source: plan.source.file, target, name: plan.name, header: plan.header, tensors: plan.kept.map(writeTensor) };
 }
 
-/** The header, then every kept tensor's bytes in data order, into `sink`. */
-async function streamPlan(plan: FilePlan, sink: PlanSink, progress?: (n: number) => void): Promise<void> {
-  const src = await openWeightsFile(plan.source.file);
-  try {
-    await sink.put(plan.header);
-    const file = path.basename(plan.source.file);
-    for (const t of plan.kept) {
-      await forEachChunk(src, t, file, (n) => sink.take(n), (c) => sink.put(c));
-      progress?.(t.end - t.begin);
-    }
-  } finally {
-    await src.close();
-  }
-}
-
-async function writePlan(plan: FilePlan, target: string, progress: (n: number) => void, withSha256: boolean): Promise<{ verified: number; sha256?: string }> {
-  const out = await open(target, "w+");
-  try {
-    const hash = withSha256 ? createHash("sha256") : undefined;
-    const w = new VerifiedWriter(out, plan.name, hash);
-    await streamPlan(plan, w, progress);
-    await w.close();
-    return { verified: w.verified, ...(hash ? { sha256: hash.digest("hex") } : {}) };
-  } finally {
-    await out.close();
-  }
+function writeTensor(t: SetTensor): WriteTensor {
+  return { name: t.name, dtype: t.dtype, shape: t.shape, stride: t.stride, dataOffset: t.dataOffset, byteLength: t.byteLength };
 }
 
 // ---- proof ------------------------------------------------------------------------------------

@@ -240,13 +240,9 @@ export async function readZipDirectory(
 
 /** The name as miniz (torch's zip reader) compares names: bytes, ASCII letters folded to lowercase. */
 export function zipNameKey(name: Uint8Array | string): string {
-  const b = typeof name === "string" ? Buffer.from(name, "utf8") : name;
-  let key = "";
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    key += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
-  }
-  return key;
+  const b = typeof name === "string" ? Buffer.from(name, "utf8") : Buffer.from(name.buffer, name.byteOffset, name.byteLength);
+  // latin1: one character per byte, so only the bytes A-Z are folded.
+  return b.toString("latin1").replace(/[A-Z]+/g, (s) => s.toLowerCase());
 }
 
 /**

@@ -208,12 +208,15 @@ export async function remoteTagCommit(git: Git, remote: string, tag: string): Pr
 /** The release tag is free (or already marks HEAD: pushed to start a CI build, or an earlier run), locally and on the remote. */
 export async function verifyReleaseTagIsFree({ cwd, tag, source, remote = "origin", offline = false }: TagOptions): Promise<CheckResult> {
   const title = `release tag ${tag} is free or already at HEAD`;
-  const valid = await tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]);
+  // Three independent reads, at once; their answers are weighed in this order.
+  const [valid, head, local] = await Promise.all([
+    tryGit(cwd, ["check-ref-format", `refs/tags/${tag}`]),
+    tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]),
+    tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]),
+  ]);
   if (!valid.ok) return fail("git.tag", title, `${JSON.stringify(tag)} is not a valid tag name: use vX.Y.Z`);
-  const head = await tryGit(cwd, ["rev-parse", "--verify", "-q", "HEAD"]);
   if (!head.ok) return fail("git.tag", title, "the repository has no commits yet: commit, then release");
   const headSha = head.out.trim();
-  const local = await tryGit(cwd, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`]);
   if (local.ok && local.out.trim() !== headSha) {
     return fail(
       "git.tag",
@@ -323,16 +326,20 @@ export async function runGitPreflight(opts: GitPreflightOptions): Promise<CheckR
       skip("git.large-files", `no file over GitHub's ${mib(GITHUB_FILE_LIMIT)} limit in the commits to push to ${remote}`, why),
     ];
   }
-  const remoteCheck = await verifyRemoteExists({ cwd, remote });
-  const noRemote = remoteCheck.status !== "pass";
-  return [
+  // The checks are independent (read-only git calls): they run at once, reported in this order.
+  const remoteCheck = verifyRemoteExists({ cwd, remote });
+  const noRemote = remoteCheck.then((r) => r.status !== "pass");
+  return Promise.all([
     repo,
     remoteCheck,
-    await verifyWorkingTreeIsClean({ cwd, ignorePaths: opts.ignorePaths ?? [] }),
-    await verifyReleaseBranch({ cwd, branch, remote }),
-    noRemote ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : await verifyNotBehindRemote({ cwd, branch, remote, offline }),
+    verifyWorkingTreeIsClean({ cwd, ignorePaths: opts.ignorePaths ?? [] }),
+    verifyReleaseBranch({ cwd, branch, remote }),
+    noRemote.then((none) => (none ? skip("git.upstream", `${branch} is not behind ${remote}/${branch}`, `no remote ${remote}`) : verifyNotBehindRemote({ cwd, branch, remote, offline }))),
     verifyTagMatchesVersion(opts.tag),
-    await verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, source: opts.tag.source, remote, offline: offline || noRemote }),
-    await verifyNoLargeFilesToPush({ cwd, remote }),
-  ];
+    // Offline the remote is not contacted whether or not it exists: no need to wait for its check.
+    offline
+      ? verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, source: opts.tag.source, remote, offline })
+      : noRemote.then((none) => verifyReleaseTagIsFree({ cwd, tag: opts.tag.tag, source: opts.tag.source, remote, offline: none })),
+    verifyNoLargeFilesToPush({ cwd, remote }),
+  ]);
 }

@@ -1,6 +1,5 @@
 // Turn whatever a Hub call threw into a UserError a person can act on, with every secret
 // (token, presigned URL query, credentials in a URL) removed.
-import { HubApiError } from "@huggingface/hub";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
 import { createRetryFetch } from "./retry-fetch.js";
@@ -39,9 +38,11 @@ export class HubPublishError extends UserError {
   }
 }
 
-/** The status of a HubApiError (or anything carrying `statusCode`). */
+/**
+ * The status of a HubApiError (its `statusCode`), or of anything carrying `statusCode` or `status`.
+ * Read by shape, not by class, so that the checks need not load @huggingface/hub.
+ */
 export function errorStatus(err: unknown): number | undefined {
-  if (err instanceof HubApiError) return err.statusCode;
   const s = (err as { statusCode?: unknown; status?: unknown } | null)?.statusCode ?? (err as { status?: unknown } | null)?.status;
   return typeof s === "number" ? s : undefined;
 }

@@ -8,7 +8,8 @@ import { Readable } from "node:stream";
 import { HubPublishError } from "./errors.js";
 import type { DesiredFile } from "./plan.js";
 
-const CHUNK = 4 * 1024 * 1024;
+/** Read per chunk of a PUT body: several PUTs run at once (shards, multipart parts), each holding a few chunks. */
+const CHUNK = 1024 * 1024;
 
 /** Largest DiskBlob arrayBuffer()/text() serves (samples, small files); above it: stream(). */
 export const MAX_WHOLE_READ = 16 * 1024 * 1024;
@@ -21,7 +22,8 @@ export class DiskBlob extends Blob {
 
   private constructor(
     readonly file: string,
-    private readonly start: number,
+    /** Offset of the first byte in the file. */
+    readonly start: number,
     private readonly end: number,
     /** Told the bytes read so far by each new read of the range (a retried PUT starts again at 0). */
     private readonly onRead?: (bytesThisRead: number) => void,
@@ -37,6 +39,11 @@ export class DiskBlob extends Blob {
    */
   tracked(onRead: (bytesThisRead: number) => void): DiskBlob {
     return new DiskBlob(this.file, this.start, this.end, onRead);
+  }
+
+  /** For a sender that reads the range itself (fileStreamingFetch): the bytes read so far, from 0 at each send. */
+  reportRead(bytesSoFar: number): void {
+    this.onRead?.(bytesSoFar);
   }
 
   override slice(start = 0, end = this.size): DiskBlob {

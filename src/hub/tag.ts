@@ -1,5 +1,6 @@
 // Tag a Hub commit with the release tag: `POST /api/models/{repo}/tag/{rev}` `{tag, message}`.
-// Already pointing at this commit = fine (idempotent re-run); pointing elsewhere = error.
+// Already pointing at this commit = fine (idempotent re-run); pointing elsewhere = error. The Hub
+// refuses a tag that exists (409): only then are the refs listed, to tell which case it is.
 import { defaultHubFetch, HubPublishError, toHubUserError } from "./errors.js";
 import { authHeaders, httpError, repoApiUrl } from "./tree.js";
 import type { HubTarget, TagResult } from "./types.js";
@@ -24,9 +25,6 @@ export async function tagHubRevision(opts: TagOptions): Promise<TagResult> {
   const f = opts.fetch ?? defaultHubFetch();
   const ctx = { action: `tag ${opts.repoId}@${opts.commit.slice(0, 12)} as ${opts.tag}`, repoId: opts.repoId, endpoint: opts.endpoint, token: opts.token };
   try {
-    const existing = await getHubTag(opts);
-    if (existing === opts.commit) return { tag: opts.tag, status: "unchanged", commit: opts.commit };
-    if (existing) throw tagElsewhere(opts, existing);
     const res = await f(`${repoApiUrl(opts)}/tag/${encodeURIComponent(opts.commit)}`, {
       method: "POST",
       headers: { ...authHeaders(opts.token), "Content-Type": "application/json" },
@@ -37,7 +35,7 @@ export async function tagHubRevision(opts: TagOptions): Promise<TagResult> {
       return { tag: opts.tag, status: "created", commit: opts.commit };
     }
     if (res.status === 409) {
-      // Created meanwhile (e.g. by a retried request that did succeed): where does it point?
+      // There already (a re-run, or a retried request that did succeed): where does it point?
       await res.body?.cancel();
       const now = await getHubTag(opts);
       if (now === opts.commit) return { tag: opts.tag, status: "unchanged", commit: opts.commit };

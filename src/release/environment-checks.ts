@@ -1,10 +1,12 @@
 // Checks of the machine and the remotes that the checkpoint checks cannot see, in the order a
 // user fixes them: git state, git-lfs and the hgf remote, Hub credentials and permissions,
 // GitHub access. Network items report `skip` offline or without a token, saying what to set up.
+// The Hub and GitHub clients are imported only where a check contacts them: offline, `check`
+// loads neither.
 import { runGitPreflight } from "../git/index.js";
-import { verifyGitHubAccess } from "../github/checks.js";
 import type { HubCardLookup } from "../checkpoint/load.js";
-import { checkGitLfs, checkHubRemote, checkHubRepo, checkHubToken, checkHubWhoami, fetchHubModelCard } from "../hub/index.js";
+import { checkHubToken } from "../hub/credentials.js";
+import { checkGitLfs, checkHubRemote } from "../hub/remote-check.js";
 import type { CheckResult } from "../report.js";
 import type { Remotes } from "./remotes.js";
 import type { ReleaseSettings } from "./settings.js";
@@ -44,11 +46,11 @@ export async function gitChecks(s: ReleaseSettings): Promise<CheckResult[]> {
 
 export async function hubChecks(s: ReleaseSettings, remotes: Remotes): Promise<CheckResult[]> {
   const target = { endpoint: s.hub.endpoint, repoId: s.hub.repoId, fetch: remotes.hubFetch, ...(s.hub.token ? { token: s.hub.token } : {}) };
-  const results: CheckResult[] = [
-    await checkGitLfs({ transport: s.hub.transport, cwd: s.cwd }),
-    await checkHubRemote({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId }),
+  const results: CheckResult[] = await Promise.all([
+    checkGitLfs({ transport: s.hub.transport, cwd: s.cwd }),
+    checkHubRemote({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId }),
     checkHubToken(s.hub),
-  ];
+  ]);
   const title = `The Hub token may write to ${s.hub.repoId}`;
   if (s.offline) {
     results.push({ id: "hub.whoami", title, status: "skip", message: "offline: the Hub was not contacted" });
@@ -58,6 +60,7 @@ export async function hubChecks(s: ReleaseSettings, remotes: Remotes): Promise<C
     results.push({ id: "hub.whoami", title, status: "skip", message: "no usable Hub token (see hub.token)" });
     return results;
   }
+  const [{ checkHubRepo }, { checkHubWhoami }] = await Promise.all([import("../hub/repo-check.js"), import("../hub/whoami-check.js")]);
   const repo = await checkHubRepo({ ...target, revision: s.hub.revision, create: { private: s.hub.private } });
   results.push(await checkHubWhoami({ ...target, mustCreate: repo.repoExists === false }), stripExtras(repo));
   return results;
@@ -67,10 +70,13 @@ export async function githubChecks(s: ReleaseSettings, remotes: Remotes): Promis
   const name = s.github.repository ? `${s.github.repository.owner}/${s.github.repository.repo}` : "the GitHub repository";
   const title = `the GitHub token may create releases in ${name}`;
   if (!s.github.repository) return [{ id: "github.access", title, status: "skip", message: s.github.repositoryError ?? "no GitHub repository" }];
-  if (!remotes.github) {
+  if (!s.github.token) {
     return [{ id: "github.access", title, status: "skip", message: "no GITHUB_TOKEN: set it (contents: write) so the release can create the GitHub Release" }];
   }
-  return [await verifyGitHubAccess({ client: remotes.github, owner: s.github.repository.owner, repo: s.github.repository.repo, offline: s.offline })];
+  // Offline there is no GitHub client (connectRemotes makes none): nothing to contact.
+  if (s.offline) return [{ id: "github.access", title, status: "skip", message: "offline: GitHub not contacted" }];
+  const { verifyGitHubAccess } = await import("../github/checks.js");
+  return [await verifyGitHubAccess({ client: remotes.github, owner: s.github.repository.owner, repo: s.github.repository.repo })];
 }
 
 /**
@@ -87,6 +93,7 @@ export function hubCardLookup(s: ReleaseSettings, remotes: Remotes): () => Promi
     if (s.hub.prune) return { status: "pruned", where };
     if (s.offline) return { status: "unknown", why: "offline" };
     try {
+      const { fetchHubModelCard } = await import("../hub/model-card.js");
       const r = await fetchHubModelCard({ endpoint: s.hub.endpoint, repoId: s.hub.repoId, revision: s.hub.revision, fetch: remotes.hubFetch, ...(s.hub.token ? { token: s.hub.token } : {}) });
       if (r.status === "found") return { status: "found", where, text: r.text };
       // Without a token a private repo looks absent: only a token's answer says there is no card.

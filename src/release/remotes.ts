@@ -1,8 +1,9 @@
 // The connections a command makes, built from the settings: a retrying fetch for the Hub and an
 // Octokit for GitHub. Both stop waiting (a retry backoff, a Retry-After) as soon as `signal`
-// aborts, so Ctrl-C ends a release promptly and its cleanups still run.
-import { createGitHubClient, type GitHubClient } from "../github/index.js";
-import { createRetryFetch } from "../hub/index.js";
+// aborts, so Ctrl-C ends a release promptly and its cleanups still run. Octokit is loaded only
+// when there is a GitHub token and the command may go online.
+import type { GitHubClient } from "../github/client.js";
+import { createRetryFetch } from "../hub/retry-fetch.js";
 import type { ReleaseSettings } from "./settings.js";
 
 export interface Remotes {
@@ -17,7 +18,7 @@ export interface RemoteOptions {
   onRetry?: (line: string) => void;
 }
 
-export function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {}): Remotes {
+export async function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {}): Promise<Remotes> {
   const { signal, onRetry } = opts;
   const hubFetch = withSignal(
     createRetryFetch({
@@ -26,8 +27,9 @@ export function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {}): Re
     }),
     signal,
   );
-  const github = s.github.token
-    ? createGitHubClient({
+  // Offline, nothing contacts GitHub (the checks and the plan skip it).
+  const github = s.github.token && !s.offline
+    ? (await import("../github/client.js")).createGitHubClient({
         token: s.github.token,
         baseUrl: s.github.apiUrl,
         ...(s.github.retryDelayMs ? { retryDelayMs: s.github.retryDelayMs } : {}),

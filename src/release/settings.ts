@@ -5,10 +5,10 @@
 // Tokens stay in here; nothing in this object is ever printed whole.
 import os from "node:os";
 import path from "node:path";
-import type { ReleaseConfig, SafetensorsMode } from "../config.js";
+import { checkpointDir, type ReleaseConfig, type SafetensorsMode } from "../config.js";
 import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../git/index.js";
-import { resolveGitHubRepo, type GitHubRepo } from "../github/index.js";
-import { resolveHubCredentials, type HubCredentials } from "../hub/index.js";
+import { resolveGitHubRepo, type GitHubRepo } from "../github/repo.js";
+import { resolveHubCredentials, type HubCredentials } from "../hub/credentials.js";
 import { UsageError, UserError } from "../report.js";
 import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 
@@ -114,7 +114,7 @@ export async function resolveSettings(opts: {
   const cwd = config.root;
   const dryRun = !!o.dryRun;
   const stages = parseStages(o.only);
-  const checkpointDir = o.ckpt ? path.resolve(o.ckpt) : config.checkpoint;
+  const ckptDir = checkpointDir(config, o.ckpt);
   let tag: ReleaseSettings["tag"];
   try {
     tag = await resolveReleaseTag({ cwd, env, ...(o.tag ? { tag: o.tag } : {}) });
@@ -148,7 +148,7 @@ export async function resolveSettings(opts: {
   const settings: ReleaseSettings = {
     cwd,
     configFile: config.configFile,
-    checkpoint: { dir: checkpointDir, modelCard: config.modelCard },
+    checkpoint: { dir: ckptDir, modelCard: config.modelCard },
     offline: !!o.offline,
     tag,
     hub: {
@@ -179,7 +179,7 @@ export async function resolveSettings(opts: {
     },
     weights: { ...config.weights },
     smoke: { ...config.smoke },
-    ignorePaths: [rel(checkpointDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
+    ignorePaths: [rel(ckptDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
     release: { stages, dryRun, confirm: !dryRun && !o.yes && !isCi(env) },
   };
   return deepFreeze(settings);

@@ -198,7 +198,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
     loadTokenizer(ckpt),
     opts.expectations ? loadExpectations(opts.expectations) : Promise.resolve(undefined),
   ]);
-  if (!opts.cases && !opts.casesFile && !ckpt.modelCard && opts.hubCard) useHubCard(ckpt, await opts.hubCard());
+  if (!opts.cases && !opts.casesFile && !ckpt.modelCard && opts.hubCard) await useHubCard(ckpt, await opts.hubCard());
   const cases = opts.cases ?? (opts.casesFile ? await loadCasesFile(opts.casesFile, tokenizer.maskToken) : await widgetCases(ckpt));
   if (!cases.length) throw new UserError("no smoke cases to run", 2);
   const k = Math.max(topK, expectations?.topK ?? 0);

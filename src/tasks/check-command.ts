@@ -1,18 +1,32 @@
-// `azbert-release check`: the pre-publish checklist, no side effects.
-import { loadConfig } from "../config.js";
-import { isOk, type CheckReport } from "../report.js";
+// `azbert-release check`: the pre-publish checklist, no side effects. Reading and hashing the
+// checkpoint start first; the modules of the rest of the command load while they run.
 import type { GlobalOptions } from "../cli.js";
-import { checkTasks, stageFailure, type CheckContext } from "./check.js";
-import { environmentChecks, hubCardLookup } from "../release/environment-checks.js";
-import { connectRemotes } from "../release/remotes.js";
-import { resolveSettings } from "../release/settings.js";
-import { detectUi, makeListr } from "./ui.js";
+import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
+import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
+import { isOk, type CheckReport } from "../report.js";
+import type { CheckContext } from "./check.js";
 
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
+  const read = readAndHashCheckpoint(checkpointDir(config, opts.ckpt), { modelCard: config.modelCard });
+  try {
+    return await runChecks(opts, config, read);
+  } finally {
+    read.cancel();
+  }
+}
+
+async function runChecks(opts: GlobalOptions & { offline: boolean }, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
+  const [{ checkTasks, stageFailure }, { environmentChecks, hubCardLookup }, { connectRemotes }, { resolveSettings }, { detectUi, makeListr }] = await Promise.all([
+    import("./check.js"),
+    import("../release/environment-checks.js"),
+    import("../release/remotes.js"),
+    import("../release/settings.js"),
+    import("./ui.js"),
+  ]);
   const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
-  const remotes = connectRemotes(settings);
-  const ctx: CheckContext = { settings, results: [], environment: environmentChecks(settings, remotes), hubCard: hubCardLookup(settings, remotes) };
+  const remotes = await connectRemotes(settings);
+  const ctx: CheckContext = { settings, results: [], read, environment: environmentChecks(settings, remotes), hubCard: hubCardLookup(settings, remotes) };
   const ui = detectUi(!!opts.json);
   try {
     await makeListr(checkTasks(ctx), ui, ctx).run();

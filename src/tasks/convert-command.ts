@@ -9,7 +9,7 @@ import { formatBytes } from "../checkpoint/discover.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
 import { describeSet } from "../checkpoint/weight-sets.js";
-import { loadConfig } from "../config.js";
+import { checkpointDir, loadConfig } from "../config.js";
 import { SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
@@ -45,7 +45,7 @@ function checkOutDir(ckpt: LoadedCheckpoint, outDir: string): void {
 
 export async function runConvertCommand(opts: GlobalOptions & ConvertCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
-  const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
+  const ckptDir = checkpointDir(config, opts.ckpt);
   if (!existsSync(ckptDir)) throw new UserError(`${ckptDir}: checkpoint folder not found`, 2);
   const outDir = opts.out ? path.resolve(opts.out) : path.join(config.github.outDir, SAFETENSORS_OUT);
   const ckpt = await loadCheckpoint(ckptDir, { modelCard: config.modelCard });

@@ -2,11 +2,12 @@
 // in the output folder (its only side effect).
 import path from "node:path";
 import type { GlobalOptions } from "../cli.js";
-import { loadConfig } from "../config.js";
+import { checkpointDir, loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
+import { readAndHashCheckpoint } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";
 import { isOk } from "../report.js";
-import { packCheckpoint, type PackResult } from "../pack/index.js";
+import type { PackResult } from "../pack/index.js";
 import { assertPackOutDir } from "../pack/out-dir.js";
 import { checkTasks, displayPath, stageFailure, type CheckContext } from "./check.js";
 import { printSummary } from "./check-command.js";
@@ -18,23 +19,23 @@ interface PackContext extends CheckContext {
 
 export async function runPackCommand(opts: GlobalOptions & { out?: string }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
-  const ctx: PackContext = {
-    settings: { checkpoint: { dir: opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint, modelCard: config.modelCard } },
-    results: [],
-  };
+  const checkpoint = { dir: checkpointDir(config, opts.ckpt), modelCard: config.modelCard };
   const outDir = opts.out ? path.resolve(opts.out) : config.github.outDir;
   // A usage error, before the checks run: the folder is wrong whatever the checkpoint holds.
   assertPackOutDir({
     outDir,
-    checkpointDir: ctx.settings.checkpoint.dir,
+    checkpointDir: checkpoint.dir,
     archiveName: config.github.archive,
     label: opts.out ? `--out ${opts.out}` : `github.outDir ${displayPath(outDir)}`,
   });
+  const ctx: PackContext = { settings: { checkpoint }, results: [], read: readAndHashCheckpoint(checkpoint.dir, { modelCard: checkpoint.modelCard }) };
   const ui = detectUi(!!opts.json);
   try {
     await makeListr<PackContext>([...checkTasks(ctx), packTask({ archiveName: config.github.archive, outDir })], ui, ctx).run();
   } catch (e) {
     ctx.results.push(stageFailure(e));
+  } finally {
+    ctx.read!.cancel();
   }
   const ok = isOk(ctx.results) && !!ctx.pack;
   if (opts.json) {
@@ -59,6 +60,7 @@ export function packTask<Ctx extends PackContext>({ archiveName, outDir, files =
     task: async (c: Ctx, task: Task<Ctx>) => {
       assertPackOutDir({ outDir, checkpointDir: c.settings.checkpoint.dir, archiveName });
       let last = 0;
+      const { packCheckpoint } = await import("../pack/index.js");
       c.pack = await packCheckpoint({
         manifest: files(c)!,
         outDir,

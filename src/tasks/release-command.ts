@@ -1,23 +1,38 @@
 // `azbert-release release`: resolve the settings once, run the release, render its report.
 // Ctrl-C aborts an AbortSignal that every step sees: the step in flight stops, cleanups run
 // (temporary folders, open files), the journal keeps what finished, and the exit code is 130.
+// Reading and hashing the checkpoint start first; the modules of the rest load while they run.
 import { createInterface } from "node:readline/promises";
 import type { GlobalOptions, ReleaseCliOptions } from "../cli.js";
-import { loadConfig } from "../config.js";
-import { connectRemotes } from "../release/remotes.js";
-import { exitCodeOf } from "../release/report.js";
-import { renderPlan } from "../release/plan.js";
-import { resolveSettings } from "../release/settings.js";
+import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
+import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { UsageError } from "../report.js";
-import { redact, writeNow } from "../util/redact.js";
 import path from "node:path";
-import { runRelease, type ReleaseContext } from "./release.js";
-import { renderReleaseReport, writeStepSummary } from "./release-render.js";
-import { detectUi, humanStream, Progress } from "./ui.js";
+import type { ReleaseContext } from "./release.js";
 
 export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions): Promise<number> {
   if (opts.offline && !opts.dryRun) throw new UsageError("--offline only makes sense with --dry-run: a release needs the network");
   const config = loadConfig({ configFile: opts.config });
+  const read = readAndHashCheckpoint(checkpointDir(config, opts.ckpt), { modelCard: config.modelCard });
+  try {
+    return await release(opts, config, read);
+  } finally {
+    read.cancel();
+  }
+}
+
+async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
+  const [{ connectRemotes }, { exitCodeOf }, { renderPlan }, { resolveSettings }, { redact, writeNow }, { runRelease }, { renderReleaseReport, writeStepSummary }, { detectUi, humanStream, Progress }] =
+    await Promise.all([
+      import("../release/remotes.js"),
+      import("../release/report.js"),
+      import("../release/plan.js"),
+      import("../release/settings.js"),
+      import("../util/redact.js"),
+      import("./release.js"),
+      import("./release-render.js"),
+      import("./ui.js"),
+    ]);
   const settings = await resolveSettings({
     config,
     overrides: {
@@ -55,13 +70,14 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
   try {
     const ctx: ReleaseContext = {
       settings,
-      remotes: connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
+      remotes: await connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
       signal: interrupt.signal,
       ui,
       progress,
       showPlan: (plan) => human.write(`\n${redact(renderPlan(plan))}\n`),
       confirm: (question) => confirm(question, interrupt.signal),
       results: [],
+      read,
       plan: { tag: "error" in settings.tag ? "(unknown)" : settings.tag.tag },
       steps: [],
       notes: [],

@@ -14,7 +14,7 @@ import type { StepId, StepReport } from "../release/report.js";
 import { tagName } from "../release/settings.js";
 import { createGitHubRelease, publishToHub, pushToGitHub, tagOnHub, verifyDownloads, verifyRelease, type StepRun } from "../release/steps/index.js";
 import { isOk } from "../report.js";
-import { runSmoke, type SmokeReport } from "../smoke/main.js";
+import type { SmokeReport } from "../smoke/main.js";
 import { redact } from "../util/redact.js";
 import { checkTasks } from "./check.js";
 import { packTask } from "./pack-command.js";
@@ -43,10 +43,13 @@ export function localTasks(ctx: ReleaseContext): ListrTask<ReleaseContext>[] {
       enabled: () => stages.has("smoke"),
       skip: (c) => (!isOk(c.results) ? "checks failed" : false),
       task: async (c, task: Task<ReleaseContext>) => {
-        // No card in the checkpoint: the one the Hub keeps, as `check` found it, gives the cases.
+        // The inference engine is loaded only when the smoke stage runs; it reads the checkpoint `check`
+        // read (with the Hub's card when the checkpoint has none, as `check` found it).
+        const { runSmoke } = await import("../smoke/main.js");
         c.smoke = await runSmoke({
           ...smokeOptions(s.smoke, s.checkpoint),
-          ...(c.ckpt && c.hubCard ? { hubCard: c.hubCard } : {}),
+          checkpoint: c.ckpt!,
+          ...(c.hubCard ? { hubCard: c.hubCard } : {}),
           onCase: (r) => (task.output = `${r.status} ${r.text}`),
         });
         const passed = c.smoke.cases.filter((x) => x.status === "pass").length;

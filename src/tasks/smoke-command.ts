@@ -1,12 +1,9 @@
 // `azbert-release smoke`: fill-mask inference on the smoke cases (no side effects).
 import path from "node:path";
 import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
-import { loadConfig, type ReleaseConfig } from "../config.js";
+import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import type { CheckpointSettings } from "../release/settings.js";
-import { hubCardLookup } from "../release/environment-checks.js";
-import { connectRemotes } from "../release/remotes.js";
-import { resolveSettings } from "../release/settings.js";
-import { formatSmokeReport, runSmoke, type SmokeReport } from "../smoke/main.js";
+import type { SmokeReport } from "../smoke/main.js";
 
 /** The smoke run of the config's `smoke` section, with the command line's overrides. */
 export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint: Readonly<CheckpointSettings>, opts: SmokeCliOptions = {}) {
@@ -23,11 +20,17 @@ export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint
 
 export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
-  const ckptDir = opts.ckpt ? path.resolve(opts.ckpt) : config.checkpoint;
+  const ckptDir = checkpointDir(config, opts.ckpt);
+  const { formatSmokeReport, runSmoke } = await import("../smoke/main.js");
   // Only asked when the checkpoint has no card and no cases are given: the Hub repo's README.md.
   const hubCard = async () => {
+    const [{ resolveSettings }, { connectRemotes }, { hubCardLookup }] = await Promise.all([
+      import("../release/settings.js"),
+      import("../release/remotes.js"),
+      import("../release/environment-checks.js"),
+    ]);
     const settings = await resolveSettings({ config, overrides: { ckpt: ckptDir } });
-    return hubCardLookup(settings, connectRemotes(settings))();
+    return hubCardLookup(settings, await connectRemotes(settings))();
   };
   const report: SmokeReport = await runSmoke({ ...smokeOptions(config.smoke, { dir: ckptDir, modelCard: config.modelCard }, opts), hubCard });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -33,7 +33,7 @@ export async function runVerifyCommand(opts: GlobalOptions & VerifyCliOptions): 
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort(new Error("interrupted (Ctrl-C)"));
   process.once("SIGINT", onSigint);
-  const remotes = connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => humanStream(ui).write(`  ${redact(line)}\n`) });
+  const remotes = await connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => humanStream(ui).write(`  ${redact(line)}\n`) });
   const smoke = { ...settings.smoke, ...(opts.device ? { device: opts.device } : {}), ...(opts.python ? { python: opts.python } : {}) };
   const ctx: VerifyContext = { problems: [] };
   const repo = settings.github.repository;

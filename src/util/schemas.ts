@@ -1,21 +1,12 @@
-// JSON Schema validation with ajv: every schema in schemas/ compiled once per process, and
-// ajv's errors turned into sentences that name the file, the JSON pointer and the rule.
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-
-export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "schemas");
-
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-const compiled = new Map<string, ValidateFunction>();
+// JSON Schema validation with ajv: every schema in schemas/ compiled at build time into
+// standalone validation code (tools/compile-schemas.mjs), and ajv's errors turned into sentences
+// that name the file, the JSON pointer and the rule.
+import type { ErrorObject, ValidateFunction } from "ajv";
+import { validators } from "./schema-validators.generated.js";
 
 export function schemaValidator(schemaFile: string): ValidateFunction {
-  const hit = compiled.get(schemaFile);
-  if (hit) return hit;
-  const schema = JSON.parse(readFileSync(path.join(schemasDir, schemaFile), "utf8")) as object;
-  const fn = ajv.compile(schema);
-  compiled.set(schemaFile, fn);
+  const fn = (validators as unknown as Record<string, ValidateFunction>)[schemaFile];
+  if (!fn) throw new Error(`no compiled validator for schemas/${schemaFile}: run \`npm run build\``);
   return fn;
 }
 
