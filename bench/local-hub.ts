@@ -77,9 +77,13 @@ export async function startLocalHub(opts: { chunkSize?: string } = {}): Promise<
   };
 }
 
-/** Sum of the resident memory of `pid` and its descendants (Linux /proc), in bytes. */
-function treeRss(pid: number): number {
+/**
+ * Resident memory of `pid` and its descendants (Linux /proc), in bytes: their sum now, and the
+ * largest high-water mark (VmHWM: a process's peak so far) among them.
+ */
+function treeRss(pid: number): { sum: number; largestPeak: number } {
   let total = 0;
+  let largestPeak = 0;
   const children = new Map<number, number[]>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
@@ -95,14 +99,17 @@ function treeRss(pid: number): number {
   while (stack.length) {
     const p = stack.pop()!;
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));
-      if (m) total += Number(m[1]) * 1024;
+      const status = readFileSync(`/proc/${p}/status`, "utf8");
+      const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+      if (rss) total += Number(rss[1]) * 1024;
+      if (hwm) largestPeak = Math.max(largestPeak, Number(hwm[1]) * 1024);
     } catch {
       // gone meanwhile
     }
     stack.push(...(children.get(p) ?? []));
   }
-  return total;
+  return { sum: total, largestPeak };
 }
 
 /** A project that releases `ckpt` to `repoId` with `transport`. */
@@ -110,7 +117,8 @@ function makeProject(ckpt: string, repoId: string, transport: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "publish-bench-proj-"));
   const env = hermeticGitEnv();
   writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "bench", version: "0.0.1", private: true }));
-  writeFileSync(path.join(dir, "release.config.json"), JSON.stringify({ checkpoint: ckpt, hub: { repoId, transport } }));
+  // The checkpoint's own bytes only (no model.safetensors written beside them): the floor sends the same bytes.
+  writeFileSync(path.join(dir, "release.config.json"), JSON.stringify({ checkpoint: ckpt, hub: { repoId, transport }, weights: { safetensors: "off" } }));
   execFileSync("git", ["init", "-q", dir], { env });
   execFileSync("git", ["add", "-A"], { cwd: dir, env });
   execFileSync("git", ["commit", "-qm", "bench"], { cwd: dir, env });
@@ -118,13 +126,23 @@ function makeProject(ckpt: string, repoId: string, transport: string): string {
 }
 
 export interface ReleaseRun {
+  /** The whole process. */
   seconds: number;
+  /** The whole process but the proof from what the Hub serves (verify.download: bench/proof.ts measures it). */
+  publishSeconds: number;
+  /** verify.download alone (its step's wall time, from the report). */
+  proofSeconds: number;
   /** User + system CPU of the release and the processes it waited for (git, git-lfs), from /usr/bin/time. */
   cpuSeconds: number;
   /** Peak RSS of its largest process (/usr/bin/time's %M, as `time -v` reports it). */
   peakRss: number;
   /** Peak RSS of the process tree (node + git + git-lfs), sampled. */
   peakTreeRss: number;
+  /**
+   * Peak RSS of the largest process up to the proof step (VmHWM when it starts): the publish
+   * itself. The proof then smoke-tests the downloaded copy, and inference holds the weights.
+   */
+  publishPeakRss: number;
 }
 
 /**
@@ -146,16 +164,32 @@ export async function releaseToHub(url: string, ckpt: string, repoId: string, tr
   child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   let peakTreeRss = 0;
-  const sampler = setInterval(() => (peakTreeRss = Math.max(peakTreeRss, treeRss(child.pid!))), 20);
+  let publishPeakRss = 0;
+  let proofStarted = false;
+  const sample = (): void => {
+    const t = treeRss(child.pid!);
+    peakTreeRss = Math.max(peakTreeRss, t.sum);
+    if (!proofStarted) publishPeakRss = Math.max(publishPeakRss, t.largestPeak);
+  };
+  // Plain progress prints a task once it is done: "Verify what landed" is the step before the proof.
+  child.stderr!.on("data", () => {
+    if (proofStarted || !stderr.includes("Verify what landed")) return;
+    sample();
+    proofStarted = true;
+  });
+  const sampler = setInterval(sample, 20);
   const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   try {
     if (code !== 0) throw new Error(`release --only hub (${transport}) failed (${code}): ${stderr.slice(-2000)}${stdout.slice(-2000)}`);
-    const steps = ((JSON.parse(stdout) as { steps?: Array<{ id: string; status: string }> }).steps ?? []).map((s) => `${s.id}:${s.status}`);
-    if (!localOnly && steps.join(",") !== "hub:done,hub-tag:done,verify:done") throw new Error(`unexpected steps ${steps.join(",")}`);
+    const reported = (JSON.parse(stdout) as { steps?: Array<{ id: string; status: string; ms?: number }> }).steps ?? [];
+    const steps = reported.map((s) => `${s.id}:${s.status}`);
+    if (!localOnly && steps.join(",") !== "hub:done,hub-tag:done,verify:done,verify.download:done") throw new Error(`unexpected steps ${steps.join(",")}`);
+    const proofSeconds = (reported.find((s) => s.id === "verify.download")?.ms ?? 0) / 1000;
     const [rssKb, user, sys] = useTime ? readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number) : [NaN, NaN, NaN];
-    return { seconds, cpuSeconds: user! + sys!, peakRss: useTime ? rssKb! * 1024 : peakTreeRss, peakTreeRss };
+    const peakRss = useTime ? rssKb! * 1024 : peakTreeRss;
+    return { seconds, publishSeconds: seconds - proofSeconds, proofSeconds, cpuSeconds: user! + sys!, peakRss, peakTreeRss, publishPeakRss: proofStarted ? publishPeakRss : peakRss };
   } finally {
     rmSync(project, { recursive: true, force: true });
     rmSync(cache, { recursive: true, force: true });

@@ -15,9 +15,10 @@ export async function journaled<K extends StepId>(
 ): Promise<StepReportOf<K>> {
   const done = journal.get(step, destination);
   if (done) return skipped(step, [done]);
+  const start = performance.now();
   const r = await run();
   await journal.record(step, destination, r.result);
-  return { id: step, status: r.status, ...r.result };
+  return { id: step, status: r.status, ...r.result, ms: Math.round(performance.now() - start) };
 }
 
 /** Every step the journal records for the destinations of this run, as `skipped` reports. */

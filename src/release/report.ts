@@ -71,7 +71,7 @@ export interface StepResults {
 export type StepStatus = "done" | "skipped" | "unchanged" | "failed";
 
 /** A step as `release --json` reports it: id, status, and what it produced (absent when it failed). */
-export type StepReportOf<K extends StepId> = { id: K; status: StepStatus; message?: string } & Partial<StepResults[K]>;
+export type StepReportOf<K extends StepId> = { id: K; status: StepStatus; message?: string; /** Wall time of the step in this run. */ ms?: number } & Partial<StepResults[K]>;
 export type StepReport = { [K in StepId]: StepReportOf<K> }[StepId];
 
 /** What a step that ran returns: `done` changed something, `unchanged` found it already there. */
