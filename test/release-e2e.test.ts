@@ -43,9 +43,11 @@ describe("release end to end", () => {
     const summary = path.join(p.root, "step-summary.md");
     const r = await runCli(["release", "--yes", "--json"], { cwd: p.work, env: { ...p.env, GITHUB_STEP_SUMMARY: summary } });
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { ok: boolean; outcome: string; steps: Array<{ id: string; status: string }> };
+    const report = JSON.parse(r.stdout) as { ok: boolean; outcome: string; steps: Array<{ id: string; status: string; ms?: number }> };
     expect([report.ok, report.outcome]).toEqual([true, "released"]);
     expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "git-push:done", "github-release:done", "verify:done", "verify.download:done"]);
+    // Each step that ran says how long it took (the benchmarks read it to time the proof apart).
+    for (const s of report.steps) expect(Number.isInteger(s.ms) && s.ms! >= 0, `${s.id} ms ${s.ms}`).toBe(true);
     // In GitHub Actions, the run's summary page gets the checklist and every step.
     const page = readFileSync(summary, "utf8");
     expect(page.split("\n")[0]).toBe("## azbert-release v1.2.0: ok");
