@@ -55,6 +55,8 @@ export interface RequestLogEntry {
   bytesIn: number;
   /** From the request's arrival to the end of the answer, in ms (0 until answered). */
   ms: number;
+  /** When it arrived (performance.now() of the server's process), to line up concurrent requests. */
+  at: number;
   authorization: boolean;
   /** The fault injected into this request, if any. */
   fault?: FaultKind;
@@ -627,9 +629,9 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   function makeServer(origin: RequestLogEntry["origin"], handle: typeof route): http.Server {
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://localhost");
-      const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, ms: 0, authorization: false };
+      const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, ms: 0, at: performance.now(), authorization: false };
       requests.push(entry);
-      const arrived = performance.now();
+      const arrived = entry.at;
       res.on("finish", () => {
         entry.status = res.statusCode;
         entry.ms = performance.now() - arrived;
