@@ -115,7 +115,9 @@ describe("workflows", () => {
     const steps = job.steps;
     const attest = uses(job, "actions/attest-build-provenance")!;
     expect(steps.indexOf(attest)).toBeGreaterThan(steps.findIndex((s) => s.run === "npm run release -- --yes"));
-    expect(String(attest.with?.["subject-path"]).trim().split("\n")).toEqual(["out/ckpt.tar.gz", "out/SHA256SUMS", "out/manifest.json"]);
+    // The files are where the config says the release writes them (the config job reads it; tested below).
+    const dir = "${{ needs.config.outputs.out-dir }}";
+    expect(String(attest.with?.["subject-path"]).trim().split("\n")).toEqual([`${dir}/\${{ needs.config.outputs.archive }}`, `${dir}/SHA256SUMS`, `${dir}/manifest.json`]);
     expect(readme).toContain("gh attestation verify ckpt.tar.gz --repo <owner>/<name>");
   });
 
@@ -142,8 +144,12 @@ describe("workflows", () => {
     expect(gpu["runs-on"]).toEqual(["self-hosted", "${{ needs.config.outputs.gpu-runner }}"]);
     expect(runs(gpu)).toEqual(["npm ci", "npm run smoke -- --device cuda"]);
     const config = wf.jobs.config!;
-    expect(config.outputs).toEqual({ "gpu-runner": "${{ steps.read.outputs.gpu-runner }}" });
-    // The step that reads the label, run as Actions runs it: bash, in a checkout, with $GITHUB_OUTPUT.
+    expect(config.outputs).toEqual({
+      "gpu-runner": "${{ steps.read.outputs.gpu-runner }}",
+      "out-dir": "${{ steps.read.outputs.out-dir }}",
+      archive: "${{ steps.read.outputs.archive }}",
+    });
+    // The step that reads the config, run as Actions runs it: bash, in a checkout, with $GITHUB_OUTPUT.
     const read = config.steps.find((s) => s.id === "read")!.run!;
     const outputFor = (cfg: unknown): string => {
       const dir = mkdtempSync(path.join(os.tmpdir(), "azbert-wf-"));
@@ -156,8 +162,11 @@ describe("workflows", () => {
         rmSync(dir, { recursive: true, force: true });
       }
     };
-    expect(outputFor({ smoke: { gpuRunnerLabel: "a100" } })).toBe("gpu-runner=a100\n");
-    expect(outputFor({ smoke: { device: "cpu" } })).toBe("gpu-runner=\n");
-    expect(outputFor({})).toBe("gpu-runner=\n");
+    const defaults = "out-dir=out\narchive=ckpt.tar.gz\n";
+    expect(outputFor({ smoke: { gpuRunnerLabel: "a100" } })).toBe(`gpu-runner=a100\n${defaults}`);
+    expect(outputFor({ smoke: { device: "cpu" } })).toBe(`gpu-runner=\n${defaults}`);
+    expect(outputFor({})).toBe(`gpu-runner=\n${defaults}`);
+    // The attestation follows a config that writes the release elsewhere.
+    expect(outputFor({ github: { outDir: "dist/release", archive: "azbert-base.tar.gz" } })).toBe("gpu-runner=\nout-dir=dist/release\narchive=azbert-base.tar.gz\n");
   });
 });
