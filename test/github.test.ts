@@ -288,6 +288,18 @@ describe("push and GitHub release", () => {
     await expect(pushRelease({ cwd: g.work, tag: "v0.1.0" })).rejects.toThrow(/tag v0\.1\.0 already exists on origin at [0-9a-f]{7}, not at HEAD/);
   });
 
+  it("pushes exactly the release branch and tag, whatever push.followTags would add", async () => {
+    const f = makeRepo();
+    fixtures.push(f);
+    git(f.work, "config", "push.followTags", "true");
+    git(f.work, "tag", "-a", "-m", "not for publishing", "wip-internal");
+    commitFile(f.work, "release.txt", "r");
+    await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" });
+    await pushRelease({ cwd: f.work, tag: "v0.1.0" });
+    expect(git(f.origin, "tag", "-l").split("\n")).toEqual(["v0.1.0"]);
+    expect(git(f.origin, "rev-parse", "main")).toBe(git(f.work, "rev-parse", "HEAD"));
+  });
+
   it("CI tag build: detached HEAD already on origin/main, tag pushed by CI: nothing to push", async () => {
     const f = makeRepo();
     fixtures.push(f);

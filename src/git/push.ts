@@ -140,8 +140,9 @@ export async function pushRelease({ cwd, remote = "origin", branch = "main", tag
   } else refspecs.push(`refs/tags/${tag}:refs/tags/${tag}`);
 
   if (refspecs.length > 0) {
-    // No --force, no --follow-tags: exactly these refs, all or nothing.
-    const r = await git.try(["push", "--atomic", "--porcelain", remote, ...refspecs]);
+    // Exactly these refs, all or nothing: no --force, and none of what a user's push.followTags or
+    // push.recurseSubmodules would add (other local tags, submodule commits to other remotes).
+    const r = await git.try(["push", "--atomic", "--porcelain", "--no-follow-tags", "--recurse-submodules=check", remote, ...refspecs]);
     if (!r.ok) {
       // A ref the remote moved meanwhile, not one its hooks refused ("remote rejected").
       const hint = /non-fast-forward|fetch first|\[rejected\]/i.test(r.err) ? ` — ${remote}/${branch} moved: \`git pull\`, then release` : "";
