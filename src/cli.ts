@@ -176,11 +176,14 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
     return code;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version exit 0; every other parse problem is a usage error.
-      return e.exitCode === 0 ? 0 : 2;
-    }
     const json = argv.includes("--json");
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; every other parse problem is a usage error (commander has
+      // said it on stderr), and --json still gets its one document.
+      if (e.exitCode === 0) return 0;
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(e.message.replace(/^error: /, "")) })}\n`);
+      return 2;
+    }
     if (e instanceof UserError) {
       // Messages quote file names from the checkpoint: no control character reaches the terminal raw.
       const message = redact(e.message).split("\n").map(printable).join("\n");

@@ -82,6 +82,28 @@ describe("messages", () => {
     expect(hub.map((c) => c.message).join("\n")).toMatch(/cannot reach the Hub|network error/);
   });
 
+  it("--json: a usage error commander finds still puts exactly one document on stdout, exit 2", async () => {
+    const r = await runCli(["release", "--json", "--bogus"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: "unknown option '--bogus'" });
+    expect(r.stderr).toMatch(/unknown option '--bogus'/);
+  });
+
+  it("--json: a step summary that cannot be written is a warning on stderr; stdout keeps its one report and the exit code is the release's", async () => {
+    const ckpt = await copySample();
+    const r = await runCli(["release", "--dry-run", "--offline", "--json", "--ckpt", ckpt], { env: { GITHUB_STEP_SUMMARY: "/nonexistent-dir/summary.md" } });
+    const report = JSON.parse(r.stdout) as { ok: boolean };
+    expect(r.code).toBe(report.ok ? 0 : 1);
+    expect(r.stderr).toMatch(/Warning: the step summary \(\$GITHUB_STEP_SUMMARY\) was not written: .*nonexistent-dir/);
+    expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
+  });
+
+  it("release --only check,smoke publishes nothing, so it asks no confirmation, even without a terminal", async () => {
+    const r = await runCli(["release", "--only", "check,smoke", "--ckpt", await copySample()], { env: { CI: "" } });
+    expect(r.stderr).not.toMatch(/refusing to publish/);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+  });
+
   it("smoke: a file name with control characters is printed escaped", async () => {
     const r = await runCli(["smoke", "--device", "cpu", "--ckpt", await copySample(), "--cases", "cases\u001b[31mred\nforged.txt"]);
     expect(r.code).toBe(2);

@@ -180,7 +180,8 @@ export async function resolveSettings(opts: {
     weights: { ...config.weights },
     smoke: { ...config.smoke },
     ignorePaths: [rel(ckptDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
-    release: { stages, dryRun, confirm: !dryRun && !o.yes && !isCi(env) },
+    // Only a run that publishes asks first: `--only check,smoke,pack` changes nothing remote.
+    release: { stages, dryRun, confirm: (stages.has("hub") || stages.has("github")) && !dryRun && !o.yes && !isCi(env) },
   };
   return deepFreeze(settings);
 }

@@ -13,6 +13,9 @@ import type { ReleaseContext } from "./release.js";
 export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions): Promise<number> {
   if (opts.offline && !opts.dryRun) throw new UsageError("--offline only makes sense with --dry-run: a release needs the network");
   const config = loadConfig({ configFile: opts.config });
+  // A bad --only is a usage error before anything is read.
+  const { parseStages } = await import("../release/settings.js");
+  parseStages(opts.only);
   const read = readAndHashCheckpoint(checkpointDir(config, opts.ckpt), { modelCard: config.modelCard });
   try {
     return await release(opts, config, read);
@@ -67,6 +70,8 @@ async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseC
     interrupt.abort(new Error("interrupted (Ctrl-C)"));
   };
   process.once("SIGINT", onSigint);
+  // The checkpoint's read and hashing stop with the rest: a 50 GB hash is not waited out.
+  interrupt.signal.addEventListener("abort", () => read.cancel(), { once: true });
   try {
     const ctx: ReleaseContext = {
       settings,
@@ -84,8 +89,13 @@ async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseC
     };
     journal = () => (ctx.journal ? path.relative(settings.cwd, ctx.journal.file) : undefined);
     const report = await runRelease(ctx);
+    // The report is the outcome: a step summary that cannot be written is said, not a failure of the release.
+    const summaryError = await writeStepSummary(report, settings.release.dryRun).then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
     renderReleaseReport(report, ui);
-    await writeStepSummary(report, settings.release.dryRun);
+    if (summaryError) human.write(`Warning: the step summary ($GITHUB_STEP_SUMMARY) was not written: ${redact(summaryError)}\n`);
     return exitCodeOf(report);
   } finally {
     process.off("SIGINT", onSigint);
