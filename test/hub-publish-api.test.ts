@@ -284,6 +284,27 @@ describe("publish through the API to the local Hub", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("a pull request commit whose answer is lost is not sent again: one pull request, and an error", async () => {
+    const repoId = newRepo();
+    const manifest = await buildManifest(SAMPLE_CKPT);
+    await publishHubApi({ endpoint: hub.url, repoId, token: TOKEN, fetch: fast(), manifest, createRepo: true });
+    // A gateway that loses the Hub's answer to the first commit POST: the commit was made.
+    let lost = 0;
+    const lossy: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (init?.method === "POST" && /\/commit\//.test(String(input)) && lost++ === 0) {
+        await res.body?.cancel();
+        return new Response("gateway timeout", { status: 504 });
+      }
+      return res;
+    };
+    const changed = manifest.filter((e) => e.path !== "vocab.txt");
+    const mark = hub.requests.length;
+    const e = await publishHubApi({ endpoint: hub.url, repoId, token: TOKEN, manifest: changed, prune: true, createPr: true, fetch: createRetryFetch({ fetch: lossy, baseDelayMs: 1 }) }).catch((x: Error) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(since(mark).filter((r) => r.method === "POST" && /\/commit\//.test(r.path))).toHaveLength(1);
+  });
+
   it("a stale parent commit is refused, not overwritten", async () => {
     const repoId = newRepo();
     const manifest = await buildManifest(SAMPLE_CKPT);

@@ -184,6 +184,28 @@ describe("release end to end", () => {
     expect(p.gh.writes().slice(githubWrites).map((w) => `${w.method} ${w.path}`)).toEqual([expect.stringMatching(/^PATCH \/repos\/azbert\/azbert\/releases\/\d+$/)]);
   });
 
+  it("a Hub that cannot be asked (503) does not count as a release that is gone: the journal is kept, and a later rerun finds it released", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    const journal = readFileSync(path.join(p.work, ".git", "azbert-release", "journal-v1.2.0.json"), "utf8");
+    // The re-verification's tree listing is the run's last one (after the checks and the plan):
+    // counted on a healthy rerun, then that one and every retry of it answer 503.
+    const mark = p.hub.requests.length;
+    expect((await p.release("--yes")).stdout).toMatch(/already released and verified/);
+    const tree = new RegExp(`/api/models/${REPO_ID}/tree/`);
+    const listings = p.hub.requests.slice(mark).filter((r) => r.method === "GET" && tree.test(r.path)).length;
+    p.hub.inject({ kind: "503", method: "GET", path: tree, occurrence: listings, times: 500 });
+    const down = await p.release("--yes");
+    expect(down.code).toBe(1);
+    expect(down.stdout).toMatch(/Release failed: cannot tell whether the release recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json is still in place: .*503/);
+    expect(down.stdout).not.toMatch(/Planned again/);
+    expect(readFileSync(path.join(p.work, ".git", "azbert-release", "journal-v1.2.0.json"), "utf8")).toBe(journal);
+    clearFaults(p);
+    const again = await p.release("--yes");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/v1\.2\.0 is already released and verified: nothing to do/);
+  });
+
   it("a GitHub Release removed since is planned again, with a line saying why; the Hub is not touched", async () => {
     const p = await makeProject();
     expect((await p.release("--yes")).code).toBe(0);

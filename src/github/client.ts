@@ -1,7 +1,7 @@
 // An Octokit for the release: token auth, GITHUB_API_URL as base URL (GitHub Enterprise,
-// tests), and a bounded retry on 5xx / network errors (the throttling and retry plugins are
-// not installed). Requests whose body is a stream are not retried here: the caller re-opens
-// the file (see uploadAsset). Nothing it logs carries the token.
+// tests), and a bounded retry on 5xx / network errors for requests that can be sent again (not a
+// POST; the throttling and retry plugins are not installed). Requests whose body is a stream are
+// not retried here: the caller re-opens the file (see uploadAsset). Nothing it logs carries the token.
 import { Octokit } from "@octokit/rest";
 import { redact } from "../util/redact.js";
 
@@ -56,11 +56,14 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
   });
   octokit.hook.wrap("request", async (request, options) => {
     const streaming = isStreamBody((options as { data?: unknown }).data) || isStreamBody((options as { body?: unknown }).body);
+    // A POST that failed may have been done (a release created before a 502): sending it again
+    // could do it twice. The caller finds what exists on its next look (a rerun re-plans).
+    const replayable = !streaming && options.method !== "POST";
     for (let attempt = 0; ; attempt++) {
       try {
         return await request(options);
       } catch (err) {
-        if (streaming || attempt >= retries || !isRetryable(err)) throw err;
+        if (!replayable || attempt >= retries || !isRetryable(err)) throw err;
         say(`GitHub ${options.method} ${options.url}: ${errorStatus(err) ?? "network error"}, retry ${attempt + 1}/${retries}`);
         await sleep(delay * 2 ** attempt);
       }

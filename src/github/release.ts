@@ -6,6 +6,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../report.js";
+import { isLoopbackHost, refuseCleartextEndpoint } from "../util/redact.js";
 import { errorStatus, isRetryable, sleep, type GitHubClient } from "./client.js";
 import { GitHubError, toGitHubError } from "./errors.js";
 
@@ -198,8 +199,27 @@ export async function githubReleaseByTag(client: GitHubClient, owner: string, re
   }
 }
 
+/**
+ * The token goes with an asset to the release's `upload_url`, a URL from GitHub's answer: it must
+ * be GitHub's upload host for this API (uploads.github.com for api.github.com, uploads.<host> for
+ * api.<host>, the API's own host on GitHub Enterprise Server; both on loopback in tests), and
+ * never plain http off loopback.
+ */
+export function assertGitHubUploadUrl(uploadUrl: string, apiBaseUrl: string): void {
+  const api = new URL(apiBaseUrl);
+  const up = new URL(uploadUrl.replace(/\{[^}]*\}$/, ""));
+  refuseCleartextEndpoint("the release's upload_url", up.href);
+  const uploadsHost = api.hostname.startsWith("api.") ? `uploads.${api.hostname.slice(4)}` : undefined;
+  const ok =
+    up.host === api.host ||
+    (up.hostname === uploadsHost && up.port === api.port) ||
+    (isLoopbackHost(api.hostname) && isLoopbackHost(up.hostname));
+  if (!ok) throw new UserError(`GitHub answered with an upload URL on ${up.origin}, which is not the upload host of ${api.origin}: refusing to send the token there`);
+}
+
 async function uploadAsset(o: PublishReleaseOptions, release: RemoteRelease, local: Required<Omit<ReleaseAssetInput, "path">> & { path: string; size: number }): Promise<RemoteAsset> {
   const retries = o.uploadRetries ?? 3;
+  assertGitHubUploadUrl(release.upload_url, o.client.request.endpoint.DEFAULTS.baseUrl);
   for (let attempt = 0; ; attempt++) {
     const body = createReadStream(local.path, { highWaterMark: 1024 * 1024 });
     try {

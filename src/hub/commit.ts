@@ -8,6 +8,7 @@ import { DiskBlob, readRegularFile } from "./file-blob.js";
 import { assertUnchangedSinceManifest } from "./file-guard.js";
 import { HubPublishError } from "./errors.js";
 import { uploadLfsObjects, type LfsUploadResult } from "./lfs-upload.js";
+import { sendOnce } from "./retry-fetch.js";
 import type { DesiredFile } from "./plan.js";
 import { authHeaders, httpError, repoApiUrl } from "./tree.js";
 
@@ -77,12 +78,15 @@ export async function commitKnownOids(opts: KnownOidCommitOptions): Promise<Know
     else lines.push({ key: "file", value: { content: (await readRegularFile(f)).toString("base64"), path: f.path, encoding: "base64" } });
   }
   for (const p of opts.deletes) lines.push({ key: "deletedFile", value: { path: p } });
-  const res = await opts.fetch(`${repoApiUrl(opts)}/commit/${encodeURIComponent(opts.branch)}${pr}`, {
+  const init: RequestInit = {
     method: "POST",
     headers: { ...authHeaders(opts.token), "Content-Type": "application/x-ndjson" },
     body: lines.map((l) => JSON.stringify(l)).join("\n"),
     ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  };
+  // A branch commit sent twice is refused by its parentCommit (412, then re-planned); a pull
+  // request has no such guard, and a retry after a lost answer would open a second one.
+  const res = await opts.fetch(`${repoApiUrl(opts)}/commit/${encodeURIComponent(opts.branch)}${pr}`, pr ? sendOnce(init) : init);
   if (!res.ok) throw await httpError(res, `commit to ${opts.repoId}`);
   const out = (await res.json()) as { commitOid?: string; commitUrl?: string; pullRequestUrl?: string };
   if (!out.commitOid) throw new HubPublishError(`the Hub answered the commit to ${opts.repoId} without a commit id`);

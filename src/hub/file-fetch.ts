@@ -2,12 +2,21 @@
 // PUT, whole or one multipart part) is sent with node:http, the file read into the socket in
 // bounded chunks (about half the CPU of fetch's web-stream path, nearer curl; and nothing
 // buffered); anything else goes to the global fetch. Like `redirect: "error"`, a redirect
-// answer is returned as is, never followed: a presigned URL does not redirect.
+// answer is returned as is, never followed: a presigned URL does not redirect. Every request,
+// whichever path it takes, is held to the tokens' origins first (scopedFetch).
 import http from "node:http";
 import https from "node:https";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { scopedFetch } from "../util/credential-scope.js";
 import { DiskBlob } from "./file-blob.js";
+
+/**
+ * A file upload that moves no byte either way for this long fails with ETIMEDOUT (and is
+ * retried like any dropped connection): a storage host that stops reading, or never answers,
+ * would otherwise hold the release forever. fetch's own requests have undici's timeouts.
+ */
+export const UPLOAD_IDLE_TIMEOUT_MS = 300_000;
 
 /** Bytes read and written at a time; two buffers, each reused once the socket took its bytes. */
 const SEND_CHUNK = 1024 * 1024;
@@ -47,7 +56,15 @@ async function sendFile(body: DiskBlob, req: http.ClientRequest): Promise<void> 
   req.end();
 }
 
-export const fileStreamingFetch: typeof fetch = (input, init) => {
+/** The fetch under Hub requests; `idleTimeoutMs` bounds a file upload's silence (tests lower it). */
+export function createFileStreamingFetch(opts: { idleTimeoutMs?: number } = {}): typeof fetch {
+  const idleTimeoutMs = opts.idleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
+  return scopedFetch((input, init) => streamingFetch(input, init, idleTimeoutMs));
+}
+
+export const fileStreamingFetch: typeof fetch = createFileStreamingFetch();
+
+function streamingFetch(input: string | URL | Request, init: RequestInit | undefined, idleTimeoutMs: number): Promise<Response> {
   const body = init?.body;
   if (!(body instanceof DiskBlob)) return globalThis.fetch(input, init);
   const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
@@ -61,6 +78,9 @@ export const fileStreamingFetch: typeof fetch = (input, init) => {
     const fail = (err: Error): void => reject(err.name === "AbortError" ? err : new TypeError("fetch failed", { cause: err }));
     const req = transport.request(url, { method, headers, ...(init?.signal ? { signal: init.signal } : {}) });
     req.on("error", fail);
+    req.setTimeout(idleTimeoutMs, () => {
+      req.destroy(Object.assign(new Error(`no byte sent or received for ${idleTimeoutMs >= 1000 ? `${Math.round(idleTimeoutMs / 1000)} s` : `${idleTimeoutMs} ms`}`), { code: "ETIMEDOUT" }));
+    });
     req.on("response", (res) => {
       const status = res.statusCode ?? 0;
       const h = new Headers();
@@ -77,4 +97,4 @@ export const fileStreamingFetch: typeof fetch = (input, init) => {
       fail(err);
     });
   });
-};
+}

@@ -4,6 +4,7 @@
 import { createRepo } from "@huggingface/hub";
 import type { ManifestEntry } from "../checkpoint/types.js";
 import { registerSecret } from "../util/redact.js";
+import { bindCredential } from "../util/credential-scope.js";
 import { commitKnownOids } from "./commit.js";
 import { commitWithLibrary } from "./commit-library.js";
 import { defaultHubFetch, errorStatus, HubPublishError, toHubUserError } from "./errors.js";
@@ -47,6 +48,7 @@ export interface PublishApiOptions {
  */
 export async function publishHubApi(opts: PublishApiOptions): Promise<PublishResult> {
   registerSecret(opts.token);
+  bindCredential(opts.token, [opts.endpoint]);
   const revision = opts.revision ?? "main";
   const baseFetch = opts.fetch ?? defaultHubFetch();
   const target = { endpoint: opts.endpoint, repoId: opts.repoId, token: opts.token, fetch: baseFetch, revision };

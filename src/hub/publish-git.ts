@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ManifestEntry } from "../checkpoint/types.js";
 import { registerSecret } from "../util/redact.js";
+import { bindCredential } from "../util/credential-scope.js";
 import { defaultHubFetch, errorStatus, HubPublishError, stripUrlCredentials, toHubUserError } from "./errors.js";
 import { readRegularFile } from "./file-blob.js";
 import { assertUnchangedSinceManifest } from "./file-guard.js";
@@ -137,6 +138,7 @@ async function ensureRepoExists(opts: PublishGitOptions): Promise<void> {
 
 export async function publishHubGit(opts: PublishGitOptions): Promise<PublishResult> {
   registerSecret(opts.token);
+  bindCredential(opts.token, [opts.endpoint]);
   const revision = opts.revision ?? "main";
   const emit = (e: Parameters<HubProgress>[0]): void => opts.onProgress?.(e);
   const url = await hubCloneUrl(opts);

@@ -97,6 +97,17 @@ function describeUrl(input: string | URL | Request): string {
   return q === -1 ? u : `${u.slice(0, q)}?<redacted>`;
 }
 
+/** Marks a request that must not be sent twice (kept through `{ ...init }` copies: an own symbol key). */
+const SEND_ONCE = Symbol("azbert-release.sendOnce");
+
+/**
+ * `init`, marked to be sent once: a request whose failed answer may still have done its work
+ * (a commit that opens a pull request: the Hub has no parent check to refuse a second one).
+ */
+export function sendOnce(init: RequestInit): RequestInit {
+  return Object.assign(init, { [SEND_ONCE]: true });
+}
+
 export function createRetryFetch(options: RetryOptions = {}): typeof fetch {
   const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
   const base = options.baseDelayMs ?? 500;
@@ -112,7 +123,8 @@ export function createRetryFetch(options: RetryOptions = {}): typeof fetch {
   const retryFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
     // A Request object with a body, or a stream body, can be sent once only.
-    const replayable = isReplayableBody(init?.body) && !(input instanceof Request && input.body !== null && init?.body === undefined);
+    const replayable =
+      isReplayableBody(init?.body) && !(input instanceof Request && input.body !== null && init?.body === undefined) && !(init as { [SEND_ONCE]?: boolean } | undefined)?.[SEND_ONCE];
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= maxAttempts || !replayable;

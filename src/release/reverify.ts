@@ -2,7 +2,9 @@
 // published and verified is checked again against the remote, cheaply (refs, the tree listing,
 // the release's asset list; no download): a Hub repo deleted or reset since, or a GitHub
 // Release removed, no longer counts as released. Its journal entries are forgotten and the
-// reason is returned, so the release plans it again and says why.
+// reason is returned, so the release plans it again and says why. When the remote cannot be asked,
+// the error is thrown and the journal is left as it was.
+import { errorStatus } from "../hub/errors.js";
 import { describeDestination, destinationsOf, type Destination } from "./destinations.js";
 import { githubProblems, hubProblems } from "./steps/verify.js";
 import type { StepRun } from "./steps/run.js";
@@ -19,12 +21,9 @@ export async function reverifyRecorded(r: StepRun): Promise<Reverified> {
   for (const dest of destinationsOf(r.settings)) {
     // Released means verified and proven from a download; a destination without both is not done.
     if (!r.journal.get("verify", dest) || !r.journal.get("verify.download", dest)) continue;
-    let problems: string[];
-    try {
-      problems = await stillHolds(r, dest);
-    } catch (e) {
-      problems = [`it could not be confirmed (${(e as Error).message})`];
-    }
+    // Only evidence replans (a 404, another commit, a missing asset). An error that says nothing
+    // about the remote (a network failure, a 503, a token refused) is thrown, the record kept.
+    const problems = await stillHolds(r, dest);
     if (!problems.length) {
       out.released.push(dest);
       continue;
@@ -50,7 +49,7 @@ async function stillHolds(r: StepRun, dest: Destination): Promise<string[]> {
     try {
       return await hubProblems(r, { commit: hub.commit, ...(tag ? { tag } : {}), gitattributes: hub.gitattributes });
     } catch (e) {
-      if (statusOf(e) === 404) return [`${dest.repoId} or its release commit ${hub.commit.slice(0, 12)} is gone (404)`];
+      if (errorStatus(e) === 404) return [`${dest.repoId} or its release commit ${hub.commit.slice(0, 12)} is gone (404)`];
       throw e;
     }
   }
@@ -59,10 +58,4 @@ async function stillHolds(r: StepRun, dest: Destination): Promise<string[]> {
   if (!pushed || !release) return ["no push or release recorded"];
   // Cheap: names and recorded sizes (and the sha256 GitHub reports, when it does).
   return (await githubProblems(r, { commit: pushed.commit, assets: release.assets })).problems;
-}
-
-function statusOf(e: unknown): number | undefined {
-  const x = e as { status?: unknown; statusCode?: unknown } | null;
-  const s = x?.status ?? x?.statusCode;
-  return typeof s === "number" ? s : undefined;
 }

@@ -11,6 +11,7 @@ import { resolveGitHubRepo, type GitHubRepo } from "../github/repo.js";
 import { resolveHubCredentials, type HubCredentials } from "../hub/credentials.js";
 import { UsageError, UserError } from "../report.js";
 import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
+import { bindCredential } from "../util/credential-scope.js";
 
 export type Stage = "check" | "smoke" | "pack" | "hub" | "github";
 export const ALL_STAGES: readonly Stage[] = ["check", "smoke", "pack", "hub", "github"];
@@ -132,6 +133,8 @@ export async function resolveSettings(opts: {
   registerSecret(githubToken);
   refuseCleartextEndpoint("HF_ENDPOINT", creds.endpoint);
   refuseCleartextEndpoint("GITHUB_API_URL", apiUrl);
+  // The Hub token goes to the Hub's origin only, wherever a server's answer points.
+  bindCredential(creds.token, [creds.endpoint]);
   const githubRemoteUrl = await remoteUrl(cwd, config.github.remote);
   let repository: GitHubRepo | undefined;
   let repositoryError: string | undefined;

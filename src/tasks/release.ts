@@ -98,7 +98,14 @@ async function release(ctx: ReleaseContext): Promise<ReleaseReport> {
 
   ctx.journal = await Journal.open(s.cwd, tagName(s), manifestDigest(publishedManifest(ctx)));
   const run = stepRun(ctx);
-  const { released, replanned } = await reverifyRecorded(run);
+  let reverified: Awaited<ReturnType<typeof reverifyRecorded>>;
+  try {
+    reverified = await reverifyRecorded(run);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return report("failed", false, `cannot tell whether the release recorded in ${displayJournal(ctx)} is still in place: ${why}`, rerunHelps(e));
+  }
+  const { released, replanned } = reverified;
   for (const r of replanned) {
     ctx.notes.push(`Planned again: ${r.reason}`);
     ctx.progress.say(`Planned again: ${r.reason}`);

@@ -1,0 +1,69 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { createRetryFetch } from "../hub/retry-fetch.js";
+import { listRemoteTree } from "../hub/tree.js";
+import { assertGitHubUploadUrl } from "../github/release.js";
+import { bindCredential, scopedFetch } from "./credential-scope.js";
+
+const servers: http.Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function listen(host: string, handle: http.RequestListener): Promise<string> {
+  const s = http.createServer(handle);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, host, r));
+  return `http://${host}:${(s.address() as AddressInfo).port}`;
+}
+
+describe("a token goes only to the origins it is for", () => {
+  it("a Hub whose tree listing points its next page at another host: refused before the token leaves", async () => {
+    const token = "hf_scopeTestTokenAAAAAAAAAAAAAAAA";
+    const seen: Array<string | undefined> = [];
+    const other = await listen("127.0.0.2", (req, res) => {
+      seen.push(req.headers.authorization);
+      res.end("[]");
+    });
+    const hub = await listen("127.0.0.1", (_req, res) => {
+      res.setHeader("Link", `<${other}/api/models/a/b/tree/main?cursor=x>; rel="next"`);
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify([{ type: "file", path: "config.json", size: 2, oid: "0".repeat(40) }]));
+    });
+    bindCredential(token, [hub]);
+    const e = await listRemoteTree({ endpoint: hub, repoId: "a/b", revision: "main", token, fetch: createRetryFetch({ maxAttempts: 1 }) }).catch((x: Error) => x);
+    expect(String(e)).toContain(`refusing to send a token to ${other}`);
+    expect(seen).toEqual([]);
+  });
+
+  it("scopedFetch lets a request without the token, or to the token's own origin, through", async () => {
+    const token = "hf_scopeTestTokenBBBBBBBBBBBBBBBB";
+    const got: Array<string | undefined> = [];
+    const a = await listen("127.0.0.1", (req, res) => {
+      got.push(req.headers.authorization);
+      res.end("ok");
+    });
+    bindCredential(token, [a]);
+    const f = scopedFetch(fetch);
+    expect(await (await f(`${a}/x`, { headers: { Authorization: `Bearer ${token}` } })).text()).toBe("ok");
+    expect(got).toEqual([`Bearer ${token}`]);
+    await expect(f("http://127.0.0.3:9/x", { headers: { Authorization: `Bearer ${token}` } })).rejects.toThrow(/refusing to send a token to http:\/\/127\.0\.0\.3:9/);
+    // Another host without the token: nothing to protect.
+    await expect(f("http://127.0.0.3:9/x")).rejects.toThrow(/fetch failed/);
+  });
+
+  it("GitHub's upload_url must be GitHub's upload host for the API, and never plain http off loopback", () => {
+    const ok: Array<[string, string]> = [
+      ["https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}", "https://api.github.com"],
+      ["https://ghe.example.com/api/uploads/repos/o/r/releases/1/assets{?name,label}", "https://ghe.example.com/api/v3"],
+      ["https://uploads.acme.ghe.com/repos/o/r/releases/1/assets", "https://api.acme.ghe.com"],
+      ["http://127.0.0.1:4001/repos/o/r/releases/1/assets", "http://127.0.0.1:4000"],
+    ];
+    for (const [up, api] of ok) expect(() => assertGitHubUploadUrl(up, api), up).not.toThrow();
+    expect(() => assertGitHubUploadUrl("https://evil.example/repos/o/r/releases/1/assets{?name,label}", "https://api.github.com")).toThrow(
+      /upload URL on https:\/\/evil\.example, which is not the upload host of https:\/\/api\.github\.com: refusing to send the token there/,
+    );
+    expect(() => assertGitHubUploadUrl("http://uploads.github.com/repos/o/r/releases/1/assets", "https://api.github.com")).toThrow(/plain http/);
+  });
+});
