@@ -48,6 +48,19 @@ describe("bounded work on pathological checkpoints", () => {
     });
   });
 
+  it("num_hidden_layers = 1,000,000,000 in config.json: the missing layers are named in one line, nothing is enumerated", async () => {
+    const dir = await copySample();
+    const config = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+    const held = config.num_hidden_layers as number;
+    await writeFile(path.join(dir, "config.json"), JSON.stringify({ ...config, num_hidden_layers: 1_000_000_000 }));
+    const r = await checklist(dir);
+    expect(r.ms).toBeLessThan(BOUND_MS);
+    expect(r.byId.get("weights.shapes")).toMatchObject({
+      status: "fail",
+      message: `pytorch_model.bin: encoder layers ${held}–999999999 are missing: config.json \`num_hidden_layers\` = 1000000000 implies encoder layers 0–999999999, the weights hold layers 0–${held - 1}`,
+    });
+  });
+
   it("4,000 different files named notes.txt are grouped in linear time and reported in one line", async () => {
     const dir = await copySample();
     for (let i = 0; i < 4000; i++) {

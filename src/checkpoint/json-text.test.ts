@@ -33,6 +33,9 @@ describe("JSON as Python's json reads it", () => {
       { pointer: "/x~1y/~0k", literal: "Infinity", becomes: "infinity" },
       { pointer: "/neg", literal: "-1e999", becomes: "-infinity (the literal overflows a double)" },
     ]);
+    // A two-digit exponent on a 308-digit mantissa overflows too (Python: inf).
+    const long = `1${"0".repeat(307)}e2`;
+    expect(parseJson(`{"eps": ${long}}`).nonFinite).toEqual([{ pointer: "/eps", literal: long, becomes: "infinity (the literal overflows a double)" }]);
   });
 
   it("keeps huge integers (transformers writes model_max_length = int(1e30)) and refuses over 4300 digits, as CPython does", () => {

@@ -90,8 +90,12 @@ function setMember(obj: Record<string, unknown>, key: string, value: unknown): v
 
 /** A JSON string token (in text JSON.parse accepted, so escapes and quotes are well formed). */
 const STRING_OR_NON_BRACKETS = /"(?:[^"\\]|\\.)*"|[^[\]{}"]+/g;
-/** A number literal that may overflow a double or pass Python's digit limit (1e400, 309+ digits); strings may match too. */
-const BIG_NUMBER = /(?:^|[:,[])\s*-?(?:\d{309}|\d+(?:\.\d+)?[eE][+-]?\d{3})/;
+/**
+ * A number literal that may overflow a double or pass Python's digit limit: 309+ digits, a
+ * three-digit exponent (1e400), or a long mantissa with any exponent (1 and 307 zeros, then e2);
+ * strings may match too.
+ */
+const BIG_NUMBER = /(?:^|[:,[])\s*-?(?:\d{309}|\d+(?:\.\d+)?[eE][+-]?\d{3}|\d{20,}(?:\.\d+)?[eE])/;
 /** A \uD800-\uDFFF escape (serde_json refuses a lone one); an escaped backslash before `u` may match too. */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 

@@ -180,5 +180,9 @@ describe("restricted unpickler: refusals", () => {
     expect(fails(new PickleWriter().proto(2).int(1).int(2).stop()).message).toBe(
       "pytorch_model.bin: data.pkl is malformed: STOP with 2 values on the stack",
     );
+    // BINSTRING with a length of -5 (Python: "BINSTRING pickle has negative byte count"): refused, not read backwards forever.
+    expect(fails(new PickleWriter().proto(2).raw(0x54, 0xfb, 0xff, 0xff, 0xff).stop()).message).toBe(
+      "pytorch_model.bin: data.pkl is malformed: a negative byte count (-5) at byte 7",
+    );
   });
 });

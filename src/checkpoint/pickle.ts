@@ -172,6 +172,8 @@ class Machine {
 
   /** Claims the next `n` bytes; returns where they start. */
   need(n: number): number {
+    // A negative length (BINSTRING's is signed) would step back and read the same opcode forever; Python refuses it.
+    if (n < 0) throw this.corrupt(`a negative byte count (${n}) at byte ${this.pos}`);
     if (this.pos + n > this.data.length) throw this.corrupt(`unexpected end of the pickle at byte ${this.data.length}`);
     const at = this.pos;
     this.pos += n;

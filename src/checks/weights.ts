@@ -139,8 +139,10 @@ export function checkTensorShapes(ckpt: LoadedCheckpoint): CheckResult {
   for (const w of files) {
     const tensors = new Map(w.index.tensors.map((t) => [t.name, t]));
     const prefix = [...tensors.keys()].some((n) => n.startsWith("bert.")) ? "bert." : "";
-    const expected = expectedBertTensors(d, architectures, prefix);
     const layers = layerCount(w.path, [...tensors.keys()], prefix, d.L);
+    // Layers past the last one the file holds are missing whole and said once: a config's
+    // num_hidden_layers (any integer) never sets how much is enumerated here.
+    const expected = expectedBertTensors({ ...d, L: layers.enumerated }, architectures, prefix);
     problems.push(...layers.problems);
     unused.push(...layers.unused);
     for (const e of expected) {
@@ -183,17 +185,26 @@ function layerRange(ns: readonly number[]): string {
  */
 function layerCount(file: string, names: readonly string[], prefix: string, L: number) {
   const present = new Set(names.map((n) => layerOf(n, prefix)).filter((n): n is number => n !== undefined));
-  const missing = new Set(Array.from({ length: L }, (_, i) => i).filter((i) => !present.has(i)));
+  const highest = [...present].reduce((m, i) => Math.max(m, i), -1);
+  // Layers 0..enumerated-1 are looked at one by one; enumerated..L-1 hold no tensor at all.
+  const enumerated = Math.min(L, highest + 1);
+  const missing = new Set<number>();
+  for (let i = 0; i < enumerated; i++) if (!present.has(i)) missing.add(i);
+  const missingAfter = L - enumerated;
   const extra = new Set([...present].filter((i) => i >= L));
   const plural = (n: number) => (n > 1 ? "s" : "");
-  const implied = `config.json \`num_hidden_layers\` = ${L} implies encoder layer${plural(L)} ${L ? layerRange(Array.from({ length: L }, (_, i) => i)) : "none"}`;
+  const span = (from: number, to: number) => (to > from ? `${from}–${to}` : `${from}`);
+  const implied = `config.json \`num_hidden_layers\` = ${L} implies encoder layer${plural(L)} ${L ? span(0, L - 1) : "none"}`;
   const held = present.size ? `the weights hold layer${plural(present.size)} ${layerRange([...present])}` : "the weights hold none";
-  const list = (set: ReadonlySet<number>) => `encoder layer${plural(set.size)} ${layerRange([...set])} ${set.size > 1 ? "are" : "is"}`;
+  const list = (names: string, n: number) => `encoder layer${plural(n)} ${names} ${n > 1 ? "are" : "is"}`;
+  const missingCount = missing.size + missingAfter;
+  const missingNames = [...(missing.size ? [layerRange([...missing])] : []), ...(missingAfter ? [span(enumerated, L - 1)] : [])].join(", ");
   return {
+    enumerated,
     missing,
     extra,
-    problems: missing.size ? [`${file}: ${list(missing)} missing: ${implied}, ${held}`] : [],
-    unused: extra.size ? [`${file}: ${list(extra)} not used: ${implied}; transformers will ignore ${extra.size > 1 ? "them" : "it"}`] : [],
+    problems: missingCount ? [`${file}: ${list(missingNames, missingCount)} missing: ${implied}, ${held}`] : [],
+    unused: extra.size ? [`${file}: ${list(layerRange([...extra]), extra.size)} not used: ${implied}; transformers will ignore ${extra.size > 1 ? "them" : "it"}`] : [],
   };
 }
 
