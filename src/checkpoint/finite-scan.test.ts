@@ -88,6 +88,23 @@ describe("non-finite scan", () => {
     expect(plan.ranges).toEqual([]);
     expect(scanInChunks(plan, file, 16, false)).toMatchObject({ floatBytes: 0, nonFinite: [] });
   });
+  it("views that overlap in one storage are scanned once (400 views of 4 MB: one range), and each is named with the NaN", () => {
+    const n = 1 << 20;
+    const file = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) file.set(PATTERNS.float32.finite, i * 4);
+    file.set(PATTERNS.float32.nan, 1000 * 4);
+    // View k starts k elements in and runs to the end: each of the 400 holds element 1000.
+    const views = Array.from({ length: 400 }, (_, k) => ({ ...tensor(`view${k}`, "float32", k * 4, n - k, 4), storageKey: "0" }));
+    const index: WeightsIndex = { format: "torch", file: "/x", metadata: {}, tensors: views };
+    const plan = scanPlanFor(index);
+    expect(plan.ranges).toEqual([{ start: 0, end: n * 4, dtype: "float32" }]);
+    const scan = scanInChunks(plan, file, 1 << 16, false);
+    expect(scan.floatBytes).toBe(n * 4);
+    const named = nonFiniteTensors(index, scan);
+    expect(named).toHaveLength(400);
+    expect(named[0]).toEqual({ name: "view0", dtype: "float32", nan: 1, inf: 0, first: 1000 });
+    expect(named[10]).toMatchObject({ name: "view10", first: 990 });
+  });
 });
 
 describe("hashing and scanning in one read, cached together", () => {

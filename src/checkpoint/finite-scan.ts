@@ -48,26 +48,60 @@ export interface FiniteScan {
   nonFinite: NonFiniteRange[];
 }
 
-/** The float tensors of a weights index as byte ranges (tied tensors once). */
+/**
+ * The float tensors of a weights index as byte ranges, each byte once: tied tensors, and views
+ * that overlap in one storage (same dtype), are merged, so the scan costs one pass over the file
+ * however many views a pickle declares.
+ */
 export function scanPlanFor(index: WeightsIndex): ScanPlan {
-  const byKey = new Map<string, ScanRange>();
-  for (const t of index.tensors) {
-    if (!isFloatDType(t.dtype) || t.byteLength === 0) continue;
-    const r: ScanRange = { start: t.dataOffset, end: t.dataOffset + t.byteLength, dtype: t.dtype };
-    byKey.set(`${r.start}:${r.end}:${r.dtype}`, r);
+  const sorted = index.tensors
+    .filter((t) => isFloatDType(t.dtype) && t.byteLength > 0)
+    .map((t): ScanRange => ({ start: t.dataOffset, end: t.dataOffset + t.byteLength, dtype: t.dtype as FloatDType }))
+    .sort((a, b) => a.start - b.start || a.end - b.end);
+  const ranges: ScanRange[] = [];
+  // The last merged range of each dtype: a later range of that dtype starting inside it joins it.
+  const open = new Map<FloatDType, ScanRange>();
+  for (const r of sorted) {
+    const last = open.get(r.dtype);
+    if (last && r.start < last.end) {
+      last.end = Math.max(last.end, r.end);
+      continue;
+    }
+    const copy = { ...r };
+    ranges.push(copy);
+    open.set(r.dtype, copy);
   }
-  const ranges = [...byKey.values()].sort((a, b) => a.start - b.start || a.end - b.end);
-  const key = `finite-v1:${createHash("sha256").update(JSON.stringify(ranges)).digest("hex").slice(0, 32)}`;
+  const key = `finite-v2:${createHash("sha256").update(JSON.stringify(ranges)).digest("hex").slice(0, 32)}`;
   return { key, ranges };
 }
 
 /** Each float tensor of `index` that holds non-finite values, with the counts of its range. */
+/**
+ * Each float tensor of `index` whose bytes lie in a range that holds non-finite values, with that
+ * range's counts (a tensor's own, unless views of one storage overlap: then the merged range's),
+ * and the first one's element index from the tensor's start (0 when it comes before it).
+ */
 export function nonFiniteTensors(index: WeightsIndex, scan: FiniteScan): Array<{ name: string; dtype: FloatDType; nan: number; inf: number; first: number }> {
-  const found = new Map(scan.nonFinite.map((r) => [`${r.start}:${r.end}:${r.dtype}`, r]));
+  const found = [...scan.nonFinite].sort((a, b) => a.start - b.start);
+  // The ranges are disjoint (storages are separate zip entries; safetensors refuses overlaps): a
+  // tensor's is the last one starting at or before it.
+  const containing = (start: number, end: number, dtype: DType): NonFiniteRange | undefined => {
+    let lo = 0;
+    let hi = found.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (found[mid]!.start <= start) (at = mid), (lo = mid + 1);
+      else hi = mid - 1;
+    }
+    const r = found[at];
+    return r && r.dtype === dtype && end <= r.end ? r : undefined;
+  };
   const out: Array<{ name: string; dtype: FloatDType; nan: number; inf: number; first: number }> = [];
   for (const t of index.tensors) {
-    const r = found.get(`${t.dataOffset}:${t.dataOffset + t.byteLength}:${t.dtype}`);
-    if (r) out.push({ name: t.name, dtype: r.dtype, nan: r.nan, inf: r.inf, first: r.first });
+    if (!isFloatDType(t.dtype) || t.byteLength === 0) continue;
+    const r = containing(t.dataOffset, t.dataOffset + t.byteLength, t.dtype);
+    if (r) out.push({ name: t.name, dtype: r.dtype, nan: r.nan, inf: r.inf, first: Math.max(0, r.first - (t.dataOffset - r.start) / ELEMENT_SIZE[r.dtype]) });
   }
   return out;
 }
