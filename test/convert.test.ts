@@ -152,6 +152,17 @@ describe("writeSafetensors refuses what it cannot write faithfully", () => {
     expect(await readdir(out)).toEqual([]);
   });
 
+  it("a stride-0 view that would expand 4 bytes into 200 MB: refused before anything is written or gathered", async () => {
+    // torch.load accepts it (expand() saved as is); written out, every element would be stored.
+    const pkl = stateDictPickle([{ name: "expanded", storageType: "FloatStorage", key: "0", storageNumel: 1, shape: [50_000_000], stride: [0] }]);
+    const dir = await binOnly(torchZip("archive", pkl, { "0": floats(1) }));
+    const out = await mkdtemp(path.join(tmp, "out-"));
+    const started = performance.now();
+    await expect(writeSafetensors(await loadCheckpoint(dir), out)).rejects.toThrow(/would hold 200000000 bytes of tensors, .*more than pytorch_model\.bin/);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(await readdir(out)).toEqual([]);
+  });
+
   it("a lone view of part of a storage is written as its own elements (like .clone())", async () => {
     const pkl = stateDictPickle([{ name: "tail", storageType: "FloatStorage", key: "0", storageNumel: 8, offset: 5, shape: [3] }]);
     const dir = await binOnly(torchZip("archive", pkl, { "0": floats(8) }));

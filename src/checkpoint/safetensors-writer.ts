@@ -94,8 +94,13 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   if (own.length) {
     throw new UserError(`${outDir} holds the checkpoint's own ${own.map((f) => path.basename(f.source)).join(", ")}; write the conversion to another folder`, 2);
   }
-  await mkdir(outDir, { recursive: true });
+  // Refused before a byte is written when the plan alone breaks the size bound the proof holds it to.
   const total = plans.reduce((s, p) => s + p.dataBytes, 0);
+  const sourceBytes = (await Promise.all(plans.map((p) => stat(p.source.file)))).reduce((s, st) => s + st.size, 0);
+  if (total > sourceBytes * MAX_SIZE_RATIO) {
+    throw new UserError(`the safetensors files would hold ${total} bytes of tensors, ${((total / Math.max(1, sourceBytes) - 1) * 100).toFixed(2)}% more than ${describeSet(set)} (${sourceBytes} bytes); at most ${Math.round((MAX_SIZE_RATIO - 1) * 100)}% is expected (views that repeat their storage's bytes?)`, 1);
+  }
+  await mkdir(outDir, { recursive: true });
   let done = 0;
   const written: SafetensorsConversion["files"] = [];
   const digests = new Map<string, string>();
@@ -279,8 +284,10 @@ function planFile(source: WeightsIndex, storages: Map<string, number>, name: str
     }
   }
   for (const t of kept) {
-    if (!isContiguous(t.shape, t.stride) && t.byteLength > MAX_GATHER_BYTES) {
-      throw new UserError(`${file}: tensor ${t.name} is not contiguous and spans ${t.byteLength} bytes, too many to gather in memory; save it with .contiguous()`, 1);
+    // What is gathered is the output (a stride-0 view of a few bytes can expand to gigabytes).
+    const gathered = Math.max(t.byteLength, outputBytes(t));
+    if (!isContiguous(t.shape, t.stride) && gathered > MAX_GATHER_BYTES) {
+      throw new UserError(`${file}: tensor ${t.name} is not contiguous and would take ${gathered} bytes to gather in memory; save it with .contiguous()`, 1);
     }
   }
   kept.sort((a, b) => DTYPE_RANK[a.dtype] - DTYPE_RANK[b.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
