@@ -3,7 +3,7 @@
 // everything; a rerun is a no-op; a fault at each remote step followed by a rerun ends in the
 // same final state with nothing duplicated.
 import { execFileSync } from "node:child_process";
-import { chmodSync, cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "./helpers/cli.js";
@@ -32,6 +32,8 @@ describe("release end to end", () => {
     expect(human.stdout).toMatch(/would add git remote hgf/);
     expect(human.stdout).toMatch(/Dry run: nothing was changed/);
     expect(snapshot(p)).toEqual(before);
+    // Not even git's own scratch files: the fetch that checks origin writes no FETCH_HEAD.
+    expect(readdirSync(path.join(p.work, ".git")).filter((f) => /^FETCH_HEAD$|^gc\.log$/.test(f))).toEqual([]);
     for (const out of [r.stdout, r.stderr, human.stdout, human.stderr]) {
       expect(out).not.toContain(HF_TOKEN);
       expect(out).not.toContain(GH_TOKEN);

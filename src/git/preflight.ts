@@ -119,7 +119,10 @@ export async function verifyNotBehindRemote({ cwd, branch = "main", remote = "or
   const upstream = `${remote}/${branch}`;
   const title = `${branch} is not behind ${upstream}`;
   if (offline) return skip("git.upstream", title, `offline: ${upstream} not fetched`);
-  const fetched = await tryGit(cwd, ["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
+  // Only the remote-tracking ref moves: no FETCH_HEAD, no background gc or maintenance started by a check.
+  const fetched = await gitAt(cwd).try(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], {
+    config: { "maintenance.auto": "false", "gc.auto": "0" },
+  });
   if (!fetched.ok) {
     if (/couldn't find remote ref/i.test(fetched.err)) return pass("git.upstream", title, `${remote} has no branch ${branch} yet: the push will create it`);
     return fail("git.upstream", title, `cannot fetch ${branch} from ${remote}: ${fetched.err.split("\n")[0]} — check the network and credentials, or use --offline`);
