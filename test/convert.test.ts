@@ -4,7 +4,7 @@
 // logits identical on both, and the `convert` command.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -242,6 +242,14 @@ describe("azbert-release convert", () => {
     let r = await runCli(["convert", "--ckpt", dir, "--out", path.join(dir, "converted")]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/is inside the checkpoint folder .*: the files would be published as part of the model/);
+    // A link from elsewhere into the checkpoint is inside it too.
+    await mkdir(path.join(dir, "sub"));
+    const link = path.join(await mkdtemp(path.join(tmp, "link-")), "out");
+    await symlink(path.join(dir, "sub"), link);
+    r = await runCli(["convert", "--ckpt", dir, "--out", link]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is inside the checkpoint folder/);
+    await rm(path.join(dir, "sub"), { recursive: true });
     r = await runCli(["convert", "--ckpt", dir, "--out", dir]);
     expect(r.code).toBe(0);
     expect(await readdir(dir)).toContain("model.safetensors");

@@ -16,7 +16,7 @@ export function isPackOutput(name: string, archiveName: string): boolean {
 }
 
 /** The real path of p, following symbolic links of the part that exists. */
-function realPath(p: string): string {
+export function realPath(p: string): string {
   const abs = path.resolve(p);
   const missing: string[] = [];
   for (let cur = abs; ; cur = path.dirname(cur)) {
