@@ -11,7 +11,7 @@ import { loadCheckpoint, MAX_VOCAB_BYTES } from "../src/checkpoint/load.js";
 import { hashCheckpoint } from "../src/checkpoint/manifest.js";
 import { readWeights } from "../src/checkpoint/weights.js";
 import type { CheckResult } from "../src/report.js";
-import { copySample } from "./helpers/cli.js";
+import { copySample, runCli } from "./helpers/cli.js";
 import { writeStoredZip } from "./helpers/torch-fixtures.js";
 
 const BOUND_MS = 10_000;
@@ -59,6 +59,10 @@ describe("bounded work on pathological checkpoints", () => {
       status: "fail",
       message: `pytorch_model.bin: encoder layers ${held}–999999999 are missing: config.json \`num_hidden_layers\` = 1000000000 implies encoder layers 0–999999999, the weights hold layers 0–${held - 1}`,
     });
+    // smoke on its own (no checklist before it) says so too, at once.
+    const smoke = await runCli(["smoke", "--device", "cpu", "--ckpt", dir]);
+    expect(smoke.code).toBe(1);
+    expect(smoke.stderr).toMatch(/pytorch_model\.bin: config\.json `num_hidden_layers` is 1000000000, but the file holds \d+ tensors, too few for more than \d+ encoder layers/);
   });
 
   it("4,000 different files named notes.txt are grouped in linear time and reported in one line", async () => {

@@ -149,6 +149,12 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
     }
     return undefined;
   };
+  // Each encoder layer needs 16 tensors: a num_hidden_layers the file cannot hold is said before
+  // any layer is listed (a config can declare a billion).
+  const layersHeld = Math.floor(byName.size / 16);
+  if (cfg.numLayers > layersHeld) {
+    throw new UserError(`${printable(file)}: config.json \`num_hidden_layers\` is ${cfg.numLayers}, but the file holds ${byName.size} tensors, too few for more than ${layersHeld} encoder layers`);
+  }
   const out = new Map<string, T>();
   const missing: string[] = [];
   for (const canonical of requiredTensors(cfg)) {
