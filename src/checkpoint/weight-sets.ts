@@ -264,11 +264,6 @@ export function describeSet(set: WeightsSet): string {
   return set.sharded ? `${set.path} (${set.files.length} shard${set.files.length === 1 ? "" : "s"})` : set.path;
 }
 
-/** Base name of the file a set tensor is read from. */
-export function tensorFile(t: SetTensor): string {
-  return path.basename(t.source.file);
-}
-
 /** The weights set made of these files (e.g. what writeSafetensors wrote), read like a checkpoint's. */
 export async function loadWeightsSet(paths: readonly string[]): Promise<WeightsSet | undefined> {
   const files = await Promise.all(paths.map(async (p) => ({ repoPath: path.basename(p), source: path.resolve(p), size: (await stat(p)).size })));

@@ -1,6 +1,5 @@
 // After a publish: prove the Hub holds exactly our bytes at the new commit.
 import type { ManifestEntry } from "../checkpoint/types.js";
-import type { CheckResult } from "../report.js";
 import { toHubUserError } from "./errors.js";
 import { gitBlobSha1, gitBlobSha1OfBytes, listRemoteTree } from "./tree.js";
 import type { HubTarget, RemoteFile } from "./types.js";
@@ -70,12 +69,3 @@ export async function verifyHubRevision(opts: VerifyOptions): Promise<VerifyResu
   return { ok: mismatches.length === 0, revision: opts.revision, checked, mismatches, extra };
 }
 
-/** The verify step as a check line. */
-export function verifyCheckResult(v: VerifyResult, repoId: string): CheckResult {
-  const base = { id: "hub.verify", title: `The Hub holds exactly the checkpoint's bytes at ${repoId}@${v.revision.slice(0, 12)}` };
-  if (v.ok) {
-    const extra = v.extra.length ? ` (${v.extra.length} other remote file(s) kept: ${v.extra.slice(0, 5).join(", ")})` : "";
-    return { ...base, status: "pass", message: `${v.checked} file(s) match${extra}` };
-  }
-  return { ...base, status: "fail", message: v.mismatches.map((m) => `${m.path}: ${m.problem}`).join("; ") };
-}

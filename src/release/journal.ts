@@ -96,10 +96,6 @@ export class Journal {
     );
   }
 
-  get entries(): readonly JournalEntry[] {
-    return this.data.entries;
-  }
-
   get<K extends StepId>(step: K, destination: Destination): JournalEntry<K> | undefined {
     const key = destinationKey(destination);
     return this.data.entries.find((e): e is JournalEntry<K> => e.step === step && destinationKey(e.destination) === key);

@@ -204,8 +204,6 @@ export function onnxDataType(dtype: DType): OnnxDataType | undefined {
   return ONNX_DTYPE[dtype];
 }
 
-export const GRAPH_INPUTS = ["input_ids", "position_ids", "attn_bias", "mask_index"] as const;
-
 /** Encodes the masked-LM forward as an ONNX ModelProto. */
 export function buildBertModel(cfg: BertConfig, weights: Map<string, WeightRef>): Uint8Array {
   const g = new GraphBuilder();
