@@ -149,11 +149,11 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
     }
     return undefined;
   };
-  // Each encoder layer needs 16 tensors: a num_hidden_layers the file cannot hold is said before
-  // any layer is listed (a config can declare a billion).
-  const layersHeld = Math.floor(byName.size / 16);
-  if (cfg.numLayers > layersHeld) {
-    throw new UserError(`${printable(file)}: config.json \`num_hidden_layers\` is ${cfg.numLayers}, but the file holds ${byName.size} tensors, too few for more than ${layersHeld} encoder layers`);
+  // A num_hidden_layers past the file's tensor count and past any real model (a config can
+  // declare a billion) is said before the tensors of every layer are listed; below that bound
+  // the list of missing tensors (at most 160,000 names) says more.
+  if (cfg.numLayers > Math.max(byName.size, 10_000)) {
+    throw new UserError(`${printable(file)}: config.json \`num_hidden_layers\` is ${cfg.numLayers}, but the file holds only ${byName.size} tensors (each encoder layer has 16)`);
   }
   const out = new Map<string, T>();
   const missing: string[] = [];
