@@ -67,4 +67,6 @@ export interface WeightsIndex {
   tensors: TensorInfo[];
   /** safetensors `__metadata__`, torch: empty. */
   metadata: Record<string, string>;
+  /** What the loader accepts but a careful user should know (a stale CRC32). */
+  warnings?: string[];
 }

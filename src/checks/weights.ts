@@ -26,7 +26,9 @@ export function checkWeightsReadable(ckpt: LoadedCheckpoint): CheckResult[] {
     }
     const tensors = group.flatMap((w) => w.index!.tensors);
     const storages = new Set(group.flatMap((w) => w.index!.tensors.map((t) => `${w.path}\0${t.storageKey}`))).size;
-    results.push(pass(id, title, `${one ? "" : `${group.length} files, `}${tensors.length} tensors in ${storages} storages`));
+    const warnings = group.flatMap((w) => (w.index!.warnings ?? []).map((m) => `${w.path}: ${m}`));
+    if (warnings.length) results.push(warn(id, title, warnings));
+    else results.push(pass(id, title, `${one ? "" : `${group.length} files, `}${tensors.length} tensors in ${storages} storages`));
   }
   return results;
 }

@@ -262,6 +262,18 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
         message: /word_embeddings\.weight \(float32\) holds 1 NaN values \(first at element 7\)/,
       });
     })(),
+    (() => {
+      // data.pkl's CRC32 flipped in its local header and the central directory: torch loads the
+      // file all the same (it never checks), so the checklist passes it, with a warning.
+      const bad = Buffer.from(zip(entries));
+      const name = Buffer.from(`${archive}/data.pkl`, "latin1");
+      for (const [sig, crcAt, nameAt] of [[0x04034b50, 14, 30], [0x02014b50, 16, 46]] as const) {
+        for (let at = bad.indexOf(Buffer.from(new Uint32Array([sig]).buffer)); at >= 0; at = bad.indexOf(Buffer.from(new Uint32Array([sig]).buffer), at + 4)) {
+          if (bad.subarray(at + nameAt, at + nameAt + name.length).equals(name)) bad.writeUInt32LE((bad.readUInt32LE(at + crcAt) ^ 0x1) >>> 0, at + crcAt);
+        }
+      }
+      return torchCase("stale-pkl-crc", "data.pkl's CRC32 flipped (local header and central directory); torch does not check it", bad, undefined, true);
+    })(),
     torchCase("safetensors-bytes", "the sample converted to safetensors but named pytorch_model.bin", sampleSt, {
       check: PICKLE,
       message: /holds safetensors data, but its name promises a torch\.save zip archive/,
