@@ -177,8 +177,12 @@ describe("restricted unpickler: refusals", () => {
       "pytorch_model.bin: data.pkl is malformed: memo key 3 read before it was written",
     );
     expect(fails(new PickleWriter().proto(2).tuple().stop()).code).toBe("corrupt");
-    expect(fails(new PickleWriter().proto(2).int(1).int(2).stop()).message).toBe(
-      "pytorch_model.bin: data.pkl is malformed: STOP with 2 values on the stack",
+    // As Python: STOP returns the top value whatever lies under it (pickle.loads(b"\x80\x02K\x01K\x02.") == 2) ...
+    expect(run(new PickleWriter().proto(2).int(1).int(2).stop())).toBe(2);
+    expect(fails(new PickleWriter().proto(2).stop()).message).toBe("pytorch_model.bin: data.pkl is malformed: STOP with an empty stack");
+    // ... and a FRAME longer than what follows is "pickle data was truncated".
+    expect(fails(new PickleWriter().proto(4).frame(255).int(1).stop()).message).toBe(
+      "pytorch_model.bin: data.pkl is malformed: a frame of 255 bytes at byte 2 runs past the end of the pickle (14 bytes): truncated",
     );
     // BINSTRING with a length of -5 (Python: "BINSTRING pickle has negative byte count"): refused, not read backwards forever.
     expect(fails(new PickleWriter().proto(2).raw(0x54, 0xfb, 0xff, 0xff, 0xff).stop()).message).toBe(

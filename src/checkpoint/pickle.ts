@@ -375,7 +375,11 @@ const OPCODES: Readonly<Record<number, Opcode>> = {
     // PROTO
     if (m.u8() > 5) throw m.unsupported("the pickle uses a protocol newer than 5");
   },
-  0x95: (m) => void m.u64(), // FRAME: framing only, the payload follows inline
+  0x95: (m) => {
+    // FRAME: framing only, the payload follows inline; one that runs past the data is refused, as Python's unpickler does ("pickle data was truncated").
+    const n = m.u64();
+    if (m.pos + n > m.data.length) throw m.corrupt(`a frame of ${n} bytes at byte ${m.pos - 9} runs past the end of the pickle (${m.data.length} bytes): truncated`);
+  },
 
   // the stack
   0x28: (m) => m.mark(), // MARK
@@ -517,7 +521,8 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
     const opAt = m.pos;
     const op = m.u8();
     if (op === STOP) {
-      if (m.stack.length !== 1) throw m.corrupt(`STOP with ${m.stack.length} values on the stack`);
+      // Python's unpickler returns the top value and ignores whatever else is on the stack.
+      if (!m.stack.length) throw m.corrupt("STOP with an empty stack");
       return m.pop();
     }
     const run = Object.hasOwn(OPCODES, op) ? OPCODES[op] : undefined;
