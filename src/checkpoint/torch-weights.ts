@@ -114,6 +114,7 @@ export async function readTorchWeightsFrom(
   const { prefix, record } = folder;
 
   const stored = (e: ZipEntry) => {
+    if (e.flags & 1) throw unsupported(`entry ${e.name} is marked encrypted (zip flag bit 0): torch refuses to read it ("unsupported encryption")`);
     if (e.method !== 0) {
       throw unsupported(`entry ${e.name} is compressed (zip method ${e.method}); torch.save stores entries uncompressed, so the archive was rewritten by another tool`);
     }

@@ -159,6 +159,13 @@ export async function readZipDirectory(
     if (rec.length < EOCD64_MIN_SIZE || rec.readUInt32LE(0) !== SIG_EOCD64) {
       throw corrupt(`no ZIP64 end-of-central-directory record at byte ${eocd64Pos}`);
     }
+    // What torch's miniz calls a multi-disk archive and refuses: more than one disk, or entries
+    // on "this disk" that are not all of them.
+    const disks = tail.readUInt32LE(locAt + 16);
+    const onThisDisk = u64(rec, 24);
+    if (disks !== 1 || onThisDisk !== u64(rec, 32) || rec.readUInt32LE(16) !== 0 || rec.readUInt32LE(20) !== 0) {
+      throw new WeightsError("unsupported", file, `the ZIP64 records describe a multi-part (spanned) archive (${disks} disks, ${onThisDisk} of ${u64(rec, 32)} entries on this one): torch refuses it`);
+    }
     count = u64(rec, 32);
     cdSize = u64(rec, 40);
     cdOffset = u64(rec, 48);
@@ -221,7 +228,10 @@ export async function readZipDirectory(
       }
       x += 4 + len;
     }
-    if (diskStart !== 0 && diskStart !== 0xffff) throw new WeightsError("unsupported", file, "multi-part (spanned) zip archives are not supported");
+    // As miniz reads an entry's disk: 0xffff, or another disk than this one (0) or 1, is multi-part.
+    if (diskStart === 0xffff || (diskStart !== 0 && diskStart !== 1)) {
+      throw new WeightsError("unsupported", file, `entry ${name} starts on disk ${diskStart}: multi-part (spanned) zip archives are not supported (torch refuses them)`);
+    }
     const key = zipNameKey(cd.subarray(p + CENTRAL_HEADER_SIZE, p + CENTRAL_HEADER_SIZE + nameLen));
     entries.push({ name, key, method, flags, crc32: crc, compressedSize, size, localHeaderOffset, dataOffset: -1 });
     p = end;

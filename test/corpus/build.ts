@@ -190,6 +190,30 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
   return [
     // -- torch.save archives
     torchCase("control-sample", "the bundled sample, as torch.save wrote it", await s.bytes("pytorch_model.bin"), undefined, true),
+    // Fields of the zip records that torch's miniz reads as a multi-part or encrypted archive.
+    ...(await (async () => {
+      const sample = await s.bytes("pytorch_model.bin");
+      const eocd = sample.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+      const locator = eocd - 20;
+      const record = Number(sample.readBigUInt64LE(locator + 8));
+      const firstCentral = sample.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      const patched = (patch: (b: Buffer) => void): Buffer => {
+        const b = Buffer.from(sample);
+        patch(b);
+        return b;
+      };
+      const multipart = { check: PICKLE, message: /multi-part \(spanned\)/ };
+      return [
+        torchCase("entry-disk-ffff", "the first central entry starts on disk 0xffff", patched((b) => b.writeUInt16LE(0xffff, firstCentral + 34)), multipart),
+        torchCase("zip64-two-disks", "the ZIP64 locator says the archive spans 2 disks", patched((b) => b.writeUInt32LE(2, locator + 16)), multipart),
+        torchCase("zip64-entries-on-disk", "the ZIP64 record puts one entry fewer on this disk than in all", patched((b) => b.writeBigUInt64LE(b.readBigUInt64LE(record + 24) - 1n, record + 24)), multipart),
+        torchCase("encrypted-flag", "the first central entry (data.pkl) is flagged encrypted", patched((b) => b.writeUInt16LE(b.readUInt16LE(firstCentral + 8) | 1, firstCentral + 8)), {
+          check: PICKLE,
+          message: /marked encrypted \(zip flag bit 0\)/,
+        }),
+        torchCase("eocd-entries-on-disk", "the classic EOCD's entries-on-this-disk is one short (the ZIP64 record is what counts)", patched((b) => b.writeUInt16LE(b.readUInt16LE(eocd + 8) - 1, eocd + 8)), undefined, true),
+      ];
+    })()),
     torchCase("control-rebuilt", "the sample's entries written again by the corpus's zip writer", zip(entries), undefined, true),
     torchCase(
       "duplicate-entry-first-nan",
