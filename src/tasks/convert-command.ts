@@ -10,7 +10,7 @@ import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
 import { describeSet } from "../checkpoint/weight-sets.js";
 import { checkpointDir, loadConfig } from "../config.js";
-import { realPath, SAFETENSORS_OUT } from "../pack/out-dir.js";
+import { isInside, realPath, SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
 import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js";
@@ -32,11 +32,11 @@ export interface ConvertReport {
 /** Where the files may go: not a folder inside the checkpoint (they would be published twice), nor over its own safetensors. */
 function checkOutDir(ckpt: LoadedCheckpoint, outDir: string): void {
   // Links resolved: an --out that is a link into the checkpoint is inside it.
-  const rel = path.relative(realPath(ckpt.root), realPath(outDir));
-  if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) {
+  const [out, root] = [realPath(outDir), realPath(ckpt.root)];
+  if (out !== root && isInside(out, root)) {
     throw new UserError(`--out ${outDir} is inside the checkpoint folder ${ckpt.root}: the files would be published as part of the model; choose a folder outside it (or the checkpoint folder itself)`, 2);
   }
-  if (rel === "") {
+  if (out === root) {
     const existing = ckpt.files.filter((f) => isSafetensorsOutput(f.repoPath));
     if (existing.length) {
       throw new UserError(`${ckpt.root} already has ${existing.map((f) => f.repoPath).join(", ")}; remove it or write the conversion elsewhere with --out`, 2);
