@@ -24,7 +24,7 @@ export function ensureBaseCheckpoint(): string {
   const dir = path.join(repoRoot, "bench", ".cache", "azbert-base");
   if (existsSync(path.join(dir, "pytorch_model.bin"))) return dir;
   process.stderr.write(`generating a BERT-base-size checkpoint in ${dir} (about 440 MB)...\n`);
-  execFileSync(PYTHON, [path.join(repoRoot, "tools", "make_base_size_ckpt.py"), dir, "--from", path.join(repoRoot, "ckpt")], {
+  execFileSync(PYTHON, [path.join(repoRoot, "tools", "make_base_size_ckpt.py"), dir, "--from", path.join(repoRoot, "test", "fixtures", "azbert-tiny")], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   return dir;
@@ -35,7 +35,7 @@ export function ensureShardedCheckpoint(): string {
   const dir = path.join(repoRoot, "bench", ".cache", "azbert-large-sharded");
   if (existsSync(path.join(dir, "pytorch_model.bin.index.json"))) return dir;
   process.stderr.write(`generating a BERT-large-size sharded checkpoint in ${dir} (about 1.3 GB)...\n`);
-  execFileSync(PYTHON, [path.join(repoRoot, "tools", "make_sharded_ckpt.py"), dir, "--from", path.join(repoRoot, "ckpt")], {
+  execFileSync(PYTHON, [path.join(repoRoot, "tools", "make_sharded_ckpt.py"), dir, "--from", path.join(repoRoot, "test", "fixtures", "azbert-tiny")], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   return dir;

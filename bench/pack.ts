@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     rmSync(path.join(work, "out-deflate6"), { recursive: true, force: true });
     log(`reference: pack with the default deflate strategy (not Z_RLE) ${(deflate6.ms / 1000).toFixed(2)} s, ${deflate6.size} B`);
     const sampleManifest = path.join(work, "sample.json");
-    writeFileSync(sampleManifest, JSON.stringify(await hashManifest(path.join(repoRoot, "ckpt"))));
+    writeFileSync(sampleManifest, JSON.stringify(await hashManifest(path.join(repoRoot, "test", "fixtures", "azbert-tiny"))));
     const sample = runChild("pack", sampleManifest, path.join(work, "out-sample"));
     log(`reference: pack of the sample checkpoint: peak RSS ${sample.maxRssMB.toFixed(0)} MB`);
     // Twice the bytes (every file archived twice, under a second folder): peak RSS must not grow.

@@ -24,7 +24,7 @@ import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
 import { commitFile, git, makeRepo, type Fixture } from "./git-helpers.js";
 import { manifestOf } from "./pack-helpers.js";
 
-const CKPT = path.resolve(import.meta.dirname, "..", "ckpt");
+const CKPT = path.resolve(import.meta.dirname, "fixtures", "azbert-tiny");
 const TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
 const tmp = mkdtempSync(path.join(tmpdir(), "azbert-gh-"));
 let packed: PackResult;

@@ -13,7 +13,7 @@ import type { ManifestEntry } from "../src/checkpoint/types.js";
 import { git } from "./hub-server/git.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const SAMPLE_CKPT = path.join(REPO_ROOT, "ckpt");
+export const SAMPLE_CKPT = path.join(REPO_ROOT, "test", "fixtures", "azbert-tiny");
 
 /** The manifest the release would publish for `dir` (a fresh, in-memory hash cache: every file is read). */
 export async function buildManifest(dir: string): Promise<ManifestEntry[]> {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   await mkdir(path.join(project, "docs"));
   await rename(path.join(ckpt, "README.md"), path.join(project, "docs", "model-card.md"));
   await writeFile(path.join(ckpt, "2-2-0", "README.md"), STALE);
-  await copyFile(path.join(repoRoot, "smoke-expectations.json"), path.join(project, "smoke-expectations.json"));
+  await copyFile(path.join(repoRoot, "test", "fixtures", "smoke-expectations.json"), path.join(project, "smoke-expectations.json"));
   await writeFile(
     path.join(project, "release.config.json"),
     JSON.stringify({ checkpoint: "ckpt", modelCard: "docs/model-card.md", github: { outDir: "out" }, smoke: { device: "cpu", expectations: "smoke-expectations.json" } }),

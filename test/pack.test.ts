@@ -10,7 +10,7 @@ import { packCheckpoint, unpackVerified } from "../src/pack/index.js";
 import { UserError } from "../src/report.js";
 import { craftArchive, craftEntry, END_OF_ARCHIVE, manifestOf, zeroMembers, type CraftedEntry } from "./pack-helpers.js";
 
-const CKPT = path.resolve(import.meta.dirname, "..", "ckpt");
+const CKPT = path.resolve(import.meta.dirname, "fixtures", "azbert-tiny");
 const tmp = mkdtempSync(path.join(tmpdir(), "azbert-pack-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;

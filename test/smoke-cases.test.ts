@@ -12,7 +12,7 @@ import { checkExpectation, loadExpectations, parseExpectations } from "../src/sm
 import { formatSmokeReport, runSmoke } from "../src/smoke/main.js";
 import { sampleDir, repoRoot } from "./smoke-helpers.js";
 
-const expectationsFile = path.join(repoRoot, "smoke-expectations.json");
+const expectationsFile = path.join(repoRoot, "test", "fixtures", "smoke-expectations.json");
 // approach0/azbert's test.txt, the old format
 const OLD_TEST_TXT = [
   "0\tShe needs to [MASK] that [MASK] gets only ten minutes.",

@@ -10,7 +10,7 @@ import { runSmoke } from "../src/smoke/main.js";
 import { referenceFile, sampleDir, shuffleTransform, writeSafetensorsCopy, type Reference } from "./smoke-helpers.js";
 
 const reference = JSON.parse(readFileSync(referenceFile, "utf8")) as Reference;
-const expectationsFile = new URL("../smoke-expectations.json", import.meta.url).pathname;
+const expectationsFile = new URL("./fixtures/smoke-expectations.json", import.meta.url).pathname;
 
 async function checkFidelity(engine: CpuEngine): Promise<void> {
   const seqs = reference.cases.map((c) => engine.tokenizer.encode(c.text).ids);

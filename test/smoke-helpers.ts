@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { loadTensorF32, readWeights } from "../src/checkpoint/weights.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const sampleDir = path.join(repoRoot, "ckpt");
+export const sampleDir = path.join(repoRoot, "test", "fixtures", "azbert-tiny");
 export const referenceFile = path.join(repoRoot, "test", "fixtures", "azbert-tiny.reference.json");
 
 export interface Reference {

@@ -83,7 +83,7 @@ describe("python runner, through a fake interpreter (shell script, canned output
 describe("python runner, through a fake interpreter (shell script, canned output): runs", () => {
   it("--device cuda: the runner's results are the report; the CPU engine runs too and agreement is reported", async () => {
     const py = await fakePython("gpu", PROBE_GPU, cannedRun());
-    const exp = path.join(repoRoot, "smoke-expectations.json");
+    const exp = path.join(repoRoot, "test", "fixtures", "smoke-expectations.json");
     const report = await runSmoke({ ckptDir: sampleDir, device: "cuda", python: py, expectations: exp });
     expect(report.device).toBe("cuda");
     expect(report.engine).toMatch(/transformers 4\.46\.0/);

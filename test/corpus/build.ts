@@ -1,5 +1,5 @@
 // The differential corpus: every bad input the checklist must refuse, built the way an attacker or
-// a careless user would build it, from the bundled sample checkpoint (ckpt/), deterministically.
+// a careless user would build it, from the sample checkpoint (test/fixtures/azbert-tiny/), deterministically.
 // tools/record_loader_verdicts.py loads each case with the real loaders (torch.load, Python's json
 // as transformers opens files) and writes their verdicts to test/corpus/verdicts.json, which
 // corpus.test.ts holds the checklist to. For safetensors there is no Python package here: those
@@ -17,7 +17,7 @@ import { readAt, readZipDirectory } from "../../src/checkpoint/zip.js";
 import { PickleWriter, safetensorsFile, writeStoredZip, type ZipInput } from "../helpers/torch-fixtures.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const sampleDir = path.join(repoRoot, "ckpt");
+export const sampleDir = path.join(repoRoot, "test", "fixtures", "azbert-tiny");
 
 /** The source the safetensors rules were read in. */
 export const SAFETENSORS_SOURCE = "huggingface/safetensors@24b0b2857fef49be734b9ab72ce97c09bb25f5b9 safetensors/src/tensor.rs";

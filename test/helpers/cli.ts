@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { TEST_GIT_IDENTITY } from "./git-identity.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const sampleCkpt = path.join(repoRoot, "ckpt");
+/** The bundled sample as a test fixture: the tests never read ckpt/, which is the user's slot. */
+export const sampleCkpt = path.join(repoRoot, "test", "fixtures", "azbert-tiny");
 export const binPath = path.join(repoRoot, "bin", "azbert-release.js");
 
 export interface CliResult {

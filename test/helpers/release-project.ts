@@ -43,7 +43,7 @@ export async function makeProject(): Promise<Project> {
   execFileSync("git", ["init", "-q", "--bare", "-b", "main", origin]);
   execFileSync("git", ["init", "-q", "-b", "main", work]);
   cpSync(sampleCkpt, path.join(work, "ckpt"), { recursive: true });
-  cpSync(path.join(repoRoot, "smoke-expectations.json"), path.join(work, "smoke-expectations.json"));
+  cpSync(path.join(repoRoot, "test", "fixtures", "smoke-expectations.json"), path.join(work, "smoke-expectations.json"));
   writeFileSync(path.join(work, "package.json"), JSON.stringify({ name: "azbert-tiny-release", version: "1.2.0", private: true }, null, 2));
   writeFileSync(
     path.join(work, "release.config.json"),
