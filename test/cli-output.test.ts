@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hubProgressLine } from "../src/tasks/release-tasks.js";
+import { hubProgressLine } from "../src/release/hub-progress.js";
 import type { HubProgressEvent } from "../src/hub/index.js";
 import { binPath, copySample, fixtureProject, runCli } from "./helpers/cli.js";
 

@@ -6,19 +6,23 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureReleaseTag, pushRelease } from "../src/git/index.js";
 import {
   createGitHubClient,
+  deleteDraftRelease,
   GitHubError,
   parseGitHubRemoteUrl,
-  publishGitHubRelease,
+  publishDraftRelease,
   renderReleaseNotes,
   resolveGitHubRepo,
+  stageDraftRelease,
   verifyGitHubAccess,
-  type PublishReleaseOptions,
+  verifyOriginIsReleaseRepository,
+  type LocalAsset,
 } from "../src/github/index.js";
+import { createHash } from "node:crypto";
 import { loadConfig } from "../src/config.js";
 import { packCheckpoint, type PackResult } from "../src/pack/index.js";
 import { connectRemotes } from "../src/release/remotes.js";
 import { resolveSettings } from "../src/release/settings.js";
-import { githubProblems } from "../src/release/steps/index.js";
+import { githubProblems } from "../src/release/destinations/github.js";
 import { UserError } from "../src/report.js";
 import { startFakeGitHub, type FakeGitHub } from "./github-server/server.js";
 import { commitFile, git, makeRepo, type Fixture } from "./git-helpers.js";
@@ -64,22 +68,32 @@ async function server(opts: Parameters<typeof startFakeGitHub>[0] = {}, from: { 
   return Object.assign(gh, { repo, head });
 }
 
-function releaseOpts(s: FakeGitHub & { head: string }, over: Partial<PublishReleaseOptions> = {}): PublishReleaseOptions {
+type StageOpts = Parameters<typeof stageDraftRelease>[0];
+
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+const asset = (file: string, name: string, contentType: string): LocalAsset => ({ path: file, name, size: readFileSync(file).length, sha256: sha256(file), contentType });
+
+function client(s: FakeGitHub, token = TOKEN) {
+  return createGitHubClient({ token, baseUrl: s.url, retryDelayMs: 0 });
+}
+
+function stageOpts(s: FakeGitHub, over: Partial<StageOpts> = {}): StageOpts {
   return {
-    client: createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 }),
+    client: client(s),
     owner: "azbert",
     repo: "azbert",
     tag: "v0.1.0",
-    commit: s.head,
+    targetCommitish: "main",
     name: "azbert v0.1.0",
     body: "notes",
-    assets: [
-      { path: packed.archive.path, sha256: packed.archive.sha256 },
-      { path: packed.sha256sums, contentType: "text/plain" },
-    ],
+    assets: [asset(packed.archive.path, "ckpt.tar.gz", "application/gzip"), asset(packed.sha256sums, "SHA256SUMS", "text/plain")],
     retryDelayMs: 0,
     ...over,
   };
+}
+
+function publishOpts(s: FakeGitHub & { head: string }, releaseId: number, over: Partial<Parameters<typeof publishDraftRelease>[0]> = {}) {
+  return { client: client(s), owner: "azbert", repo: "azbert", releaseId, tag: "v0.1.0", commit: s.head, name: "azbert v0.1.0", body: "final notes", ...over };
 }
 
 describe("repository resolution", () => {
@@ -135,9 +149,9 @@ describe("verifyGitHubAccess", () => {
       status: "fail",
       message: "the token can read azbert/azbert but not write to it: it needs contents: write to create releases",
     });
-    const err = (await publishGitHubRelease({ ...releaseOpts(s), client }).catch((e: unknown) => e)) as Error;
+    const err = (await stageDraftRelease({ ...stageOpts(s), client }).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(GitHubError);
-    expect(err.message).toMatch(/^GitHub: creating the release v0\.1\.0 failed \(403\): .* — the token needs contents: write$/);
+    expect(err.message).toMatch(/^GitHub: creating the draft release v0\.1\.0 failed \(403\): .* — the token needs contents: write$/);
     expect(s.releases.size).toBe(0);
   });
 });
@@ -191,11 +205,14 @@ describe("push and GitHub release", () => {
     expect(git(f.origin, "cat-file", "-t", "refs/tags/v0.1.0")).toBe("tag");
 
     const s = await server({}, { repo: f });
-    const r = await publishGitHubRelease(releaseOpts(s));
-    expect(r).toMatchObject({ release: "created", uploaded: ["ckpt.tar.gz", "SHA256SUMS"], unchanged: [], replaced: [] });
-    expect(r.htmlUrl).toBe(`${s.url}/azbert/azbert/releases/tag/v0.1.0`);
+    const d = await stageDraftRelease(stageOpts(s));
+    expect(d).toMatchObject({ draft: "created", uploaded: ["ckpt.tar.gz", "SHA256SUMS"], unchanged: [] });
+    // A draft is invisible: not found by tag, its assets not downloadable by their public URL.
+    const c = client(s);
+    await expect(c.request("GET /repos/{owner}/{repo}/releases/tags/{tag}", { owner: "azbert", repo: "azbert", tag: "v0.1.0" })).rejects.toMatchObject({ status: 404 });
+    expect((await fetch(`${s.url}/azbert/azbert/releases/download/v0.1.0/ckpt.tar.gz`, { redirect: "manual" })).status).toBe(404);
     const [rel] = [...s.releases.values()];
-    expect(rel).toMatchObject({ id: r.releaseId, tag_name: "v0.1.0", name: "azbert v0.1.0", body: "notes" });
+    expect(rel).toMatchObject({ id: d.releaseId, tag_name: "v0.1.0", name: "azbert v0.1.0", body: "notes", draft: true });
     const assets = s.assetsOf("v0.1.0");
     expect(assets.map((a) => a.name)).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
     expect(assets[0]!.bytes.equals(readFileSync(packed.archive.path))).toBe(true);
@@ -205,19 +222,28 @@ describe("push and GitHub release", () => {
     // As on GitHub, the bytes went to the upload host named by the release's upload_url.
     expect(s.requests.filter((q) => q.method === "POST").map((q) => `${q.host} ${q.path}`)).toEqual([
       "api /repos/azbert/azbert/releases",
-      `uploads /repos/azbert/azbert/releases/${r.releaseId}/assets`,
-      `uploads /repos/azbert/azbert/releases/${r.releaseId}/assets`,
+      `uploads /repos/azbert/azbert/releases/${d.releaseId}/assets`,
+      `uploads /repos/azbert/azbert/releases/${d.releaseId}/assets`,
     ]);
-
-    // Rerun: nothing new anywhere.
-    const refsBefore = git(f.origin, "for-each-ref");
+    // Staging the same draft again changes nothing.
     const writesBefore = s.writes().length;
+    expect(await stageDraftRelease(stageOpts(s))).toMatchObject({ draft: "resumed", uploaded: [], unchanged: ["ckpt.tar.gz", "SHA256SUMS"], releaseId: d.releaseId });
+    expect(s.writes().length).toBe(writesBefore);
+
+    // Published in one step: notes and visibility together.
+    const published = await publishDraftRelease(publishOpts(s, d.releaseId));
+    expect(published).toEqual({ releaseId: d.releaseId, url: `${s.url}/azbert/azbert/releases/tag/v0.1.0`, immutable: false });
+    expect(rel).toMatchObject({ draft: false, body: "final notes" });
+    expect((await fetch(`${s.url}/azbert/azbert/releases/download/v0.1.0/ckpt.tar.gz`, { redirect: "manual" })).status).toBe(302);
+
+    // Rerun: nothing new anywhere, and a published release is never given assets again.
+    const refsBefore = git(f.origin, "for-each-ref");
+    const writesAfter = s.writes().length;
     expect(await ensureReleaseTag({ cwd: f.work, tag: "v0.1.0" })).toMatchObject({ created: false, annotated: true });
     expect(await pushRelease({ cwd: f.work, tag: "v0.1.0" })).toMatchObject({ branch: { status: "unchanged" }, tag: { status: "unchanged" } });
     expect(git(f.origin, "for-each-ref")).toBe(refsBefore);
-    const again = await publishGitHubRelease(releaseOpts(s));
-    expect(again).toMatchObject({ release: "unchanged", uploaded: [], unchanged: ["ckpt.tar.gz", "SHA256SUMS"], releaseId: r.releaseId });
-    expect(s.writes().length).toBe(writesBefore);
+    await expect(stageDraftRelease(stageOpts(s))).rejects.toThrow(/already has a published release v0\.1\.0: it is not touched/);
+    expect(s.writes().length).toBe(writesAfter);
     expect(s.releases.size).toBe(1);
   });
 
@@ -315,19 +341,14 @@ describe("push and GitHub release", () => {
     expect(p.tag.status).toBe("unchanged");
   });
 
-  it("updates the notes of an existing release, and replaces an asset that differs", async () => {
-    const s = await server({ digests: false });
-    const first = await publishGitHubRelease(releaseOpts(s));
+  it("a draft an earlier run left: its notes updated, an asset that differs replaced, the matching one kept", async () => {
+    const s = await server();
+    const first = await stageDraftRelease(stageOpts(s));
     const sums = path.join(tmp, "SHA256SUMS");
     const original = readFileSync(packed.sha256sums, "utf8");
     writeFileSync(sums, original.replace(/^./, (c) => (c === "0" ? "1" : "0"))); // same size, other bytes
-    const r = await publishGitHubRelease(
-      releaseOpts(s, {
-        body: "new notes",
-        assets: [{ path: packed.archive.path }, { path: sums }],
-      }),
-    );
-    expect(r).toMatchObject({ release: "updated", releaseId: first.releaseId, uploaded: ["SHA256SUMS"], replaced: ["SHA256SUMS"], unchanged: ["ckpt.tar.gz"] });
+    const r = await stageDraftRelease(stageOpts(s, { body: "new notes", assets: [asset(packed.archive.path, "ckpt.tar.gz", "application/gzip"), asset(sums, "SHA256SUMS", "text/plain")] }));
+    expect(r).toMatchObject({ draft: "resumed", releaseId: first.releaseId, uploaded: ["SHA256SUMS"], unchanged: ["ckpt.tar.gz"] });
     expect(s.releases.get(first.releaseId)?.body).toBe("new notes");
     const assets = s.assetsOf("v0.1.0");
     expect(assets).toHaveLength(2);
@@ -335,90 +356,84 @@ describe("push and GitHub release", () => {
     expect(s.writes().filter((w) => w.method === "DELETE")).toHaveLength(1);
   });
 
-  it("without digests or labels, a small asset is compared by downloading it", async () => {
+  it("without digests (an older GitHub Enterprise), an asset is held to its size: one of another size is replaced", async () => {
     const s = await server({ digests: false });
-    await publishGitHubRelease(releaseOpts(s));
+    await stageDraftRelease(stageOpts(s));
     for (const a of s.assets.values()) a.label = null;
     const writes = s.writes().length;
-    const r = await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1024 * 1024 }));
-    // Both (the sample archive is ~0.5 MB) are verified by downloading them.
-    expect(r.unchanged).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
+    expect(await stageDraftRelease(stageOpts(s))).toMatchObject({ uploaded: [], unchanged: ["ckpt.tar.gz", "SHA256SUMS"] });
     expect(s.writes().length).toBe(writes);
-    // As on GitHub, the API redirects each download to storage, which gets no token.
-    expect(s.requests.filter((q) => q.method === "GET" && /\/releases\/assets\/\d+$/.test(q.path)).map((q) => `${q.host} ${q.status}`)).toEqual(["api 302", "api 302"]);
-    expect(s.requests.filter((q) => q.host === "storage").map((q) => `${q.status} ${q.authorization}`)).toEqual(["200 false", "200 false"]);
-    const r2 = await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1000 }));
-    expect(r2).toMatchObject({ unchanged: ["SHA256SUMS"], replaced: ["ckpt.tar.gz"] });
+    const grown = path.join(tmp, "SHA256SUMS.grown");
+    writeFileSync(grown, `${readFileSync(packed.sha256sums, "utf8")}\n`);
+    expect(await stageDraftRelease(stageOpts(s, { assets: [asset(packed.archive.path, "ckpt.tar.gz", "application/gzip"), asset(grown, "SHA256SUMS", "text/plain")] }))).toMatchObject({
+      uploaded: ["SHA256SUMS"],
+      unchanged: ["ckpt.tar.gz"],
+    });
   });
 
-  it("a download that fails is an error, never a silent re-upload", async () => {
-    const s = await server({ digests: false });
-    await publishGitHubRelease(releaseOpts(s));
-    for (const a of s.assets.values()) a.label = null;
-    const writes = s.writes().length;
-    s.fault({ host: "storage", method: "GET", path: /^\/assets\//, status: 500, times: 20 });
-    const err = (await publishGitHubRelease(releaseOpts(s, { compareDownloadMaxBytes: 1024 * 1024 })).catch((e: unknown) => e)) as Error;
-    expect(err).toBeInstanceOf(GitHubError);
-    expect(err.message).toMatch(/^GitHub: downloading asset \d+ to compare it failed \(500\)/);
-    expect(s.writes().length).toBe(writes);
-  });
-
-  it("refuses a release for a tag GitHub does not have (GitHub would make it from main) or has elsewhere", async () => {
+  it("publishing refuses a tag GitHub does not have (GitHub would make it from a branch) or has elsewhere, and leaves the draft a draft", async () => {
     const s = await server({}, { tagged: false });
+    const d = await stageDraftRelease(stageOpts(s));
     const writes = s.writes().length;
-    await expect(publishGitHubRelease(releaseOpts(s))).rejects.toThrow(
-      /^GitHub: azbert\/azbert has no tag v0\.1\.0: push it first \(GitHub would create it from the default branch, which is not what was checked\)$/,
+    await expect(publishDraftRelease(publishOpts(s, d.releaseId))).rejects.toThrow(
+      /^GitHub: azbert\/azbert has no tag v0\.1\.0: push it first \(GitHub would create it from a branch, which is not what was checked\)$/,
     );
     expect(s.writes().length).toBe(writes);
-    expect(s.releases.size).toBe(0);
-    // What GitHub itself does with such a request: a lightweight tag at the default branch, silently.
-    const client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retryDelayMs: 0 });
+    expect(s.releases.get(d.releaseId)?.draft).toBe(true);
+    // What GitHub itself does with a published release of a missing tag: a lightweight tag at the default branch, silently.
     commitFile(s.repo.work, "later.txt", "x");
     git(s.repo.work, "push", "-q", "origin", "main");
-    await client.request("POST /repos/{owner}/{repo}/releases", { owner: "azbert", repo: "azbert", tag_name: "v9.9.9" });
+    await client(s).request("POST /repos/{owner}/{repo}/releases", { owner: "azbert", repo: "azbert", tag_name: "v9.9.9" });
     expect(git(s.repo.origin, "rev-parse", "refs/tags/v9.9.9")).toBe(git(s.repo.origin, "rev-parse", "main"));
     // A tag at another commit than the one released is refused too.
     git(s.repo.work, "tag", "v0.1.0", s.head);
     git(s.repo.work, "push", "-q", "origin", "v0.1.0");
     const moved = git(s.repo.work, "rev-parse", "HEAD");
-    await expect(publishGitHubRelease(releaseOpts(s, { commit: moved }))).rejects.toThrow(
+    await expect(publishDraftRelease(publishOpts(s, d.releaseId, { commit: moved }))).rejects.toThrow(
       new RegExp(`^GitHub: tag v0\\.1\\.0 of azbert/azbert points at ${s.head.slice(0, 7)}, not at the released commit ${moved.slice(0, 7)}$`),
     );
+    // Withdrawing removes the draft; a published release is never deleted this way.
+    expect(await deleteDraftRelease({ client: client(s), owner: "azbert", repo: "azbert", releaseId: d.releaseId })).toBe("deleted");
+    expect(s.releases.has(d.releaseId)).toBe(false);
+    const published = [...s.releases.values()].find((r) => r.tag_name === "v9.9.9")!;
+    await expect(deleteDraftRelease({ client: client(s), owner: "azbert", repo: "azbert", releaseId: published.id })).rejects.toThrow(/is published: it is never deleted/);
   });
 
   it("an upload that broke off (asset state starter) is replaced, on retry and on a rerun", async () => {
     const s = await server();
     s.fault({ host: "uploads", method: "POST", path: /\/assets$/, status: 502, leaveStarterAsset: true });
-    const r = await publishGitHubRelease(releaseOpts(s));
+    const r = await stageDraftRelease(stageOpts(s));
     expect(r.uploaded).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
     expect(s.assetsOf("v0.1.0").map((a) => `${a.name}:${a.state}`).sort()).toEqual(["SHA256SUMS:uploaded", "ckpt.tar.gz:uploaded"]);
     // A starter asset left by an earlier run (same name) is deleted and uploaded again.
     const archive = s.assetsOf("v0.1.0").find((a) => a.name === "ckpt.tar.gz")!;
     Object.assign(archive, { state: "starter", size: 0 });
-    const again = await publishGitHubRelease(releaseOpts(s));
-    expect(again).toMatchObject({ uploaded: ["ckpt.tar.gz"], replaced: ["ckpt.tar.gz"], unchanged: ["SHA256SUMS"] });
+    const again = await stageDraftRelease(stageOpts(s));
+    expect(again).toMatchObject({ uploaded: ["ckpt.tar.gz"], unchanged: ["SHA256SUMS"] });
     expect(s.assetsOf("v0.1.0").find((a) => a.name === "ckpt.tar.gz")!.bytes.equals(readFileSync(packed.archive.path))).toBe(true);
   });
 
-  it("verification compares the tag's commit on GitHub with the released one, and the assets with the recorded ones", async () => {
+  it("verification compares the release, the tag's commit on GitHub and the assets with what was recorded", async () => {
     const s = await server();
-    const r = await publishGitHubRelease(releaseOpts(s));
+    const d = await stageDraftRelease(stageOpts(s));
     writeFileSync(path.join(s.repo.work, "release.config.json"), JSON.stringify({ github: { repository: "azbert/azbert" } }));
     const settings = await resolveSettings({ config: loadConfig({ cwd: s.repo.work }), overrides: { tag: "v0.1.0" }, env: { GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.url, AZBERT_RELEASE_RETRY_DELAY_MS: "1" } });
-    const run = { settings, remotes: await connectRemotes(settings), manifest: [], journal: undefined as never };
-    const archive = r.assets.find((a) => a.name === "ckpt.tar.gz")!;
+    const run = { remotes: await connectRemotes(settings) };
+    const archive = d.assets.find((a) => a.name === "ckpt.tar.gz")!;
     const recorded = { commit: s.head, assets: [{ name: archive.name, size: archive.size, sha256: archive.sha256 }] };
-    expect((await githubProblems(run, recorded)).problems).toEqual([]);
-    expect((await githubProblems(run, { ...recorded, assets: [{ ...recorded.assets[0]!, size: archive.size + 1 }] })).problems).toEqual([
+    expect((await githubProblems(settings, run, recorded)).problems).toEqual(["the GitHub Release v0.1.0 of azbert/azbert is a draft, not published"]);
+    await publishDraftRelease(publishOpts(s, d.releaseId));
+    expect((await githubProblems(settings, run, recorded)).problems).toEqual([]);
+    expect((await githubProblems(settings, run, { ...recorded, assets: [{ ...recorded.assets[0]!, size: archive.size + 1 }] })).problems).toEqual([
       `GitHub asset ckpt.tar.gz is ${archive.size} bytes, not ${archive.size + 1}`,
     ]);
     // Someone moved the tag on GitHub: the release no longer marks the released commit.
     const later = commitFile(s.repo.work, "later.txt", "x");
     git(s.repo.work, "push", "-q", "origin", "main");
     git(s.repo.work, "push", "-q", "--force", "origin", `${later}:refs/tags/v0.1.0`);
-    expect((await githubProblems(run, recorded)).problems).toEqual([`tag v0.1.0 of azbert/azbert points at ${later.slice(0, 7)}, not at the released commit ${s.head.slice(0, 7)}`]);
+    expect((await githubProblems(settings, run, recorded)).problems).toEqual([`tag v0.1.0 of azbert/azbert points at ${later.slice(0, 7)}, not at the released commit ${s.head.slice(0, 7)}`]);
     s.releases.clear();
-    expect((await githubProblems(run, recorded)).problems).toEqual(["azbert/azbert has no GitHub Release v0.1.0"]);
+    expect((await githubProblems(settings, run, recorded)).problems).toEqual(["azbert/azbert has no GitHub Release v0.1.0"]);
   });
 
   it("retries a 5xx on the API and on an upload, once each, then succeeds", async () => {
@@ -426,7 +441,7 @@ describe("push and GitHub release", () => {
     s.fault({ method: "GET", path: /\/releases\/tags\//, occurrence: 1, status: 502 });
     s.fault({ host: "uploads", method: "POST", path: /\/assets$/, occurrence: 1, status: 503 });
     const logs: string[] = [];
-    const r = await publishGitHubRelease(releaseOpts(s, { log: (m) => logs.push(m) }));
+    const r = await stageDraftRelease(stageOpts(s, { log: (m: string) => logs.push(m) }));
     expect(r.uploaded).toEqual(["ckpt.tar.gz", "SHA256SUMS"]);
     const tagLookups = s.requests.filter((q) => q.path.includes("/releases/tags/"));
     expect(tagLookups.map((q) => q.status)).toEqual([502, 404]);
@@ -444,21 +459,107 @@ describe("push and GitHub release", () => {
   it("gives up after bounded retries with a UserError", async () => {
     const s = await server();
     s.fault({ method: "GET", path: /\/releases\/tags\//, occurrence: 1, times: 10, status: 500 });
-    const opts = releaseOpts(s);
-    opts.client = createGitHubClient({ token: TOKEN, baseUrl: s.url, retries: 2, retryDelayMs: 0 });
-    await expect(publishGitHubRelease(opts)).rejects.toThrow(/GitHub: looking up the release for v0\.1\.0 failed \(500\)/);
+    const opts = stageOpts(s, { client: createGitHubClient({ token: TOKEN, baseUrl: s.url, retries: 2, retryDelayMs: 0 }) });
+    await expect(stageDraftRelease(opts)).rejects.toThrow(/GitHub: looking up the release for v0\.1\.0 failed \(500\)/);
     expect(s.requests.filter((q) => q.path.includes("/releases/tags/"))).toHaveLength(3);
   });
 
   it("a bad token fails with a hint and never shows the token", async () => {
     const s = await server();
-    const opts = releaseOpts(s);
     const bad = "ghp_wrongwrongwrongwrongwrongwrong0000";
-    opts.client = createGitHubClient({ token: bad, baseUrl: s.url, retryDelayMs: 0 });
-    const err = (await publishGitHubRelease(opts).catch((e: unknown) => e)) as Error;
+    const err = (await stageDraftRelease(stageOpts(s, { client: client(s, bad) })).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toMatch(/\(401\).*check GITHUB_TOKEN/);
     expect(err.message).not.toContain(bad);
     expect(s.releases.size).toBe(0);
+  });
+});
+
+describe("GitHub immutable releases (the local GitHub as github.com behaves)", () => {
+  it("once published: no asset added or deleted, the tag neither moved nor deleted; deleted, its tag can never be used again", async () => {
+    const s = await server({ immutableReleases: true });
+    const c = client(s);
+    const d = await stageDraftRelease(stageOpts(s));
+    // Drafts stay mutable: assets can still change before publishing.
+    expect(s.assetsOf("v0.1.0")).toHaveLength(2);
+    expect((await c.request("GET /repos/{owner}/{repo}/immutable-releases", { owner: "azbert", repo: "azbert" })).data).toMatchObject({ enabled: true });
+    const p = await publishDraftRelease(publishOpts(s, d.releaseId));
+    expect(p.immutable).toBe(true);
+    const rel = (await c.request("GET /repos/{owner}/{repo}/releases/{release_id}", { owner: "azbert", repo: "azbert", release_id: d.releaseId })).data as { immutable: boolean };
+    expect(rel.immutable).toBe(true);
+    // Assets are locked: uploading and deleting answer 422, as GitHub does.
+    const upload = await fetch(`${s.uploadsUrl}/repos/azbert/azbert/releases/${d.releaseId}/assets?name=extra.txt`, {
+      method: "POST",
+      headers: { authorization: `token ${TOKEN}`, "content-type": "text/plain" },
+      body: "extra",
+    });
+    expect(upload.status).toBe(422);
+    expect(((await upload.json()) as { message: string }).message).toBe("Cannot upload assets to an immutable release.");
+    const one = s.assetsOf("v0.1.0")[0]!;
+    await expect(c.request("DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}", { owner: "azbert", repo: "azbert", asset_id: one.id })).rejects.toMatchObject({ status: 422 });
+    // Only the title and the notes may change; the tag and the draft state may not.
+    await c.request("PATCH /repos/{owner}/{repo}/releases/{release_id}", { owner: "azbert", repo: "azbert", release_id: d.releaseId, body: "edited notes" });
+    await expect(c.request("PATCH /repos/{owner}/{repo}/releases/{release_id}", { owner: "azbert", repo: "azbert", release_id: d.releaseId, tag_name: "v0.1.1" })).rejects.toMatchObject({ status: 422 });
+    // The tag is locked: neither the git refs API nor a push may move or delete it.
+    await expect(c.request("DELETE /repos/{owner}/{repo}/git/refs/{ref}", { owner: "azbert", repo: "azbert", ref: "tags/v0.1.0" })).rejects.toMatchObject({ status: 422 });
+    const moved = commitFile(s.repo.work, "later.txt", "x");
+    const pushTag = (ref: string) => {
+      try {
+        execFileSync("git", ["push", "--force", "origin", ref], { cwd: s.repo.work, stdio: ["ignore", "pipe", "pipe"] });
+        return "pushed";
+      } catch (e) {
+        return String((e as { stderr?: Buffer }).stderr);
+      }
+    };
+    expect(pushTag(`${moved}:refs/tags/v0.1.0`)).toMatch(/GH013: Repository rule violations found for refs\/tags\/v0\.1\.0[\s\S]*cannot be moved or deleted/);
+    expect(git(s.repo.origin, "rev-parse", "refs/tags/v0.1.0^{commit}")).toBe(s.head);
+
+    // Deleted, the release burns its tag: a new release of it is refused at publishing, naming immutability.
+    await c.request("DELETE /repos/{owner}/{repo}/releases/{release_id}", { owner: "azbert", repo: "azbert", release_id: d.releaseId });
+    const again = await stageDraftRelease(stageOpts(s));
+    await expect(publishDraftRelease(publishOpts(s, again.releaseId))).rejects.toThrow(/the tag was used by an immutable release \(deleted since\), and such a tag can never be used again\. Bump the version/);
+    expect(s.releases.get(again.releaseId)?.draft).toBe(true);
+  });
+
+  it("a burned tag: deleting it works, creating it again does not, by push (GH013) or by the refs API", async () => {
+    const s = await server({ immutableReleases: true });
+    const c = client(s);
+    const d = await stageDraftRelease(stageOpts(s));
+    await publishDraftRelease(publishOpts(s, d.releaseId));
+    await c.request("DELETE /repos/{owner}/{repo}/releases/{release_id}", { owner: "azbert", repo: "azbert", release_id: d.releaseId });
+    expect(s.burnedTags.has("azbert/azbert:v0.1.0")).toBe(true);
+    const push = (ref: string) => {
+      try {
+        execFileSync("git", ["push", "origin", ref], { cwd: s.repo.work, stdio: ["ignore", "pipe", "pipe"] });
+        return "pushed";
+      } catch (e) {
+        return String((e as { stderr?: Buffer }).stderr);
+      }
+    };
+    expect(push(":refs/tags/v0.1.0")).toBe("pushed");
+    expect(push(`${s.head}:refs/tags/v0.1.0`)).toMatch(/GH013[\s\S]*Cannot create ref due to creations being restricted/);
+    await expect(c.request("POST /repos/{owner}/{repo}/git/refs", { owner: "azbert", repo: "azbert", ref: "refs/tags/v0.1.0", sha: s.head })).rejects.toMatchObject({ status: 422 });
+    expect(git(s.repo.origin, "tag", "-l")).toBe("");
+  });
+});
+
+describe("the git remote is the GitHub repository of the Release", () => {
+  it("passes for the repository's own remote; a fork or a push URL elsewhere fails before anything is written, naming both", async () => {
+    const s = await server();
+    const opts = { cwd: s.repo.work, remote: "origin", owner: "azbert", repo: "azbert", apiUrl: s.url, client: client(s) };
+    expect(await verifyOriginIsReleaseRepository(opts)).toMatchObject({ id: "git.origin-repository", status: "pass" });
+    const fork = makeRepo();
+    fixtures.push(fork);
+    git(s.repo.work, "remote", "set-url", "--push", "origin", `file://${fork.origin}`);
+    const r = await verifyOriginIsReleaseRepository(opts);
+    expect(r.status).toBe("fail");
+    expect(r.message).toContain(`origin points at file://${fork.origin}, not at azbert/azbert`);
+    git(s.repo.work, "remote", "set-url", "--push", "--delete", "origin", ".*");
+    git(s.repo.work, "remote", "set-url", "origin", "https://github.com/someone/azbert.git");
+    expect((await verifyOriginIsReleaseRepository({ ...opts, apiUrl: "https://api.github.com", client: undefined })).message).toMatch(
+      /^origin points at https:\/\/github\.com\/someone\/azbert\.git, not at azbert\/azbert/,
+    );
+    git(s.repo.work, "remote", "set-url", "origin", "git@github.com:Azbert/azbert.git");
+    expect((await verifyOriginIsReleaseRepository({ ...opts, apiUrl: "https://api.github.com", client: undefined })).status).toBe("pass");
   });
 });

@@ -133,10 +133,14 @@ describe("the git transport through the CLI", () => {
     const r = await p.release("--yes", "--only", "hub", "--transport", transport, "--json");
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { steps: Array<{ id: string; status: string; transport?: string }> };
-    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done", "verify.download:done"]);
+    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "verify.download:done", "hub-tag:done", "verify:done"]);
     expect(report.steps[0]!.transport).toBe(transport);
-    // Two LFS objects (pytorch_model.bin, model.safetensors), both sent to storage only.
-    expect(p.hub.requests.filter((x) => x.method === "PUT").map((x) => x.origin)).toEqual(["storage", "storage"]);
+    // Two LFS objects (pytorch_model.bin, model.safetensors), both sent to storage only, once: the
+    // release commit on main reuses what the staged commit uploaded.
+    expect(p.hub.requests.filter((x) => x.method === "PUT" && !x.path.startsWith("/api/")).map((x) => x.origin)).toEqual(["storage", "storage"]);
+    // Created private, made public once released.
+    expect(p.hub.requests.filter((x) => x.method === "PUT" && x.path === `/api/models/${REPO_ID}/settings`)).toHaveLength(1);
+    expect((await p.hub.store.meta(REPO_ID)).private).toBe(false);
     expect(p.hub.storageAuthorizations).toEqual([]);
     expect(git(p.hub.repoDir(REPO_ID), "rev-parse", "refs/tags/v1.2.0^{commit}")).toBe(git(p.hub.repoDir(REPO_ID), "rev-parse", "main"));
     expect(leaks(`${r.stdout}${r.stderr}`, HF_TOKEN)).toEqual([]);

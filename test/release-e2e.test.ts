@@ -47,14 +47,24 @@ describe("release end to end", () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { ok: boolean; outcome: string; steps: Array<{ id: string; status: string; ms?: number }> };
     expect([report.ok, report.outcome]).toEqual([true, "released"]);
-    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual(["hub:done", "hub-tag:done", "git-push:done", "github-release:done", "verify:done", "verify.download:done"]);
+    // Staged where nobody sees it, proven, then made visible: the git push first, the GitHub Release last.
+    expect(report.steps.map((s) => `${s.id}:${s.status}`)).toEqual([
+      "git-tag:done",
+      "hub:done",
+      "github-release:done",
+      "verify.download:done",
+      "git-push:done",
+      "hub-tag:done",
+      "github-publish:done",
+      "verify:done",
+    ]);
     // Each step that ran says how long it took (the benchmarks read it to time the proof apart).
     for (const s of report.steps) expect(Number.isInteger(s.ms) && s.ms! >= 0, `${s.id} ms ${s.ms}`).toBe(true);
     // In GitHub Actions, the run's summary page gets the checklist and every step.
     const page = readFileSync(summary, "utf8");
     expect(page.split("\n")[0]).toBe("## azbert-release v1.2.0: ok");
     expect(page).toMatch(/^\| ✅ \| working tree is clean \| {2}\|$/m);
-    expect(page).toMatch(new RegExp(`^\\| github-release \\| done \\| ${p.gh.url}/azbert/azbert/releases/tag/v1\\.2\\.0 \\|$`, "m"));
+    expect(page).toMatch(new RegExp(`^\\| github-publish \\| done \\| ${p.gh.url}/azbert/azbert/releases/tag/v1\\.2\\.0 \\|$`, "m"));
     await expectReleased(p);
     expect(git(p.work, "remote", "get-url", "hgf")).toBe(`${p.hub.url}/${REPO_ID}`);
     for (const out of [r.stdout, r.stderr]) {
@@ -130,16 +140,17 @@ describe("release end to end", () => {
     expect(code, output).toBe(130);
     expect(output).toMatch(/Interrupted\. Finished steps are recorded in \.git\/azbert-release\/journal-v1\.2\.0\.json; run the release again to resume\./);
     expect(output).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
-    // The Hub commit was made, its tag was not; the journal records no Hub step as finished.
+    // Staged, proven and pushed; the Hub commit was made, its tag was not, and the journal does not count the Hub as released.
     const hubRepo = p.hub.repoDir(REPO_ID);
     expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(releaseSubject(git(p.work, "rev-parse", "HEAD")));
     expect(git(hubRepo, "tag", "-l")).toBe("");
-    expect(readJournal(p).entries).toEqual([]);
+    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["git-tag", "hub", "github-release", "verify.download", "verify.download", "git-push"]);
     p.hub.clearFaults();
     const again = await p.release("--yes");
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await expectReleased(p);
-    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["hub", "hub-tag", "git-push", "github-release", "verify", "verify", "verify.download", "verify.download"]);
+    // The rerun tagged the commit the interrupted run had made: one release commit, nothing twice.
+    expect(readJournal(p).entries.map((e) => e.step)).toEqual(["git-tag", "hub", "github-release", "verify.download", "verify.download", "git-push", "hub-tag", "github-publish", "verify", "verify", "verify"]);
   });
 
   it("a release to another Hub repo is a new plan: the scratch repo's release does not count for the real one", async () => {
@@ -162,7 +173,7 @@ describe("release end to end", () => {
     expect(real.code, real.stderr).toBe(0);
     const report = JSON.parse(real.stdout) as { outcome: string; steps: Array<{ id: string; status: string }> };
     expect(report.outcome).toBe("released");
-    expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "hub-tag:done", "verify:done", "verify.download:done"]);
+    expect(report.steps.map((x) => `${x.id}:${x.status}`)).toEqual(["hub:done", "verify.download:done", "hub-tag:done", "verify:done"]);
     const hubRepo = p.hub.repoDir(REPO_ID);
     expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(hubRepo, "rev-parse", "main"));
     expect(git(hubRepo, "log", "--format=%s", "main").split("\n")).toContain(releaseSubject(git(p.work, "rev-parse", "HEAD")));
@@ -180,7 +191,7 @@ describe("release end to end", () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout).toMatch(new RegExp(`Planned again: the Hub ${p.hub.url}/${REPO_ID}@main \\(api\\) no longer holds the recorded release: .*${REPO_ID}`));
     expect(again.stdout).not.toMatch(/already released/);
-    expect(again.stdout).toMatch(/Planned again: GitHub azbert\/azbert .*: the release notes link the Hub commit, so they are written again/);
+    expect(again.stdout).toMatch(/Planned again: the GitHub Release of azbert\/azbert: the release notes link the Hub release, which is made again/);
     await expectReleased(p); // the notes link the new Hub commit
     // GitHub still held its part: only the notes changed, nothing was uploaded again.
     expect(p.gh.writes().slice(githubWrites).map((w) => `${w.method} ${w.path}`)).toEqual([expect.stringMatching(/^PATCH \/repos\/azbert\/azbert\/releases\/\d+$/)]);
@@ -217,7 +228,7 @@ describe("release end to end", () => {
     const hubWrites = snapshot(p).hubWrites;
     const again = await p.release("--yes");
     expect(again.code, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/Planned again: GitHub azbert\/azbert \(main on file:\/\/\S+origin\.git\) no longer holds the recorded release: azbert\/azbert has no GitHub Release v1\.2\.0/);
+    expect(again.stdout).toMatch(/Planned again: the GitHub Release of azbert\/azbert no longer holds the recorded release: azbert\/azbert has no GitHub Release v1\.2\.0/);
     await expectReleased(p);
     expect(snapshot(p).hubWrites).toBe(hubWrites);
   });
@@ -293,7 +304,7 @@ describe("release end to end", () => {
     },
     {
       step: "GitHub release",
-      failure: /^Release failed: GitHub: creating the release v1\.2\.0 failed \(502\): Server Error \(injected\)$/m,
+      failure: /^Release failed: GitHub: creating the draft release v1\.2\.0 failed \(502\): Server Error \(injected\)$/m,
       transient: true,
       inject: (p) => (p.gh.fault({ method: "POST", path: /\/releases$/, status: 502, times: 50 }), () => {}),
     },
@@ -303,6 +314,12 @@ describe("release end to end", () => {
       transient: true,
       // An upload that breaks off leaves a half-uploaded asset (state "starter") behind, as on GitHub.
       inject: (p) => (p.gh.fault({ host: "uploads", method: "POST", path: /\/assets$/, status: 500, times: 50, leaveStarterAsset: true }), () => {}),
+    },
+    {
+      step: "GitHub publish",
+      failure: /^Release failed: GitHub: publishing the release v1\.2\.0 failed \(502\): Server Error \(injected\)$/m,
+      transient: true,
+      inject: (p) => (p.gh.fault({ method: "PATCH", path: /\/releases\/\d+$/, status: 502, times: 50 }), () => {}),
     },
   ];
 

@@ -38,7 +38,7 @@ describe("the release plan", () => {
     expect(dry.code, dry.stdout).toBe(0);
     expect(dry.stdout).toMatch(/nothing to change, no commit/);
     expect(dry.stdout).toContain(`already tagged: ${TAG} → ${hubHead.slice(0, 12)}`);
-    expect(dry.stdout).toMatch(new RegExp(`release up to date: ${TAG.replace(/\./g, "\\.")} of azbert/azbert was made by an earlier run`));
+    expect(dry.stdout).toMatch(new RegExp(`release up to date: ${TAG.replace(/\./g, "\\.")} of azbert/azbert is published with these very assets`));
     expect(dry.stdout).toMatch(/unchanged: refs\/tags\/v1\.2\.0/);
     expect(dry.stdout).not.toMatch(/would tag|would update|would push|would create/);
     // The Hub moved on since (someone committed on top): the recorded tag is still this release's, not a conflict.

@@ -125,56 +125,74 @@ describe("safetensors in the release", () => {
 });
 
 describe("the proof from what the Hub serves (verify.download)", () => {
-  it("after the commit and tag, every published file is downloaded through resolve/<tag>/, storage reached without a token, and the copy smoke-tested", async () => {
+  it("before any tag: every published file is downloaded through resolve/<staged commit>/, storage reached without a token, and the copy smoke-tested; only then main and the tag", async () => {
     const p = await makeProject();
     const r = await p.release("--yes", "--json");
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as Report;
     const proof = report.steps.find((s) => s.id === "verify.download")!;
     expect(proof.status).toBe("done");
-    expect(proof.hub).toMatchObject({ files: 10, token: false, smoke: { ok: true, device: "cpu", passed: 5, cases: 5 } });
+    // The repo the release created stays private until the proof passed: the token went to the Hub origin.
+    expect(proof.hub).toMatchObject({ files: 10, token: true, smoke: { ok: true, device: "cpu", passed: 5, cases: 5 } });
     expect(proof.hub!.origins).toEqual([p.hub.url, p.hub.storageUrl]);
     expect(proof.github).toMatchObject({ files: 9, archive: { name: "ckpt.tar.gz", sha256: sha256(path.join(p.work, "out", "ckpt.tar.gz")) } });
 
-    // The Hub's log: the resolve downloads come after the commit and the tag, LFS files via storage.
+    // The Hub's log: the staged commit, then the resolve downloads of that commit, then main and the tag.
     const log = p.hub.requests;
-    const commit = log.findIndex((e) => e.method === "POST" && e.path === `/api/models/${REPO_ID}/commit/main`);
+    const staged = (report.steps.find((s) => s.id === "hub") as unknown as { commit: string }).commit;
+    const stagedCommit = log.findIndex((e) => e.method === "POST" && e.path === `/api/models/${REPO_ID}/commit/azbert-release-staging-${TAG}`);
+    const mainCommit = log.findIndex((e) => e.method === "POST" && e.path === `/api/models/${REPO_ID}/commit/main`);
     const tag = log.findIndex((e) => e.method === "POST" && e.path.startsWith(`/api/models/${REPO_ID}/tag/`));
-    const resolves = log.map((e, i) => ({ ...e, i })).filter((e) => e.origin === "hub" && e.path.startsWith(`/${REPO_ID}/resolve/${TAG}/`));
-    expect(commit).toBeGreaterThan(-1);
-    expect(tag).toBeGreaterThan(commit);
-    expect(resolves.map((e) => e.path.slice(`/${REPO_ID}/resolve/${TAG}/`.length)).sort()).toEqual(
+    const resolves = log.map((e, i) => ({ ...e, i })).filter((e) => e.origin === "hub" && e.path.startsWith(`/${REPO_ID}/resolve/${staged}/`));
+    expect(stagedCommit).toBeGreaterThan(-1);
+    expect(resolves.map((e) => e.path.slice(`/${REPO_ID}/resolve/${staged}/`.length)).sort()).toEqual(
       [...readdirSync(sampleCkpt), "model.safetensors", "manifest.json"].sort(),
     );
-    expect(resolves.every((e) => e.i > tag && e.method === "GET" && !e.authorization)).toBe(true);
+    expect(resolves.every((e) => e.i > stagedCommit && e.i < mainCommit && e.method === "GET")).toBe(true);
+    expect(tag).toBeGreaterThan(mainCommit);
     expect(resolves.filter((e) => e.status === 302).map((e) => path.basename(e.path)).sort()).toEqual(["model.safetensors", "pytorch_model.bin"]);
     const storageGets = log.filter((e) => e.origin === "storage" && e.method === "GET" && e.path.startsWith("/lfs-storage/objects/"));
     expect(storageGets).toHaveLength(2);
     expect(p.hub.storageAuthorizations).toEqual([]);
+    // Main got the commit the proof proved, tree for tree; the staging branch is gone.
+    const hubRepo = p.hub.repoDir(REPO_ID);
+    expect(git(hubRepo, "rev-parse", `refs/tags/${TAG}^{tree}`)).toBe(git(hubRepo, "rev-parse", `${staged}^{tree}`));
+    expect(git(hubRepo, "branch", "--list")).not.toMatch(/staging/);
     expect(r.stdout + r.stderr).not.toMatch(/X-Amz-Signature/);
   });
 
   it.each([
-    ["an LFS file, one byte flipped in storage", "pytorch_model.bin", "flip" as const, /Hub pytorch_model\.bin at v1\.2\.0: sha256 [0-9a-f]{12}… downloaded, [0-9a-f]{12}… in the manifest/],
-    ["a regular file, truncated", "config.json", "truncate" as const, /Hub config\.json at v1\.2\.0: 620 bytes downloaded, 621 in the manifest/],
-  ])("%s on the Hub after the commit: the proof fails naming the file, the release fails, and a rerun does not call it released", async (_what, file, how, named) => {
+    ["an LFS file, one byte flipped in storage", "pytorch_model.bin", "flip" as const, /Hub pytorch_model\.bin at [0-9a-f]{40}: sha256 [0-9a-f]{12}… downloaded, [0-9a-f]{12}… in the manifest/],
+    ["a regular file, truncated", "config.json", "truncate" as const, /Hub config\.json at [0-9a-f]{40}: 620 bytes downloaded, 621 in the manifest/],
+  ])("%s on the Hub once staged: the proof fails naming the file, nothing is released anywhere, what was staged is withdrawn, and a rerun fails the same way", async (_what, file, how, named) => {
     const p = await makeProject();
-    // Damage the file just before the first download of the tag: after the commit and the tag, no timing.
-    p.hub.beforeRequest({ method: "GET", path: new RegExp(`^/${REPO_ID}/resolve/${TAG}/`) }, () => p.hub.corrupt(REPO_ID, file, { how }));
+    // Damage the file just before the proof downloads it from the staged commit: no timing.
+    p.hub.beforeRequest({ method: "GET", path: new RegExp(`^/${REPO_ID}/resolve/[0-9a-f]{40}/${file.replace(/\./g, "\\.")}$`) }, () =>
+      p.hub.corrupt(REPO_ID, file, { how, rev: `azbert-release-staging-${TAG}` }),
+    );
     const r = await p.release("--yes", "--json");
     expect(r.code).toBe(1);
-    const report = JSON.parse(r.stdout) as Report;
-    expect(report.outcome).toBe("failed");
+    const report = JSON.parse(r.stdout) as Report & { rerunHelps?: boolean; visible?: boolean };
+    expect([report.outcome, report.rerunHelps, report.visible]).toEqual(["failed", false, false]);
     const proof = report.steps.find((s) => s.id === "verify.download")!;
     expect(proof.status).toBe("failed");
     expect(proof.message).toMatch(named);
-    expect(report.steps.find((s) => s.id === "verify")?.status).toBe("done"); // the tree listing still says the right thing
+    expect(report.steps.map((s) => s.id)).toEqual(["git-tag", "hub", "github-release", "verify.download", "withdraw"]);
+    // No tag anywhere, the Hub branch as it was (the repo's first commit), no release, no staging branch left.
+    const hubRepo = p.hub.repoDir(REPO_ID);
+    expect(git(hubRepo, "tag", "-l")).toBe("");
+    expect(git(hubRepo, "log", "--format=%s", "main")).toBe("initial commit");
+    expect(git(hubRepo, "for-each-ref", "--format=%(refname)", "refs/heads/")).toBe("refs/heads/main");
+    expect(git(p.origin, "tag", "-l")).toBe("");
+    expect(p.gh.releases.size).toBe(0);
     const again = await p.release("--yes");
     expect(again.code).toBe(1);
     expect(again.stdout).not.toMatch(/already released/);
-    expect(again.stdout).toMatch(/^Release failed: what users download does not pass:$/m);
+    expect(again.stdout).toMatch(/^Release failed: what users would download does not pass, so nothing was released:$/m);
     expect(again.stdout).toMatch(named);
+    expect(again.stdout).toMatch(/Running the same command again fails the same way/);
     expect(again.stdout).not.toMatch(/\n\s+at /); // no stack trace
+    expect(git(hubRepo, "tag", "-l")).toBe("");
   });
 });
 

@@ -18,6 +18,8 @@ export interface AssetDownloadOptions {
   repo: string;
   tag: string;
   name: string;
+  /** The asset's id (a draft's assets are found by id only; needs the client and token). */
+  assetId?: number;
   dest: string;
   fetch?: typeof fetch;
   signal?: AbortSignal;
@@ -28,11 +30,15 @@ export async function downloadReleaseAsset(o: AssetDownloadOptions): Promise<Dow
   let url: string;
   let auth: { authorization?: string; headers?: Record<string, string> } = {};
   if (o.client && o.token) {
-    const release = await githubReleaseByTag(o.client, o.owner, o.repo, o.tag);
-    if (!release) throw new GitHubError(`GitHub: ${o.owner}/${o.repo} has no release ${o.tag}`, 404);
-    const asset = (await listReleaseAssets(o.client, o.owner, o.repo, release.id)).find((a) => a.name === o.name && a.state === "uploaded");
-    if (!asset) throw new GitHubError(`GitHub: the release ${o.tag} of ${o.owner}/${o.repo} has no ${o.name}`, 404);
-    url = `${o.apiUrl.replace(/\/+$/, "")}/repos/${o.owner}/${o.repo}/releases/assets/${asset.id}`;
+    let id = o.assetId;
+    if (id === undefined) {
+      const release = await githubReleaseByTag(o.client, o.owner, o.repo, o.tag);
+      if (!release) throw new GitHubError(`GitHub: ${o.owner}/${o.repo} has no release ${o.tag}`, 404);
+      const asset = (await listReleaseAssets(o.client, o.owner, o.repo, release.id)).find((a) => a.name === o.name && a.state === "uploaded");
+      if (!asset) throw new GitHubError(`GitHub: the release ${o.tag} of ${o.owner}/${o.repo} has no ${o.name}`, 404);
+      id = asset.id;
+    }
+    url = `${o.apiUrl.replace(/\/+$/, "")}/repos/${o.owner}/${o.repo}/releases/assets/${id}`;
     auth = { authorization: `Bearer ${o.token}`, headers: { Accept: "application/octet-stream" } };
   } else {
     url = `${githubWebUrl(o.apiUrl)}/${o.owner}/${o.repo}/releases/download/${encodeURIComponent(o.tag)}/${encodeURIComponent(o.name)}`;

@@ -3,18 +3,23 @@ export { GitHubError, toGitHubError } from "./errors.js";
 export { githubWebUrl, parseGitHubRemoteUrl, resolveGitHubRepo, type GitHubRepo, type ResolveRepoOptions } from "./repo.js";
 export { renderReleaseNotes, mdCell, type ReleaseNotesInput, type SmokeSummary } from "./notes.js";
 export {
-  publishGitHubRelease,
+  stageDraftRelease,
+  publishDraftRelease,
+  deleteDraftRelease,
+  findReleaseByTag,
   githubReleaseByTag,
   githubTagCommit,
+  immutableReleasesOn,
   listReleaseAssets,
+  compareAssets,
   assetLabel,
   remoteAssetSha256,
-  type PublishReleaseOptions,
-  type PublishReleaseResult,
-  type ReleaseAssetInput,
-  type PublishedAsset,
+  type LocalAsset,
   type RemoteAsset,
   type RemoteRelease,
+  type ReleaseTarget,
+  type StagedRelease,
+  type PublishedRelease,
 } from "./release.js";
-export { verifyGitHubAccess, type GitHubAccessOptions } from "./checks.js";
+export { verifyGitHubAccess, verifyOriginIsReleaseRepository, type GitHubAccessOptions, type OriginRepositoryOptions } from "./checks.js";
 export { downloadReleaseAsset, type AssetDownloadOptions } from "./download.js";

@@ -12,6 +12,8 @@ export interface PlanOptions extends HubTarget {
   manifest: readonly ManifestEntry[];
   /** Delete remote files that are not in the manifest (default false). */
   prune?: boolean;
+  /** The `.gitattributes` the published one starts from (the checkpoint's own), instead of the remote's. */
+  gitattributesBase?: string;
 }
 
 /** One desired file: a manifest entry, or generated content (`.gitattributes`). */
@@ -36,9 +38,20 @@ export async function computeHubPlan(opts: PlanOptions): Promise<DetailedPlan> {
   checkManifest(opts.manifest);
   const head = await getRevisionHead({ ...opts, revision });
   const remote = head.commit ? await listRemoteTree({ ...opts, revision: head.commit }) : [];
-  const needRemoteGa = !opts.manifest.some((e) => e.path === ".gitattributes") && remote.some((r) => r.path === ".gitattributes");
+  const needRemoteGa = opts.gitattributesBase === undefined && !opts.manifest.some((e) => e.path === ".gitattributes") && remote.some((r) => r.path === ".gitattributes");
   const remoteGitattributes = head.commit && needRemoteGa ? await fetchText(opts, head.commit, ".gitattributes") : undefined;
-  return buildPlan({ repoId: opts.repoId, endpoint: opts.endpoint, revision, repoExists: head.repoExists, parentCommit: head.commit, remote, remoteGitattributes, manifest: opts.manifest, prune: opts.prune });
+  return buildPlan({
+    repoId: opts.repoId,
+    endpoint: opts.endpoint,
+    revision,
+    repoExists: head.repoExists,
+    parentCommit: head.commit,
+    remote,
+    remoteGitattributes,
+    manifest: opts.manifest,
+    prune: opts.prune,
+    ...(opts.gitattributesBase !== undefined ? { gitattributesBase: opts.gitattributesBase } : {}),
+  });
 }
 
 export interface PlanInput {
@@ -53,6 +66,8 @@ export interface PlanInput {
   remoteGitattributes?: string;
   manifest: readonly ManifestEntry[];
   prune?: boolean;
+  /** The `.gitattributes` the published one starts from, instead of the manifest's or the remote's. */
+  gitattributesBase?: string;
 }
 
 /** The plan from a remote tree already in hand (the API lists it; the git transport reads its clone). */
@@ -64,7 +79,7 @@ export async function buildPlan(input: PlanInput): Promise<DetailedPlan> {
   const remoteByPath = new Map(remote.map((r) => [r.path, r]));
   const local = input.manifest.filter((e) => e.path !== ".gitattributes");
   const own = input.manifest.find((e) => e.path === ".gitattributes");
-  const base = own ? await readFile(own.source, "utf8") : input.remoteGitattributes;
+  const base = input.gitattributesBase ?? (own ? await readFile(own.source, "utf8") : input.remoteGitattributes);
   const patterns = [...lfsPatterns(base ?? HUB_DEFAULT_LFS_PATTERNS.map((p) => `${p} filter=lfs`).join("\n")), ...RELEASE_LFS_PATTERNS];
 
   const desired: DesiredFile[] = [];

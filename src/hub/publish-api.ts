@@ -13,6 +13,9 @@ import { computeHubPlan, type DetailedPlan } from "./plan.js";
 import { getHubTag, tagHubRevision } from "./tag.js";
 import type { HubPlan, HubProgress, HubProgressEvent, PublishResult } from "./types.js";
 
+/** What a publish holds the Hub to: the branch head the plan was made against. */
+export type PlannedHead = Pick<HubPlan, "repoId" | "revision" | "parentCommit" | "repoExists">;
+
 export interface PublishApiOptions {
   endpoint: string;
   repoId: string;
@@ -26,6 +29,8 @@ export interface PublishApiOptions {
   summary?: string;
   description?: string;
   prune?: boolean;
+  /** The `.gitattributes` the published one starts from (the checkpoint's own), instead of the remote's. */
+  gitattributesBase?: string;
   /** Create the repo when it does not exist (visibility from `private`). Default: refuse. */
   createRepo?: boolean;
   private?: boolean;
@@ -34,7 +39,7 @@ export interface PublishApiOptions {
   /** Default false: plain LFS, addressed by the manifest's sha256. true: Xet through the library (which hashes again). */
   useXet?: boolean;
   /** The plan shown to the user: publishing refuses if the Hub moved since (its parentCommit). */
-  plan?: HubPlan;
+  plan?: PlannedHead;
   /** Default: createRetryFetch() with its default policy. */
   fetch?: typeof fetch;
   onProgress?: HubProgress;
@@ -58,7 +63,7 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
 
   let detailed: DetailedPlan;
   try {
-    detailed = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune });
+    detailed = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune, ...gaBase(opts) });
     if (opts.plan && (opts.plan.repoId !== opts.repoId || opts.plan.revision !== revision)) {
       throw new HubPublishError(`the plan is for ${opts.plan.repoId}@${opts.plan.revision}, not ${opts.repoId}@${revision}`);
     }
@@ -75,7 +80,7 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
           if (errorStatus(err) !== 409) throw err; // created meanwhile: fine, the plan below sees it
         },
       );
-      detailed = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune });
+      detailed = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune, ...gaBase(opts) });
     }
     if (!detailed.plan.parentCommit) throw new HubPublishError(`branch ${revision} does not exist on ${opts.repoId}; create it on the Hub first`);
   } catch (err) {
@@ -158,7 +163,7 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
       if (errorStatus(err) === 412 && !opts.createPr) {
         // A retried commit that had in fact landed, or an identical concurrent publish: accept it
         // only when the Hub now holds exactly our desired state.
-        const again = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune }).catch(() => undefined);
+        const again = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune, ...gaBase(opts) }).catch(() => undefined);
         if (again?.plan.noop && again.plan.parentCommit) {
           commitOid = again.plan.parentCommit;
           commitUrl = `${opts.endpoint}/${opts.repoId}/commit/${commitOid}`;
@@ -186,6 +191,10 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
     ...(tag ? { tag } : {}),
     plan,
   };
+}
+
+function gaBase(opts: { gitattributesBase?: string }): { gitattributesBase?: string } {
+  return opts.gitattributesBase !== undefined ? { gitattributesBase: opts.gitattributesBase } : {};
 }
 
 function short(sha: string | null): string {

@@ -18,7 +18,8 @@ import { hubGitEnv, hubGitUrl, lastLines, runHubGit, type HubGitResult } from ".
 import { buildPlan, type DesiredFile } from "./plan.js";
 import { hubRepoUrl, remoteMatchesRepo } from "./remote-check.js";
 import { getRevisionHead } from "./tree.js";
-import type { HubPlan, HubProgress, PublishResult, RemoteFile, TagResult } from "./types.js";
+import type { PlannedHead } from "./publish-api.js";
+import type { HubProgress, PublishResult, RemoteFile, TagResult } from "./types.js";
 
 export interface PublishGitOptions {
   /** The project's git work tree (where the remote is configured). Never modified. */
@@ -36,6 +37,8 @@ export interface PublishGitOptions {
   tag?: string;
   summary?: string;
   prune?: boolean;
+  /** The `.gitattributes` the published one starts from (the checkpoint's own), instead of the remote's. */
+  gitattributesBase?: string;
   /** Overwrite the remote branch even if it moved. Loud: `onWarning` is told. Default false. */
   force?: boolean;
   /** Create the repo through the API when it does not exist (visibility from `private`). Default: refuse. */
@@ -44,7 +47,9 @@ export interface PublishGitOptions {
   /** For the API calls (repo check and creation). Default: createRetryFetch(). */
   fetch?: typeof fetch;
   /** The plan shown to the user: refuse if the remote moved since. */
-  plan?: HubPlan;
+  plan?: PlannedHead;
+  /** Push the commit to this branch instead of `revision` (a staging branch, created by the push). */
+  pushBranch?: string;
   onProgress?: HubProgress;
   onWarning?: (message: string) => void;
   /** Where to make the temporary clone (default: the OS temp dir). */
@@ -160,8 +165,19 @@ export async function publishHubGit(opts: PublishGitOptions): Promise<PublishRes
       throw new HubPublishError(`${opts.repoId}@${revision} moved since the plan was made (planned on ${opts.plan.parentCommit.slice(0, 12)}, now ${parent.slice(0, 12)}): re-run to re-plan`, 412);
     }
     const remote = await cloneTree(git, dir);
-    const ga = remote.some((r) => r.path === ".gitattributes") ? (await git(["show", "HEAD:.gitattributes"], dir)).stdout : undefined;
-    const { plan, desired } = await buildPlan({ repoId: opts.repoId, endpoint: opts.endpoint, revision, repoExists: true, parentCommit: parent, remote, remoteGitattributes: ga, manifest: opts.manifest, prune: opts.prune });
+    const ga = opts.gitattributesBase === undefined && remote.some((r) => r.path === ".gitattributes") ? (await git(["show", "HEAD:.gitattributes"], dir)).stdout : undefined;
+    const { plan, desired } = await buildPlan({
+      repoId: opts.repoId,
+      endpoint: opts.endpoint,
+      revision,
+      repoExists: true,
+      parentCommit: parent,
+      remote,
+      remoteGitattributes: ga,
+      manifest: opts.manifest,
+      prune: opts.prune,
+      ...(opts.gitattributesBase !== undefined ? { gitattributesBase: opts.gitattributesBase } : {}),
+    });
     const byPath = new Map(desired.map((d) => [d.path, d]));
     const toSend = plan.entries.filter((e) => e.action === "add" || e.action === "update");
     const deletes = plan.entries.filter((e) => e.action === "delete");
@@ -210,14 +226,16 @@ export async function publishHubGit(opts: PublishGitOptions): Promise<PublishRes
       if (lfsPushed.code !== 0) {
         throw new HubPublishError(`git-lfs could not upload the LFS files of ${opts.repoId} (${lastLines(lfsPushed.stderr, 2)}): the token must be allowed to write to the repo. Nothing was pushed`);
       }
-      if (opts.force) opts.onWarning?.(`force-pushing ${opts.repoId}@${revision}: commits pushed by others since ${parent.slice(0, 12)} will be overwritten`);
-      const pushArgs = opts.force
-        ? ["push", "--porcelain", "--no-verify", `--force-with-lease=refs/heads/${revision}:${parent}`, "origin", `HEAD:refs/heads/${revision}`]
-        : ["push", "--porcelain", "--no-verify", "origin", `HEAD:refs/heads/${revision}`];
+      const target = opts.pushBranch ?? revision;
+      if (opts.force && !opts.pushBranch) opts.onWarning?.(`force-pushing ${opts.repoId}@${revision}: commits pushed by others since ${parent.slice(0, 12)} will be overwritten`);
+      const pushArgs =
+        opts.force && !opts.pushBranch
+          ? ["push", "--porcelain", "--no-verify", `--force-with-lease=refs/heads/${revision}:${parent}`, "origin", `HEAD:refs/heads/${revision}`]
+          : ["push", "--porcelain", "--no-verify", "origin", `HEAD:refs/heads/${target}`];
       const pushed = await git(pushArgs, dir, [1]);
       if (pushed.code !== 0) {
         if (/rejected|non-fast-forward|stale info|fetch first/i.test(pushed.stdout + pushed.stderr)) {
-          throw new HubPublishError(`the push to ${opts.repoId}@${revision} was rejected: the branch moved since ${parent.slice(0, 12)} (someone else pushed). Nothing was overwritten; re-run to re-plan`, 412);
+          throw new HubPublishError(`the push to ${opts.repoId}@${target} was rejected: the branch moved since ${parent.slice(0, 12)} (someone else pushed). Nothing was overwritten; re-run to re-plan`, 412);
         }
         throw new HubPublishError(`git push to ${opts.repoId} failed: ${lastLines(pushed.stderr, 4)}`);
       }

@@ -1,9 +1,9 @@
 // What a release has already done, kept under .git/ (never in the work tree) so that a rerun
 // of the same version skips finished remote steps instead of repeating them. Every entry is
-// keyed by the step AND its destination (Hub endpoint, repo, revision, transport; GitHub
-// repository, remote URL, branch): a release of v1.2.0 to one repo says nothing about another.
-// Each write replaces the file atomically (write + rename): an interrupted run leaves either
-// the old or the new journal, never half of one.
+// keyed by the step AND its destination's address (Hub endpoint, repo, revision, transport; the
+// git remote and branch; the GitHub repository): a release of v1.2.0 to one repo says nothing
+// about another. Each write replaces the file atomically (write + rename): an interrupted run
+// leaves either the old or the new journal, never half of one.
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -11,21 +11,21 @@ import type { Manifest } from "../checkpoint/types.js";
 import { gitAt } from "../git/index.js";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
-import { destinationKey, type Destination } from "./destinations.js";
-import type { StepId, StepResults } from "./report.js";
+import { addressKey, type Address } from "./destination.js";
+import type { StepId, StepOutcome, StepReportOf, StepResults } from "./report.js";
 
 /** The journal cannot be opened or written: the message says where and why. */
 export class JournalError extends UserError {}
 
 export interface JournalEntry<K extends StepId = StepId> {
   step: K;
-  destination: Destination;
+  destination: Address;
   at: string;
   result: StepResults[K];
 }
 
 interface JournalFile {
-  version: 2;
+  version: 3;
   tag: string;
   /** The manifest the release was made of: a rerun with other bytes is a new release, not a resume. */
   manifestDigest: string;
@@ -57,7 +57,7 @@ export class Journal {
    */
   static async open(cwd: string, tag: string, digest: string): Promise<Journal> {
     const file = Journal.fileFor(await Journal.requireRepository(cwd), tag);
-    const data = (await Journal.load(file, tag, digest)) ?? { version: 2, tag, manifestDigest: digest, entries: [] };
+    const data = (await Journal.load(file, tag, digest)) ?? { version: 3, tag, manifestDigest: digest, entries: [] };
     // Written at once: from the first remote step on, the journal says what has finished.
     const journal = new Journal(file, data);
     await journal.save();
@@ -80,7 +80,7 @@ export class Journal {
   private static async load(file: string, tag: string, digest: string): Promise<JournalFile | undefined> {
     try {
       const prev = JSON.parse(await readFile(file, "utf8")) as Partial<JournalFile>;
-      if (prev.version === 2 && prev.tag === tag && prev.manifestDigest === digest && Array.isArray(prev.entries)) return prev as JournalFile;
+      if (prev.version === 3 && prev.tag === tag && prev.manifestDigest === digest && Array.isArray(prev.entries)) return prev as JournalFile;
     } catch {
       // No journal yet (or unreadable).
     }
@@ -96,22 +96,22 @@ export class Journal {
     );
   }
 
-  get<K extends StepId>(step: K, destination: Destination): JournalEntry<K> | undefined {
-    const key = destinationKey(destination);
-    return this.data.entries.find((e): e is JournalEntry<K> => e.step === step && destinationKey(e.destination) === key);
+  get<K extends StepId>(step: K, destination: Address): JournalEntry<K> | undefined {
+    const key = addressKey(destination);
+    return this.data.entries.find((e): e is JournalEntry<K> => e.step === step && addressKey(e.destination) === key);
   }
 
-  async record<K extends StepId>(step: K, destination: Destination, result: StepResults[K]): Promise<void> {
-    const key = destinationKey(destination);
+  async record<K extends StepId>(step: K, destination: Address, result: StepResults[K]): Promise<void> {
+    const key = addressKey(destination);
     const entry = { step, destination, at: new Date().toISOString(), result } as JournalEntry;
-    this.data.entries = [...this.data.entries.filter((e) => !(e.step === step && destinationKey(e.destination) === key)), entry];
+    this.data.entries = [...this.data.entries.filter((e) => !(e.step === step && addressKey(e.destination) === key)), entry];
     await this.save();
   }
 
   /** Forget what was done at a destination (every step, or only `steps`) that no longer holds there. */
-  async forget(destination: Destination, steps?: readonly StepId[]): Promise<void> {
-    const key = destinationKey(destination);
-    this.data.entries = this.data.entries.filter((e) => destinationKey(e.destination) !== key || (steps !== undefined && !steps.includes(e.step)));
+  async forget(destination: Address, steps?: readonly StepId[]): Promise<void> {
+    const key = addressKey(destination);
+    this.data.entries = this.data.entries.filter((e) => addressKey(e.destination) !== key || (steps !== undefined && !steps.includes(e.step)));
     await this.save();
   }
 
@@ -125,4 +125,18 @@ export class Journal {
       throw new JournalError(`cannot write the release journal ${this.file}: ${(e as Error).message}`, 1, { cause: e });
     }
   }
+}
+
+/**
+ * The one place a remote step meets the journal: a step recorded for this destination is
+ * reported `skipped` with what it produced before; otherwise it runs, and what it produced is
+ * recorded before the next step starts.
+ */
+export async function journaled<K extends StepId>(journal: Journal, step: K, destination: Address, run: () => Promise<StepOutcome<K>>): Promise<StepReportOf<K>> {
+  const done = journal.get(step, destination);
+  if (done) return { ...(done.result as Partial<StepResults[K]>), id: step, status: "skipped", message: `done in an earlier run (${done.at})` } as StepReportOf<K>;
+  const start = performance.now();
+  const r = await run();
+  await journal.record(step, destination, r.result);
+  return { id: step, status: r.status, ...r.result, ms: Math.round(performance.now() - start) } as StepReportOf<K>;
 }

@@ -172,16 +172,19 @@ export interface GitHubProofOptions extends Omit<AssetDownloadOptions, "name" | 
   archiveSha256?: string;
   /** The files the archive must hold (the published files but manifest.json); undefined: its own manifest and SHA256SUMS decide. */
   expected?: readonly PublishedFile[];
+  /** Asset ids by name (a draft's assets are found by id only). */
+  assetIds?: Readonly<Record<string, number>>;
   onProgress?: (line: string) => void;
 }
 
 export function proveGitHubDownload(o: GitHubProofOptions): Promise<Proven<GitHubProof>> {
   return inScratch("azbert-proof-github-", async (scratch) => {
     const t0 = performance.now();
-    const { archiveName: _a, archiveSha256: _s, expected: _e, onProgress: _p, ...where } = o;
+    const { archiveName: _a, archiveSha256: _s, expected: _e, onProgress: _p, assetIds, ...where } = o;
     const get = (name: string) => {
       o.onProgress?.(`downloading ${name} of the GitHub Release ${o.tag}`);
-      return downloadReleaseAsset({ ...where, name, dest: path.join(scratch, name) });
+      const id = assetIds?.[name];
+      return downloadReleaseAsset({ ...where, name, ...(id !== undefined ? { assetId: id } : {}), dest: path.join(scratch, name) });
     };
     let archive;
     try {

@@ -3,8 +3,11 @@
 // the output folder and never into the checkpoint; and manifest.json, every published file's
 // path, size and sha256, sorted by path, one digest each: the list a model-signing tool signs.
 // The Hub gets all of it; the archive gets the files, and starts with the same manifest.json.
+// The checkpoint's own `.gitattributes` is repo plumbing, not part of the model: it is neither
+// listed nor packed (as model signing leaves it out), and the Hub's `.gitattributes` is made from
+// it, so what manifest.json lists is exactly what the Hub and the archive get.
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { SafetensorsMode } from "../config.js";
@@ -41,8 +44,10 @@ export interface SafetensorsOutcome {
 }
 
 export interface PublishedFiles {
-  /** Every file the Hub gets, manifest.json included, sorted by path. */
+  /** Every file the Hub gets, manifest.json included, sorted by path (the Hub's `.gitattributes` is made by the publish). */
   hub: Manifest;
+  /** The checkpoint's own `.gitattributes`, which the Hub's starts from. */
+  gitattributesBase?: string;
   /** What the archive holds: the Hub's files but manifest.json (the archive starts with its own copy). */
   archive: Manifest;
   safetensors: SafetensorsOutcome;
@@ -60,6 +65,22 @@ export interface PublishedOptions {
   /** Dry run: nothing is written; the plan gets the sha256 of what would be. */
   dryRun: boolean;
   onProgress?: (done: number, total: number) => void;
+}
+
+const GITATTRIBUTES = ".gitattributes";
+
+/**
+ * What the release writes into the output folder, at most: model.safetensors (about the size of
+ * the weights it is written from) and the archive (weights barely compress).
+ */
+export function plannedLocalBytes(o: { ckpt: LoadedCheckpoint; manifest: Manifest; mode: SafetensorsMode; archive: boolean }): number {
+  const torch = readable(o.ckpt, "torch");
+  const converts = o.mode !== "off" && !!torch && !readable(o.ckpt, "safetensors");
+  const sizeOf = new Map(o.manifest.map((e) => [e.path, e.size]));
+  const weights = converts ? setFiles(torch!).reduce((a, f) => a + (sizeOf.get(f) ?? 0), 0) : 0;
+  const dropped = new Set(o.mode === "only" && torch ? setFiles(torch) : []);
+  const files = o.manifest.filter((e) => !dropped.has(e.path)).reduce((a, e) => a + e.size, 0);
+  return weights + (o.archive ? files + weights : 0);
 }
 
 const readable = (ckpt: LoadedCheckpoint, format: WeightsSet["format"]) => ckpt.weightSets.find((s) => s.format === format && s.tensors);
@@ -84,11 +105,13 @@ export async function preparePublished(opts: PublishedOptions): Promise<Publishe
     else if (!torch) outcome = { mode, action: "none", files: [], dropped: [], aliases: {} };
     else ({ outcome, added } = await convert(opts, torch, dropped, staging));
 
-    const drop = new Set(outcome.dropped);
+    const drop = new Set([...outcome.dropped, GITATTRIBUTES]);
     const archive = normalizeManifest([...manifest.filter((e) => !drop.has(e.path)), ...added]);
+    const ownAttributes = manifest.find((e) => e.path === GITATTRIBUTES);
+    const gitattributesBase = ownAttributes ? await readFile(ownAttributes.source, "utf8") : undefined;
     const text = renderManifestJson({ version: 1, topFolder: DEFAULT_TOP_FOLDER, files: toPublished(archive) });
     const entry = await stagedText(staging, ARCHIVE_MANIFEST, text);
-    return { hub: normalizeManifest([...archive, entry]), archive, safetensors: outcome, dispose };
+    return { hub: normalizeManifest([...archive, entry]), ...(gitattributesBase !== undefined ? { gitattributesBase } : {}), archive, safetensors: outcome, dispose };
   } catch (e) {
     await dispose();
     throw e;

@@ -9,27 +9,46 @@ import type { ReleasePlan } from "./plan.js";
 import type { GitHubProof, HubProof } from "./proof.js";
 import type { SafetensorsOutcome } from "./published.js";
 
-export type StepId = "hub" | "hub-tag" | "git-push" | "github-release" | "verify" | "verify.download";
+export type StepId = "hub" | "git-tag" | "github-release" | "verify.download" | "git-push" | "hub-tag" | "github-publish" | "verify" | "withdraw";
 
+/** `hub`: the release staged on the Hub, where users do not see it (a staging branch, or a pull request). */
 export interface HubStepResult {
+  /** The staged commit the proof downloads (the branch head itself when nothing changed). */
   commit: string;
   url: string;
   transport: "api" | "git";
+  /** The head of the Hub branch the staged commit sits on. */
+  parentCommit: string;
+  /** The branch the release is staged on (absent when nothing changed, or for a pull request). */
+  stagingBranch?: string;
+  /** The files the Hub branch already held: nothing was staged. */
+  noop: boolean;
   uploaded: string[];
   deduplicated: string[];
   deleted: string[];
   pullRequestUrl?: string;
   /** The `.gitattributes` the publish wrote (verify compares it too). */
   gitattributes: string;
-  /** The tag made together with the commit, when the transport does both at once. */
-  tag?: { tag: string; commit: string; created: boolean };
+  /** The release created the repo, private until it is released. */
+  createdRepo: boolean;
 }
 
+/** `hub-tag`: the release made visible on the Hub: the proven tree committed to the branch users get, and tagged. */
 export interface HubTagResult {
   tag: string;
   commit: string;
+  url: string;
 }
 
+/** `git-tag`: the release tag at HEAD in the project's repository (made, or found). */
+export interface GitTagResult {
+  tag: string;
+  commit: string;
+  created: boolean;
+  annotated: boolean;
+}
+
+/** `git-push`: the release branch and tag on the git remote, in one atomic push. */
 export interface GitPushResult {
   remote: string;
   commit: string;
@@ -37,16 +56,27 @@ export interface GitPushResult {
   tag: PushStatus;
 }
 
+/** `github-release`: the draft release with every asset uploaded and held to GitHub's digest. */
 export interface GitHubReleaseResult {
   releaseId: number;
   url: string;
+  draft: "created" | "resumed" | "published";
   uploaded: string[];
   unchanged: string[];
-  assets: Array<{ name: string; size: number; sha256: string }>;
+  assets: Array<{ name: string; size: number; sha256: string; id?: number }>;
 }
 
+/** `github-publish`: the draft published (the release users see). */
+export interface GitHubPublishResult {
+  releaseId: number;
+  url: string;
+  immutable: boolean;
+}
+
+/** `verify`: each destination holds what was released there (cheap reads: refs, tree listing, asset list). */
 export interface VerifyStepResult {
   hubFilesChecked?: number;
+  originRefs?: string[];
   releaseAssets?: string[];
 }
 
@@ -61,11 +91,15 @@ export interface VerifyDownloadResult {
 /** What each step produced: recorded in the journal, reported in `steps`. */
 export interface StepResults {
   hub: HubStepResult;
-  "hub-tag": HubTagResult;
-  "git-push": GitPushResult;
+  "git-tag": GitTagResult;
   "github-release": GitHubReleaseResult;
-  verify: VerifyStepResult;
   "verify.download": VerifyDownloadResult;
+  "git-push": GitPushResult;
+  "hub-tag": HubTagResult;
+  "github-publish": GitHubPublishResult;
+  verify: VerifyStepResult;
+  /** After a failed proof: what was staged and is now removed. */
+  withdraw: { removed: string[] };
 }
 
 export type StepStatus = "done" | "skipped" | "unchanged" | "failed";
@@ -114,6 +148,10 @@ export interface ReleaseReport {
   error?: string;
   /** failed: running the same command again can get past the failure as it is (a network or server error). */
   rerunHelps?: boolean;
+  /** failed and not fixed by a rerun: what to change (the file or setting), when known. */
+  fix?: string;
+  /** Whether users can see anything of this release yet (`false`: everything staged was withdrawn, or nothing was written). */
+  visible?: boolean;
   /** The remote destinations this run was asked to publish to (`--only` may leave one out). */
   remotes: Array<"hub" | "github">;
   /** The journal file, relative to the project. */

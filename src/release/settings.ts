@@ -194,6 +194,11 @@ async function remoteUrl(cwd: string, remote: string): Promise<string | undefine
   return r.ok ? r.out.trim() : undefined;
 }
 
+/** The release tag as a step's title shows it (a command that never releases may have none). */
+export function tagLabel(s: Pick<ReleaseSettings, "tag">): string {
+  return "error" in s.tag ? "(no release tag)" : s.tag.tag;
+}
+
 /** The release tag; a settings object without one cannot release (exit 2, with the reason). */
 export function tagName(s: Pick<ReleaseSettings, "tag">): string {
   if ("error" in s.tag) throw new UsageError(s.tag.error);

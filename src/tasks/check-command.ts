@@ -4,7 +4,7 @@ import type { GlobalOptions } from "../cli.js";
 import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
 import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
-import type { CheckContext } from "./check.js";
+import type { CheckContext } from "../release/checklist.js";
 
 export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
@@ -17,19 +17,22 @@ export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }
 }
 
 async function runChecks(opts: GlobalOptions & { offline: boolean }, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
-  const [{ checkTasks, stageFailure }, { environmentChecks, hubCardLookup }, { connectRemotes }, { resolveSettings }, { detectUi, makeListr }] = await Promise.all([
-    import("./check.js"),
-    import("../release/environment-checks.js"),
+  const [{ checklistSteps, stageFailure }, { allDestinations }, { hubCardLookup }, { connectRemotes }, { resolveSettings }, { detectUi, stepRunner }] = await Promise.all([
+    import("../release/checklist.js"),
+    import("../release/destinations/index.js"),
+    import("../release/hub-card.js"),
     import("../release/remotes.js"),
     import("../release/settings.js"),
     import("./ui.js"),
   ]);
   const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
   const remotes = await connectRemotes(settings);
-  const ctx: CheckContext = { settings, results: [], read, environment: environmentChecks(settings, remotes), hubCard: hubCardLookup(settings, remotes) };
+  // Every destination's preflight: what a release would check before its first remote write.
+  const environment = allDestinations(settings).map((d) => ({ title: d.group, run: () => d.preflight({ settings, remotes }) }));
+  const ctx: CheckContext = { settings, results: [], read, environment, hubCard: hubCardLookup(settings, remotes) };
   const ui = detectUi(!!opts.json);
   try {
-    await makeListr(checkTasks(ctx), ui, ctx).run();
+    await stepRunner(ui).run(checklistSteps(ctx), ctx);
   } catch (e) {
     ctx.results.push(stageFailure(e));
   }

@@ -14,7 +14,7 @@ import { isInside, realPath, SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
 import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js";
-import { displayPath } from "./check.js";
+import { displayPath } from "../util/display-path.js";
 
 export interface ConvertCliOptions {
   out?: string;

@@ -5,13 +5,14 @@ import type { GlobalOptions } from "../cli.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { readAndHashCheckpoint } from "../checkpoint/manifest.js";
-import type { Manifest } from "../checkpoint/types.js";
 import { isOk } from "../report.js";
 import type { PackResult } from "../pack/index.js";
 import { assertPackOutDir } from "../pack/out-dir.js";
-import { checkTasks, displayPath, stageFailure, type CheckContext } from "./check.js";
+import { checklistSteps, stageFailure, type CheckContext } from "../release/checklist.js";
+import { packStep } from "../release/local-steps.js";
+import { displayPath } from "../util/display-path.js";
 import { printSummary } from "./check-command.js";
-import { detectUi, makeListr, type Task } from "./ui.js";
+import { detectUi, stepRunner } from "./ui.js";
 
 interface PackContext extends CheckContext {
   pack?: PackResult;
@@ -31,7 +32,7 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
   const ctx: PackContext = { settings: { checkpoint }, results: [], read: readAndHashCheckpoint(checkpoint.dir, { modelCard: checkpoint.modelCard }) };
   const ui = detectUi(!!opts.json);
   try {
-    await makeListr<PackContext>([...checkTasks(ctx), packTask({ archiveName: config.github.archive, outDir })], ui, ctx).run();
+    await stepRunner(ui).run<PackContext>([...checklistSteps(ctx), packStep<PackContext>({ archiveName: config.github.archive, outDir })], ctx);
   } catch (e) {
     ctx.results.push(stageFailure(e));
   } finally {
@@ -49,30 +50,3 @@ export async function runPackCommand(opts: GlobalOptions & { out?: string }): Pr
   return ok ? 0 : 1;
 }
 
-/**
- * Packs only a checkpoint whose checks passed: an archive of a broken checkpoint helps nobody.
- * `files` picks what is packed (the release's published files); default: the checkpoint's manifest.
- */
-export function packTask<Ctx extends PackContext>({ archiveName, outDir, files = (c) => c.manifest }: { archiveName: string; outDir: string; files?: (c: Ctx) => Manifest | undefined }): import("listr2").ListrTask<Ctx> {
-  return {
-    title: `Pack ${archiveName}`,
-    skip: (c: Ctx) => (!isOk(c.results) || !files(c) ? "checks failed: not packing" : false),
-    task: async (c: Ctx, task: Task<Ctx>) => {
-      assertPackOutDir({ outDir, checkpointDir: c.settings.checkpoint.dir, archiveName });
-      let last = 0;
-      const { packCheckpoint } = await import("../pack/index.js");
-      c.pack = await packCheckpoint({
-        manifest: files(c)!,
-        outDir,
-        archiveName,
-        onProgress: (p) => {
-          if (Date.now() - last < 100) return;
-          last = Date.now();
-          task.output = `${p.path}: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}`;
-        },
-      });
-      const a = c.pack.archive;
-      task.title = `Packed ${displayPath(a.path)} (${c.pack.files} files, ${formatBytes(a.size)}) with SHA256SUMS and manifest.json`;
-    },
-  };
-}

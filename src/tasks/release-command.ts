@@ -1,4 +1,5 @@
-// `azbert-release release`: resolve the settings once, run the release, render its report.
+// `azbert-release release`: resolve the settings once, run the release (src/release/driver.ts),
+// render its report. This layer shows the steps and asks the one question; the driver decides.
 // Ctrl-C aborts an AbortSignal that every step sees: the step in flight stops, cleanups run
 // (temporary folders, open files), the journal keeps what finished, and the exit code is 130.
 // Reading and hashing the checkpoint start first; the modules of the rest load while they run.
@@ -8,7 +9,7 @@ import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manife
 import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { UsageError } from "../report.js";
 import path from "node:path";
-import type { ReleaseContext } from "./release.js";
+import type { ReleaseContext } from "../release/driver.js";
 
 export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions): Promise<number> {
   if (opts.offline && !opts.dryRun) throw new UsageError("--offline only makes sense with --dry-run: a release needs the network");
@@ -25,14 +26,14 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
 }
 
 async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
-  const [{ connectRemotes }, { exitCodeOf }, { renderPlan }, { resolveSettings }, { redact, writeNow }, { runRelease }, { renderReleaseReport, writeStepSummary }, { detectUi, humanStream, Progress }] =
+  const [{ connectRemotes }, { exitCodeOf }, { releaseDestinations }, { resolveSettings }, { redact, writeNow }, { runRelease }, { renderPlan, renderReleaseReport, writeStepSummary }, { detectUi, humanStream, Progress, stepRunner }] =
     await Promise.all([
       import("../release/remotes.js"),
       import("../release/report.js"),
-      import("../release/plan.js"),
+      import("../release/destinations/index.js"),
       import("../release/settings.js"),
       import("../util/redact.js"),
-      import("./release.js"),
+      import("../release/driver.js"),
       import("./release-render.js"),
       import("./ui.js"),
     ]);
@@ -77,10 +78,7 @@ async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseC
       settings,
       remotes: await connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => progress.say(line) }),
       signal: interrupt.signal,
-      ui,
-      progress,
-      showPlan: (plan) => human.write(`\n${redact(renderPlan(plan))}\n`),
-      confirm: (question) => confirm(question, interrupt.signal),
+      destinations: releaseDestinations(settings),
       results: [],
       read,
       plan: { tag: "error" in settings.tag ? "(unknown)" : settings.tag.tag },
@@ -88,7 +86,12 @@ async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseC
       notes: [],
     };
     journal = () => (ctx.journal ? path.relative(settings.cwd, ctx.journal.file) : undefined);
-    const report = await runRelease(ctx);
+    const report = await runRelease(ctx, {
+      ...stepRunner(ui, progress),
+      showPlan: (plan) => human.write(`\n${redact(renderPlan(plan))}\n`),
+      confirm: (question) => confirm(question, interrupt.signal),
+      say: (line) => progress.say(line),
+    });
     // The report is the outcome: a step summary that cannot be written is said, not a failure of the release.
     const summaryError = await writeStepSummary(report, settings.release.dryRun).then(
       () => undefined,

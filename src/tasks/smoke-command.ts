@@ -1,22 +1,8 @@
 // `azbert-release smoke`: fill-mask inference on the smoke cases (no side effects).
-import path from "node:path";
 import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
-import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
-import type { CheckpointSettings } from "../release/settings.js";
+import { checkpointDir, loadConfig } from "../config.js";
 import type { SmokeReport } from "../smoke/main.js";
-
-/** The smoke run of the config's `smoke` section, with the command line's overrides. */
-export function smokeOptions(smoke: Readonly<ReleaseConfig["smoke"]>, checkpoint: Readonly<CheckpointSettings>, opts: SmokeCliOptions = {}) {
-  return {
-    ckptDir: checkpoint.dir,
-    modelCard: checkpoint.modelCard,
-    casesFile: opts.cases ? path.resolve(opts.cases) : (smoke.cases ?? undefined),
-    expectations: opts.expect ? path.resolve(opts.expect) : (smoke.expectations ?? undefined),
-    topK: opts.topK ?? smoke.topK,
-    device: opts.device ?? smoke.device,
-    python: opts.python ?? smoke.python,
-  };
-}
+import { smokeOptions } from "../smoke/options.js";
 
 export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
@@ -27,7 +13,7 @@ export async function runSmokeCommand(opts: GlobalOptions & SmokeCliOptions): Pr
     const [{ resolveSettings }, { connectRemotes }, { hubCardLookup }] = await Promise.all([
       import("../release/settings.js"),
       import("../release/remotes.js"),
-      import("../release/environment-checks.js"),
+      import("../release/hub-card.js"),
     ]);
     const settings = await resolveSettings({ config, overrides: { ckpt: ckptDir } });
     return hubCardLookup(settings, await connectRemotes(settings))();

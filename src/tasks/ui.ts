@@ -1,6 +1,7 @@
 // How task lists are shown: listr2's live list in a terminal, plain lines in CI or a pipe, and
 // progress on stderr only when stdout carries the --json report.
 import { Listr, ProcessOutput, type ListrTask, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from "listr2";
+import type { PipelineStep, StepRunner } from "../release/pipeline.js";
 import { isCi } from "../release/settings.js";
 import type { CheckResult } from "../report.js";
 import { redact } from "../util/redact.js";
@@ -70,4 +71,38 @@ export class Progress {
     if (this.ui.tty && this.current) this.current.output = text;
     else humanStream(this.ui).write(`  ${text}\n`);
   }
+}
+
+/**
+ * Runs pipeline steps as a listr2 list: a step's title, its progress line, and the check results
+ * it lists as lines under it. Lines said through `progress` while a step runs show under it.
+ */
+export function stepRunner(ui: UiOptions, progress?: Progress): StepRunner {
+  return {
+    run: async <C>(steps: ReadonlyArray<PipelineStep<C>>, ctx: C) => {
+      await makeListr<C>(steps.map((s) => listrTask(s, progress)), ui, ctx).run();
+    },
+  };
+}
+
+function listrTask<C>(step: PipelineStep<C>, progress: Progress | undefined): ListrTask<C> {
+  return {
+    title: step.title,
+    ...(step.enabled ? { enabled: (c: C) => step.enabled!(c) } : {}),
+    ...(step.skip ? { skip: (c: C) => step.skip!(c) } : {}),
+    task: async (c: C, task: Task<C>) => {
+      let results: CheckResult[] | undefined;
+      if (progress) progress.current = task;
+      try {
+        await step.run(c, {
+          title: (t) => void (task.title = t),
+          progress: (line) => void (task.output = redact(line)),
+          results: (r) => void (results = [...r]),
+        });
+      } finally {
+        if (progress?.current === task) delete progress.current;
+      }
+      if (results) return task.newListr(resultTasks<C>(results), { exitOnError: false });
+    },
+  };
 }

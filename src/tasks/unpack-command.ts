@@ -8,7 +8,7 @@ import type { GlobalOptions } from "../cli.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { UserError } from "../report.js";
 import { describeUnpackProblems, unpackVerified, type UnpackResult } from "../pack/index.js";
-import { displayPath } from "./check.js";
+import { displayPath } from "../util/display-path.js";
 import { detectUi, makeListr, type Task } from "./ui.js";
 
 export interface UnpackCliOptions {

@@ -10,13 +10,21 @@
 // `target_commitish` (default: the default branch), silently, as GitHub does.
 // Tokens: `token` may write, `readOnlyTokens` may only read (writes get 403). Faults: fail a
 // chosen request with a status, optionally leaving a half-uploaded asset (`state: "starter"`).
+// Immutable releases (a repository setting an org admin can turn on for every repository): a
+// published release is `immutable`; its assets cannot be added or deleted, its tag cannot move
+// or be deleted, and once such a release is deleted its tag can never be created again — neither
+// by another release nor by a git push (GH013). Drafts stay mutable until published.
 import { execFile } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const exec = promisify(execFile);
+const PRE_RECEIVE = fileURLToPath(new URL("./pre-receive.mjs", import.meta.url));
 
 export interface FakeAsset {
   id: number;
@@ -34,6 +42,8 @@ export interface FakeAsset {
 export interface FakeRelease {
   id: number;
   tag_name: string;
+  /** Published while immutable releases were on: assets and tag locked. */
+  immutable: boolean;
   name: string | null;
   body: string | null;
   draft: boolean;
@@ -77,9 +87,11 @@ export interface FakeGitHubOptions {
   readOnlyTokens?: string[];
   /** Report `digest: sha256:...` on assets, like github.com since 2025 (default true); false mimics an older GHE. */
   digests?: boolean;
-  /** Repositories that exist (owner/name) and the bare git repository holding each one's refs. */
+  /** Repositories that exist (owner/name) and the bare git repository holding each one's refs (its `clone_url`). */
   repos?: Record<string, string>;
   defaultBranch?: string;
+  /** Immutable releases turned on for every repository (default false); `setImmutable` changes it. */
+  immutableReleases?: boolean;
 }
 
 export interface FakeGitHub {
@@ -96,6 +108,10 @@ export interface FakeGitHub {
   /** Requests that changed state (POST/PATCH/DELETE), for "a rerun changes nothing" asserts. */
   writes(): LoggedRequest[];
   assetsOf(tag: string): FakeAsset[];
+  /** Turn immutable releases on or off (releases published before keep what they were). */
+  setImmutable(on: boolean): void;
+  /** Tags no release and no push may use again (their immutable release was deleted). */
+  burnedTags: Set<string>;
   close(): Promise<void>;
 }
 
@@ -107,6 +123,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const digests = opts.digests ?? true;
   const defaultBranch = opts.defaultBranch ?? "main";
   const repos = opts.repos ?? {};
+  let immutableOn = opts.immutableReleases ?? false;
+  const burned = new Set<string>();
   const releases = new Map<number, FakeRelease>();
   const assets = new Map<number, FakeAsset>();
   const requests: LoggedRequest[] = [];
@@ -131,6 +149,38 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     return { type: type.out === "tag" ? "tag" : "commit", sha: r.out };
   };
 
+  // The bare repositories enforce what GitHub enforces on pushes: a pre-receive hook reads the
+  // locked and burned tags the API keeps in a state file beside it.
+  const lockedTags = new Set<string>();
+  const refKey = (owner: string, repo: string, tag: string) => `${owner}/${repo}:${tag}`;
+  const writeRefState = (): void => {
+    for (const [full, dir] of Object.entries(repos)) {
+      const mine = (set: Set<string>) => [...set].filter((k) => k.startsWith(`${full}:`)).map((k) => k.slice(full.length + 1));
+      writeFileSync(path.join(dir, "fake-github-refs.json"), JSON.stringify({ locked: mine(lockedTags), burned: mine(burned) }));
+    }
+  };
+  for (const dir of Object.values(repos)) {
+    mkdirSync(path.join(dir, "hooks"), { recursive: true });
+    writeFileSync(path.join(dir, "hooks", "pre-receive"), `#!/bin/sh\nexec "${process.execPath}" "${PRE_RECEIVE}"\n`, { mode: 0o755 });
+  }
+  writeRefState();
+  /** Why GitHub refuses to let a release (or a push) create `tag`, if it does. */
+  const tagRefusal = (owner: string, repo: string, tag: string): string | undefined =>
+    burned.has(refKey(owner, repo, tag)) ? "tag_name was used by an immutable release" : undefined;
+  const publish = async (r: FakeRelease): Promise<{ ok: true } | { ok: false; status: number; body: unknown }> => {
+    const refused = tagRefusal(r.owner, r.repo, r.tag_name);
+    if (refused) return { ok: false, status: 422, body: { message: "Validation Failed", errors: [{ resource: "Release", code: "custom", field: "tag_name", message: refused }] } };
+    const t = await createTagIfMissing(r);
+    if (!t.ok) return t;
+    r.immutable = immutableOn;
+    if (r.immutable) {
+      lockedTags.add(refKey(r.owner, r.repo, r.tag_name));
+      writeRefState();
+    }
+    return { ok: true };
+  };
+  const immutableError = (message: string) => ({ message, documentation_url: "https://docs.github.com/rest/releases" });
+
   const releaseJson = (r: FakeRelease): Record<string, unknown> => ({
     id: r.id,
     tag_name: r.tag_name,
@@ -139,6 +189,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     draft: r.draft,
     prerelease: r.prerelease,
     target_commitish: r.target_commitish,
+    immutable: r.immutable,
     url: `${base.api}/repos/${r.owner}/${r.repo}/releases/${r.id}`,
     html_url: `${base.api}/${r.owner}/${r.repo}/releases/tag/${encodeURIComponent(r.tag_name)}`,
     assets_url: `${base.api}/repos/${r.owner}/${r.repo}/releases/${r.id}/assets`,
@@ -293,8 +344,14 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         owner: { login: g[1] },
         default_branch: defaultBranch,
         html_url: `${base.api}/${full}`,
+        // What `git clone` of the repository uses: here, the bare repository that stands for it.
+        clone_url: `file://${repos[full]}`,
+        fork: false,
         permissions: { admin: false, maintain: w, push: w, triage: w, pull: true },
       });
+    }
+    if ((g = /^\/repos\/([^/]+)\/([^/]+)\/immutable-releases$/.exec(p)) && method === "GET" && known(g[1]!, g[2]!)) {
+      return immutableOn ? reply(200, { enabled: true, enforced_by_owner: false }) : reply(404, { message: "Not Found" });
     }
     if ((g = /^\/repos\/([^/]+)\/([^/]+)\//.exec(p)) && !known(g[1]!, g[2]!)) {
       await readBody(req);
@@ -306,6 +363,28 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const tag = decodeURIComponent(g[3]!).slice("tags/".length);
       const t = await tagRef(`${g[1]}/${g[2]}`, tag);
       return t ? reply(200, { ref: `refs/tags/${tag}`, object: { type: t.type, sha: t.sha } }) : reply(404, { message: "Not Found" });
+    }
+    if ((g = /^\/repos\/([^/]+)\/([^/]+)\/git\/matching-refs\/(.+)$/.exec(p)) && method === "GET") {
+      const prefix = `refs/${decodeURIComponent(g[3]!)}`;
+      const out = await git(`${g[1]}/${g[2]}`, ["for-each-ref", "--format=%(refname) %(objectname) %(objecttype)", prefix.endsWith("/") ? prefix : `${prefix}*`]);
+      const refs = out.out.split("\n").filter(Boolean).map((l) => l.split(" ")).filter(([ref]) => ref!.startsWith(prefix));
+      return reply(200, refs.map(([ref, sha, type]) => ({ ref, object: { type, sha } })));
+    }
+    if ((g = /^\/repos\/([^/]+)\/([^/]+)\/git\/refs$/.exec(p)) && method === "POST") {
+      const b = JSON.parse((await readBody(req)).toString("utf8") || "{}") as { ref?: string; sha?: string };
+      const tag = b.ref?.startsWith("refs/tags/") ? b.ref.slice("refs/tags/".length) : undefined;
+      if (tag && tagRefusal(g[1]!, g[2]!, tag)) return reply(422, { message: "Reference update failed: Cannot create ref due to creations being restricted." });
+      const r = await git(`${g[1]}/${g[2]}`, ["update-ref", b.ref ?? "", b.sha ?? "", ""]);
+      return r.ok ? reply(201, { ref: b.ref, object: { type: "commit", sha: b.sha } }) : reply(422, { message: "Reference already exists" });
+    }
+    if ((g = /^\/repos\/([^/]+)\/([^/]+)\/git\/refs\/(.+)$/.exec(p)) && (method === "PATCH" || method === "DELETE")) {
+      const ref = `refs/${decodeURIComponent(g[3]!)}`;
+      const body = method === "PATCH" ? (JSON.parse((await readBody(req)).toString("utf8") || "{}") as { sha?: string }) : {};
+      if (ref.startsWith("refs/tags/") && lockedTags.has(refKey(g[1]!, g[2]!, ref.slice("refs/tags/".length)))) {
+        return reply(422, { message: "Cannot update this protected ref: the tag of an immutable release cannot be moved or deleted" });
+      }
+      const r = await git(`${g[1]}/${g[2]}`, method === "DELETE" ? ["update-ref", "-d", ref] : ["update-ref", ref, body.sha ?? ""]);
+      return r.ok ? reply(method === "DELETE" ? 204 : 200, method === "DELETE" ? undefined : { ref, object: { type: "commit", sha: body.sha } }) : reply(422, { message: "Reference does not exist" });
     }
     if ((g = /^\/repos\/([^/]+)\/([^/]+)\/git\/tags\/([0-9a-f]{40})$/.exec(p)) && method === "GET") {
       const full = `${g[1]}/${g[2]}`;
@@ -323,7 +402,17 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     if ((g = /^\/repos\/([^/]+)\/([^/]+)\/releases$/.exec(p))) {
       const [owner, repo] = [g[1]!, g[2]!];
       if (method === "GET") {
-        return reply(200, [...releases.values()].filter((x) => x.owner === owner && x.repo === repo).reverse().map(releaseJson));
+        const all = [...releases.values()].filter((x) => x.owner === owner && x.repo === repo).reverse();
+        const perPage = Number(log.query.per_page ?? 30);
+        const page = Number(log.query.page ?? 1);
+        const headers: Record<string, string> = {};
+        if (page * perPage < all.length) {
+          const next = new URL(`${base.api}${p}`);
+          next.searchParams.set("per_page", String(perPage));
+          next.searchParams.set("page", String(page + 1));
+          headers.link = `<${next.toString()}>; rel="next"`;
+        }
+        return reply(200, all.slice((page - 1) * perPage, page * perPage).map(releaseJson), headers);
       }
       if (method === "POST") {
         const b = JSON.parse((await readBody(req)).toString("utf8") || "{}") as Partial<FakeRelease>;
@@ -339,11 +428,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
           draft: b.draft ?? false,
           prerelease: b.prerelease ?? false,
           target_commitish: b.target_commitish ?? defaultBranch,
+          immutable: false,
           owner,
           repo,
         };
         if (!r.draft) {
-          const t = await createTagIfMissing(r);
+          const t = await publish(r);
           if (!t.ok) return reply(t.status, t.body);
         }
         releases.set(r.id, r);
@@ -363,14 +453,24 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         for (const k of ["tag_name", "name", "body", "draft", "prerelease", "target_commitish"] as const) {
           if (b[k] !== undefined) (next as unknown as Record<string, unknown>)[k] = b[k];
         }
-        if (!next.draft) {
-          const t = await createTagIfMissing(next);
+        if (r.immutable) {
+          // Only the title and the notes of an immutable release can change.
+          const locked = (["tag_name", "draft", "prerelease", "target_commitish"] as const).filter((k) => next[k] !== r[k]);
+          if (locked.length) return reply(422, { message: "Validation Failed", errors: [{ resource: "Release", code: "custom", field: locked[0], message: "Cannot modify an immutable release" }] });
+        } else if (!next.draft) {
+          const t = await publish(next);
           if (!t.ok) return reply(t.status, t.body);
         }
         Object.assign(r, next);
         return reply(200, releaseJson(r));
       }
       if (method === "DELETE") {
+        // The tag of a deleted immutable release may then be deleted, but never created again.
+        if (r.immutable) {
+          lockedTags.delete(refKey(r.owner, r.repo, r.tag_name));
+          burned.add(refKey(r.owner, r.repo, r.tag_name));
+          writeRefState();
+        }
         releases.delete(r.id);
         for (const a of [...assets.values()]) if (a.releaseId === r.id) assets.delete(a.id);
         return reply(204);
@@ -396,6 +496,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const a = assets.get(Number(g[3]));
       if (!a) return reply(404, { message: "Not Found" });
       if (method === "DELETE") {
+        if (releases.get(a.releaseId)?.immutable) return reply(422, immutableError("Cannot delete assets of an immutable release."));
         assets.delete(a.id);
         return reply(204);
       }
@@ -419,6 +520,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     if (!g || log.method !== "POST") return reply(404, { message: "Not Found" });
     const r = releases.get(Number(g[3]));
     if (!r) return reply(404, { message: "Not Found" });
+    if (r.immutable) return reply(422, immutableError("Cannot upload assets to an immutable release."));
     const name = log.query.name;
     if (!name) return reply(422, { message: "Validation Failed", errors: [{ field: "name", code: "missing" }] });
     if (req.headers["content-length"] !== undefined && Number(req.headers["content-length"]) !== bytes.length) {
@@ -476,6 +578,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     },
     clearFaults: () => void faults.splice(0),
     writes: () => requests.filter((r) => r.method !== "GET" && r.method !== "HEAD"),
+    setImmutable: (on) => void (immutableOn = on),
+    burnedTags: burned,
     assetsOf: (tag) => {
       const r = [...releases.values()].find((x) => x.tag_name === tag);
       return r ? [...assets.values()].filter((a) => a.releaseId === r.id) : [];

@@ -176,6 +176,10 @@ export async function expectReleased(p: Project) {
   const archive = readFileSync(path.join(p.work, "out", "ckpt.tar.gz"));
   expect(createHash("sha256").update(assets.find((a) => a.name === "ckpt.tar.gz")!.bytes).digest("hex")).toBe(createHash("sha256").update(archive).digest("hex"));
   const release = [...p.gh.releases.values()][0]!;
+  expect(release.draft).toBe(false);
   expect(release.body).toContain(hubMain.slice(0, 7));
+  // Nothing staged is left: no staging branch on the Hub, and a repo the release created is public.
+  expect(git(hubRepo, "for-each-ref", "--format=%(refname)", "refs/heads/")).toBe("refs/heads/main");
+  expect((await p.hub.store.meta(REPO_ID)).private).toBe(false);
 }
 

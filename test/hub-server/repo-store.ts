@@ -367,6 +367,25 @@ export class RepoStore {
     return oid;
   }
 
+  async createBranch(repoId: string, branch: string, commit: string): Promise<void> {
+    const r = await git(["check-ref-format", `refs/heads/${branch}`], { okCodes: [1] });
+    if (r.code !== 0) throw new HubError(400, `Invalid branch name: ${branch}`);
+    // Created only when absent (the empty old value).
+    const u = await git(["update-ref", `refs/heads/${branch}`, commit, ""], { cwd: this.dir(repoId), okCodes: [1, 128] });
+    if (u.code !== 0) throw new HubError(409, `Reference already exists: refs/heads/${branch}`);
+  }
+
+  /** False when there is no such branch. */
+  async deleteBranch(repoId: string, branch: string): Promise<boolean> {
+    if (!(await this.branchHead(repoId, branch))) return false;
+    await git(["update-ref", "-d", `refs/heads/${branch}`], { cwd: this.dir(repoId) });
+    return true;
+  }
+
+  async setPrivate(repoId: string, priv: boolean): Promise<void> {
+    await writeFile(path.join(this.dir(repoId), "hub.json"), JSON.stringify({ ...(await this.meta(repoId)), private: priv }));
+  }
+
   async createTag(repoId: string, tag: string, commit: string, message?: string): Promise<void> {
     const cwd = this.dir(repoId);
     const r = await git(["check-ref-format", `refs/tags/${tag}`], { okCodes: [1] });

@@ -550,6 +550,29 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
         }
         return send(res, 200, page.map(treeJson), headers);
       }
+      // Branches (huggingface_hub create_branch / delete_branch): a new branch starts at
+      // `startingPoint` (a revision), else at main's head; an existing one is a conflict.
+      if ((r = /^branch\/(.+)$/.exec(rest)) && (method === "POST" || method === "DELETE")) {
+        await requireWrite(token, repoId);
+        const branch = decodeURIComponent(r[1]!);
+        if (method === "DELETE") {
+          if (branch === "main") throw new HubError(403, "Cannot delete the default branch");
+          if (!(await store.deleteBranch(repoId, branch))) throw new HubError(404, `Branch ${branch} not found`, "RevisionNotFound");
+          return send(res, 200, { success: true });
+        }
+        const body = await readJson<{ startingPoint?: string }>(req);
+        const start = await store.resolve(repoId, body.startingPoint ?? "main");
+        if (!start) throw new HubError(404, `Invalid rev id: ${body.startingPoint}`, "RevisionNotFound");
+        await store.createBranch(repoId, branch, start);
+        return send(res, 200, { success: true });
+      }
+      // Visibility (huggingface_hub update_repo_settings).
+      if (rest === "settings" && method === "PUT") {
+        await requireWrite(token, repoId);
+        const body = await readJson<{ private?: boolean }>(req);
+        if (body.private !== undefined) await store.setPrivate(repoId, !!body.private);
+        return send(res, 200, { success: true });
+      }
       if ((r = /^tag\/(.+)$/.exec(rest)) && method === "POST") {
         await requireWrite(token, repoId);
         const body = await readJson<{ tag: string; message?: string }>(req);
