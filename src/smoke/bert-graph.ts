@@ -1,18 +1,20 @@
 // The BERT masked-LM forward (HF BertForPreTraining / BertForMaskedLM math): the config and the
-// checkpoint's tensors it needs, and the two ONNX graphs the CPU engine runs step by step. Neither
-// graph holds a weight: every weight is an input, fed once per step from the weights files.
+// checkpoint's tensors it needs, and the ONNX graphs the CPU engine runs step by step. No graph
+// holds a weight: every weight is an input, fed once per step from the weights files.
 //
+//   layer      one whole encoder layer, x [N, H] → [N, H], when its weights fit one step; else
 //   linear     y = act(x · Wᵀ + b)          x [N, in], W [k, in] (k rows of a weight), b [k]
 //   attention  softmax(q kᵀ / √d + bias) v   for a group of heads: q, k, v = x · W{q,k,v}ᵀ + b of
-//              those heads' rows, x [N, H] with N = R * T (R rows of T tokens; several cases may
-//              share a row, kept apart by attn_bias [R, 1, T, T]: 0 where a query may attend a key,
-//              float32 min elsewhere) → ctx [N, heads * d]
+//              those heads' rows → ctx [N, heads * d]
+//   add_ln     LayerNorm(x + residual)
+// x [N, H] holds N = R * T tokens: R rows of T, several cases may share a row, kept apart by
+// attn_bias [R, 1, T, T] (0 where a query may attend a key, float32 min elsewhere).
 import { printable } from "../checkpoint/printable.js";
 import path from "node:path";
 import type { TensorInfo } from "../checkpoint/types.js";
 import { describeShapeMismatch, dim, sameShape, type Dim } from "../checks/config-dims.js";
 import { UserError } from "../report.js";
-import { attr, DT, encodeModel, GraphBuilder } from "./onnx.js";
+import { attr, DT, encodeModel, GraphBuilder, type ValueInfo } from "./onnx.js";
 
 export interface BertConfig {
   hiddenSize: number;
@@ -194,53 +196,89 @@ function activation(g: GraphBuilder, x: string, act: BertConfig["hiddenAct"]): s
   return g.op("Mul", [g.op("Mul", [x, g.op("Add", [t, g.float([1], [])])]), g.float([0.5], [])], undefined, "gelu");
 }
 
-const f32 = (name: string, shape: (number | string)[]) => ({ name, elemType: DT.FLOAT, shape });
+const linear = (g: GraphBuilder, x: string, w: string, b: string): string => g.op("Gemm", [x, w, b], { transB: attr.int(1) }, "linear");
 
-/** y = x · wᵀ + b, then the activation when one is named. */
-export function linearModel(act?: BertConfig["hiddenAct"]): Uint8Array {
-  const g = new GraphBuilder();
-  const y = g.op("Gemm", ["x", "w", "b"], { transB: attr.int(1) }, "linear");
-  g.nodes.push({ op: "Identity", inputs: [act ? activation(g, y, act) : y], outputs: ["y"] });
-  return encodeModel(
-    {
-      name: act ? `linear_${act}` : "linear",
-      nodes: g.nodes,
-      initializers: g.initializers,
-      inputs: [f32("x", ["n", "in"]), f32("w", ["k", "in"]), f32("b", ["k"])],
-      outputs: [f32("y", ["n", "k"])],
-    },
-    OPSET,
-  );
-}
+/** LayerNorm(x + residual), as BertSelfOutput and BertOutput apply it. */
+const addLayerNorm = (g: GraphBuilder, x: string, residual: string, gamma: string, beta: string, eps: number): string =>
+  g.op("LayerNormalization", [g.op("Add", [x, residual]), gamma, beta], { axis: attr.int(-1), epsilon: attr.float(eps) }, "ln");
 
-/** Self-attention of a group of heads of width `headDim`, their projections' rows as inputs. */
-export function attentionModel(headDim: number): Uint8Array {
-  const g = new GraphBuilder();
-  // heads_shape = [R, T, heads, headDim], flat_shape = [N, heads * headDim]
+/**
+ * Self-attention of the heads whose projection rows are w{q,k,v}/b{q,k,v}: the context [N, width].
+ * heads_shape = [R, T, heads, headDim] and flat_shape = [N, width] come in as inputs.
+ */
+function attention(g: GraphBuilder, x: string, headDim: number, w: (name: string) => string): string {
   const heads = (v: string, perm: number[]): string =>
-    g.op("Transpose", [g.op("Reshape", [g.op("Gemm", ["x", `w${v}`, `b${v}`], { transB: attr.int(1) }, v), "heads_shape"])], { perm: attr.ints(perm) });
+    g.op("Transpose", [g.op("Reshape", [linear(g, x, w(`w${v}`), w(`b${v}`)), "heads_shape"])], { perm: attr.ints(perm) });
   const q = heads("q", [0, 2, 1, 3]);
   const k = heads("k", [0, 2, 3, 1]);
   const v = heads("v", [0, 2, 1, 3]);
   const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.float([Math.sqrt(headDim)], [])]), "attn_bias"]);
   const probs = g.op("Softmax", [scores], { axis: attr.int(-1) });
   const ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: attr.ints([0, 2, 1, 3]) });
-  g.nodes.push({ op: "Reshape", inputs: [ctx, "flat_shape"], outputs: ["ctx"] });
-  const int64 = (name: string, n: number) => ({ name, elemType: DT.INT64, shape: [n] });
-  return encodeModel(
-    {
-      name: "attention",
-      nodes: g.nodes,
-      initializers: g.initializers,
-      inputs: [
-        f32("x", ["n", "hidden"]),
-        f32("attn_bias", ["rows", 1, "seq", "seq"]),
-        int64("heads_shape", 4),
-        int64("flat_shape", 2),
-        ...["q", "k", "v"].flatMap((p) => [f32(`w${p}`, ["width", "hidden"]), f32(`b${p}`, ["width"])]),
-      ],
-      outputs: [f32("ctx", ["n", "width"])],
-    },
-    OPSET,
-  );
+  return g.op("Reshape", [ctx, "flat_shape"]);
+}
+
+const f32 = (name: string, shape: (number | string)[]) => ({ name, elemType: DT.FLOAT, shape });
+const int64 = (name: string, n: number) => ({ name, elemType: DT.INT64, shape: [n] });
+/** The inputs every attention graph takes besides its weights. */
+const attentionInputs = [f32("x", ["n", "hidden"]), f32("attn_bias", ["rows", 1, "seq", "seq"]), int64("heads_shape", 4), int64("flat_shape", 2)];
+
+function model(name: string, g: GraphBuilder, result: string, inputs: ValueInfo[], output: ValueInfo): Uint8Array {
+  g.nodes.push({ op: "Identity", inputs: [result], outputs: [output.name] });
+  return encodeModel({ name, nodes: g.nodes, initializers: g.initializers, inputs, outputs: [output] }, OPSET);
+}
+
+/** y = x · wᵀ + b, then the activation when one is named. */
+export function linearModel(act?: BertConfig["hiddenAct"]): Uint8Array {
+  const g = new GraphBuilder();
+  const y = linear(g, "x", "w", "b");
+  return model(act ? `linear_${act}` : "linear", g, act ? activation(g, y, act) : y, [f32("x", ["n", "in"]), f32("w", ["k", "in"]), f32("b", ["k"])], f32("y", ["n", "k"]));
+}
+
+/** Self-attention of a group of heads of width `headDim`, their projections' rows as inputs. */
+export function attentionModel(headDim: number): Uint8Array {
+  const g = new GraphBuilder();
+  const ctx = attention(g, "x", headDim, (n) => n);
+  const weights = ["q", "k", "v"].flatMap((p) => [f32(`w${p}`, ["width", "hidden"]), f32(`b${p}`, ["width"])]);
+  return model("attention", g, ctx, [...attentionInputs, ...weights], f32("ctx", ["n", "width"]));
+}
+
+/** y = LayerNorm(x + residual). */
+export function addLayerNormModel(eps: number): Uint8Array {
+  const g = new GraphBuilder();
+  const y = addLayerNorm(g, "x", "residual", "gamma", "beta", eps);
+  return model("add_layer_norm", g, y, [f32("x", ["n", "h"]), f32("residual", ["n", "h"]), f32("gamma", ["h"]), f32("beta", ["h"])], f32("y", ["n", "h"]));
+}
+
+/** The weights of one encoder layer, in the order `layerModel` takes them (after the attention inputs). */
+export const LAYER_WEIGHTS = [
+  ["wq", "attention.self.query.weight"],
+  ["bq", "attention.self.query.bias"],
+  ["wk", "attention.self.key.weight"],
+  ["bk", "attention.self.key.bias"],
+  ["wv", "attention.self.value.weight"],
+  ["bv", "attention.self.value.bias"],
+  ["wo", "attention.output.dense.weight"],
+  ["bo", "attention.output.dense.bias"],
+  ["ln1_gamma", "attention.output.LayerNorm.weight"],
+  ["ln1_beta", "attention.output.LayerNorm.bias"],
+  ["wi", "intermediate.dense.weight"],
+  ["bi", "intermediate.dense.bias"],
+  ["wf", "output.dense.weight"],
+  ["bf", "output.dense.bias"],
+  ["ln2_gamma", "output.LayerNorm.weight"],
+  ["ln2_beta", "output.LayerNorm.bias"],
+] as const;
+
+/** One whole encoder layer (BertLayer), every weight an input: the same operations as the steps above, in one run. */
+export function layerModel(cfg: BertConfig): Uint8Array {
+  const g = new GraphBuilder();
+  const hd = cfg.hiddenSize / cfg.numHeads;
+  const ctx = attention(g, "x", hd, (n) => n);
+  const x1 = addLayerNorm(g, linear(g, ctx, "wo", "bo"), "x", "ln1_gamma", "ln1_beta", cfg.eps);
+  const mid = activation(g, linear(g, x1, "wi", "bi"), cfg.hiddenAct);
+  const y = addLayerNorm(g, linear(g, mid, "wf", "bf"), x1, "ln2_gamma", "ln2_beta", cfg.eps);
+  const shapes: Record<string, (number | string)[]> = { w: ["out", "in"], b: ["out"], l: ["hidden"] };
+  const weights = LAYER_WEIGHTS.map(([name]) => f32(name, shapes[name[0]!]!));
+  return model("bert_layer", g, y, [...attentionInputs, ...weights], f32("y", ["n", "hidden"]));
 }

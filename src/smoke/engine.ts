@@ -16,7 +16,16 @@ import type { WeightsIndex } from "../checkpoint/types.js";
 import { chosenWeightsSet, describeSet, type SetTensor, type WeightsSet, whyUnreadable } from "../checkpoint/weight-sets.js";
 import { openWeights, type WeightsReader } from "../checkpoint/weights.js";
 import { UserError } from "../report.js";
-import { attentionModel, linearModel, parseBertConfig, resolveBertTensors, type BertConfig } from "./bert-graph.js";
+import {
+  addLayerNormModel,
+  attentionModel,
+  LAYER_WEIGHTS,
+  layerModel,
+  linearModel,
+  parseBertConfig,
+  resolveBertTensors,
+  type BertConfig,
+} from "./bert-graph.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
 
 export interface EngineOptions {
@@ -35,8 +44,11 @@ export interface EngineOptions {
   sessionOptions?: Record<string, unknown>;
 }
 
-/** 32 MiB: BERT-base and BERT-large layers take a step or two per matrix, the vocabulary three or four. */
-export const DEFAULT_STEP_BYTES = Number(process.env.STEP_MB ?? 32) * 1024 * 1024;
+/**
+ * 64 MiB: a whole BERT-base (28 MB) or BERT-large (50 MB) layer is one step, one graph run; wider
+ * layers (XLM-R XL and up) run as steps of rows, and the vocabulary takes two steps or more.
+ */
+export const DEFAULT_STEP_BYTES = 64 * 1024 * 1024;
 
 /** Activations of one batch (tokens × the widest layer, attention scores of a group of heads) stay under this. */
 const ACTIVATION_BYTES = 32 * 1024 * 1024;
@@ -105,14 +117,13 @@ interface Step {
 const rowSize = (t: SetTensor): number => numel(t.shape.slice(1));
 const readFloats = (r: RowRead): number => r.count * rowSize(r.tensor);
 
-/** `n` split into `parts` nearly equal consecutive ranges. */
-function ranges(n: number, parts: number): { start: number; count: number }[] {
+/**
+ * [0, n) in consecutive ranges of `per` (the last one shorter): every step but the last fills the
+ * buffer, so the memory a model needs is the buffer's whatever its size.
+ */
+function ranges(n: number, per: number): { start: number; count: number }[] {
   const out: { start: number; count: number }[] = [];
-  for (let i = 0, start = 0; i < parts; i++) {
-    const count = Math.floor((n * (i + 1)) / parts) - Math.floor((n * i) / parts);
-    if (count) out.push({ start, count });
-    start += count;
-  }
+  for (let start = 0; start < n; start += per) out.push({ start, count: Math.min(per, n - start) });
   return out;
 }
 
@@ -121,15 +132,11 @@ function putColumns(block: Float32Array, rows: number, width: number, into: Floa
   for (let r = 0; r < rows; r++) into.set(block.subarray(r * width, (r + 1) * width), r * full + at);
 }
 
-/** x = LayerNorm(x + residual) row by row (residual optional), statistics in double precision. */
-function layerNorm(x: Float32Array, width: number, gamma: Float32Array, beta: Float32Array, eps: number, residual?: Float32Array): void {
+/** x = LayerNorm(x) row by row, statistics in double precision. */
+function layerNorm(x: Float32Array, width: number, gamma: Float32Array, beta: Float32Array, eps: number): void {
   for (let base = 0; base < x.length; base += width) {
     let mean = 0;
-    for (let j = 0; j < width; j++) {
-      const v = residual ? Math.fround(x[base + j]! + residual[base + j]!) : x[base + j]!;
-      x[base + j] = v;
-      mean += v;
-    }
+    for (let j = 0; j < width; j++) mean += x[base + j]!;
     mean /= width;
     let variance = 0;
     for (let j = 0; j < width; j++) variance += (x[base + j]! - mean) ** 2;
@@ -139,9 +146,11 @@ function layerNorm(x: Float32Array, width: number, gamma: Float32Array, beta: Fl
 }
 
 interface Sessions {
+  layer: InferenceSession;
   linear: InferenceSession;
   activated: InferenceSession;
   attention: InferenceSession;
+  addLayerNorm: InferenceSession;
 }
 
 export class CpuEngine {
@@ -176,7 +185,13 @@ export class CpuEngine {
     const t2 = performance.now();
     const ort = await ortPromise;
 
-    const models = { linear: linearModel(), activated: linearModel(config.hiddenAct), attention: attentionModel(config.hiddenSize / config.numHeads) };
+    const models = {
+      layer: layerModel(config),
+      linear: linearModel(),
+      activated: linearModel(config.hiddenAct),
+      attention: attentionModel(config.hiddenSize / config.numHeads),
+      addLayerNorm: addLayerNormModel(config.eps),
+    };
     const graphMs = performance.now() - t2;
     const extra = (opts.sessionOptions?.extra as Record<string, unknown> | undefined) ?? {};
     const sessionOptions: InferenceSession.SessionOptions = {
@@ -189,14 +204,16 @@ export class CpuEngine {
         session: {
           // the weights are inputs that change every run: nothing to pre-pack
           disable_prepacking: "1",
-          // three sessions' threads take turns with the reads of the next step: spinning between
+          // the sessions' threads take turns with the reads of the next step: spinning between
           // runs would take the cores they need
           "intra_op.allow_spinning": "0",
           ...((extra.session as Record<string, unknown> | undefined) ?? {}),
         },
       },
     };
-    const [linear, activated, attention] = await Promise.all([models.linear, models.activated, models.attention].map((m) => ort.InferenceSession.create(m, sessionOptions)));
+    const names = Object.keys(models) as (keyof Sessions)[];
+    const created = await Promise.all(names.map((k) => ort.InferenceSession.create(models[k], sessionOptions)));
+    const sessions = Object.fromEntries(names.map((k, i) => [k, created[i]!])) as unknown as Sessions;
     const t3 = performance.now();
 
     const stepBytes = opts.stepBytes ?? DEFAULT_STEP_BYTES;
@@ -208,7 +225,7 @@ export class CpuEngine {
       tokenizer,
       config,
       tensors,
-      { linear: linear!, activated: activated!, attention: attention! },
+      sessions,
       ort,
       Math.max(1, Math.floor(stepBytes / 4)),
       `onnxruntime-node${version ? ` ${version}` : ""} CPU, BERT run step by step (at most ${(stepBytes / 2 ** 20).toFixed(stepBytes % 2 ** 20 ? 2 : 0)} MiB of weights a step), ` +
@@ -292,7 +309,7 @@ export class CpuEngine {
     return r;
   }
 
-  /** The step's rows, read into `slot` one after the other (all reads in flight at once). */
+  /** The step's rows, read into `slot`. */
   private async load(step: Step, slot: Float32Array): Promise<Float32Array[]> {
     let at = 0;
     const views = step.reads.map((r) => {
@@ -335,10 +352,12 @@ export class CpuEngine {
 
   /** Steps of y = act(x · Wᵀ + b) over row chunks of W, each chunk's outputs put in their columns of y. */
   private linearSteps(prefix: string, input: () => { x: Float32Array; n: number }, y: Float32Array, activated: boolean): Step[] {
-    const w = this.tensor(`${prefix}.weight`);
-    const b = this.tensor(`${prefix}.bias`);
+    return this.projectionSteps(this.tensor(`${prefix}.weight`), this.tensor(`${prefix}.bias`), input, y, activated);
+  }
+
+  private projectionSteps(w: SetTensor, b: SetTensor, input: () => { x: Float32Array; n: number }, y: Float32Array, activated: boolean): Step[] {
     const [outF, inF] = [w.shape[0]!, w.shape[1]!];
-    const chunks = ranges(outF, Math.ceil(outF / Math.max(1, Math.floor(this.stepFloats / (inF + 1)))));
+    const chunks = ranges(outF, Math.max(1, Math.floor(this.stepFloats / (inF + 1))));
     const session = activated ? this.sessions.activated : this.sessions.linear;
     const { Tensor: OrtTensor } = this.ort;
     return chunks.map(({ start, count }) => ({
@@ -358,11 +377,29 @@ export class CpuEngine {
     }));
   }
 
-  /** The step of LayerNorm(x + residual) with the named LayerNorm's weights. */
-  private layerNormStep(prefix: string, x: () => Float32Array, residual?: () => Float32Array): Step {
+  /** The step of x = LayerNorm(x) in plain arithmetic (embeddings, head). */
+  private layerNormStep(prefix: string, x: () => Float32Array): Step {
     return {
       reads: [this.whole(`${prefix}.weight`), this.whole(`${prefix}.bias`)],
-      run: ([gamma, beta]) => layerNorm(x(), this.config.hiddenSize, gamma!, beta!, this.config.eps, residual?.()),
+      run: ([gamma, beta]) => layerNorm(x(), this.config.hiddenSize, gamma!, beta!, this.config.eps),
+    };
+  }
+
+  /** The step of x = LayerNorm(y + x) inside an encoder layer, with the operations the layer graph uses. */
+  private addLayerNormStep(prefix: string, x: Float32Array, y: Float32Array, n: number): Step {
+    const { Tensor: OrtTensor } = this.ort;
+    const H = this.config.hiddenSize;
+    return {
+      reads: [this.whole(`${prefix}.weight`), this.whole(`${prefix}.bias`)],
+      run: async ([gamma, beta]) => {
+        const r = await this.sessions.addLayerNorm.run({
+          x: new OrtTensor("float32", y, [n, H]),
+          residual: new OrtTensor("float32", x, [n, H]),
+          gamma: new OrtTensor("float32", gamma!, [H]),
+          beta: new OrtTensor("float32", beta!, [H]),
+        });
+        x.set(r.y!.data as Float32Array);
+      },
     };
   }
 
@@ -447,26 +484,44 @@ export class CpuEngine {
     });
     steps.push(this.layerNormStep("embeddings.LayerNorm", () => s.x));
 
+    const f = (data: Float32Array, dims: number[]) => new OrtTensor("float32", data, dims);
+    const i64 = (values: number[]) => new OrtTensor("int64", BigInt64Array.from(values.map(BigInt)), [values.length]);
     // heads per attention step: bounded by the step's weights and by the group's attention scores
     const perHead = 3 * hd * (H + 1);
     const byWeights = Math.max(1, Math.floor(this.stepFloats / perHead));
     const byScores = Math.max(1, Math.floor(ACTIVATION_BYTES / (4 * 3 * N * T)));
-    const groups = ranges(cfg.numHeads, Math.ceil(cfg.numHeads / Math.min(byWeights, byScores)));
-    const everyToken = () => ({ x: s.x, n: N });
+    const groups = ranges(cfg.numHeads, Math.min(byWeights, byScores));
+    // a layer whose weights fit one step runs as one graph; a larger one as steps of rows
+    const layerFloats = LAYER_WEIGHTS.reduce((n, [, name]) => n + numel(this.tensor(`encoder.layer.0.${name}`).shape), 0);
+    const wholeLayers = layerFloats <= this.stepFloats && groups.length === 1;
+    const attentionFeeds = (count: number) => ({
+      x: f(s.x, [N, H]),
+      attn_bias: biasTensor,
+      heads_shape: i64([R, T, count, hd]),
+      flat_shape: i64([N, count * hd]),
+    });
     for (let i = 0; i < cfg.numLayers; i++) {
       const p = `encoder.layer.${i}`;
+      if (wholeLayers) {
+        const reads = LAYER_WEIGHTS.map(([, name]) => this.whole(`${p}.${name}`));
+        steps.push({
+          reads,
+          run: async (w) => {
+            const weights = Object.fromEntries(LAYER_WEIGHTS.map(([name], j) => [name, f(w[j]!, reads[j]!.tensor.shape)]));
+            const r = await this.sessions.layer.run({ ...attentionFeeds(cfg.numHeads), ...weights });
+            s.x.set(r.y!.data as Float32Array);
+          },
+        });
+        continue;
+      }
       for (const g of groups) {
         const rowsOf = (name: string): RowRead => ({ tensor: this.tensor(`${p}.attention.self.${name}`), start: g.start * hd, count: g.count * hd });
         steps.push({
           reads: ["query", "key", "value"].flatMap((n) => [rowsOf(`${n}.weight`), rowsOf(`${n}.bias`)]),
           run: async ([wq, bq, wk, bk, wv, bv]) => {
             const width = g.count * hd;
-            const f = (data: Float32Array, dims: number[]) => new OrtTensor("float32", data, dims);
             const r = await this.sessions.attention.run({
-              x: f(s.x, [N, H]),
-              attn_bias: biasTensor,
-              heads_shape: new OrtTensor("int64", BigInt64Array.from([R, T, g.count, hd].map(BigInt)), [4]),
-              flat_shape: new OrtTensor("int64", BigInt64Array.from([N, width].map(BigInt)), [2]),
+              ...attentionFeeds(g.count),
               wq: f(wq!, [width, H]),
               bq: f(bq!, [width]),
               wk: f(wk!, [width, H]),
@@ -479,10 +534,10 @@ export class CpuEngine {
         });
       }
       steps.push(...this.linearSteps(`${p}.attention.output.dense`, () => ({ x: s.ctx, n: N }), s.attnOut, false));
-      steps.push(this.layerNormStep(`${p}.attention.output.LayerNorm`, () => s.x, () => s.attnOut));
-      steps.push(...this.linearSteps(`${p}.intermediate.dense`, everyToken, s.mid, true));
+      steps.push(this.addLayerNormStep(`${p}.attention.output.LayerNorm`, s.x, s.attnOut, N));
+      steps.push(...this.linearSteps(`${p}.intermediate.dense`, () => ({ x: s.x, n: N }), s.mid, true));
       steps.push(...this.linearSteps(`${p}.output.dense`, () => ({ x: s.mid, n: N }), s.ffnOut, false));
-      steps.push(this.layerNormStep(`${p}.output.LayerNorm`, () => s.x, () => s.ffnOut));
+      steps.push(this.addLayerNormStep(`${p}.output.LayerNorm`, s.x, s.ffnOut, N));
     }
 
     // masked-LM head on the masked tokens only
@@ -495,23 +550,7 @@ export class CpuEngine {
     // the vocabulary projection, `cls.predictions.decoder.weight` (the word embeddings when tied), in chunks of rows
     const decoder = this.tensor("cls.predictions.decoder.weight");
     const vocabBias = this.tensor("cls.predictions.bias");
-    const chunks = ranges(V, Math.ceil(V / Math.max(1, Math.floor(this.stepFloats / (H + 1)))));
-    for (const { start, count } of chunks) {
-      steps.push({
-        reads: [
-          { tensor: decoder, start, count },
-          { tensor: vocabBias, start, count },
-        ],
-        run: async ([wc, bc]) => {
-          const r = await this.sessions.linear.run({
-            x: new OrtTensor("float32", s.head, [M, H]),
-            w: new OrtTensor("float32", wc!, [count, H]),
-            b: new OrtTensor("float32", bc!, [count]),
-          });
-          putColumns(r.y!.data as Float32Array, M, count, s.logits, V, start);
-        },
-      });
-    }
+    steps.push(...this.projectionSteps(decoder, vocabBias, () => ({ x: s.head, n: M }), s.logits, false));
 
     await this.execute(steps);
     where.forEach((w, m) => {
