@@ -101,6 +101,24 @@ describe("CPU engine fidelity (torch reference outputs)", () => {
   });
 });
 
+describe("CPU engine runs", () => {
+  it("two runs started at once give what each gives alone (they take turns with the engine's buffer)", async () => {
+    const engine = await CpuEngine.load(sampleDir, { stepBytes: 4096 });
+    try {
+      const first = reference.cases.slice(0, 3).map((c) => c.input_ids);
+      const second = reference.cases.slice(3).map((c) => c.input_ids);
+      const [a, b] = await Promise.all([engine.run(first, 5), engine.run(second, 5)]);
+      const aloneA = await engine.run(first, 5);
+      const aloneB = await engine.run(second, 5);
+      const logits = (r: typeof a) => r.masks.flat().map((m) => Array.from(m.logits));
+      expect(logits(a)).toEqual(logits(aloneA));
+      expect(logits(b)).toEqual(logits(aloneB));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe("CPU engine on rewritten copies of the sample (safetensors)", () => {
   const dirs: string[] = [];
   let f32Dir = "";

@@ -157,6 +157,7 @@ export class CpuEngine {
   private readonly readers = new Map<WeightsIndex, Promise<WeightsReader>>();
   /** The buffer every step's rows are read into. */
   private slot: Float32Array | undefined;
+  private running: Promise<unknown> = Promise.resolve();
   /** What the last `run` did. */
   stats: RunStats = { steps: 0, bytesRead: 0, readMs: 0 };
 
@@ -239,7 +240,14 @@ export class CpuEngine {
    * sequences into one row (block-diagonal attention) to avoid padding, and returns the
    * top-k at each mask token. The weights are read once per batch of rows.
    */
-  async run(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
+  run(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
+    // one run at a time: every step reads into the one buffer
+    const result = this.running.then(() => this.runNow(sequences, topK));
+    this.running = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
     const maskId = this.tokenizer.maskId;
     const out: MaskResult[][] = sequences.map(() => []);
     const ms = sequences.map(() => 0);
