@@ -2,7 +2,8 @@
 // checkpoint's tensors it needs, and the ONNX graphs the CPU engine runs step by step. No graph
 // holds a weight: every weight is an input, fed once per step from the weights files.
 //
-//   layer      one whole encoder layer, x [N, H] → [N, H], when its weights fit one step; else
+//   attention_block, ffn_block   the two halves of an encoder layer, x [N, H] → [N, H], each
+//              when its weights fit one step; else
 //   linear     y = act(x · Wᵀ + b)          x [N, in], W [k, in] (k rows of a weight), b [k]
 //   attention  softmax(q kᵀ / √d + bias) v   for a group of heads: q, k, v = x · W{q,k,v}ᵀ + b of
 //              those heads' rows → ctx [N, heads * d]
@@ -250,8 +251,8 @@ export function addLayerNormModel(eps: number): Uint8Array {
   return model("add_layer_norm", g, y, [f32("x", ["n", "h"]), f32("residual", ["n", "h"]), f32("gamma", ["h"]), f32("beta", ["h"])], f32("y", ["n", "h"]));
 }
 
-/** The weights of one encoder layer, in the order `layerModel` takes them (after the attention inputs). */
-export const LAYER_WEIGHTS = [
+/** Graph input names of the weights of an encoder layer's attention block, and the tensors they are. */
+export const ATTENTION_BLOCK_WEIGHTS = [
   ["wq", "attention.self.query.weight"],
   ["bq", "attention.self.query.bias"],
   ["wk", "attention.self.key.weight"],
@@ -260,25 +261,38 @@ export const LAYER_WEIGHTS = [
   ["bv", "attention.self.value.bias"],
   ["wo", "attention.output.dense.weight"],
   ["bo", "attention.output.dense.bias"],
-  ["ln1_gamma", "attention.output.LayerNorm.weight"],
-  ["ln1_beta", "attention.output.LayerNorm.bias"],
+  ["gamma", "attention.output.LayerNorm.weight"],
+  ["beta", "attention.output.LayerNorm.bias"],
+] as const;
+
+/** The same for the feed-forward block. */
+export const FFN_BLOCK_WEIGHTS = [
   ["wi", "intermediate.dense.weight"],
   ["bi", "intermediate.dense.bias"],
   ["wf", "output.dense.weight"],
   ["bf", "output.dense.bias"],
-  ["ln2_gamma", "output.LayerNorm.weight"],
-  ["ln2_beta", "output.LayerNorm.bias"],
+  ["gamma", "output.LayerNorm.weight"],
+  ["beta", "output.LayerNorm.bias"],
 ] as const;
 
-/** One whole encoder layer (BertLayer), every weight an input: the same operations as the steps above, in one run. */
-export function layerModel(cfg: BertConfig): Uint8Array {
+const weightInputs = (names: readonly (readonly [string, string])[]) =>
+  names.map(([name]) => f32(name, name === "gamma" || name === "beta" ? ["hidden"] : name.startsWith("w") ? ["out", "in"] : ["out"]));
+
+/**
+ * An encoder layer's attention block (BertAttention: self-attention of every head, the output
+ * dense layer, LayerNorm(· + x)) in one graph, the same operations as the steps of rows above.
+ */
+export function attentionBlockModel(cfg: BertConfig): Uint8Array {
   const g = new GraphBuilder();
-  const hd = cfg.hiddenSize / cfg.numHeads;
-  const ctx = attention(g, "x", hd, (n) => n);
-  const x1 = addLayerNorm(g, linear(g, ctx, "wo", "bo"), "x", "ln1_gamma", "ln1_beta", cfg.eps);
-  const mid = activation(g, linear(g, x1, "wi", "bi"), cfg.hiddenAct);
-  const y = addLayerNorm(g, linear(g, mid, "wf", "bf"), x1, "ln2_gamma", "ln2_beta", cfg.eps);
-  const shapes: Record<string, (number | string)[]> = { w: ["out", "in"], b: ["out"], l: ["hidden"] };
-  const weights = LAYER_WEIGHTS.map(([name]) => f32(name, shapes[name[0]!]!));
-  return model("bert_layer", g, y, [...attentionInputs, ...weights], f32("y", ["n", "hidden"]));
+  const ctx = attention(g, "x", cfg.hiddenSize / cfg.numHeads, (n) => n);
+  const y = addLayerNorm(g, linear(g, ctx, "wo", "bo"), "x", "gamma", "beta", cfg.eps);
+  return model("attention_block", g, y, [...attentionInputs, ...weightInputs(ATTENTION_BLOCK_WEIGHTS)], f32("y", ["n", "hidden"]));
+}
+
+/** An encoder layer's feed-forward block (BertIntermediate, BertOutput) in one graph. */
+export function ffnBlockModel(cfg: BertConfig): Uint8Array {
+  const g = new GraphBuilder();
+  const mid = activation(g, linear(g, "x", "wi", "bi"), cfg.hiddenAct);
+  const y = addLayerNorm(g, linear(g, mid, "wf", "bf"), "x", "gamma", "beta", cfg.eps);
+  return model("ffn_block", g, y, [f32("x", ["n", "hidden"]), ...weightInputs(FFN_BLOCK_WEIGHTS)], f32("y", ["n", "hidden"]));
 }

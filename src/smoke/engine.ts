@@ -1,15 +1,15 @@
 // The CPU engine: the checkpoint's BERT run by onnxruntime-node step by step, so that its memory
-// does not grow with the model. A step is one graph run (bert-graph.ts: a linear layer or a group
-// of attention heads) whose weights are graph inputs: rows of one layer's weight matrices, read
-// from the weights files through the project's tensor reader (any layout torch saves: views,
-// offsets, strides, float16/bfloat16) into one reused buffer of at most `stepBytes`, and dropped
-// when the next step reads its own. The embeddings read only the rows of the input ids and
-// positions; the masked-LM head runs on the masked tokens only, over the vocabulary in chunks of
-// rows of the (tied) decoder. The checkpoint is read through the same inventory as `check`
-// (nested layouts flattened, shards through their index).
+// does not grow with the model. A step is one graph run (bert-graph.ts: a whole encoder layer when
+// its weights fit a step, else a chunk of rows of one matrix or a group of attention heads) whose
+// weights are graph inputs, read from the weights files through the project's tensor reader (any
+// layout torch saves: views, offsets, strides, float16/bfloat16/float64) into one reused buffer of
+// at most `stepBytes`, and dropped when the next step reads its own. The embeddings read only the
+// rows of the input ids and positions; the masked-LM head runs on the masked tokens only, over the
+// vocabulary in chunks of rows of the (tied) decoder. The checkpoint is read through the same
+// inventory as `check` (nested layouts flattened, shards through their index).
 import { printable } from "../checkpoint/printable.js";
 import path from "node:path";
-import type { InferenceSession } from "onnxruntime-node";
+import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { numel } from "../checkpoint/tensor-data.js";
 import type { WeightsIndex } from "../checkpoint/types.js";
@@ -18,9 +18,11 @@ import { openWeights, type WeightsReader } from "../checkpoint/weights.js";
 import { UserError } from "../report.js";
 import {
   addLayerNormModel,
+  ATTENTION_BLOCK_WEIGHTS,
+  attentionBlockModel,
   attentionModel,
-  LAYER_WEIGHTS,
-  layerModel,
+  FFN_BLOCK_WEIGHTS,
+  ffnBlockModel,
   linearModel,
   parseBertConfig,
   resolveBertTensors,
@@ -45,10 +47,11 @@ export interface EngineOptions {
 }
 
 /**
- * 64 MiB: a whole BERT-base (28 MB) or BERT-large (50 MB) layer is one step, one graph run; wider
- * layers (XLM-R XL and up) run as steps of rows, and the vocabulary takes two steps or more.
+ * 40 MiB: each half of a BERT-base or BERT-large layer (attention: 4 H² weights, 17 MB for
+ * BERT-large; feed-forward: 2 H I, 34 MB) is one step, one graph run; wider layers (XLM-R XL and
+ * up) run as steps of rows, and the vocabulary takes two steps or more.
  */
-export const DEFAULT_STEP_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_STEP_BYTES = 40 * 1024 * 1024;
 
 /** Activations of one batch (tokens × the widest layer, attention scores of a group of heads) stay under this. */
 const ACTIVATION_BYTES = 32 * 1024 * 1024;
@@ -146,7 +149,8 @@ function layerNorm(x: Float32Array, width: number, gamma: Float32Array, beta: Fl
 }
 
 interface Sessions {
-  layer: InferenceSession;
+  attentionBlock: InferenceSession;
+  ffnBlock: InferenceSession;
   linear: InferenceSession;
   activated: InferenceSession;
   attention: InferenceSession;
@@ -187,7 +191,8 @@ export class CpuEngine {
     const ort = await ortPromise;
 
     const models = {
-      layer: layerModel(config),
+      attentionBlock: attentionBlockModel(config),
+      ffnBlock: ffnBlockModel(config),
       linear: linearModel(),
       activated: linearModel(config.hiddenAct),
       attention: attentionModel(config.hiddenSize / config.numHeads),
@@ -499,9 +504,21 @@ export class CpuEngine {
     const byWeights = Math.max(1, Math.floor(this.stepFloats / perHead));
     const byScores = Math.max(1, Math.floor(ACTIVATION_BYTES / (4 * 3 * N * T)));
     const groups = ranges(cfg.numHeads, Math.min(byWeights, byScores));
-    // a layer whose weights fit one step runs as one graph; a larger one as steps of rows
-    const layerFloats = LAYER_WEIGHTS.reduce((n, [, name]) => n + numel(this.tensor(`encoder.layer.0.${name}`).shape), 0);
-    const wholeLayers = layerFloats <= this.stepFloats && groups.length === 1;
+    // each half of a layer whose weights fit one step runs as one graph; a larger one as steps of rows
+    const floatsOf = (names: readonly (readonly [string, string])[]) => names.reduce((n, [, name]) => n + numel(this.tensor(`encoder.layer.0.${name}`).shape), 0);
+    const attentionBlocks = floatsOf(ATTENTION_BLOCK_WEIGHTS) <= this.stepFloats && groups.length === 1;
+    const ffnBlocks = floatsOf(FFN_BLOCK_WEIGHTS) <= this.stepFloats;
+    const block = (p: string, names: readonly (readonly [string, string])[], session: InferenceSession, feeds: () => Record<string, Tensor>): Step => {
+      const reads = names.map(([, name]) => this.whole(`${p}.${name}`));
+      return {
+        reads,
+        run: async (w) => {
+          const weights = Object.fromEntries(names.map(([name], j) => [name, f(w[j]!, reads[j]!.tensor.shape)]));
+          const r = await session.run({ ...feeds(), ...weights });
+          s.x.set(r.y!.data as Float32Array);
+        },
+      };
+    };
     const attentionFeeds = (count: number) => ({
       x: f(s.x, [N, H]),
       attn_bias: biasTensor,
@@ -510,42 +527,38 @@ export class CpuEngine {
     });
     for (let i = 0; i < cfg.numLayers; i++) {
       const p = `encoder.layer.${i}`;
-      if (wholeLayers) {
-        const reads = LAYER_WEIGHTS.map(([, name]) => this.whole(`${p}.${name}`));
-        steps.push({
-          reads,
-          run: async (w) => {
-            const weights = Object.fromEntries(LAYER_WEIGHTS.map(([name], j) => [name, f(w[j]!, reads[j]!.tensor.shape)]));
-            const r = await this.sessions.layer.run({ ...attentionFeeds(cfg.numHeads), ...weights });
-            s.x.set(r.y!.data as Float32Array);
-          },
-        });
-        continue;
+      if (attentionBlocks) {
+        steps.push(block(p, ATTENTION_BLOCK_WEIGHTS, this.sessions.attentionBlock, () => attentionFeeds(cfg.numHeads)));
+      } else {
+        for (const g of groups) {
+          const rowsOf = (name: string): RowRead => ({ tensor: this.tensor(`${p}.attention.self.${name}`), start: g.start * hd, count: g.count * hd });
+          steps.push({
+            reads: ["query", "key", "value"].flatMap((n) => [rowsOf(`${n}.weight`), rowsOf(`${n}.bias`)]),
+            run: async ([wq, bq, wk, bk, wv, bv]) => {
+              const width = g.count * hd;
+              const r = await this.sessions.attention.run({
+                ...attentionFeeds(g.count),
+                wq: f(wq!, [width, H]),
+                bq: f(bq!, [width]),
+                wk: f(wk!, [width, H]),
+                bk: f(bk!, [width]),
+                wv: f(wv!, [width, H]),
+                bv: f(bv!, [width]),
+              });
+              putColumns(r.ctx!.data as Float32Array, N, width, s.ctx, H, g.start * hd);
+            },
+          });
+        }
+        steps.push(...this.linearSteps(`${p}.attention.output.dense`, () => ({ x: s.ctx, n: N }), s.attnOut, false));
+        steps.push(this.addLayerNormStep(`${p}.attention.output.LayerNorm`, s.x, s.attnOut, N));
       }
-      for (const g of groups) {
-        const rowsOf = (name: string): RowRead => ({ tensor: this.tensor(`${p}.attention.self.${name}`), start: g.start * hd, count: g.count * hd });
-        steps.push({
-          reads: ["query", "key", "value"].flatMap((n) => [rowsOf(`${n}.weight`), rowsOf(`${n}.bias`)]),
-          run: async ([wq, bq, wk, bk, wv, bv]) => {
-            const width = g.count * hd;
-            const r = await this.sessions.attention.run({
-              ...attentionFeeds(g.count),
-              wq: f(wq!, [width, H]),
-              bq: f(bq!, [width]),
-              wk: f(wk!, [width, H]),
-              bk: f(bk!, [width]),
-              wv: f(wv!, [width, H]),
-              bv: f(bv!, [width]),
-            });
-            putColumns(r.ctx!.data as Float32Array, N, width, s.ctx, H, g.start * hd);
-          },
-        });
+      if (ffnBlocks) {
+        steps.push(block(p, FFN_BLOCK_WEIGHTS, this.sessions.ffnBlock, () => ({ x: f(s.x, [N, H]) })));
+      } else {
+        steps.push(...this.linearSteps(`${p}.intermediate.dense`, () => ({ x: s.x, n: N }), s.mid, true));
+        steps.push(...this.linearSteps(`${p}.output.dense`, () => ({ x: s.mid, n: N }), s.ffnOut, false));
+        steps.push(this.addLayerNormStep(`${p}.output.LayerNorm`, s.x, s.ffnOut, N));
       }
-      steps.push(...this.linearSteps(`${p}.attention.output.dense`, () => ({ x: s.ctx, n: N }), s.attnOut, false));
-      steps.push(this.addLayerNormStep(`${p}.attention.output.LayerNorm`, s.x, s.attnOut, N));
-      steps.push(...this.linearSteps(`${p}.intermediate.dense`, () => ({ x: s.x, n: N }), s.mid, true));
-      steps.push(...this.linearSteps(`${p}.output.dense`, () => ({ x: s.mid, n: N }), s.ffnOut, false));
-      steps.push(this.addLayerNormStep(`${p}.output.LayerNorm`, s.x, s.ffnOut, N));
     }
 
     // masked-LM head on the masked tokens only
