@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch CPU baseline for bench/smoke.ts: the same fill-mask work as `azbert-release smoke --device cpu`.
 
-Loads pytorch_model.bin with torch.load, runs the reference BERT forward of
-tools/make_tiny_azbert.py (HF BertForPreTraining math: embeddings + LayerNorm, post-LN encoder
+Loads pytorch_model.bin (or the shards pytorch_model.bin.index.json names) with torch.load, runs
+the reference BERT forward of tools/make_tiny_azbert.py (HF BertForPreTraining math: embeddings + LayerNorm, post-LN encoder
 with padding mask, exact erf GELU, MLM transform + tied decoder) on the given, already
 tokenized cases as one padded batch, and takes the top-k at each [MASK]. Like our engine, the
 MLM head runs only on the masked rows (the full-vocabulary head at every position would be
@@ -34,7 +34,15 @@ with open(a.cases) as fh:
     spec = json.load(fh)
 seqs, mask_id = spec["cases"], spec["mask_id"]
 
-sd = torch.load(os.path.join(a.ckpt, "pytorch_model.bin"), map_location="cpu")
+index = os.path.join(a.ckpt, "pytorch_model.bin.index.json")
+if os.path.exists(index):
+    # shards, as transformers finds them: every file the index's weight_map names
+    sd = {}
+    with open(index) as fh:
+        for shard in sorted(set(json.load(fh)["weight_map"].values())):
+            sd.update(torch.load(os.path.join(a.ckpt, shard), map_location="cpu"))
+else:
+    sd = torch.load(os.path.join(a.ckpt, "pytorch_model.bin"), map_location="cpu")
 t_load = time.perf_counter()
 sd = {k[5:] if k.startswith("bert.") else k: v.float() for k, v in sd.items()}
 

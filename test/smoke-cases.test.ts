@@ -179,6 +179,17 @@ describe("errors users can cause", () => {
     expect(() => resolveBertTensors(headless, cfg)).toThrow(/missing \d+ tensor\(s\)/);
   });
 
+  it("a token id past config.json's vocab_size (a tokenizer larger than the model) is a clear error, not a read past the embeddings", async () => {
+    const engine = await CpuEngine.load(sampleDir);
+    try {
+      const run = engine.run([[101, 361, 103, 102], [101, 362, 103, 102]], 5);
+      await expect(run).rejects.toThrow(UserError);
+      await expect(run).rejects.toThrow("the tokenizer gave token id 362, but config.json `vocab_size` is 362: the tokenizer and the model disagree");
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   it("a checkpoint without tokenizer.json or with a model_type the engine does not run", async () => {
     const dir = await mkdtemp(path.join(tmp, "ck-"));
     for (const f of await readdir(sampleDir)) if (f !== "tokenizer.json") await copyFile(path.join(sampleDir, f), path.join(dir, f));

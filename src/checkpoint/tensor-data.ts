@@ -28,6 +28,16 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** Element span of a strided tensor: 1 + Σ (size-1)*stride, 0 when any size is 0. */
+export function stridedSpan(shape: readonly number[], stride: readonly number[]): number {
+  let span = 1;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 0) return 0;
+    span += (shape[i]! - 1) * stride[i]!;
+  }
+  return span;
+}
+
 /** Row-major contiguous, as torch's is_contiguous(): dimensions of size 1 may have any stride. */
 export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
   if (shape.length !== stride.length) return false;
@@ -130,6 +140,14 @@ export interface WeightsReader {
   /** The tensor as float32, row-major; non-contiguous tensors are refused. */
   loadF32(name: string): Promise<Float32Array>;
   /**
+   * Rows [start, start + count) of the first dimension (a 1-D tensor's rows are its elements) as
+   * row-major float32, whatever layout torch saved: a storage offset, strided or transposed views,
+   * expanded (stride 0) dimensions, float16/bfloat16/float64 storage. Only the bytes those rows
+   * span are read, at most GATHER_WINDOW of them at a time for a strided view. The values go into
+   * `into` (its first count * row-size elements) when given.
+   */
+  loadRowsF32(name: string, start: number, count: number, into?: Float32Array): Promise<Float32Array>;
+  /**
    * Several tensors (default: all) read in file order. Tied tensors (same bytes, dtype and shape)
    * get the same Float32Array instance.
    */
@@ -226,6 +244,70 @@ class Reader implements WeightsReader {
     return toFloat32(t.dtype, buf, count);
   }
 
+  async loadRowsF32(name: string, start: number, count: number, into?: Float32Array): Promise<Float32Array> {
+    const t = this.info(name);
+    const rows = t.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new RangeError(`rows ${start}..${start + count} of tensor ${t.name}, which has ${rows}`);
+    }
+    // A 0-d tensor is one row of one element.
+    const shape = t.shape.length ? [count, ...t.shape.slice(1)] : [1];
+    const stride = t.shape.length ? t.stride : [1];
+    const n = numel(shape);
+    if (into && into.length < n) throw new RangeError(`${n} values of tensor ${t.name} do not fit in ${into.length}`);
+    const out = into ? into.subarray(0, n) : new Float32Array(n);
+    if (n === 0) return out;
+    const size = DTYPE_SIZE[t.dtype];
+    const first = t.dataOffset + start * (stride[0] ?? 0) * size;
+    if (isContiguous(shape, stride)) {
+      await this.readF32(t, first, n, out);
+      return out;
+    }
+    const outStride = shape.map((_, d) => numel(shape.slice(d + 1)));
+    await this.gatherBlock(t, { first, shape, stride, at: 0 }, outStride, out);
+    return out;
+  }
+
+  /** `count` stored elements from byte `position` on, as float32 into `out`. */
+  private async readF32(t: TensorInfo, position: number, count: number, out: Float32Array): Promise<void> {
+    const length = count * DTYPE_SIZE[t.dtype];
+    const part = { ...t, dataOffset: position, byteLength: length };
+    if (t.dtype === "float32") return this.readInto(part, new Uint8Array(out.buffer, out.byteOffset, length));
+    const buf = new ArrayBuffer(length);
+    await this.readInto(part, new Uint8Array(buf));
+    convertInto(t.dtype, buf, count, out);
+  }
+
+  /**
+   * A block of a strided view into `out`: read whole when the bytes it spans fit the window and
+   * are dense enough (or cannot be split), else split in two along its widest dimension.
+   */
+  private async gatherBlock(t: TensorInfo, b: Block, outStride: readonly number[], out: Float32Array): Promise<void> {
+    const span = stridedSpan(b.shape, b.stride);
+    const n = numel(b.shape);
+    const wide = b.shape.map((d, i) => (d > 1 ? i : -1)).filter((i) => i >= 0);
+    const fits = span * DTYPE_SIZE[t.dtype] <= GATHER_WINDOW;
+    if (!wide.length || (fits && (span <= 8 * n || wide.length === 1))) {
+      const values = new Float32Array(span);
+      await this.readF32(t, b.first, span, values);
+      scatter(values, b, outStride, out);
+      return;
+    }
+    // the dimension whose elements lie farthest apart
+    let d = wide[0]!;
+    for (const i of wide) if ((b.stride[i] ?? 0) * (b.shape[i]! - 1) > (b.stride[d] ?? 0) * (b.shape[d]! - 1)) d = i;
+    const half = Math.ceil(b.shape[d]! / 2);
+    const head = { ...b, shape: b.shape.map((x, i) => (i === d ? half : x)) };
+    const tail = {
+      first: b.first + half * b.stride[d]! * DTYPE_SIZE[t.dtype],
+      shape: b.shape.map((x, i) => (i === d ? x - half : x)),
+      stride: b.stride,
+      at: b.at + half * outStride[d]!,
+    };
+    await this.gatherBlock(t, head, outStride, out);
+    await this.gatherBlock(t, tail, outStride, out);
+  }
+
   async loadAllF32(names?: readonly string[]): Promise<Map<string, Float32Array>> {
     const infos = (names ?? this.index.tensors.map((t) => t.name)).map((n) => this.info(n));
     const order = [...infos].sort((a, b) => a.dataOffset - b.dataOffset);
@@ -255,6 +337,51 @@ class Reader implements WeightsReader {
     if (this.closed) return;
     this.closed = true;
     await this.fh.close();
+  }
+}
+
+/** Bytes of storage a strided view's gather reads at once. */
+export const GATHER_WINDOW = 16 * 1024 * 1024;
+
+/** Part of a strided view: its first element's byte offset in the file, and its place in the output. */
+interface Block {
+  first: number;
+  shape: number[];
+  stride: readonly number[];
+  /** Output index of the block's first element. */
+  at: number;
+}
+
+/** Converts `count` little-endian elements of `dtype` at the start of `buf` into `out`. */
+function convertInto(dtype: DType, buf: ArrayBuffer, count: number, out: Float32Array): void {
+  if (dtype === "float16") f16ToF32(new Uint16Array(buf, 0, count), out);
+  else if (dtype === "bfloat16") bf16ToF32(new Uint16Array(buf, 0, count), out);
+  else out.set(toFloat32(dtype, buf, count));
+}
+
+/** The block's elements, read from `values` (its span, from its first element on), into the row-major output. */
+function scatter(values: Float32Array, b: Block, outStride: readonly number[], out: Float32Array): void {
+  const dims = b.shape.length;
+  const last = dims - 1;
+  const inner = b.shape[last]!;
+  const innerStride = b.stride[last]!;
+  const innerOut = outStride[last]!;
+  const idx = new Array<number>(dims).fill(0);
+  let src = 0;
+  let dst = b.at;
+  for (;;) {
+    for (let j = 0; j < inner; j++) out[dst + j * innerOut] = values[src + j * innerStride]!;
+    let d = last - 1;
+    for (; d >= 0; d--) {
+      idx[d]!++;
+      src += b.stride[d]!;
+      dst += outStride[d]!;
+      if (idx[d]! < b.shape[d]!) break;
+      src -= b.stride[d]! * b.shape[d]!;
+      dst -= outStride[d]! * b.shape[d]!;
+      idx[d] = 0;
+    }
+    if (d < 0) return;
   }
 }
 
@@ -300,6 +427,11 @@ async function withReader<T>(index: WeightsIndex, fn: (r: WeightsReader) => Prom
 /** One tensor as float32 (contiguous tensors only). Reuses an open handle across calls. */
 export function loadTensorF32(index: WeightsIndex, name: string): Promise<Float32Array> {
   return withReader(index, (r) => r.loadF32(name));
+}
+
+/** Rows of one tensor as float32, any layout (WeightsReader.loadRowsF32). Reuses an open handle across calls. */
+export function loadTensorRowsF32(index: WeightsIndex, name: string, start: number, count: number): Promise<Float32Array> {
+  return withReader(index, (r) => r.loadRowsF32(name, start, count));
 }
 
 /** One tensor's stored bytes. Reuses an open handle across calls. */

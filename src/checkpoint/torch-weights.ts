@@ -6,7 +6,7 @@ import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 import { PyDict, PyStorage, PyTensor, PyTuple, type PyValue, unpickle } from "./pickle.js";
-import { DTYPE_SIZE } from "./tensor-data.js";
+import { DTYPE_SIZE, stridedSpan } from "./tensor-data.js";
 import type { TensorInfo, WeightsIndex } from "./types.js";
 import { WeightsError, withWeightsFile } from "./weights-error.js";
 import { type SizeHint, type ZipEntry, crc32, readAt, readZipDirectory, zipNameKey } from "./zip.js";
@@ -88,16 +88,6 @@ function describe(v: PyValue): string {
   if (v instanceof Uint8Array) return "bytes";
   if (typeof v === "object") return `a ${v.constructor.name.replace(/^Py/, "").toLowerCase()}`;
   return `a ${typeof v === "number" ? "number" : typeof v === "string" ? "string" : "bool"}`;
-}
-
-/** Element span of a strided tensor: 1 + Σ (size-1)*stride, 0 when any size is 0. */
-export function stridedSpan(shape: readonly number[], stride: readonly number[]): number {
-  let span = 1;
-  for (let i = 0; i < shape.length; i++) {
-    if (shape[i] === 0) return 0;
-    span += (shape[i]! - 1) * stride[i]!;
-  }
-  return span;
 }
 
 /** Same as readTorchWeights on an open handle; also returns archive details. */

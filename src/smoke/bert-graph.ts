@@ -1,19 +1,21 @@
-// The BERT masked-LM forward (HF BertForPreTraining / BertForMaskedLM math) as an ONNX graph
-// built in memory from a checkpoint's own tensors.
+// The BERT masked-LM forward (HF BertForPreTraining / BertForMaskedLM math): the config and the
+// checkpoint's tensors it needs, and the ONNX graphs the CPU engine runs step by step. No graph
+// holds a weight: every weight is an input, fed once per step from the weights files.
 //
-// Inputs (R rows of T tokens; several cases may share a row, kept apart by the attention bias):
-//   input_ids    int64 [R, T]
-//   position_ids int64 [R, T]     position inside its own case
-//   attn_bias    float [R, 1, T, T] 0 where a query may attend a key, float32 min elsewhere
-//   mask_index   int64 [M]        flat indices (row * T + t) of the masked tokens
-// Output:
-//   logits       float [M, V]     MLM logits at the masked tokens only
+//   attention_block, ffn_block   the two halves of an encoder layer, x [N, H] → [N, H], each
+//              when its weights fit one step; else
+//   linear     y = act(x · Wᵀ + b)          x [N, in], W [k, in] (k rows of a weight), b [k]
+//   attention  softmax(q kᵀ / √d + bias) v   for a group of heads: q, k, v = x · W{q,k,v}ᵀ + b of
+//              those heads' rows → ctx [N, heads * d]
+//   add_ln     LayerNorm(x + residual)
+// x [N, H] holds N = R * T tokens: R rows of T, several cases may share a row, kept apart by
+// attn_bias [R, 1, T, T] (0 where a query may attend a key, float32 min elsewhere).
 import { printable } from "../checkpoint/printable.js";
 import path from "node:path";
-import type { DType, TensorInfo } from "../checkpoint/types.js";
+import type { TensorInfo } from "../checkpoint/types.js";
 import { describeShapeMismatch, dim, sameShape, type Dim } from "../checks/config-dims.js";
 import { UserError } from "../report.js";
-import { attr, DT, encodeModel, GraphBuilder, type Initializer, type OnnxDataType } from "./onnx.js";
+import { attr, DT, encodeModel, GraphBuilder, type ValueInfo } from "./onnx.js";
 
 export interface BertConfig {
   hiddenSize: number;
@@ -178,134 +180,119 @@ export function resolveBertTensors<T extends TensorInfo>(index: { file: string; 
   return out;
 }
 
-/** How one tensor reaches the graph. */
-export type WeightRef =
-  | {
-      kind: "external";
-      dtype: DType;
-      dims: number[];
-      /** File name relative to the external-data folder. */
-      location: string;
-      offset: number;
-      length: number;
-      /** Tensors with the same key are one initializer (tied weights). */
-      key: string;
-    }
-  | { kind: "inline"; dims: number[]; data: Float32Array; key: string };
+const OPSET = { opset: 17, irVersion: 8, producer: "azbert-release smoke" };
 
-const ONNX_DTYPE: Partial<Record<DType, OnnxDataType>> = {
-  float32: DT.FLOAT,
-  float16: DT.FLOAT16,
-  bfloat16: DT.BFLOAT16,
-  float64: DT.DOUBLE,
-};
-
-export function onnxDataType(dtype: DType): OnnxDataType | undefined {
-  return ONNX_DTYPE[dtype];
+/** The activation applied to `x` (the exact erf GELU, its tanh approximation, or ReLU). */
+function activation(g: GraphBuilder, x: string, act: BertConfig["hiddenAct"]): string {
+  if (act === "relu") return g.op("Relu", [x]);
+  if (act === "gelu") {
+    // 0.5 * x * (1 + erf(x / sqrt(2))): the exact GELU (onnxruntime fuses it into one Gelu kernel)
+    const e = g.op("Erf", [g.op("Div", [x, g.float([Math.SQRT2], [])])]);
+    return g.op("Mul", [g.op("Mul", [x, g.op("Add", [e, g.float([1], [])])]), g.float([0.5], [])], undefined, "gelu");
+  }
+  // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  const x3 = g.op("Mul", [g.op("Mul", [x, x]), x]);
+  const inner = g.op("Mul", [g.op("Add", [x, g.op("Mul", [x3, g.float([0.044715], [])])]), g.float([Math.sqrt(2 / Math.PI)], [])]);
+  const t = g.op("Tanh", [inner]);
+  return g.op("Mul", [g.op("Mul", [x, g.op("Add", [t, g.float([1], [])])]), g.float([0.5], [])], undefined, "gelu");
 }
 
-/** Encodes the masked-LM forward as an ONNX ModelProto. */
-export function buildBertModel(cfg: BertConfig, weights: Map<string, WeightRef>): Uint8Array {
+const linear = (g: GraphBuilder, x: string, w: string, b: string): string => g.op("Gemm", [x, w, b], { transB: attr.int(1) }, "linear");
+
+/** LayerNorm(x + residual), as BertSelfOutput and BertOutput apply it. */
+const addLayerNorm = (g: GraphBuilder, x: string, residual: string, gamma: string, beta: string, eps: number): string =>
+  g.op("LayerNormalization", [g.op("Add", [x, residual]), gamma, beta], { axis: attr.int(-1), epsilon: attr.float(eps) }, "ln");
+
+/**
+ * Self-attention of the heads whose projection rows are w{q,k,v}/b{q,k,v}: the context [N, width].
+ * heads_shape = [R, T, heads, headDim] and flat_shape = [N, width] come in as inputs.
+ */
+function attention(g: GraphBuilder, x: string, headDim: number, w: (name: string) => string): string {
+  const heads = (v: string, perm: number[]): string =>
+    g.op("Transpose", [g.op("Reshape", [linear(g, x, w(`w${v}`), w(`b${v}`)), "heads_shape"])], { perm: attr.ints(perm) });
+  const q = heads("q", [0, 2, 1, 3]);
+  const k = heads("k", [0, 2, 3, 1]);
+  const v = heads("v", [0, 2, 1, 3]);
+  const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.float([Math.sqrt(headDim)], [])]), "attn_bias"]);
+  const probs = g.op("Softmax", [scores], { axis: attr.int(-1) });
+  const ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: attr.ints([0, 2, 1, 3]) });
+  return g.op("Reshape", [ctx, "flat_shape"]);
+}
+
+const f32 = (name: string, shape: (number | string)[]) => ({ name, elemType: DT.FLOAT, shape });
+const int64 = (name: string, n: number) => ({ name, elemType: DT.INT64, shape: [n] });
+/** The inputs every attention graph takes besides its weights. */
+const attentionInputs = [f32("x", ["n", "hidden"]), f32("attn_bias", ["rows", 1, "seq", "seq"]), int64("heads_shape", 4), int64("flat_shape", 2)];
+
+function model(name: string, g: GraphBuilder, result: string, inputs: ValueInfo[], output: ValueInfo): Uint8Array {
+  g.nodes.push({ op: "Identity", inputs: [result], outputs: [output.name] });
+  return encodeModel({ name, nodes: g.nodes, initializers: g.initializers, inputs, outputs: [output] }, OPSET);
+}
+
+/** y = x · wᵀ + b, then the activation when one is named. */
+export function linearModel(act?: BertConfig["hiddenAct"]): Uint8Array {
   const g = new GraphBuilder();
-  const H = cfg.hiddenSize;
-  const nh = cfg.numHeads;
-  const hd = H / nh;
-  const names = new Map<string, string>(); // WeightRef.key -> float32 value name
+  const y = linear(g, "x", "w", "b");
+  return model(act ? `linear_${act}` : "linear", g, act ? activation(g, y, act) : y, [f32("x", ["n", "in"]), f32("w", ["k", "in"]), f32("b", ["k"])], f32("y", ["n", "k"]));
+}
 
-  const w = (canonical: string): string => {
-    const ref = weights.get(canonical);
-    if (!ref) throw new Error(`no weight for ${canonical}`);
-    const known = names.get(ref.key);
-    if (known) return known;
-    const name = `w${names.size}_${canonical}`;
-    let init: Initializer;
-    if (ref.kind === "inline") {
-      const raw = new Uint8Array(ref.data.buffer, ref.data.byteOffset, ref.data.byteLength);
-      init = { name, dataType: DT.FLOAT, dims: ref.dims, raw };
-      g.initializers.push(init);
-      names.set(ref.key, name);
-      return name;
-    }
-    const dt = onnxDataType(ref.dtype);
-    if (dt === undefined) throw new Error(`dtype ${ref.dtype} cannot be an external initializer`);
-    const stored = dt === DT.FLOAT ? name : `${name}__${ref.dtype}`;
-    g.initializers.push({ name: stored, dataType: dt, dims: ref.dims, location: ref.location, offset: ref.offset, length: ref.length });
-    if (dt !== DT.FLOAT) {
-      // folded into a float32 constant when the session is created
-      g.nodes.push({ op: "Cast", inputs: [stored], outputs: [name], attrs: { to: attr.int(DT.FLOAT) } });
-    }
-    names.set(ref.key, name);
-    return name;
-  };
+/** Self-attention of a group of heads of width `headDim`, their projections' rows as inputs. */
+export function attentionModel(headDim: number): Uint8Array {
+  const g = new GraphBuilder();
+  const ctx = attention(g, "x", headDim, (n) => n);
+  const weights = ["q", "k", "v"].flatMap((p) => [f32(`w${p}`, ["width", "hidden"]), f32(`b${p}`, ["width"])]);
+  return model("attention", g, ctx, [...attentionInputs, ...weights], f32("ctx", ["n", "width"]));
+}
 
-  const linear = (x: string, p: string): string =>
-    g.op("Gemm", [x, w(`${p}.weight`), w(`${p}.bias`)], { transB: attr.int(1) }, "linear");
-  const layerNorm = (x: string, p: string): string =>
-    g.op("LayerNormalization", [x, w(`${p}.weight`), w(`${p}.bias`)], { axis: attr.int(-1), epsilon: attr.float(cfg.eps) }, "ln");
-  const act = (x: string): string => {
-    if (cfg.hiddenAct === "relu") return g.op("Relu", [x]);
-    if (cfg.hiddenAct === "gelu") {
-      // 0.5 * x * (1 + erf(x / sqrt(2))): the exact GELU (onnxruntime fuses it into one Gelu kernel)
-      const e = g.op("Erf", [g.op("Div", [x, g.float([Math.SQRT2], [])])]);
-      return g.op("Mul", [g.op("Mul", [x, g.op("Add", [e, g.float([1], [])])]), g.float([0.5], [])], undefined, "gelu");
-    }
-    // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    const x3 = g.op("Mul", [g.op("Mul", [x, x]), x]);
-    const inner = g.op("Mul", [g.op("Add", [x, g.op("Mul", [x3, g.float([0.044715], [])])]), g.float([Math.sqrt(2 / Math.PI)], [])]);
-    const t = g.op("Tanh", [inner]);
-    return g.op("Mul", [g.op("Mul", [x, g.op("Add", [t, g.float([1], [])])]), g.float([0.5], [])], undefined, "gelu");
-  };
+/** y = LayerNorm(x + residual). */
+export function addLayerNormModel(eps: number): Uint8Array {
+  const g = new GraphBuilder();
+  const y = addLayerNorm(g, "x", "residual", "gamma", "beta", eps);
+  return model("add_layer_norm", g, y, [f32("x", ["n", "h"]), f32("residual", ["n", "h"]), f32("gamma", ["h"]), f32("beta", ["h"])], f32("y", ["n", "h"]));
+}
 
-  // embeddings -> [N, H] with N = R * T
-  const word = g.op("Gather", [w("embeddings.word_embeddings.weight"), "input_ids"], { axis: attr.int(0) });
-  const pos = g.op("Gather", [w("embeddings.position_embeddings.weight"), "position_ids"], { axis: attr.int(0) });
-  const typ = g.op("Gather", [w("embeddings.token_type_embeddings.weight"), g.int64([0], [])], { axis: attr.int(0) });
-  const emb = g.op("Add", [g.op("Add", [word, pos]), typ]);
-  const flatH = g.int64([-1, H]);
-  let x = layerNorm(g.op("Reshape", [emb, flatH]), "embeddings.LayerNorm");
+/** Graph input names of the weights of an encoder layer's attention block, and the tensors they are. */
+export const ATTENTION_BLOCK_WEIGHTS = [
+  ["wq", "attention.self.query.weight"],
+  ["bq", "attention.self.query.bias"],
+  ["wk", "attention.self.key.weight"],
+  ["bk", "attention.self.key.bias"],
+  ["wv", "attention.self.value.weight"],
+  ["bv", "attention.self.value.bias"],
+  ["wo", "attention.output.dense.weight"],
+  ["bo", "attention.output.dense.bias"],
+  ["gamma", "attention.output.LayerNorm.weight"],
+  ["beta", "attention.output.LayerNorm.bias"],
+] as const;
 
-  // [R, T, nh, hd], from the runtime shape of input_ids
-  const headsShape = g.op("Concat", [g.op("Shape", ["input_ids"]), g.int64([nh, hd])], { axis: attr.int(0) });
-  const scale = g.float([Math.sqrt(hd)], []);
-  for (let i = 0; i < cfg.numLayers; i++) {
-    const p = `encoder.layer.${i}`;
-    const heads = (v: string, perm: number[]): string =>
-      g.op("Transpose", [g.op("Reshape", [v, headsShape])], { perm: attr.ints(perm) });
-    const q = heads(linear(x, `${p}.attention.self.query`), [0, 2, 1, 3]);
-    const k = heads(linear(x, `${p}.attention.self.key`), [0, 2, 3, 1]);
-    const v = heads(linear(x, `${p}.attention.self.value`), [0, 2, 1, 3]);
-    const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), "attn_bias"]);
-    const probs = g.op("Softmax", [scores], { axis: attr.int(-1) });
-    const ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: attr.ints([0, 2, 1, 3]) });
-    const attnOut = linear(g.op("Reshape", [ctx, flatH]), `${p}.attention.output.dense`);
-    x = layerNorm(g.op("Add", [attnOut, x]), `${p}.attention.output.LayerNorm`);
-    const mid = act(linear(x, `${p}.intermediate.dense`));
-    x = layerNorm(g.op("Add", [linear(mid, `${p}.output.dense`), x]), `${p}.output.LayerNorm`);
-  }
+/** The same for the feed-forward block. */
+export const FFN_BLOCK_WEIGHTS = [
+  ["wi", "intermediate.dense.weight"],
+  ["bi", "intermediate.dense.bias"],
+  ["wf", "output.dense.weight"],
+  ["bf", "output.dense.bias"],
+  ["gamma", "output.LayerNorm.weight"],
+  ["beta", "output.LayerNorm.bias"],
+] as const;
 
-  // masked-LM head on the masked rows only
-  const rows = g.op("Gather", [x, "mask_index"], { axis: attr.int(0) });
-  const t = layerNorm(act(linear(rows, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm");
-  g.nodes.push({
-    op: "Gemm",
-    inputs: [t, w("cls.predictions.decoder.weight"), w("cls.predictions.bias")],
-    outputs: ["logits"],
-    attrs: { transB: attr.int(1) },
-  });
+const weightInputs = (names: readonly (readonly [string, string])[]) =>
+  names.map(([name]) => f32(name, name === "gamma" || name === "beta" ? ["hidden"] : name.startsWith("w") ? ["out", "in"] : ["out"]));
 
-  return encodeModel(
-    {
-      name: "azbert_fill_mask",
-      nodes: g.nodes,
-      initializers: g.initializers,
-      inputs: [
-        { name: "input_ids", elemType: DT.INT64, shape: ["rows", "seq"] },
-        { name: "position_ids", elemType: DT.INT64, shape: ["rows", "seq"] },
-        { name: "attn_bias", elemType: DT.FLOAT, shape: ["rows", 1, "seq", "seq"] },
-        { name: "mask_index", elemType: DT.INT64, shape: ["masks"] },
-      ],
-      outputs: [{ name: "logits", elemType: DT.FLOAT, shape: ["masks", cfg.vocabSize] }],
-    },
-    { opset: 17, irVersion: 8, producer: "azbert-release smoke" },
-  );
+/**
+ * An encoder layer's attention block (BertAttention: self-attention of every head, the output
+ * dense layer, LayerNorm(· + x)) in one graph, the same operations as the steps of rows above.
+ */
+export function attentionBlockModel(cfg: BertConfig): Uint8Array {
+  const g = new GraphBuilder();
+  const ctx = attention(g, "x", cfg.hiddenSize / cfg.numHeads, (n) => n);
+  const y = addLayerNorm(g, linear(g, ctx, "wo", "bo"), "x", "gamma", "beta", cfg.eps);
+  return model("attention_block", g, y, [...attentionInputs, ...weightInputs(ATTENTION_BLOCK_WEIGHTS)], f32("y", ["n", "hidden"]));
+}
+
+/** An encoder layer's feed-forward block (BertIntermediate, BertOutput) in one graph. */
+export function ffnBlockModel(cfg: BertConfig): Uint8Array {
+  const g = new GraphBuilder();
+  const mid = activation(g, linear(g, "x", "wi", "bi"), cfg.hiddenAct);
+  const y = addLayerNorm(g, linear(g, mid, "wf", "bf"), "x", "gamma", "beta", cfg.eps);
+  return model("ffn_block", g, y, [f32("x", ["n", "hidden"]), ...weightInputs(FFN_BLOCK_WEIGHTS)], f32("y", ["n", "hidden"]));
 }

@@ -1,57 +1,63 @@
-// The CPU engine: the checkpoint's BERT as an ONNX graph built in memory, run by
-// onnxruntime-node. The checkpoint is read through the same inventory as `check` (nested layouts
-// flattened, sharded weights through their index). Weights go to the runtime as external data
-// pointing at the checkpoint's own weights files (byte ranges from the project's weights index, one
-// or several files: no copy through JavaScript) when they are stored contiguously as
-// float32/float16/bfloat16; otherwise they are loaded as float32 through the project's tensor
-// loader and embedded (raw_data).
+// The CPU engine: the checkpoint's BERT run by onnxruntime-node step by step, so that its memory
+// does not grow with the model. A step is one graph run (bert-graph.ts: a whole encoder layer when
+// its weights fit a step, else a chunk of rows of one matrix or a group of attention heads) whose
+// weights are graph inputs, read from the weights files through the project's tensor reader (any
+// layout torch saves: views, offsets, strides, float16/bfloat16/float64) into one reused buffer of
+// at most `stepBytes`, and dropped when the next step reads its own. The embeddings read only the
+// rows of the input ids and positions; the masked-LM head runs on the masked tokens only, over the
+// vocabulary in chunks of rows of the (tied) decoder. The checkpoint is read through the same
+// inventory as `check` (nested layouts flattened, shards through their index).
 import { printable } from "../checkpoint/printable.js";
-import { realpathSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
-import type { DType, TensorInfo, WeightsIndex } from "../checkpoint/types.js";
+import { numel } from "../checkpoint/tensor-data.js";
+import type { WeightsIndex } from "../checkpoint/types.js";
 import { chosenWeightsSet, describeSet, type SetTensor, type WeightsSet, whyUnreadable } from "../checkpoint/weight-sets.js";
-import { loadTensorF32 } from "../checkpoint/weights.js";
+import { openWeights, type WeightsReader } from "../checkpoint/weights.js";
 import { UserError } from "../report.js";
 import {
-  buildBertModel,
-  onnxDataType,
+  addLayerNormModel,
+  ATTENTION_BLOCK_WEIGHTS,
+  attentionBlockModel,
+  attentionModel,
+  FFN_BLOCK_WEIGHTS,
+  ffnBlockModel,
+  linearModel,
   parseBertConfig,
   resolveBertTensors,
   type BertConfig,
-  type WeightRef,
 } from "./bert-graph.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
 
-/** Access to the project's tensor loader (injectable for tests). */
-export interface WeightsAccess {
-  loadF32(index: WeightsIndex, name: string): Promise<Float32Array>;
-}
-
-/** The project's reader: src/checkpoint/tensor-data.ts (float32 data). */
-export const defaultWeightsAccess: WeightsAccess = { loadF32: loadTensorF32 };
-
 export interface EngineOptions {
-  /** "external" (default when possible): the runtime reads the weights files itself; "inline": float32 copies in the graph. */
-  weights?: "auto" | "inline";
   /** The weights to run (default: the set transformers would load from the checkpoint). */
   weightsSet?: WeightsSet;
   /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
   threads?: number;
-  access?: WeightsAccess;
   /** The checkpoint's tokenizer when the caller already loaded it. */
   tokenizer?: SmokeTokenizer;
   /**
-   * Let onnxruntime pre-pack the weight matrices when the session is created. That costs about
-   * as much as one forward pass over all the weights and pays off only over several runs, so it is
-   * off unless the caller expects many batches.
+   * Most bytes of weights (as float32) one step holds: the engine's memory beyond the runtime's
+   * own. Smaller means more, smaller graph runs; the results do not depend on it.
    */
-  prepack?: boolean;
+  stepBytes?: number;
   /** Extra onnxruntime session options (advanced; merged over the engine's). */
   sessionOptions?: Record<string, unknown>;
 }
+
+/**
+ * 40 MiB: each half of a BERT-base or BERT-large layer (attention: 4 H² weights, 17 MB for
+ * BERT-large; feed-forward: 2 H I, 34 MB) is one step, one graph run; wider layers (XLM-R XL and
+ * up) run as steps of rows, and the vocabulary takes two steps or more.
+ */
+export const DEFAULT_STEP_BYTES = 40 * 1024 * 1024;
+
+/** Activations of one batch (tokens × the widest layer, attention scores of a group of heads) stay under this. */
+const ACTIVATION_BYTES = 32 * 1024 * 1024;
+
+/** 4 MiB: a step's rows are read as pieces of about this size, several at once. */
+const READ_PIECE_FLOATS = 1024 * 1024;
 
 export interface MaskResult {
   position: number;
@@ -67,17 +73,11 @@ export interface EngineTimings {
   sessionMs: number;
 }
 
-const ITEMSIZE: Record<DType, number> = {
-  float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
-};
-
-function isContiguous(t: TensorInfo): boolean {
-  let expect = 1;
-  for (let i = t.shape.length - 1; i >= 0; i--) {
-    if ((t.shape[i] ?? 0) !== 1 && t.stride[i] !== expect) return false;
-    expect *= t.shape[i] ?? 1;
-  }
-  return t.byteLength === expect * ITEMSIZE[t.dtype];
+/** What the last `run` did: graph runs, weight bytes read, time spent reading them. */
+export interface RunStats {
+  steps: number;
+  bytesRead: number;
+  readMs: number;
 }
 
 /**
@@ -104,28 +104,74 @@ function configOf(ckpt: LoadedCheckpoint): { json: unknown; file: string } {
   return { json: doc.value, file };
 }
 
-/** The folder onnxruntime resolves external data against, and each file's location inside it. */
-function externalLocations(files: readonly string[]): { folder: string; location: Map<string, string> } {
-  const real = new Map(files.map((f) => {
-    try {
-      // onnxruntime refuses external data that resolves outside its folder, so name the real file
-      // (a Hub cache snapshot links pytorch_model.bin to ../../blobs/<sha>)
-      return [f, realpathSync(f)] as const;
-    } catch {
-      return [f, path.resolve(f)] as const;
-    }
-  }));
-  let folder = path.dirname([...real.values()][0] ?? ".");
-  for (const r of real.values()) while (path.relative(folder, r).startsWith("..")) folder = path.dirname(folder);
-  return { folder, location: new Map([...real].map(([f, r]) => [f, path.relative(folder, r).split(path.sep).join("/")])) };
+/** Rows [start, start + count) of one tensor (elements, for a 1-D tensor). */
+interface RowRead {
+  tensor: SetTensor;
+  start: number;
+  count: number;
+}
+
+/** One graph run (or plain arithmetic) with the rows it needs. */
+interface Step {
+  reads: RowRead[];
+  run(weights: Float32Array[]): void | Promise<void>;
+}
+
+const rowSize = (t: SetTensor): number => numel(t.shape.slice(1));
+const readFloats = (r: RowRead): number => r.count * rowSize(r.tensor);
+
+/**
+ * [0, n) in consecutive ranges of `per` (the last one shorter): every step but the last fills the
+ * buffer, so the memory a model needs is the buffer's whatever its size.
+ */
+function ranges(n: number, per: number): { start: number; count: number }[] {
+  const out: { start: number; count: number }[] = [];
+  for (let start = 0; start < n; start += per) out.push({ start, count: Math.min(per, n - start) });
+  return out;
+}
+
+/** Copies a [rows, width] block into columns [at, at + width) of a [rows, full] matrix. */
+function putColumns(block: Float32Array, rows: number, width: number, into: Float32Array, full: number, at: number): void {
+  for (let r = 0; r < rows; r++) into.set(block.subarray(r * width, (r + 1) * width), r * full + at);
+}
+
+/** x = LayerNorm(x) row by row, statistics in double precision. */
+function layerNorm(x: Float32Array, width: number, gamma: Float32Array, beta: Float32Array, eps: number): void {
+  for (let base = 0; base < x.length; base += width) {
+    let mean = 0;
+    for (let j = 0; j < width; j++) mean += x[base + j]!;
+    mean /= width;
+    let variance = 0;
+    for (let j = 0; j < width; j++) variance += (x[base + j]! - mean) ** 2;
+    const inv = 1 / Math.sqrt(variance / width + eps);
+    for (let j = 0; j < width; j++) x[base + j] = (x[base + j]! - mean) * inv * gamma[j]! + beta[j]!;
+  }
+}
+
+interface Sessions {
+  attentionBlock: InferenceSession;
+  ffnBlock: InferenceSession;
+  linear: InferenceSession;
+  activated: InferenceSession;
+  attention: InferenceSession;
+  addLayerNorm: InferenceSession;
 }
 
 export class CpuEngine {
+  private readonly readers = new Map<WeightsIndex, Promise<WeightsReader>>();
+  /** The buffer every step's rows are read into. */
+  private slot: Float32Array | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  /** What the last `run` did. */
+  stats: RunStats = { steps: 0, bytesRead: 0, readMs: 0 };
+
   private constructor(
     readonly tokenizer: SmokeTokenizer,
     readonly config: BertConfig,
-    private readonly session: InferenceSession,
+    private readonly tensors: Map<string, SetTensor>,
+    private readonly sessions: Sessions,
     private readonly ort: typeof import("onnxruntime-node"),
+    private readonly stepFloats: number,
     readonly description: string,
     readonly timings: EngineTimings,
   ) {}
@@ -143,89 +189,53 @@ export class CpuEngine {
     const tensors = resolveBertTensors({ file: describeSet(set), tensors: set.tensors }, config);
     const t2 = performance.now();
     const ort = await ortPromise;
-    const access = opts.access ?? defaultWeightsAccess;
 
-    const { folder, location } = externalLocations([...new Set([...tensors.values()].map((t) => t.source.file))]);
-    const weightFiles = set.files.length === 1 ? set.files[0]! : `${set.files.length} shards (${set.files.join(", ")})`;
-    const sessionOptions = (external: boolean): InferenceSession.SessionOptions => ({
+    const models = {
+      attentionBlock: attentionBlockModel(config),
+      ffnBlock: ffnBlockModel(config),
+      linear: linearModel(),
+      activated: linearModel(config.hiddenAct),
+      attention: attentionModel(config.hiddenSize / config.numHeads),
+      addLayerNorm: addLayerNormModel(config.eps),
+    };
+    const graphMs = performance.now() - t2;
+    const extra = (opts.sessionOptions?.extra as Record<string, unknown> | undefined) ?? {};
+    const sessionOptions: InferenceSession.SessionOptions = {
       graphOptimizationLevel: "all",
       logSeverityLevel: 3,
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       ...(opts.sessionOptions ?? {}),
       extra: {
-        ...((opts.sessionOptions?.extra as Record<string, unknown> | undefined) ?? {}),
+        ...extra,
         session: {
-          ...(((opts.sessionOptions?.extra as Record<string, unknown> | undefined)?.session as Record<string, unknown> | undefined) ?? {}),
-          ...(opts.prepack ? {} : { disable_prepacking: "1" }),
-          ...(external ? { model_external_initializers_file_folder_path: folder } : {}),
+          // the weights are inputs that change every run: nothing to pre-pack
+          disable_prepacking: "1",
+          // the sessions' threads take turns with the reads of the next step: spinning between
+          // runs would take the cores they need
+          "intra_op.allow_spinning": "0",
+          ...((extra.session as Record<string, unknown> | undefined) ?? {}),
         },
       },
-    });
-
-    const canExternal =
-      opts.weights !== "inline" &&
-      os.endianness() === "LE" &&
-      [...tensors.values()].every((t) => onnxDataType(t.dtype) !== undefined && t.dtype !== "float64" && isContiguous(t));
-    const dtypes = [...new Set([...tensors.values()].map((t) => t.dtype))].join("/");
-    let graphMs = 0;
-    let session: InferenceSession | undefined;
-    let mode = "";
-    if (canExternal) {
-      const tg = performance.now();
-      const refs = new Map<string, WeightRef>();
-      for (const [canonical, t] of tensors) {
-        refs.set(canonical, {
-          kind: "external",
-          dtype: t.dtype,
-          dims: t.shape,
-          location: location.get(t.source.file)!,
-          offset: t.dataOffset,
-          length: t.byteLength,
-          key: `${t.source.file}:${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`,
-        });
-      }
-      const model = buildBertModel(config, refs);
-      graphMs += performance.now() - tg;
-      try {
-        session = await ort.InferenceSession.create(model, sessionOptions(true));
-        mode = `weights read by onnxruntime straight from ${weightFiles} (external data, ${dtypes})`;
-      } catch (e) {
-        mode = `weights inlined after the runtime refused external data: ${(e as Error).message.split("\n")[0]}`;
-      }
-    }
-    if (!session) {
-      const tg = performance.now();
-      const refs = new Map<string, WeightRef>();
-      const loaded = new Map<string, Float32Array>();
-      for (const [canonical, t] of tensors) {
-        const key = `${t.source.file}:${t.storageKey}@${t.storageOffset}:${t.shape.join("x")}:${t.dtype}`;
-        let data = loaded.get(key);
-        if (!data) {
-          try {
-            data = await access.loadF32(t.source, t.name);
-          } catch (e) {
-            throw asUserError(e);
-          }
-          loaded.set(key, data);
-        }
-        refs.set(canonical, { kind: "inline", dims: t.shape, data, key });
-      }
-      let model: Uint8Array | undefined = buildBertModel(config, refs);
-      loaded.clear();
-      refs.clear();
-      graphMs += performance.now() - tg;
-      session = await ort.InferenceSession.create(model, sessionOptions(false));
-      model = undefined;
-      if (!mode) mode = `weights loaded from ${weightFiles} (${dtypes} -> float32, inline)`;
-    }
+    };
+    const names = Object.keys(models) as (keyof Sessions)[];
+    const created = await Promise.all(names.map((k) => ort.InferenceSession.create(models[k], sessionOptions)));
+    const sessions = Object.fromEntries(names.map((k, i) => [k, created[i]!])) as unknown as Sessions;
     const t3 = performance.now();
+
+    const stepBytes = opts.stepBytes ?? DEFAULT_STEP_BYTES;
+    const weightFiles = set.files.length === 1 ? set.files[0]! : `${set.files.length} shards (${set.files.join(", ")})`;
+    const dtypes = [...new Set([...tensors.values()].map((t) => t.dtype))];
+    const converted = dtypes.some((d) => d !== "float32") ? ` -> float32` : "";
     const version = (ort.env as { versions?: { common?: string } }).versions?.common ?? "";
     return new CpuEngine(
       tokenizer,
       config,
-      session,
+      tensors,
+      sessions,
       ort,
-      `onnxruntime-node${version ? ` ${version}` : ""} CPU, BERT graph built in memory, ${mode}`,
+      Math.max(1, Math.floor(stepBytes / 4)),
+      `onnxruntime-node${version ? ` ${version}` : ""} CPU, BERT run step by step (at most ${(stepBytes / 2 ** 20).toFixed(stepBytes % 2 ** 20 ? 2 : 0)} MiB of weights a step), ` +
+        `weights read straight from ${weightFiles} (${dtypes.join("/")}${converted})`,
       { tokenizerMs: t1 - t0, indexMs: t2 - t1, graphMs, sessionMs: t3 - t2 - graphMs },
     );
   }
@@ -233,12 +243,25 @@ export class CpuEngine {
   /**
    * Runs the masked-LM forward on every sequence (already tokenized), packing several short
    * sequences into one row (block-diagonal attention) to avoid padding, and returns the
-   * top-k at each mask token.
+   * top-k at each mask token. The weights are read once per batch of rows.
    */
-  async run(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
+  run(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
+    // one run at a time: every step reads into the one buffer
+    const result = this.running.then(() => this.runNow(sequences, topK));
+    this.running = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(sequences: number[][], topK: number): Promise<{ masks: MaskResult[][]; ms: number[] }> {
     const maskId = this.tokenizer.maskId;
     const out: MaskResult[][] = sequences.map(() => []);
     const ms = sequences.map(() => 0);
+    this.stats = { steps: 0, bytesRead: 0, readMs: 0 };
+    const V = this.config.vocabSize;
+    for (const seq of sequences) {
+      const bad = seq.find((id) => !Number.isInteger(id) || id < 0 || id >= V);
+      if (bad !== undefined) throw new UserError(`the tokenizer gave token id ${bad}, but config.json \`vocab_size\` is ${V}: the tokenizer and the model disagree`, 1);
+    }
     const longest = Math.max(1, ...sequences.map((s) => s.length));
     const capacity = Math.max(longest, 128);
     // first-fit decreasing into rows
@@ -253,39 +276,158 @@ export class CpuEngine {
         row.used += len;
       } else rows.push({ items: [i], used: len });
     }
-    // batches of at most ~4096 tokens per run
-    const maxTokens = 4096;
-    for (let start = 0; start < rows.length; ) {
-      let end = start + 1;
-      let T = rows[start]?.used ?? 0;
-      while (end < rows.length && (end + 1 - start) * Math.max(T, rows[end]?.used ?? 0) <= maxTokens) {
-        T = Math.max(T, rows[end]?.used ?? 0);
-        end++;
+    // batches whose activations stay small: the weights are streamed once per batch
+    const widest = Math.max(this.config.intermediateSize, 4 * this.config.hiddenSize);
+    const maxTokens = Math.max(longest, Math.floor(ACTIVATION_BYTES / (4 * widest)));
+    try {
+      for (let start = 0; start < rows.length; ) {
+        let end = start + 1;
+        let T = rows[start]?.used ?? 0;
+        while (end < rows.length && (end + 1 - start) * Math.max(T, rows[end]?.used ?? 0) <= maxTokens) {
+          T = Math.max(T, rows[end]?.used ?? 0);
+          end++;
+        }
+        const batch = rows.slice(start, end).map((r) => r.items);
+        const t0 = performance.now();
+        await this.runRows(sequences, batch, T, topK, out);
+        const elapsed = performance.now() - t0;
+        const tokens = batch.flat().reduce((n, i) => n + (sequences[i]?.length ?? 0), 0);
+        for (const i of batch.flat()) ms[i] = (elapsed * (sequences[i]?.length ?? 0)) / Math.max(1, tokens);
+        start = end;
       }
-      const batch = rows.slice(start, end).map((r) => r.items);
-      const t0 = performance.now();
-      await this.runRows(sequences, batch, T, topK, out);
-      const elapsed = performance.now() - t0;
-      const tokens = batch.flat().reduce((n, i) => n + (sequences[i]?.length ?? 0), 0);
-      for (const i of batch.flat()) ms[i] = (elapsed * (sequences[i]?.length ?? 0)) / Math.max(1, tokens);
-      start = end;
+    } catch (e) {
+      throw asUserError(e);
     }
     return { masks: out, ms };
   }
 
-  /** How many session runs `run` will make for these lengths (to decide on pre-packing). */
-  static estimateBatches(lengths: readonly number[]): number {
-    const longest = Math.max(1, ...lengths);
-    const total = lengths.reduce((a, b) => a + b, 0);
-    return Math.ceil(total / Math.max(4096, longest));
+  private tensor(canonical: string): SetTensor {
+    const t = this.tensors.get(canonical);
+    if (!t) throw new Error(`no tensor for ${canonical}`);
+    return t;
+  }
+
+  private whole(canonical: string): RowRead {
+    const t = this.tensor(canonical);
+    return { tensor: t, start: 0, count: t.shape[0] ?? 1 };
+  }
+
+  private reader(index: WeightsIndex): Promise<WeightsReader> {
+    let r = this.readers.get(index);
+    if (!r) {
+      r = openWeights(index);
+      r.catch(() => this.readers.delete(index));
+      this.readers.set(index, r);
+    }
+    return r;
+  }
+
+  /** The step's rows, read into `slot`. */
+  private async load(step: Step, slot: Float32Array): Promise<Float32Array[]> {
+    let at = 0;
+    const views = step.reads.map((r) => {
+      const view = slot.subarray(at, at + readFloats(r));
+      at += view.length;
+      return view;
+    });
+    // pieces of a few MiB, read in parallel: the copies out of the page cache run on several threads
+    const pieces: { r: RowRead; view: Float32Array }[] = [];
+    step.reads.forEach((r, i) => {
+      const size = rowSize(r.tensor);
+      const per = Math.max(1, Math.floor(READ_PIECE_FLOATS / Math.max(1, size)));
+      for (let a = 0; a < r.count; a += per) {
+        const c = Math.min(per, r.count - a);
+        pieces.push({ r: { tensor: r.tensor, start: r.start + a, count: c }, view: views[i]!.subarray(a * size, (a + c) * size) });
+      }
+    });
+    await Promise.all(pieces.map(async ({ r, view }) => (await this.reader(r.tensor.source)).loadRowsF32(r.tensor.name, r.start, r.count, view)));
+    this.stats.bytesRead += at * 4;
+    return views;
+  }
+
+  /**
+   * Runs the steps in order, each one's rows read just before it runs. Reading the next step
+   * while one computes gains nothing on a machine whose cores onnxruntime already uses: the copies
+   * out of the page cache and the matrix products take turns on the same cores and memory, so they
+   * run one after the other, each on every core, with one buffer.
+   */
+  private async execute(steps: Step[]): Promise<void> {
+    const need = Math.max(0, ...steps.map((s) => s.reads.reduce((n, r) => n + readFloats(r), 0)));
+    if (!this.slot || this.slot.length < need) this.slot = new Float32Array(need);
+    for (const step of steps) {
+      const t0 = performance.now();
+      const weights = await this.load(step, this.slot);
+      this.stats.readMs += performance.now() - t0;
+      await step.run(weights);
+      this.stats.steps++;
+    }
+  }
+
+  /** Steps of y = act(x · Wᵀ + b) over row chunks of W, each chunk's outputs put in their columns of y. */
+  private linearSteps(prefix: string, input: () => { x: Float32Array; n: number }, y: Float32Array, activated: boolean): Step[] {
+    return this.projectionSteps(this.tensor(`${prefix}.weight`), this.tensor(`${prefix}.bias`), input, y, activated);
+  }
+
+  private projectionSteps(w: SetTensor, b: SetTensor, input: () => { x: Float32Array; n: number }, y: Float32Array, activated: boolean): Step[] {
+    const [outF, inF] = [w.shape[0]!, w.shape[1]!];
+    const chunks = ranges(outF, Math.max(1, Math.floor(this.stepFloats / (inF + 1))));
+    const session = activated ? this.sessions.activated : this.sessions.linear;
+    const { Tensor: OrtTensor } = this.ort;
+    return chunks.map(({ start, count }) => ({
+      reads: [
+        { tensor: w, start, count },
+        { tensor: b, start, count },
+      ],
+      run: async ([wc, bc]) => {
+        const { x, n } = input();
+        const r = await session.run({
+          x: new OrtTensor("float32", x, [n, inF]),
+          w: new OrtTensor("float32", wc!, [count, inF]),
+          b: new OrtTensor("float32", bc!, [count]),
+        });
+        putColumns(r.y!.data as Float32Array, n, count, y, outF, start);
+      },
+    }));
+  }
+
+  /** The step of x = LayerNorm(x) in plain arithmetic (embeddings, head). */
+  private layerNormStep(prefix: string, x: () => Float32Array): Step {
+    return {
+      reads: [this.whole(`${prefix}.weight`), this.whole(`${prefix}.bias`)],
+      run: ([gamma, beta]) => layerNorm(x(), this.config.hiddenSize, gamma!, beta!, this.config.eps),
+    };
+  }
+
+  /** The step of x = LayerNorm(y + x) inside an encoder layer, with the operations the layer graph uses. */
+  private addLayerNormStep(prefix: string, x: Float32Array, y: Float32Array, n: number): Step {
+    const { Tensor: OrtTensor } = this.ort;
+    const H = this.config.hiddenSize;
+    return {
+      reads: [this.whole(`${prefix}.weight`), this.whole(`${prefix}.bias`)],
+      run: async ([gamma, beta]) => {
+        const r = await this.sessions.addLayerNorm.run({
+          x: new OrtTensor("float32", y, [n, H]),
+          residual: new OrtTensor("float32", x, [n, H]),
+          gamma: new OrtTensor("float32", gamma!, [H]),
+          beta: new OrtTensor("float32", beta!, [H]),
+        });
+        x.set(r.y!.data as Float32Array);
+      },
+    };
   }
 
   private async runRows(sequences: number[][], rows: number[][], T: number, topK: number, out: MaskResult[][]): Promise<void> {
+    const cfg = this.config;
+    const H = cfg.hiddenSize;
+    const I = cfg.intermediateSize;
+    const V = cfg.vocabSize;
+    const hd = H / cfg.numHeads;
     const R = rows.length;
-    const ids = new BigInt64Array(R * T);
-    const pos = new BigInt64Array(R * T);
+    const N = R * T;
+    const ids = new Int32Array(N);
+    const pos = new Int32Array(N);
     const bias = new Float32Array(R * T * T).fill(-3.4028234663852886e38);
-    const maskIndex: bigint[] = [];
+    const maskIndex: number[] = [];
     const where: { caseIdx: number; position: number }[] = [];
     rows.forEach((items, r) => {
       let off = 0;
@@ -293,10 +435,10 @@ export class CpuEngine {
         const seq = sequences[ci] ?? [];
         const L = seq.length;
         for (let t = 0; t < L; t++) {
-          ids[r * T + off + t] = BigInt(seq[t] ?? 0);
-          pos[r * T + off + t] = BigInt(t);
+          ids[r * T + off + t] = seq[t] ?? 0;
+          pos[r * T + off + t] = t;
           if (seq[t] === this.tokenizer.maskId) {
-            maskIndex.push(BigInt(r * T + off + t));
+            maskIndex.push(r * T + off + t);
             where.push({ caseIdx: ci, position: t });
           }
           const rowBase = (r * T + off + t) * T + off;
@@ -307,18 +449,133 @@ export class CpuEngine {
       // padding queries attend to themselves only, so every softmax row is well defined
       for (let t = off; t < T; t++) bias[(r * T + t) * T + t] = 0;
     });
+    const M = maskIndex.length;
     const { Tensor: OrtTensor } = this.ort;
-    const feeds: Record<string, Tensor> = {
-      input_ids: new OrtTensor("int64", ids, [R, T]),
-      position_ids: new OrtTensor("int64", pos, [R, T]),
-      attn_bias: new OrtTensor("float32", bias, [R, 1, T, T]),
-      mask_index: new OrtTensor("int64", BigInt64Array.from(maskIndex), [maskIndex.length]),
+    const biasTensor = new OrtTensor("float32", bias, [R, 1, T, T]);
+
+    const s = {
+      x: new Float32Array(N * H),
+      ctx: new Float32Array(N * H),
+      attnOut: new Float32Array(N * H),
+      mid: new Float32Array(N * I),
+      ffnOut: new Float32Array(N * H),
+      head: new Float32Array(M * H),
+      masked: new Float32Array(M * H),
+      logits: new Float32Array(M * V),
     };
-    const result = await this.session.run(feeds);
-    const logits = result.logits?.data as Float32Array;
-    const V = this.config.vocabSize;
+    const steps: Step[] = [];
+
+    // embeddings: only the rows of the ids and positions in this batch
+    const word = this.tensor("embeddings.word_embeddings.weight");
+    const runs: { start: number; count: number }[] = [];
+    for (const id of [...new Set(ids)].sort((a, b) => a - b)) {
+      const last = runs.at(-1);
+      if (last && last.start + last.count === id) last.count++;
+      else runs.push({ start: id, count: 1 });
+    }
+    const positions = Math.max(...pos) + 1;
+    steps.push({
+      reads: [
+        ...runs.map((r) => ({ tensor: word, ...r })),
+        { tensor: this.tensor("embeddings.position_embeddings.weight"), start: 0, count: positions },
+        { tensor: this.tensor("embeddings.token_type_embeddings.weight"), start: 0, count: 1 },
+      ],
+      run: (w) => {
+        const rowOf = new Map<number, Float32Array>();
+        runs.forEach((r, i) => {
+          for (let k = 0; k < r.count; k++) rowOf.set(r.start + k, w[i]!.subarray(k * H, (k + 1) * H));
+        });
+        const posRows = w[runs.length]!;
+        const type0 = w[runs.length + 1]!;
+        for (let n = 0; n < N; n++) {
+          const wr = rowOf.get(ids[n]!)!;
+          const p = pos[n]! * H;
+          // as BertEmbeddings adds them: (word + token type) + position, in float32
+          for (let j = 0; j < H; j++) s.x[n * H + j] = Math.fround(Math.fround(wr[j]! + type0[j]!) + posRows[p + j]!);
+        }
+      },
+    });
+    steps.push(this.layerNormStep("embeddings.LayerNorm", () => s.x));
+
+    const f = (data: Float32Array, dims: number[]) => new OrtTensor("float32", data, dims);
+    const i64 = (values: number[]) => new OrtTensor("int64", BigInt64Array.from(values.map(BigInt)), [values.length]);
+    // heads per attention step: bounded by the step's weights and by the group's attention scores
+    const perHead = 3 * hd * (H + 1);
+    const byWeights = Math.max(1, Math.floor(this.stepFloats / perHead));
+    const byScores = Math.max(1, Math.floor(ACTIVATION_BYTES / (4 * 3 * N * T)));
+    const groups = ranges(cfg.numHeads, Math.min(byWeights, byScores));
+    // each half of a layer whose weights fit one step runs as one graph; a larger one as steps of rows
+    const floatsOf = (names: readonly (readonly [string, string])[]) => names.reduce((n, [, name]) => n + numel(this.tensor(`encoder.layer.0.${name}`).shape), 0);
+    const attentionBlocks = floatsOf(ATTENTION_BLOCK_WEIGHTS) <= this.stepFloats && groups.length === 1;
+    const ffnBlocks = floatsOf(FFN_BLOCK_WEIGHTS) <= this.stepFloats;
+    const block = (p: string, names: readonly (readonly [string, string])[], session: InferenceSession, feeds: () => Record<string, Tensor>): Step => {
+      const reads = names.map(([, name]) => this.whole(`${p}.${name}`));
+      return {
+        reads,
+        run: async (w) => {
+          const weights = Object.fromEntries(names.map(([name], j) => [name, f(w[j]!, reads[j]!.tensor.shape)]));
+          const r = await session.run({ ...feeds(), ...weights });
+          s.x.set(r.y!.data as Float32Array);
+        },
+      };
+    };
+    const attentionFeeds = (count: number) => ({
+      x: f(s.x, [N, H]),
+      attn_bias: biasTensor,
+      heads_shape: i64([R, T, count, hd]),
+      flat_shape: i64([N, count * hd]),
+    });
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const p = `encoder.layer.${i}`;
+      if (attentionBlocks) {
+        steps.push(block(p, ATTENTION_BLOCK_WEIGHTS, this.sessions.attentionBlock, () => attentionFeeds(cfg.numHeads)));
+      } else {
+        for (const g of groups) {
+          const rowsOf = (name: string): RowRead => ({ tensor: this.tensor(`${p}.attention.self.${name}`), start: g.start * hd, count: g.count * hd });
+          steps.push({
+            reads: ["query", "key", "value"].flatMap((n) => [rowsOf(`${n}.weight`), rowsOf(`${n}.bias`)]),
+            run: async ([wq, bq, wk, bk, wv, bv]) => {
+              const width = g.count * hd;
+              const r = await this.sessions.attention.run({
+                ...attentionFeeds(g.count),
+                wq: f(wq!, [width, H]),
+                bq: f(bq!, [width]),
+                wk: f(wk!, [width, H]),
+                bk: f(bk!, [width]),
+                wv: f(wv!, [width, H]),
+                bv: f(bv!, [width]),
+              });
+              putColumns(r.ctx!.data as Float32Array, N, width, s.ctx, H, g.start * hd);
+            },
+          });
+        }
+        steps.push(...this.linearSteps(`${p}.attention.output.dense`, () => ({ x: s.ctx, n: N }), s.attnOut, false));
+        steps.push(this.addLayerNormStep(`${p}.attention.output.LayerNorm`, s.x, s.attnOut, N));
+      }
+      if (ffnBlocks) {
+        steps.push(block(p, FFN_BLOCK_WEIGHTS, this.sessions.ffnBlock, () => ({ x: f(s.x, [N, H]) })));
+      } else {
+        steps.push(...this.linearSteps(`${p}.intermediate.dense`, () => ({ x: s.x, n: N }), s.mid, true));
+        steps.push(...this.linearSteps(`${p}.output.dense`, () => ({ x: s.mid, n: N }), s.ffnOut, false));
+        steps.push(this.addLayerNormStep(`${p}.output.LayerNorm`, s.x, s.ffnOut, N));
+      }
+    }
+
+    // masked-LM head on the masked tokens only
+    const masked = () => {
+      maskIndex.forEach((n, m) => s.masked.set(s.x.subarray(n * H, (n + 1) * H), m * H));
+      return { x: s.masked, n: M };
+    };
+    steps.push(...this.linearSteps("cls.predictions.transform.dense", masked, s.head, true));
+    steps.push(this.layerNormStep("cls.predictions.transform.LayerNorm", () => s.head));
+    // the vocabulary projection, `cls.predictions.decoder.weight` (the word embeddings when tied), in chunks of rows
+    const decoder = this.tensor("cls.predictions.decoder.weight");
+    const vocabBias = this.tensor("cls.predictions.bias");
+    steps.push(...this.projectionSteps(decoder, vocabBias, () => ({ x: s.head, n: M }), s.logits, false));
+
+    await this.execute(steps);
     where.forEach((w, m) => {
-      const row = logits.slice(m * V, (m + 1) * V);
+      const row = s.logits.slice(m * V, (m + 1) * V);
       out[w.caseIdx]?.push({ position: w.position, top: this.topK(row, topK), logits: row });
     });
     for (const r of out) r.sort((a, b) => a.position - b.position);
@@ -350,6 +607,12 @@ export class CpuEngine {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    const readers = [...this.readers.values()];
+    this.readers.clear();
+    this.slot = undefined;
+    await Promise.all([
+      ...Object.values(this.sessions).map((s: InferenceSession) => s.release()),
+      ...readers.map((r) => r.then((x) => x.close(), () => undefined)),
+    ]);
   }
 }

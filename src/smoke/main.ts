@@ -117,11 +117,7 @@ async function runCpu(
   const tokMs = performance.now() - tTok;
   const lengths = encoded.filter((e): e is number[] => !!e).map((e) => e.length);
   const t0 = performance.now();
-  const engine = await CpuEngine.load(ckpt, {
-    prepack: CpuEngine.estimateBatches(lengths) > 2,
-    ...engineOpts,
-    tokenizer,
-  });
+  const engine = await CpuEngine.load(ckpt, { ...engineOpts, tokenizer });
   const loadMs = performance.now() - t0;
   try {
     const maxLen = engine.config.maxPositions;
