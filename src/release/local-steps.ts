@@ -13,6 +13,7 @@ import { smokeOptions } from "../smoke/options.js";
 import { displayPath } from "../util/display-path.js";
 import type { CheckContext } from "./checklist.js";
 import type { Destination, PlanContext } from "./destination.js";
+import { archiveOverLimit } from "./destinations/github.js";
 import { Journal, manifestDigest } from "./journal.js";
 import type { PipelineStep } from "./pipeline.js";
 import { planProof, safetensorsLine, type ReleasePlan } from "./plan.js";
@@ -110,6 +111,9 @@ export function publishedStep<C extends LocalContext>(): PipelineStep<C> {
       });
       c.plan.safetensors = c.published.safetensors;
       out.title(safetensorsLine(c.published.safetensors));
+      // Known now, before minutes of packing: an archive GitHub would refuse is not made.
+      const tooLarge = s.release.stages.has("github") ? archiveOverLimit(s.github.archive, c.published.archive) : undefined;
+      if (tooLarge) c.results.push(tooLarge);
     },
   };
 }

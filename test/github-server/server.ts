@@ -110,8 +110,10 @@ export interface FakeGitHub {
   assetsOf(tag: string): FakeAsset[];
   /** Turn immutable releases on or off (releases published before keep what they were). */
   setImmutable(on: boolean): void;
-  /** Tags no release and no push may use again (their immutable release was deleted). */
+  /** Tags no release and no push may use again (their immutable release was deleted), as `owner/name:tag`. */
   burnedTags: Set<string>;
+  /** A tag burned by an immutable release deleted before the test began (its tag deleted too). */
+  burnTag(repository: string, tag: string): void;
   close(): Promise<void>;
 }
 
@@ -580,6 +582,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     writes: () => requests.filter((r) => r.method !== "GET" && r.method !== "HEAD"),
     setImmutable: (on) => void (immutableOn = on),
     burnedTags: burned,
+    burnTag: (repository, tag) => {
+      burned.add(`${repository}:${tag}`);
+      writeRefState();
+    },
     assetsOf: (tag) => {
       const r = [...releases.values()].find((x) => x.tag_name === tag);
       return r ? [...assets.values()].filter((a) => a.releaseId === r.id) : [];

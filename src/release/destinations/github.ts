@@ -273,20 +273,31 @@ async function sameManifest(ctx: PlanContext, release: { id: number }, remote: R
 /** A manifest.json is a line per file: one of this size lists a million files. */
 const MANIFEST_ASSET_LIMIT = 64 * 1024 * 1024;
 
+function assetTooLarge(name: string, size: number, estimated: boolean): CheckResult {
+  return {
+    id: "release.asset-size",
+    title: "every release asset is under GitHub's 2 GiB limit",
+    status: "fail",
+    message: `${name} ${estimated ? "would be about" : "is"} ${formatBytes(size)}, and GitHub refuses release assets of 2 GiB or more: set weights.safetensors to "only" (the archive then holds one copy of the weights, not two), or publish the weights through the Hub only with \`--only hub\` (the GitHub Release is then not made)`,
+  };
+}
+
+/**
+ * Before packing (minutes for a large model): the archive's size from the files it will hold —
+ * weights barely compress — against GitHub's limit. Undefined when it fits.
+ */
+export function archiveOverLimit(archiveName: string, files: ReadonlyArray<{ size: number }>): CheckResult | undefined {
+  const bytes = files.reduce((a, f) => a + f.size, 0);
+  return bytes >= GITHUB_ASSET_LIMIT ? assetTooLarge(archiveName, bytes, true) : undefined;
+}
+
 function githubRefusals(plan: ReleasePlan): CheckResult[] {
   const g = plan.github && !isSkipped(plan.github) ? plan.github : undefined;
   if (!g) return [];
   const out: CheckResult[] = [];
   if (g.release === "conflict") out.push({ id: "release.github-conflict", title: "the release tag is free on GitHub", status: "fail", message: g.conflict ?? "conflict" });
   const big = g.release === "unchanged" ? [] : g.assets.filter((a) => a.size >= GITHUB_ASSET_LIMIT);
-  for (const a of big) {
-    out.push({
-      id: "release.asset-size",
-      title: "every release asset is under GitHub's 2 GiB limit",
-      status: "fail",
-      message: `${a.name} ${g.estimated ? "would be about" : "is"} ${formatBytes(a.size)}, and GitHub refuses release assets of 2 GiB or more: set weights.safetensors to "only" (the archive then holds one copy of the weights, not two), or publish the weights through the Hub only with \`--only hub\` (the GitHub Release is then not made)`,
-    });
-  }
+  for (const a of big) out.push(assetTooLarge(a.name, a.size, g.estimated));
   return out;
 }
 
