@@ -62,15 +62,15 @@ export async function runRelease(ctx: ReleaseContext, ui: ReleaseUi): Promise<Re
   }
 }
 
-async function release(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseReport> {
+type ReportExtra = Partial<Pick<ReleaseReport, "error" | "rerunHelps" | "fix" | "visible">>;
+
+function reportOf(ctx: ReleaseContext, outcome: ReleaseOutcome, ok: boolean, extra: ReportExtra = {}): ReleaseReport {
   const s = ctx.settings;
-  const { stages, dryRun } = s.release;
-  const publishing = ctx.destinations.length > 0;
-  const report = (outcome: ReleaseOutcome, ok: boolean, extra: Partial<Pick<ReleaseReport, "error" | "rerunHelps" | "fix" | "visible">> = {}): ReleaseReport => ({
+  return {
     outcome,
     ok,
     tag: ctx.plan.tag,
-    remotes: (["hub", "github"] as const).filter((x) => stages.has(x)),
+    remotes: (["hub", "github"] as const).filter((x) => s.release.stages.has(x)),
     checks: ctx.results,
     ...(ctx.smoke ? { smoke: ctx.smoke } : {}),
     ...(ctx.published ? { safetensors: ctx.published.safetensors } : {}),
@@ -80,7 +80,14 @@ async function release(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseRepor
     notes: ctx.notes,
     ...(extra.error ? { ...extra, error: redact(extra.error) } : extra),
     ...(ctx.journal ? { journal: path.relative(s.cwd, ctx.journal.file) } : {}),
-  });
+  };
+}
+
+async function release(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseReport> {
+  const s = ctx.settings;
+  const { stages, dryRun } = s.release;
+  const publishing = ctx.destinations.length > 0;
+  const report = (outcome: ReleaseOutcome, ok: boolean, extra: ReportExtra = {}) => reportOf(ctx, outcome, ok, extra);
 
   // The journal lives in .git/: say that a release needs a repository before minutes of checks.
   if (!dryRun && publishing) await Journal.requireRepository(s.cwd);
@@ -102,7 +109,16 @@ async function release(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseRepor
   if (dryRun && localOk) return report("dry-run", true);
   if (!localOk) return report("checks-failed", false, { visible: false });
   if (!publishing) return report("local-only", true);
+  return publishPlanned(ctx, ui);
+}
 
+/**
+ * From the plan on: the journal, what an earlier run left, the one question, then stage, prove,
+ * release and verify, in the order the release promises.
+ */
+export async function publishPlanned(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseReport> {
+  const s = ctx.settings;
+  const report = (outcome: ReleaseOutcome, ok: boolean, extra: ReportExtra = {}) => reportOf(ctx, outcome, ok, extra);
   // ── what an earlier run of this release did, and whether it still holds ──
   ctx.journal = await Journal.open(s.cwd, tagName(s), manifestDigest(publishedManifest(ctx)));
   const run = stepRun(ctx, ui);
