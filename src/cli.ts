@@ -1,5 +1,6 @@
 // Command-line entry: parses the contract of ../shared/docs/cli-contract.md and hands each
 // command to its stage in src/tasks/. Exit codes: 0 pass, 1 a check or step failed, 2 usage.
+import type { GlobalOptions, ReleaseCliOptions, SmokeCliOptions } from "./tasks/options.js";
 import { Command, CommanderError, Option } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -18,11 +19,6 @@ function ownPackageJson(): { version: string } {
 }
 const pkg = ownPackageJson();
 
-export interface GlobalOptions {
-  config?: string;
-  ckpt?: string;
-  json?: boolean;
-}
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("azbert-release")
@@ -141,25 +137,7 @@ function sayWhenInterrupted(command: string): void {
   });
 }
 
-export interface SmokeCliOptions {
-  device?: "auto" | "cpu" | "cuda";
-  cases?: string;
-  expect?: string;
-  topK?: number;
-  python?: string;
-}
 
-export interface ReleaseCliOptions {
-  dryRun?: boolean;
-  yes?: boolean;
-  only?: string;
-  transport?: "api" | "git";
-  tag?: string;
-  prune?: boolean;
-  createPr?: boolean;
-  force?: boolean;
-  offline?: boolean;
-}
 
 function parsePositiveInt(v: string, flag: string): number {
   const n = Number(v);

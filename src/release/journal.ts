@@ -11,7 +11,7 @@ import type { Manifest } from "../checkpoint/types.js";
 import { gitAt } from "../git/index.js";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
-import { addressKey, type Address } from "./destination.js";
+import { addressKey, type Address } from "./address.js";
 import type { StepId, StepOutcome, StepReportOf, StepResults } from "./report.js";
 
 /** The journal cannot be opened or written: the message says where and why. */

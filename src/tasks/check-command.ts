@@ -1,6 +1,6 @@
 // `azbert-release check`: the pre-publish checklist, no side effects. Reading and hashing the
 // checkpoint start first; the modules of the rest of the command load while they run.
-import type { GlobalOptions } from "../cli.js";
+import type { GlobalOptions } from "./options.js";
 import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
 import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";

@@ -4,7 +4,7 @@
 // engine's logits identical on both. The checkpoint itself is written to only when --out names it.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { GlobalOptions } from "../cli.js";
+import type { GlobalOptions } from "./options.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";

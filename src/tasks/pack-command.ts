@@ -1,7 +1,7 @@
 // `azbert-release pack`: the checkpoint checks, then ckpt.tar.gz + SHA256SUMS + manifest.json
 // in the output folder (its only side effect).
 import path from "node:path";
-import type { GlobalOptions } from "../cli.js";
+import type { GlobalOptions } from "./options.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { readAndHashCheckpoint } from "../checkpoint/manifest.js";

@@ -4,7 +4,7 @@
 // (temporary folders, open files), the journal keeps what finished, and the exit code is 130.
 // Reading and hashing the checkpoint start first; the modules of the rest load while they run.
 import { createInterface } from "node:readline/promises";
-import type { GlobalOptions, ReleaseCliOptions } from "../cli.js";
+import type { GlobalOptions, ReleaseCliOptions } from "./options.js";
 import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
 import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { UsageError } from "../report.js";

@@ -1,5 +1,5 @@
 // `azbert-release smoke`: fill-mask inference on the smoke cases (no side effects).
-import type { GlobalOptions, SmokeCliOptions } from "../cli.js";
+import type { GlobalOptions, SmokeCliOptions } from "./options.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import type { SmokeReport } from "../smoke/main.js";
 import { smokeOptions } from "../smoke/options.js";

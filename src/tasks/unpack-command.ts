@@ -4,7 +4,7 @@
 // check passed.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { GlobalOptions } from "../cli.js";
+import type { GlobalOptions } from "./options.js";
 import { formatBytes } from "../checkpoint/discover.js";
 import { UserError } from "../report.js";
 import { describeUnpackProblems, unpackVerified, type UnpackResult } from "../pack/index.js";

@@ -4,7 +4,7 @@
 // manifest.json published with it, the copy gated and smoke-tested; the GitHub Release's
 // archive is downloaded and unpacked by the verified unpacker, against SHA256SUMS and the same
 // manifest. Exit 0 when everything holds, 1 when something does not, 2 for a usage error.
-import type { GlobalOptions } from "../cli.js";
+import type { GlobalOptions } from "./options.js";
 import { loadConfig } from "../config.js";
 import { describeProof, proveGitHubDownload, proveHubDownload, type GitHubProof, type HubProof } from "../release/proof.js";
 import { connectRemotes } from "../release/remotes.js";
