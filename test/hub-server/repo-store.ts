@@ -270,7 +270,7 @@ export class RepoStore {
     branch: string,
     header: { summary: string; description?: string; parentCommit?: string },
     ops: CommitOp[],
-    opts: { createPr?: boolean } = {},
+    opts: { createPr?: boolean; author?: string } = {},
   ): Promise<{ commitOid: string; prRef?: string; unchanged?: boolean }> {
     const cwd = this.dir(repoId);
     const head = await this.branchHead(repoId, branch);
@@ -300,7 +300,8 @@ export class RepoStore {
     if (parent && !opts.createPr && sameFiles(before, after)) return { commitOid: parent, unchanged: true };
     const tree = await this.writeTree(repoId, after);
     const message = header.description ? `${header.summary}\n\n${header.description}` : header.summary;
-    const who = `local-hub <hub@localhost> ${Math.floor(Date.now() / 1000)} +0000`;
+    // The Hub writes commits as the token's user (`[OIDC]` for a Trusted Publishing token).
+    const who = `${opts.author ?? "local-hub"} <hub@localhost> ${Math.floor(Date.now() / 1000)} +0000`;
     const commitOid = await this.writeObject(
       repoId,
       "commit",

@@ -3,7 +3,7 @@
 // the real Hub's topology: the API, git smart HTTP and the LFS batch API on the Hub origin; LFS
 // bytes on a separate storage origin (another loopback address and port) behind presigned URLs,
 // which refuses — and records — any request that carries an Authorization header.
-import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createHash, createHmac, createPublicKey, randomBytes, randomUUID, verify as cryptoVerify } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import http from "node:http";
@@ -25,6 +25,8 @@ export interface FineGrainedScope {
 export interface TokenSpec {
   user: string;
   role: TokenRole;
+  /** When the token stops being accepted (ms since the epoch): tokens from the OIDC exchange expire. */
+  expiresAt?: number;
   orgs?: string[];
   /** For role fineGrained: the `auth.accessToken.fineGrained.scoped` entries. */
   scoped?: FineGrainedScope[];
@@ -42,6 +44,23 @@ export interface HubServerOptions {
   port?: number;
   /** A connection silent this long is closed (a client that gave up mid-body; default 5000 ms). */
   socketIdleTimeoutMs?: number;
+  /**
+   * Trusted Publishers, by repo (the repo's settings on the Hub): a CI job whose OIDC token comes
+   * from `issuer` with exactly these claims may exchange it at /oauth/token for a token that
+   * writes to that repo only. `workflow` is the workflow file's name (`release.yml`).
+   */
+  trustedPublishers?: Record<string, { issuer: string; repository: string; ref?: string; workflow?: string }>;
+  /** Lifetime of a token the exchange issues (default 3600 s, as the Hub's). */
+  oidcTokenTtlSeconds?: number;
+}
+
+/** One request to /oauth/token, as the Hub saw it (the JWT itself is never kept). */
+export interface TokenExchange {
+  resource: string | undefined;
+  status: number;
+  error?: string;
+  /** The token issued (tests hold every output to not contain it). */
+  issued?: string;
 }
 
 export interface RequestLogEntry {
@@ -122,6 +141,8 @@ export interface HubServer {
   beforeRequest(match: { method?: string; path: RegExp }, action: () => Promise<void> | void): void;
   /** Resolves when no request is being handled (e.g. after a client aborted mid-upload). */
   idle(timeoutMs?: number): Promise<void>;
+  /** Every token exchange (Trusted Publishing), in order. */
+  exchanges: TokenExchange[];
 }
 
 interface Upload {
@@ -213,6 +234,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     }
     const spec = token ? options.tokens[token] : undefined;
     if (!spec) throw new HubError(401, "Invalid credentials in Authorization header", "InvalidCredentials");
+    if (spec.expiresAt !== undefined && Date.now() >= spec.expiresAt) throw new HubError(401, "Expired token", "InvalidCredentials");
     return spec;
   }
 
@@ -412,6 +434,28 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   }
 
   // ---- the Hub origin ----
+  const exchanges: TokenExchange[] = [];
+  /** The claims of an RS256 JWT from `issuer`, verified against its JWKS (discovery), unexpired; undefined otherwise. */
+  async function verifiedClaims(token: string, issuer: string): Promise<Record<string, unknown> | undefined> {
+    const [head, body, sig] = token.split(".");
+    if (!head || !body || !sig) return undefined;
+    try {
+      const header = JSON.parse(Buffer.from(head, "base64url").toString("utf8")) as { alg?: string; kid?: string };
+      const claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as Record<string, unknown>;
+      if (header.alg !== "RS256" || claims.iss !== issuer) return undefined;
+      const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
+      const jwks = (await (await fetch(discovery.jwks_uri)).json()) as { keys: Array<Record<string, unknown>> };
+      const jwk = jwks.keys.find((k) => k.kid === header.kid);
+      if (!jwk) return undefined;
+      const ok = cryptoVerify("RSA-SHA256", Buffer.from(`${head}.${body}`), createPublicKey({ key: jwk as never, format: "jwk" }), Buffer.from(sig, "base64url"));
+      const now = Date.now() / 1000;
+      if (!ok || typeof claims.exp !== "number" || claims.exp <= now || (typeof claims.nbf === "number" && claims.nbf > now + 60)) return undefined;
+      return claims;
+    } catch {
+      return undefined;
+    }
+  }
+
   async function route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, entry: RequestLogEntry): Promise<void> {
     const method = req.method ?? "GET";
     const p = url.pathname;
@@ -428,6 +472,47 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       if (push) await requireWrite(token, repoId);
       else await requireRead(token, repoId);
       return serveGitHttp(req, res, { root: dataDir, repoId, service, query: url.search.slice(1), ...(push ? { user: token!.user } : {}), onBodyBytes: (n) => (entry.bytesIn += n) });
+    }
+
+    // Trusted Publishing: an OIDC ID token of a configured CI job, for a token scoped to one repo.
+    if (p === "/oauth/token" && method === "POST") {
+      const body = await readJson<Record<string, unknown>>(req).catch(() => ({}) as Record<string, unknown>);
+      const resource = typeof body.resource === "string" ? body.resource : undefined;
+      const refuse = (error: "invalid_request" | "invalid_grant") => {
+        exchanges.push({ resource, status: 400, error });
+        return send(res, 400, { error });
+      };
+      if (
+        body.grant_type !== "urn:ietf:params:oauth:grant-type:token-exchange" ||
+        body.subject_token_type !== "urn:ietf:params:oauth:token-type:id_token" ||
+        typeof body.subject_token !== "string" ||
+        !resource
+      ) {
+        return refuse("invalid_request");
+      }
+      const publisher = options.trustedPublishers?.[resource];
+      const claims = publisher ? await verifiedClaims(body.subject_token, publisher.issuer) : undefined;
+      const workflow = typeof claims?.workflow_ref === "string" ? /\/\.github\/workflows\/([^@]+)@/.exec(claims.workflow_ref)?.[1] : undefined;
+      if (
+        !publisher ||
+        !claims ||
+        claims.aud !== base ||
+        claims.repository !== publisher.repository ||
+        (publisher.ref !== undefined && claims.ref !== publisher.ref) ||
+        (publisher.workflow !== undefined && workflow !== publisher.workflow)
+      ) {
+        return refuse("invalid_grant");
+      }
+      const issued = `hf_jwt_${randomBytes(24).toString("base64url")}`;
+      const ttl = options.oidcTokenTtlSeconds ?? 3600;
+      options.tokens[issued] = {
+        user: "[OIDC]",
+        role: "fineGrained",
+        expiresAt: Date.now() + ttl * 1000,
+        scoped: [{ entity: { type: "model", name: resource }, permissions: ["repo.write", "repo.content.read"] }],
+      };
+      exchanges.push({ resource, status: 200, issued });
+      return send(res, 200, { access_token: issued, token_type: "bearer", expires_in: ttl, issued_token_type: "urn:ietf:params:oauth:token-type:access_token" });
     }
 
     if (p === "/api/whoami-v2" && method === "GET") {
@@ -523,7 +608,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
         if (!header?.summary) throw new HubError(400, "Missing commit header/summary");
         const createPr = url.searchParams.get("create_pr") === "1";
         if (!createPr && !(await store.branchHead(repoId, branch))) throw new HubError(404, `Invalid rev id: ${branch}`, "RevisionNotFound");
-        const out = await store.commit(repoId, branch, header, ops, { createPr });
+        const out = await store.commit(repoId, branch, header, ops, { createPr, author: token!.user });
         return send(res, 200, {
           success: true,
           commitOid: out.commitOid,
@@ -749,6 +834,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     createRepo: async (repoId, opts) => store.create(repoId, { private: !!opts?.private, owner: repoId.split("/")[0]! }),
     corrupt: (repoId, filePath, opts) => store.corrupt(repoId, filePath, opts),
     beforeRequest: (match, action) => void triggers.push({ ...match, action }),
+    exchanges,
     get storagePeakPuts() {
       return peakPuts;
     },
