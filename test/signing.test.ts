@@ -171,6 +171,27 @@ describe("tampering fails verification, with the reason", () => {
   });
 });
 
+describe("hashing", () => {
+  it("goes through the hash cache: signing again and verifying read no file that has not changed", async () => {
+    const dir = writeReferenceSampleFolder(scratch());
+    const { priv, pub } = keyPair();
+    const shared = new HashCache(path.join(scratch(), "sha256-cache.json"));
+    const signed = await signFolder(dir, { method: { kind: "key", privateKeyFile: priv }, cache: shared });
+    expect(shared.hashedFiles).toBe(10);
+    await signFolder(dir, { method: { kind: "key", privateKeyFile: priv }, cache: shared });
+    const sig = path.join(scratch(), "model.sig");
+    writeFileSync(sig, signed.text);
+    const warm = new HashCache(shared.file);
+    expect((await verifyModelSignature(signed.text, sig, { kind: "key", publicKeyFile: pub }, { dir, cache: warm })).integrity.ok).toBe(true);
+    expect([shared.hashedFiles, warm.hashedFiles]).toEqual([10, 0]);
+    // A changed file is read again, and only it.
+    appendFileSync(path.join(dir, "f0"), "!");
+    const after = new HashCache(shared.file);
+    expect((await verifyModelSignature(signed.text, sig, { kind: "key", publicKeyFile: pub }, { dir, cache: after })).integrity.mismatched.map((m) => m.path)).toEqual(["f0"]);
+    expect(after.hashedFiles).toBe(1);
+  });
+});
+
 describe("files already hashed (the release's manifest)", () => {
   it("signs the list without reading a file, to the statement a folder signature of the same files has", async () => {
     const dir = writeReferenceSampleFolder(scratch());

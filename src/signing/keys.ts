@@ -57,8 +57,8 @@ function describePublic(key: KeyObject, file: string, flag: string): PublicKeyIn
   const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
   const hash = curve ? HASH_BY_CURVE[curve] : undefined;
   if (!curve || !hash) {
-    const what = key.asymmetricKeyType === "ec" ? `an elliptic-curve key on ${curve ?? "an unnamed curve"}` : `a ${key.asymmetricKeyType ?? "symmetric"} key`;
-    throw new UserError(`${flag} ${file} is ${what}: model signatures use P-256, P-384 or P-521 keys`, 2);
+    const what = key.asymmetricKeyType === "ec" ? `an elliptic-curve key on ${curve ?? "an unnamed curve"}` : `a key of type ${key.asymmetricKeyType ?? "unknown"}`;
+    throw new UserError(`${flag} ${file} holds ${what}: model signatures use P-256, P-384 or P-521 keys`, 2);
   }
   const pem = key.export({ type: "spki", format: "pem" }).toString();
   return { key, hash, pem, curve: CURVE_NAMES[curve]!, hint: createHash("sha256").update(pem).digest("hex") };
