@@ -158,6 +158,17 @@ describe("usage and bad input", () => {
     expect(r.stdout + r.stderr).not.toContain(rsa.split("\n")[1]!);
   });
 
+  it("a file name with an escape sequence is named escaped, never raw, on every stream", async () => {
+    const { dir, sig } = await signedSample();
+    writeFileSync(path.join(dir, "evil\x1b[2J.txt"), "not signed");
+    for (const json of [false, true]) {
+      const r = await runCli(["verify-signature", sig, dir, "--key", pubFile, ...(json ? ["--json"] : [])]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("evil\\x1b[2J.txt: in ");
+      expect(r.stdout + r.stderr).not.toContain("\x1b");
+    }
+  });
+
   it("a damaged bundle is named, exit 1", async () => {
     const { dir, sig } = await signedSample();
     writeFileSync(sig, readFileSync(sig, "utf8").slice(0, 100));
@@ -194,5 +205,17 @@ describe("sign --keyless in GitHub Actions, against a local Fulcio and Rekor", (
     const wrong = await runCli([...args.slice(0, 4), "https://github.com/someone/else/.github/workflows/release.yml@refs/heads/main", ...args.slice(5)]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/signed by someone else: certificate identity error/);
+  });
+
+  it("an OIDC endpoint that refuses the job's credential fails the signing (exit 1), names the cause, writes nothing", async () => {
+    const sig = outFile();
+    const credential = "wrong-credential-5d1e8a";
+    const env = { ...sigstore.actionsEnv, ACTIONS_ID_TOKEN_REQUEST_TOKEN: credential };
+    const r = await runCli(["sign", await copySample(), "--keyless", "--fulcio-url", sigstore.fulcioURL, "--rekor-url", sigstore.rekorURL, "--out", sig], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--keyless: GitHub Actions' OIDC endpoint \(ACTIONS_ID_TOKEN_REQUEST_URL\) gave no token: the job needs `permissions: id-token: write`/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout + r.stderr).not.toContain(credential);
+    expect(existsSync(sig)).toBe(false);
   });
 });

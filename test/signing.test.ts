@@ -240,6 +240,13 @@ describe("keyless, through a mock Fulcio and Rekor", () => {
       expect(v.integrity.ok).toBe(true);
       expect(v.signature.identity).toEqual({ subject: sigstore.identity, issuer: sigstore.issuer });
       await expect(verifyModelSignature(signed.text, sig, { ...method, identity: "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main" }, { dir })).rejects.toThrow(/signed by someone else/);
+      // The logged statement edited, the log entry dropped: each fails, with sigstore-js' reason.
+      const edited = JSON.parse(signed.text) as { dsseEnvelope: { payload: string }; verificationMaterial: { tlogEntries: unknown[] } };
+      edited.dsseEnvelope.payload = Buffer.from(Buffer.from(edited.dsseEnvelope.payload, "base64").toString().replace('"f0"', '"f9"')).toString("base64");
+      await expect(verifyModelSignature(JSON.stringify(edited), sig, method, { dir })).rejects.toThrow(/model\.sig: the signature does not verify: DSSE payload hash mismatch/);
+      const unlogged = JSON.parse(signed.text) as typeof edited;
+      unlogged.verificationMaterial.tlogEntries = [];
+      await expect(verifyModelSignature(JSON.stringify(unlogged), sig, method, { dir })).rejects.toThrow(/model\.sig: the signature does not verify: expected 1 timestamps, got 0/);
       // A trusted root of public-good Sigstore does not trust the mock's CA.
       await expect(verifyModelSignature(signed.text, sig, { ...method, trustedRootFile: path.join(fixtures, "public-good-trusted-root.json") }, { dir })).rejects.toThrow(/the signature does not verify/);
     } finally {

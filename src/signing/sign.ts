@@ -50,6 +50,10 @@ function oidcProvider(env: NodeJS.ProcessEnv): IdentityProvider {
       const token = await ci.getToken().catch((e: unknown) => {
         throw new SigningError(`--keyless: no OIDC token could be had from ${TOKEN_SOURCES}: ${redact(String(e instanceof Error ? e.message : e))}`);
       });
+      // The Actions provider resolves to undefined when the endpoint refuses the job's credential.
+      if (typeof token !== "string" || !token) {
+        throw new SigningError("--keyless: GitHub Actions' OIDC endpoint (ACTIONS_ID_TOKEN_REQUEST_URL) gave no token: the job needs `permissions: id-token: write`, and ACTIONS_ID_TOKEN_REQUEST_TOKEN must be the job's own");
+      }
       registerSecret(token);
       return token;
     },
@@ -119,6 +123,8 @@ export async function signStatement(statement: ModelStatement, method: SigningMe
       bundle = await builder.create({ data: payload, type: PAYLOAD_TYPE });
     } catch (e) {
       if (e instanceof UserError) throw e;
+      // Our own message from the token provider, which sigstore-js wraps in its own error.
+      if ((e as { cause?: unknown }).cause instanceof UserError) throw (e as { cause: UserError }).cause;
       throw new SigningError(describeSigningFailure(e, method), 1, { cause: e });
     }
     signer = "a Fulcio certificate";

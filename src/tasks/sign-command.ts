@@ -4,6 +4,7 @@
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { GlobalOptions } from "../cli.js";
+import { printable } from "../checkpoint/printable.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { UserError } from "../report.js";
@@ -49,7 +50,8 @@ export async function runSignCommand(dirArg: string | undefined, opts: GlobalOpt
   const out = path.resolve(opts.out ?? path.join(config.github.outDir, SIGNATURE_NAME));
   const outStat = await stat(out).catch(() => undefined);
   if (outStat?.isDirectory()) throw new UserError(`--out ${displayPath(out)} is a folder: name the signature file (e.g. ${displayPath(path.join(out, SIGNATURE_NAME))})`, 2);
-  const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  // Lines quote file names from the folder: no control character reaches the terminal raw.
+  const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${printable(line)}\n`);
   log(`Signing ${displayPath(dir)} ${method.kind === "key" ? `with ${displayPath(method.privateKeyFile)}` : `keyless (Fulcio ${method.fulcioURL}, Rekor ${method.rekorURL})`}`);
   const signed = await signFolder(dirArg ?? dir, {
     method,

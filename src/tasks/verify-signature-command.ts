@@ -3,6 +3,7 @@
 // signs — the checkpoint by default. Exit 1 names the first file that does not match.
 import path from "node:path";
 import type { GlobalOptions } from "../cli.js";
+import { printable } from "../checkpoint/printable.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { UserError } from "../report.js";
@@ -33,7 +34,8 @@ export async function runVerifySignatureCommand(file: string, dirArg: string | u
   const dir = dirArg ? path.resolve(dirArg) : checkpointDir(loadConfig({ configFile: opts.config }), opts.ckpt);
   const sigFile = path.resolve(file);
   const text = await readBundleFile(sigFile);
-  const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  // Lines quote file names from the folder: no control character reaches the terminal raw.
+  const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${printable(line)}\n`);
   log(`Verifying ${displayPath(sigFile)} and ${displayPath(dir)}`);
   let result: SignatureVerification | undefined;
   let error: unknown;
@@ -69,7 +71,7 @@ export async function runVerifySignatureCommand(file: string, dirArg: string | u
         2,
       )}\n`,
     );
-    if (!ok) process.stderr.write(`azbert-release: ${error ? (error as Error).message : `${model} does not match ${displayPath(sigFile)}: ${problems[0]}`}\n`);
+    if (!ok) process.stderr.write(`azbert-release: ${printable(error ? (error as Error).message : `${model} does not match ${displayPath(sigFile)}: ${problems[0]}`)}\n`);
     return ok ? 0 : error instanceof UserError ? error.exitCode : 1;
   }
   const r = result!;
