@@ -6,6 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { printable } from "./checkpoint/printable.js";
+import type { SignCliOptions } from "./tasks/sign-command.js";
+import type { VerifySignatureCliOptions } from "./tasks/verify-signature-command.js";
 import { UserError } from "./report.js";
 import { guardOutput, redact, writeNow } from "./util/redact.js";
 
@@ -97,6 +99,39 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command("sign")
+    .description("write an OpenSSF model signature (model.sig, a Sigstore bundle) of a folder, the checkpoint by default")
+    .argument("[dir]", "the model folder (default: the checkpoint)")
+    .option("--key <private.pem>", "sign with this EC private key (P-256, P-384 or P-521)")
+    .option("--keyless", "sign with Sigstore: a Fulcio certificate for the CI's OIDC identity, logged in Rekor")
+    .option("--out <file>", "where to write the signature (default: <github.outDir>/model.sig)")
+    .option("--name <name>", "the model's name in the signature (default: the folder's name)")
+    .option("--ignore <path>", "another path to leave out, relative to the folder (repeatable)", collect, [] as string[])
+    .option("--allow-symlinks", "sign a linked file as its target (links are refused otherwise)")
+    .option("--shard-size <bytes>", "sign shards of this many bytes instead of whole files", (v) => parsePositiveInt(v, "--shard-size"))
+    .option("--fulcio-url <url>", "Fulcio (default: SIGSTORE_FULCIO_URL, else the public-good instance)")
+    .option("--rekor-url <url>", "Rekor (default: SIGSTORE_REKOR_URL, else the public-good instance)")
+    .action(async (dir: string | undefined, opts: SignCliOptions, cmd: Command) => {
+      const { runSignCommand } = await import("./tasks/sign-command.js");
+      setExit(await runSignCommand(dir, { ...globals(cmd), ...opts }));
+    });
+
+  program
+    .command("verify-signature")
+    .description("check a model signature (ours or model_signing's) and the folder it signs, the checkpoint by default")
+    .argument("<file>", "the signature (model.sig)")
+    .argument("[dir]", "the model folder (default: the checkpoint)")
+    .option("--key <public.pem>", "the public key of a key signature")
+    .option("--identity <identity>", "a keyless signature's signer: the certificate's identity, exactly")
+    .option("--issuer <url>", "a keyless signature's OIDC issuer, exactly")
+    .option("--trusted-root <file>", "a Sigstore trusted_root.json (default: the public-good root, through TUF)")
+    .option("--ignore <path>", "another path to leave out of the folder, relative to it (repeatable; beside the signature's own list)", collect, [] as string[])
+    .action(async (file: string, dir: string | undefined, opts: VerifySignatureCliOptions, cmd: Command) => {
+      const { runVerifySignatureCommand } = await import("./tasks/verify-signature-command.js");
+      setExit(await runVerifySignatureCommand(file, dir, { ...globals(cmd), ...opts }));
+    });
+
+  program
     .command("release")
     .description("check → smoke → pack → Hub → GitHub → verify")
     .option("--dry-run", "print the checklist and the plan; change nothing")
@@ -122,6 +157,8 @@ const AFTER_INTERRUPT: Record<string, string> = {
   pack: "no archive was finished (a .partial file may be left in the output folder): run pack again",
   convert: "no safetensors file was finished (.partial files may be left in the output folder): run convert again",
   unpack: "the output folder may hold part of the archive: remove what is there, then run unpack again",
+  sign: "no signature was written (a .partial file may be left beside it): run sign again",
+  "verify-signature": "verify-signature changes nothing: run it again",
 };
 
 /**
@@ -138,6 +175,11 @@ function sayWhenInterrupted(command: string): void {
 }
 
 
+
+/** A repeatable option's values, in the order given. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 function parsePositiveInt(v: string, flag: string): number {
   const n = Number(v);

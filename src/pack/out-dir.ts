@@ -8,9 +8,9 @@ import { UserError } from "../report.js";
 /** The output folder's sub-folder for safetensors written from pytorch_model.bin (`convert`, and the release). */
 export const SAFETENSORS_OUT = "safetensors";
 
-/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files; also the safetensors folder the release writes beside them. */
+/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files; also the safetensors folder the release writes beside them, and `sign`'s model.sig. */
 export function isPackOutput(name: string, archiveName: string): boolean {
-  if (name === archiveName || name === "SHA256SUMS" || name === "manifest.json" || name === SAFETENSORS_OUT) return true;
+  if (name === archiveName || name === "SHA256SUMS" || name === "manifest.json" || name === SAFETENSORS_OUT || name === "model.sig") return true;
   const prefix = `.${archiveName}.`;
   return name.startsWith(prefix) && /^\d+\.(partial|stage)$/.test(name.slice(prefix.length));
 }
