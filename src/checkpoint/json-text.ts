@@ -6,8 +6,17 @@
 // keeps each number's literal available (safetensors offsets must be integer literals), and is
 // iterative, so no input can exhaust the stack.
 
-/** serde_json's recursion limit (tokenizer.json, safetensors headers); Python's json stops near 1000. */
+/** serde_json's recursion limit (tokenizer.json, safetensors headers). */
 export const MAX_JSON_DEPTH = 128;
+
+/**
+ * The deepest nesting transformers gets through in the files it reads with Python's json. json
+ * itself reads ~990 levels (Python 3.11's recursion limit of 1000, less the frames below it), but
+ * from_pretrained copies config and tokenizer values with copy.deepcopy, two frames a level: with
+ * transformers 5.18 on Python 3.11, 492 levels load and 494 raise RecursionError. The margin
+ * leaves room for a caller's deeper stack (a pipeline, a notebook).
+ */
+export const PYTHON_JSON_DEPTH = 480;
 
 /** CPython's limit on the digits of an integer read from text (sys.get_int_max_str_digits()). */
 const PYTHON_INT_MAX_DIGITS = 4300;
@@ -20,7 +29,7 @@ export type JsonDialect =
 
 export interface JsonParseOptions {
   dialect?: JsonDialect;
-  /** Deepest nesting of arrays and objects accepted (default MAX_JSON_DEPTH). */
+  /** Deepest nesting of arrays and objects accepted (default: PYTHON_JSON_DEPTH for Python, MAX_JSON_DEPTH for serde). */
   maxDepth?: number;
   /** The value of a number, from its literal (default: the nearest double, as Python's float). */
   number?: (literal: string) => unknown;
@@ -128,7 +137,7 @@ function parseNative(text: string, python: boolean, maxDepth: number): { value: 
 /** Parses JSON text (already decoded). Throws JsonTextError. */
 export function parseJson(text: string, opts: JsonParseOptions = {}): ParsedJson {
   const python = (opts.dialect ?? "python") === "python";
-  const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  const maxDepth = opts.maxDepth ?? (python ? PYTHON_JSON_DEPTH : MAX_JSON_DEPTH);
   if (opts.native !== false && !opts.number && !opts.uniqueKeys) {
     const fast = parseNative(text, python, maxDepth);
     if (fast) return { value: fast.value, nonFinite: [] };
@@ -213,7 +222,8 @@ export function parseJson(text: string, opts: JsonParseOptions = {}): ParsedJson
       if (!isFloat && python && literal.replace("-", "").length > PYTHON_INT_MAX_DIGITS) {
         fail(`Exceeds the limit (${PYTHON_INT_MAX_DIGITS} digits) for integer string conversion`, at);
       }
-      const becomes = Number.isFinite(v) ? undefined : isFloat ? `${v > 0 ? "" : "-"}infinity (the literal overflows a double)` : `${v > 0 ? "" : "-"}infinity in any float (an integer of ${literal.replace("-", "").length} digits)`;
+      // Python reads an integer of any length (up to its digit limit) exactly: only a float literal overflows.
+      const becomes = Number.isFinite(v) || !isFloat ? undefined : `${v > 0 ? "" : "-"}infinity (the literal overflows a double)`;
       return number(literal, v, becomes);
     }
     if (python) {

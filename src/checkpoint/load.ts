@@ -159,8 +159,9 @@ async function readText(f: CheckpointFile, max: number, tooLarge: string): Promi
 }
 
 /**
- * A JSON file read by the reader that loads it: tokenizer.json goes to the tokenizers library
- * (Rust, serde_json), every other JSON file to Python's json.
+ * A JSON file read by the strictest reader that loads it: tokenizer.json by the tokenizers library
+ * (Rust, serde_json; transformers also reads it with Python's json, which accepts all serde_json
+ * does), every other JSON file by Python's json, as transformers' from_pretrained uses it.
  */
 async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
   const r = await readText(f, MAX_JSON_BYTES, "too large for a JSON config or tokenizer file");
@@ -171,6 +172,10 @@ async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
     return { path: f.repoPath, value, ...(nonFinite.length ? { nonFinite } : {}) };
   } catch (e) {
     if (!(e instanceof JsonTextError)) throw e;
+    if (!serde && e.problem.startsWith("nested deeper")) {
+      // Python's json reads it; transformers' recursive copy of the values does not.
+      return { path: f.repoPath, error: `cannot be loaded by transformers: ${e.message}; from_pretrained copies the values recursively and Python's recursion limit stops it from about 490 levels (RecursionError)` };
+    }
     const reader = serde ? "the tokenizers library (serde_json)" : "Python's json";
     return { path: f.repoPath, error: `is not valid JSON as ${reader} reads it: ${e.message}` };
   }
