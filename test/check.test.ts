@@ -54,7 +54,7 @@ describe("check on the bundled sample", () => {
     // A warning shows its rule and, below it, what was found: the two never contradict.
     expect(r.stdout).toContain('\n  ⚠ git remote "hgf" must point at the Hub repo https://huggingface.co/azbert/fixture\n      there is no remote "hgf" yet: the release will add it\n');
     // git-lfs passes, the missing hgf remote warns, 4 network items skip offline.
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 29 passed, 0 failed, 1 warnings, 4 skipped");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 30 passed, 0 failed, 1 warnings, 4 skipped");
     expect(r.stderr).toBe("");
   });
 });
@@ -288,6 +288,30 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code, JSON.stringify(r.failed)).toBe(0);
     expect(r.byId.get("files.layout")?.message).toBe("8 files");
+  });
+
+  it("git and git-lfs configuration in the checkpoint fails files.git-config, naming the file; the Hub's own .gitattributes passes", async () => {
+    const dir = await copySample();
+    // The .gitattributes the Hub creates: lfs drivers only.
+    const hub = "*.bin filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n# comment\n\n";
+    await writeFile(path.join(dir, ".gitattributes"), hub);
+    const ok = await check(dir);
+    expect(ok.code, JSON.stringify(ok.failed)).toBe(0);
+    expect(ok.byId.get("files.git-config")?.status).toBe("pass");
+
+    await mkdir(path.join(dir, "sub"));
+    await writeFile(path.join(dir, "sub", ".lfsconfig"), "[lfs]\n\turl = https://elsewhere.example/lfs\n");
+    await writeFile(path.join(dir, ".gitmodules"), '[submodule "x"]\n\tpath = x\n\turl = https://elsewhere.example/x.git\n');
+    await writeFile(path.join(dir, ".gitattributes"), `${hub}"weights dir/*" diff=lfs filter=exfil\n[attr]evil merge=ours\n`);
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(
+      r.byId.get("files.git-config"),
+      /^sub\/\.lfsconfig: git configuration that sets where git-lfs uploads and downloads the weights \(lfs\.url\); remove it: the release writes the Hub repo's \.gitattributes itself$/m,
+      /^\.gitmodules: git configuration that names other repositories for git to fetch; remove it/m,
+      /^\.gitattributes: line 5 \("weights dir\/\*" diff=lfs filter=exfil\) sets filter=exfil, a driver git would run instead of lfs; remove it/m,
+      /^\.gitattributes: line 6 \(\[attr\]evil merge=ours\) sets merge=ours/m,
+    );
   });
 
   it("a .git file (submodule checkout) is never published", async () => {

@@ -28,6 +28,8 @@ export interface LoadedCheckpoint {
   files: CheckpointFile[];
   problems: InventoryProblem[];
   json: Map<string, JsonDoc>;
+  /** The checkpoint's own .gitattributes (published repo path `.gitattributes`), as text, or why it could not be read. */
+  gitAttributes?: { text?: string; error?: string };
   /** vocab.txt lines (the trailing newline does not make an empty token). */
   vocab?: string[];
   /** Why vocab.txt could not be read, when it could not. */
@@ -51,6 +53,8 @@ export interface LoadedCheckpoint {
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 /** Far larger than any WordPiece vocabulary (BERT's vocab.txt: 30,522 lines, 226 KiB). */
 export const MAX_VOCAB_BYTES = 64 * 1024 * 1024;
+/** Far larger than any .gitattributes (the Hub's default is 1.5 KiB). */
+const MAX_GITATTRIBUTES_BYTES = 1024 * 1024;
 /** A model card is text for people; anything this large is not one. */
 const MAX_CARD_BYTES = 16 * 1024 * 1024;
 
@@ -104,6 +108,9 @@ export async function loadCheckpoint(
 
   const weightSets = assembleWeightSets(files, json, weights);
 
+  const attributesFile = byPath.get(".gitattributes");
+  const gitAttributes = attributesFile ? await readText(attributesFile, MAX_GITATTRIBUTES_BYTES, "far larger than any .gitattributes") : undefined;
+
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
   if (card) {
@@ -113,7 +120,7 @@ export async function loadCheckpoint(
     modelCard = { path: "README.md", card: r.text !== undefined ? parseModelCard(r.text) : { frontMatter: null, body: "", error: r.error } };
   }
 
-  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, weightSets, modelCard };
+  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), ...(gitAttributes ? { gitAttributes } : {}), weights, weightSets, modelCard };
 }
 
 /** What the Hub repo has as its card when the checkpoint has none (looked up by the command, not here). */
