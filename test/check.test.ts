@@ -7,6 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { copySample, parseReport, runCli, type JsonCheck } from "./helpers/cli.js";
 import { PickleWriter, safetensorsFile, torchZip } from "./helpers/torch-fixtures.js";
+import { loadTensorRaw, readWeights } from "../src/checkpoint/weights.js";
 
 const CHECKPOINT_IDS = /^(files|json|schema|coherence|weights|card)\./;
 
@@ -117,6 +118,36 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code).toBe(1);
     expectFail(r.byId.get("weights.shapes"), /model\.safetensors: bert\.embeddings\.word_embeddings\.weight has shape \[361, 64\] but config\.json `vocab_size` = 362 implies \[362, 64\]/, /pytorch_model\.bin and model\.safetensors disagree/);
+  });
+
+  it("pytorch_model.bin and model.safetensors must hold the same tensors: two that differ fail weights.agree, naming each and both files", async () => {
+    const dir = await copySample();
+    const bin = await readWeights(path.join(dir, "pytorch_model.bin"));
+    const ST: Record<string, string> = { float32: "F32", int64: "I64" };
+    // Every tensor but the tied decoder weight (an exact alias of the word embeddings, as safetensors writers drop it).
+    const tensors = [];
+    for (const t of bin.tensors.filter((x) => x.name !== "cls.predictions.decoder.weight")) {
+      tensors.push({ name: t.name, dtype: ST[t.dtype]!, shape: t.shape, data: Buffer.from(await loadTensorRaw(bin, t.name)) });
+    }
+    await writeFile(path.join(dir, "model.safetensors"), safetensorsFile(tensors, { format: "pt" }));
+    const same = await check(dir);
+    expect(same.code, JSON.stringify(same.failed)).toBe(0);
+    expect(same.byId.get("weights.agree")).toMatchObject({ status: "pass", message: "48 tensors, 551.3 KiB compared; 1 tied name in pytorch_model.bin" });
+
+    for (const [name, element] of [["bert.embeddings.LayerNorm.weight", 3], ["cls.predictions.bias", 0]] as const) {
+      const t = tensors.find((x) => x.name === name)!;
+      t.data = Buffer.from(t.data);
+      t.data.writeFloatLE(0.5 + t.data.readFloatLE(element * 4), element * 4);
+    }
+    await writeFile(path.join(dir, "model.safetensors"), safetensorsFile(tensors, { format: "pt" }));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(
+      r.byId.get("weights.agree"),
+      /^pytorch_model\.bin and model\.safetensors hold different models \(2 differences\): publish one of them/m,
+      /^tensor bert\.embeddings\.LayerNorm\.weight differs between pytorch_model\.bin and model\.safetensors \(first at element 3\)/m,
+      /^tensor cls\.predictions\.bias differs between pytorch_model\.bin and model\.safetensors \(first at element 0\)/m,
+    );
   });
 
   it("a BertForMaskedLM with the pre-training heads still in its weights only warns", async () => {

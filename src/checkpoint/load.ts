@@ -5,6 +5,7 @@ import path from "node:path";
 import { UserError } from "../report.js";
 import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
 import type { FiniteScan } from "./finite-scan.js";
+import type { WeightsAgreement } from "./weights-compare.js";
 import { HashCache } from "./hash-cache.js";
 import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import type { ModelCard } from "./model-card.js";
@@ -47,6 +48,11 @@ export interface LoadedCheckpoint {
    * hashes the manifest; absent until that pass ran.
    */
   finite?: Map<string, FiniteScan>;
+  /**
+   * pytorch_model.bin against model.safetensors, every tensor, when the checkpoint has both (null:
+   * it has one, or one cannot be read); absent until the pass that hashes the manifest ran.
+   */
+  agreement?: WeightsAgreement | null;
 }
 
 /** Far larger than any config or tokenizer file (a 250k-token tokenizer.json is ~17 MB). */

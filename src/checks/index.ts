@@ -8,7 +8,7 @@ import { checkGitConfig } from "./git-config.js";
 import { checkJsonFinite, checkJsonParses, checkJsonSchemas, checkNoLocalPaths } from "./json.js";
 import { checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples } from "./model-card.js";
 import { checkAttentionHeads, checkSpecialTokens, checkVocabularySizes } from "./tokenizer.js";
-import { checkTensorDtype, checkTensorShapes, checkWeightsFinite, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
+import { checkTensorDtype, checkTensorShapes, checkWeightsAgree, checkWeightsFinite, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
 
 export interface CheckGroup {
   title: string;
@@ -42,7 +42,7 @@ export const CHECKPOINT_CHECKS: CheckGroup[] = [
   group("Tokenizer", [checkVocabularySizes, checkSpecialTokens, checkAttentionHeads]),
   group("Weights", [checkWeightsReadable, checkWeightsIndex, checkTensorShapes, checkTensorDtype]),
   group("Model card", [checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples]),
-  group("Weight values", [checkWeightsFinite], "manifest"),
+  group("Weight values", [checkWeightsFinite, checkWeightsAgree], "manifest"),
 ];
 
 export function runCheckpointChecks(ckpt: LoadedCheckpoint): CheckResult[] {
