@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { useScratchDir } from "../../test/helpers/scratch.js";
 import { safetensorsFile, stateDictPickle, torchZip } from "../../test/helpers/torch-fixtures.js";
 import { loadWeightsSet, type SetTensor, type WeightsSet } from "./weight-sets.js";
-import { compareWeightSets } from "./weights-compare.js";
+import { compareWeightSets, requireSameTensors } from "./weights-compare.js";
 
 const scratch = useScratchDir("azbert-compare-");
 type Readable = WeightsSet & { tensors: SetTensor[] };
@@ -51,6 +51,14 @@ describe("pytorch_model.bin against model.safetensors", () => {
       "tensor wt differs between pytorch_model.bin and model.safetensors (first at element 5): torch.load users and transformers users get different weights",
       "tensor row is float32 [3] in pytorch_model.bin but float32 [1, 3] in model.safetensors",
     ]);
+  });
+
+  it("the release's question, is every tensor of the .bin in the safetensors written from it: a refusal naming the missing one", async () => {
+    await expect(requireSameTensors(await torchSet(), await safetensorsSet(good))).resolves.toMatchObject({ tensors: 3 });
+    const { row: _row, ...noRow } = good;
+    await expect(requireSameTensors(await torchSet(), await safetensorsSet(noRow))).rejects.toThrow(
+      /^model\.safetensors does not hold every tensor of pytorch_model\.bin as it is there:\ntensor row is in pytorch_model\.bin but not in model\.safetensors/,
+    );
   });
 
   it("a tensor that cannot be read is a difference, never equal", async () => {

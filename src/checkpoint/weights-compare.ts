@@ -10,6 +10,7 @@ import { DTYPE_SIZE, isContiguous } from "./tensor-data.js";
 import type { TensorInfo } from "./types.js";
 import { gather } from "./verified-write.js";
 import { describeSet, type SetTensor, type WeightsSet } from "./weight-sets.js";
+import { UserError } from "../report.js";
 import { openWeightsFile } from "./weights-error.js";
 import { readAt } from "./zip.js";
 
@@ -155,4 +156,18 @@ export async function compareCheckpointWeights(sets: readonly WeightsSet[]): Pro
   const safetensors = sets.find((s) => s.format === "safetensors");
   if (!torch?.tensors || !safetensors?.tensors) return undefined;
   return compareWeightSets(torch as WeightsSet & { tensors: SetTensor[] }, safetensors as WeightsSet & { tensors: SetTensor[] });
+}
+
+/**
+ * Is every tensor of the .bin in the safetensors written from it (or an exact alias of one it
+ * holds), with the same dtype, shape and bytes? The comparison, or a UserError naming what is
+ * missing or different (exit 1).
+ */
+export async function requireSameTensors(
+  torch: WeightsSet & { tensors: SetTensor[] },
+  safetensors: WeightsSet & { tensors: SetTensor[] },
+): Promise<WeightsAgreement> {
+  const r = await compareWeightSets(torch, safetensors);
+  if (r.differences.length) throw new UserError(`${r.safetensors} does not hold every tensor of ${r.torch} as it is there:\n${r.differences.join("\n")}`, 1);
+  return r;
 }
