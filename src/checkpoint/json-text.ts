@@ -2,12 +2,16 @@
 // `open(f, encoding="utf-8")` and Python's `json`; the tokenizers library and the safetensors
 // header use Rust's serde_json. They differ from JSON.parse where it matters for a verdict: Python
 // accepts NaN / Infinity literals and turns 1e400 into infinity, refuses a byte-order mark and
-// integers over 4300 digits; serde_json stops at 128 levels of nesting. This reader follows them,
+// integers over 4300 digits; serde_json reads at most 127 levels of nesting. This reader follows them,
 // keeps each number's literal available (safetensors offsets must be integer literals), and is
 // iterative, so no input can exhaust the stack.
 
-/** serde_json's recursion limit (tokenizer.json, safetensors headers). */
-export const MAX_JSON_DEPTH = 128;
+/**
+ * The deepest nesting serde_json reads (tokenizer.json, safetensors headers): its recursion limit
+ * of 128 counts down one per array or object, and reaching 0 is the error, so 127 levels load and
+ * 128 fail ("recursion limit exceeded"; measured with tokenizers and safetensors 0.8).
+ */
+export const MAX_JSON_DEPTH = 127;
 
 /**
  * The deepest nesting transformers gets through in the files it reads with Python's json. json
