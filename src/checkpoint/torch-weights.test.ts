@@ -388,7 +388,19 @@ describe("torch zip checkpoint: the end record as torch's zip reader (miniz) fin
     const pad = (n: number) => Buffer.concat([bytes, Buffer.alloc(n)]);
     expect(await names(await write("far.bin", pad(EOCD_SEARCH_BYTES - 22)))).toEqual(await names(REAL));
     const err = await failure(readWeights(await write("too-far.bin", pad(EOCD_SEARCH_BYTES - 21))));
-    expect(err.code).toBe("truncated");
+    expect(err.code).toBe("corrupt");
+    expect(err.message).toBe(
+      `too-far.bin: the zip end-of-central-directory record at byte ${bytes.length - 22} is followed by ${EOCD_SEARCH_BYTES - 21} bytes: ` +
+        `torch looks for it only in the last ${EOCD_SEARCH_BYTES} bytes of the file and cannot load it; remove what was appended after byte ${bytes.length}`,
+    );
+  });
+
+  it("names the end record past the search after ZIP64 records too, and calls a file cut inside it truncated", async () => {
+    const zip64 = torchZip("archive", stateDictPickle([{ name: "a", storageType: "FloatStorage", key: "0", storageNumel: 1, shape: [1] }]), { "0": new Uint8Array(4) }, { zip64: true });
+    const err = await failure(readWeights(await write("zip64-far.bin", Buffer.concat([zip64, Buffer.alloc(EOCD_SEARCH_BYTES)]))));
+    expect(err.message).toContain(`record at byte ${zip64.length - 22} is followed by ${EOCD_SEARCH_BYTES} bytes`);
+    const cut = await failure(readWeights(await write("zip64-cut.bin", zip64.subarray(0, zip64.length - 30))));
+    expect(cut.message).toMatch(/^zip64-cut\.bin: truncated: the central directory starting at byte \d+ is cut off/);
   });
 });
 

@@ -399,7 +399,7 @@ function explainMissingEocd(
   const generic = new WeightsError(
     "truncated",
     file,
-    `truncated: no zip end-of-central-directory record at the end of the file (${fileSize} bytes); the download or copy was probably cut short`,
+    `truncated: no zip end-of-central-directory record in the last ${Math.min(fileSize, EOCD_SEARCH_BYTES)} bytes of the file (${fileSize} bytes), where torch looks for it; the download or copy was probably cut short`,
   );
   const r = new WindowReader(fh, fileSize);
   const head = r.bytes(0, 4);
@@ -415,6 +415,15 @@ function explainMissingEocd(
     }
     const sig = (r.bytes(p, 4)).readUInt32LE(0);
     if (sig === SIG_CENTRAL) {
+      const recordAt = endRecordAfterDirectory(r, p);
+      if (recordAt !== undefined) {
+        // The archive is whole, but more bytes follow its end record than torch searches back over.
+        return new WeightsError(
+          "corrupt",
+          file,
+          `the zip end-of-central-directory record at byte ${recordAt} is followed by ${fileSize - recordAt - EOCD_SIZE} bytes: torch looks for it only in the last ${EOCD_SEARCH_BYTES} bytes of the file and cannot load it; remove what was appended after byte ${recordAt + EOCD_SIZE}`,
+        );
+      }
       return new WeightsError(
         "truncated",
         file,
@@ -473,6 +482,25 @@ function explainMissingEocd(
     last = name;
   }
   return generic;
+}
+
+/**
+ * Where the classic end record after the central directory starting at `p` (and its ZIP64 records)
+ * begins, walking the directory's headers; undefined when the file is cut off before its end.
+ */
+function endRecordAfterDirectory(r: WindowReader, p: number): number | undefined {
+  while (!r.exhausted) {
+    const h = Buffer.from(r.bytes(p, CENTRAL_HEADER_SIZE));
+    r.spent += h.length;
+    if (h.length < 4) return undefined;
+    const sig = h.readUInt32LE(0);
+    if (sig === SIG_EOCD) return p + EOCD_SIZE <= r.fileSize ? p : undefined;
+    if (sig === SIG_EOCD64_LOCATOR) p += EOCD64_LOCATOR_SIZE;
+    else if (sig === SIG_EOCD64 && h.length >= 12) p += 12 + u64(h, 4);
+    else if (sig === SIG_CENTRAL && h.length === CENTRAL_HEADER_SIZE) p += CENTRAL_HEADER_SIZE + h.readUInt16LE(28) + h.readUInt16LE(30) + h.readUInt16LE(32);
+    else return undefined;
+  }
+  return undefined;
 }
 
 /**
