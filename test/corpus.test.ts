@@ -18,7 +18,7 @@ import { writeSafetensors } from "../src/checkpoint/safetensors-writer.js";
 import type { TensorInfo } from "../src/checkpoint/types.js";
 import { readWeights } from "../src/checkpoint/weights.js";
 import type { CheckResult } from "../src/report.js";
-import { buildCorpus, caseFolder, repoRoot, sampleDir, writeCase } from "./corpus/build.js";
+import { buildCorpus, caseFolder, repoRoot, sampleDir, writeCase, type CorpusCase } from "./corpus/build.js";
 import { useScratchDir } from "./helpers/scratch.js";
 
 interface TensorRecord {
@@ -76,12 +76,24 @@ function elementBytes(file: Buffer, t: TensorInfo): Buffer {
   return Buffer.concat(out);
 }
 
-/** Every tensor our reader indexes in `file`, as the digest of its elements; undefined when it refuses the file. */
-async function indexedDigests(file: string): Promise<Map<string, string> | undefined> {
-  const index = await readWeights(file).catch(() => undefined);
-  if (!index) return undefined;
-  const bytes = await readFile(file);
-  return new Map(index.tensors.map((t) => [t.name, tensorKey(t.dtype, t.shape, digest(elementBytes(bytes, t)))]));
+/** Every tensor our reader indexes in `files` (one, or every shard), as the digest of its elements; undefined when it refuses one. */
+async function indexedDigests(files: readonly string[]): Promise<Map<string, string> | undefined> {
+  const out = new Map<string, string>();
+  for (const file of files) {
+    const index = await readWeights(file).catch(() => undefined);
+    if (!index) return undefined;
+    const bytes = await readFile(file);
+    for (const t of index.tensors) out.set(t.name, tensorKey(t.dtype, t.shape, digest(elementBytes(bytes, t))));
+  }
+  return out;
+}
+
+/** The weights files our reader is compared on: the one the case's loader reads, or every torch shard. */
+function weightsFilesOf(c: CorpusCase): string[] {
+  if (c.loader === "torch") return ["pytorch_model.bin"];
+  if (c.loader === "safetensors") return ["model.safetensors"];
+  if (c.loader === "shards") return Object.keys(c.files).filter((f) => /^pytorch_model-\d+-of-\d+\.bin$/.test(f)).sort();
+  return [];
 }
 
 async function ourChecklist(dir: string): Promise<{ failed: CheckResult[]; vocab?: string[]; nonFinite: Map<string, string[]> }> {
@@ -154,8 +166,10 @@ describe("differential corpus: the checklist's verdict is the strictest of the l
       expect(performance.now() - t0).toBeLessThan(BOUND_MS);
       const weRefuse = ours.failed.length > 0;
 
-      const weightsFile = c.loader === "torch" ? "pytorch_model.bin" : c.loader === "safetensors" ? "model.safetensors" : undefined;
-      const mine = weightsFile ? { file: weightsFile, ...(await indexedDigests(path.join(dir, weightsFile)).then((d) => (d ? { digests: d } : {}))) } : undefined;
+      const weightsFiles = weightsFilesOf(c);
+      const mine = weightsFiles.length
+        ? { file: weightsFiles.join(", "), ...(await indexedDigests(weightsFiles.map((f) => path.join(dir, f))).then((d) => (d ? { digests: d } : {}))) }
+        : undefined;
       const why = loaderReasons(rec, mine);
       const verdicts = rec.verdicts;
       if (verdicts.json?.verdict === "loads") expect(ours.nonFinite.get(c.judged), "non-finite numbers found where Python finds them").toEqual(verdicts.json.nonFinite);

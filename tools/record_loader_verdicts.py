@@ -13,7 +13,8 @@ hand after changing the corpus or the safetensors writer (nothing here is needed
 The first interpreter has torch >= 2.6, transformers 5, safetensors and tokenizers; it runs this
 same script under the second (torch 1.13) for the torch 1.13 verdicts. Loaders, by key:
 
-  torch113        torch 1.13: torch.load(f, map_location="cpu")
+  torch113        torch 1.13: torch.load(f, map_location="cpu"); for a sharded case, of every shard
+                  (pytorch_model-0000N-of-0000M.bin), merged as transformers merges them
   torch113Plain   torch 1.13: torch.load(f), no map_location (cases whose device tags matter)
   torch213        torch 2.13: torch.load(f, map_location="cpu"), weights_only=True by default
   torch213Plain   torch 2.13: torch.load(f)
@@ -33,11 +34,13 @@ tensors hold NaN or Inf. A refusal is recorded
 with the exception's first line. The corpus's pickles are built by the project and benign, so the
 non-weights_only load of torch 1.13 is safe to run on them.
 """
+import glob
 import hashlib
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import warnings
@@ -58,9 +61,27 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+# The corpus folder, written as <corpus> in recorded errors, so that a record does not depend on where it was built.
+CORPUS_ROOT = None
+
+
 def first_line(e):
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:240] if text else ''}"
+    line = text[0] if text else ""
+    # torch >= 2.6 opens every weights-only refusal with the same paragraph; its reason is further down.
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+    if reason:
+        line += f" [WeightsUnpickler error: {reason.group(1).strip()}]"
+    if CORPUS_ROOT:
+        line = line.replace(CORPUS_ROOT, "<corpus>")
+    return f"{type(e).__name__}: {line[:400]}"
+
+
+def torch_files(folder, loader):
+    """The .bin files torch.load reads for a case: pytorch_model.bin, or every shard in order."""
+    if loader == "shards":
+        return sorted(glob.glob(os.path.join(folder, "pytorch_model-*-of-*.bin")))
+    return [os.path.join(folder, "pytorch_model.bin")]
 
 
 def state_dict_record(torch, obj):
@@ -85,16 +106,24 @@ def state_dict_record(torch, obj):
     return {"verdict": "loads", "nonFinite": sorted(non_finite), "tensors": tensors}
 
 
-def torch_verdict(torch, path, **kwargs):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, **kwargs)
-    except Exception as e:  # every failure is a verdict
-        record = {"verdict": "refuses", "error": first_line(e)}
-        if "map_location" not in kwargs and any(s in str(e) for s in DEVICE_ABSENT):
-            record["deviceAbsent"] = True
-        return record
+def torch_verdict(torch, paths, **kwargs):
+    """torch.load of each file (one, or every shard), merged into one state dict."""
+    obj = {}
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                part = torch.load(path, **kwargs)
+        except Exception as e:  # every failure is a verdict
+            prefix = f"{os.path.basename(path)}: " if len(paths) > 1 else ""
+            record = {"verdict": "refuses", "error": prefix + first_line(e)}
+            if "map_location" not in kwargs and any(s in str(e) for s in DEVICE_ABSENT):
+                record["deviceAbsent"] = True
+            return record
+        if len(paths) == 1:
+            obj = part
+        else:
+            obj.update(part)
     return state_dict_record(torch, obj)
 
 
@@ -182,16 +211,18 @@ def torch113_worker(corpus_dir):
     """Runs under torch 1.13: its verdicts, one JSON document on stdout."""
     import torch
 
+    global CORPUS_ROOT
+    corpus_dir = CORPUS_ROOT = os.path.abspath(corpus_dir)
     index = load_index(corpus_dir)
     verdicts = {}
     for c in index["cases"]:
         folder = os.path.join(corpus_dir, c["folder"])
-        if c["loader"] not in ("torch", "folder"):
+        if c["loader"] not in ("torch", "folder", "shards"):
             continue
-        path = os.path.join(folder, "pytorch_model.bin")
-        v = {"torch113": torch_verdict(torch, path, map_location="cpu")}
+        bins = torch_files(folder, c["loader"])
+        v = {"torch113": torch_verdict(torch, bins, map_location="cpu")}
         if c.get("plainLoad"):
-            v["torch113Plain"] = torch_verdict(torch, path)
+            v["torch113Plain"] = torch_verdict(torch, bins)
         verdicts[c["id"]] = v
     json.dump({"versions": {"python": platform.python_version(), "torch": torch.__version__}, "verdicts": verdicts}, sys.stdout)
 
@@ -208,6 +239,8 @@ def main(corpus_dir, out_file, torch113_python):
     import transformers
 
     transformers.logging.set_verbosity_error()
+    global CORPUS_ROOT
+    corpus_dir = CORPUS_ROOT = os.path.abspath(corpus_dir)
     old = subprocess.run([torch113_python, os.path.abspath(__file__), "--worker-torch-1.13", corpus_dir], check=True, capture_output=True, text=True)
     torch113 = json.loads(old.stdout)
     index = load_index(corpus_dir)
@@ -217,11 +250,11 @@ def main(corpus_dir, out_file, torch113_python):
         path = os.path.join(folder, c["judged"])
         record = {"about": c["about"], "judged": c["judged"], "sha256": sha256_file(path), "loader": c["loader"]}
         v = dict(torch113["verdicts"].get(c["id"], {}))
-        if c["loader"] in ("torch", "folder"):
-            binfile = os.path.join(folder, "pytorch_model.bin")
-            v["torch213"] = torch_verdict(torch, binfile, map_location="cpu")
+        if c["loader"] in ("torch", "folder", "shards"):
+            bins = torch_files(folder, c["loader"])
+            v["torch213"] = torch_verdict(torch, bins, map_location="cpu")
             if c.get("plainLoad"):
-                v["torch213Plain"] = torch_verdict(torch, binfile)
+                v["torch213Plain"] = torch_verdict(torch, bins)
         if c["loader"] in ("safetensors", "folder"):
             v["safetensors"] = safetensors_verdict(torch, os.path.join(folder, "model.safetensors"))
         if c["loader"] in ("json", "tokenizer"):

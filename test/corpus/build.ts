@@ -19,6 +19,7 @@ import { loadTensorRaw } from "../../src/checkpoint/tensor-data.js";
 import type { TensorInfo } from "../../src/checkpoint/types.js";
 import { EOCD_SEARCH_BYTES, readAt, readZipDirectory } from "../../src/checkpoint/zip.js";
 import { PickleWriter, safetensorsFile, writeStoredZip, type ZipInput } from "../helpers/torch-fixtures.js";
+import { writeShardedSample } from "../shard-fixtures.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const sampleDir = path.join(repoRoot, "test", "fixtures", "azbert-tiny");
@@ -35,7 +36,9 @@ export type Loader =
   /** safetensors.torch.load_file. */
   | "safetensors"
   /** The folder as a whole: torch.load of the .bin, load_file of the safetensors, from_pretrained of both. */
-  | "folder";
+  | "folder"
+  /** Sharded .bin (pytorch_model-0000N-of-0000M.bin + index): torch.load of every shard, as above, and from_pretrained of the folder. */
+  | "shards";
 
 export interface CorpusCase {
   id: string;
@@ -76,18 +79,23 @@ interface Sample {
   storageOf: (tensor: string) => string;
 }
 
-async function readSample(): Promise<Sample> {
-  const bin = path.join(sampleDir, "pytorch_model.bin");
+/** A torch.save zip's entries, in archive order, with their bytes. */
+async function archiveEntries(bin: string): Promise<{ name: string; data: Buffer }[]> {
   const fh = await open(bin, "r");
-  let entries: { name: string; data: Buffer }[];
   try {
     const { size } = await fh.stat();
     const dir = await readZipDirectory(fh, size, bin);
-    entries = [];
+    const entries = [];
     for (const e of dir.entries) entries.push({ name: e.name, data: await readAt(fh, e.dataOffset, e.size) });
+    return entries;
   } finally {
     await fh.close();
   }
+}
+
+async function readSample(): Promise<Sample> {
+  const bin = path.join(sampleDir, "pytorch_model.bin");
+  const entries = await archiveEntries(bin);
   const index = await readWeights(bin);
   const ST_DTYPE: Record<string, string> = { float32: "F32", int64: "I64" };
   const tensors = [];
@@ -272,6 +280,27 @@ async function withOurSafetensors(files: Record<string, Uint8Array>): Promise<Bu
   }
 }
 
+/**
+ * The sample in two torch shards and their index, as save_pretrained(max_shard_size=...) lays
+ * them out; `lastShard` rewrites the second shard's archive entries. Repo path → bytes, and the
+ * sample's pytorch_model.bin removed.
+ */
+async function shardedSample(lastShard?: (entries: { name: string; data: Buffer }[], file: string) => Promise<ZipInput[]>): Promise<Record<string, Uint8Array | null>> {
+  const parent = await mkdtemp(path.join(os.tmpdir(), "azbert-corpus-shards-"));
+  try {
+    const copy = await writeShardedSample({ count: 2, dir: path.join(parent, "ckpt") });
+    const files: Record<string, Uint8Array | null> = { "pytorch_model.bin": null };
+    for (const name of [...copy.shards, path.basename(copy.indexFile)]) files[name] = await readFile(path.join(copy.dir, name));
+    if (lastShard) {
+      const last = path.join(copy.dir, copy.shards.at(-1)!);
+      files[copy.shards.at(-1)!] = zip(await lastShard(await archiveEntries(last), last));
+    }
+    return files;
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+}
+
 // ---- the cases --------------------------------------------------------------------------------
 
 export async function buildCorpus(): Promise<CorpusCase[]> {
@@ -288,6 +317,7 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
   const withVersion = (v: string) => replace(`${archive}/version`, Buffer.from(v, "latin1"));
   const bin = (data: Buffer) => ({ "pytorch_model.bin": data });
   const PICKLE = "weights.pickle";
+  const SECOND_SHARD = "pytorch_model-00002-of-00002.bin";
   const config = await s.text("config.json");
   const vocab = await s.bytes("vocab.txt");
   const tokenizerJson = await s.text("tokenizer.json");
@@ -575,6 +605,21 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
       control: true,
     },
 
+    // -- sharded .bin: every shard as torch 1.13 and torch >= 2.6 read it
+    { id: "shards/control", about: "the sample in two torch shards and pytorch_model.bin.index.json", loader: "shards", files: await shardedSample(), judged: SECOND_SHARD, control: true },
+    {
+      id: "shards/protocol-4",
+      about: "the sample in two torch shards, the second pickled with protocol 4 (torch.save(..., pickle_protocol=4))",
+      loader: "shards",
+      files: await shardedSample(async (shardEntries, file) => {
+        const shardPkl = shardEntries.find((e) => e.name.endsWith("/data.pkl"))!.name;
+        const repickled = statePickle(pickledSample((await readWeights(file)).tensors, shardEntries), { protocol4: true });
+        return shardEntries.map((e) => (e.name === shardPkl ? { name: e.name, data: repickled } : e));
+      }),
+      judged: SECOND_SHARD,
+      expect: { check: PICKLE, message: /torch >= 2\.6 cannot load this file: opcode 0x95 \(protocol 4 FRAME\)/ },
+    },
+
     // -- JSON files, as transformers opens them
     jsonCase("control-config", "the sample's config.json", "config.json", config, undefined, true),
     jsonCase("invalid-utf8", "config.json with a 0xff byte in a string", "config.json", Buffer.from(config.replace('"gelu"', '"gelu\xff"'), "latin1"), {
@@ -617,6 +662,14 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
       check: "json.parse",
       message: /cannot be loaded by transformers: nested deeper than 480 levels/,
     }),
+    jsonCase("nested-480", "an extra field nested 479 arrays deep, 480 levels with config.json's object: the deepest the checklist reads", "config.json", withExtra(config, `${"[".repeat(479)}${"]".repeat(479)}`), undefined, true),
+    jsonCase(
+      "tokenizer-config-nested-600",
+      "tokenizer_config.json with an extra field nested 600 arrays deep: Python's json reads it, the tokenizer's copy of its settings does not",
+      "tokenizer_config.json",
+      withExtra(await s.text("tokenizer_config.json"), `${"[".repeat(600)}${"]".repeat(600)}`),
+      { check: "json.parse", message: /tokenizer_config\.json cannot be loaded by transformers: nested deeper than 480 levels/ },
+    ),
     jsonCase("integer-4300-digits", "an extra field holding an integer of 4,300 digits (CPython's limit, inclusive)", "config.json", withExtra(config, "9".repeat(4300)), undefined, true),
     {
       id: "tokenizer/nested-128",
