@@ -7,6 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { copySample, parseReport, runCli, type JsonCheck } from "./helpers/cli.js";
 import { PickleWriter, safetensorsFile, torchZip } from "./helpers/torch-fixtures.js";
+import { loadTensorRaw, readWeights } from "../src/checkpoint/weights.js";
 
 const CHECKPOINT_IDS = /^(files|json|schema|coherence|weights|card)\./;
 
@@ -54,7 +55,7 @@ describe("check on the bundled sample", () => {
     // A warning shows its rule and, below it, what was found: the two never contradict.
     expect(r.stdout).toContain('\n  ⚠ git remote "hgf" must point at the Hub repo https://huggingface.co/azbert/fixture\n      there is no remote "hgf" yet: the release will add it\n');
     // git-lfs passes, the missing hgf remote warns, 4 network items skip offline.
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 29 passed, 0 failed, 1 warnings, 4 skipped");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Checklist passed: 30 passed, 0 failed, 1 warnings, 4 skipped");
     expect(r.stderr).toBe("");
   });
 });
@@ -117,6 +118,36 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code).toBe(1);
     expectFail(r.byId.get("weights.shapes"), /model\.safetensors: bert\.embeddings\.word_embeddings\.weight has shape \[361, 64\] but config\.json `vocab_size` = 362 implies \[362, 64\]/, /pytorch_model\.bin and model\.safetensors disagree/);
+  });
+
+  it("pytorch_model.bin and model.safetensors must hold the same tensors: two that differ fail weights.agree, naming each and both files", async () => {
+    const dir = await copySample();
+    const bin = await readWeights(path.join(dir, "pytorch_model.bin"));
+    const ST: Record<string, string> = { float32: "F32", int64: "I64" };
+    // Every tensor but the tied decoder weight (an exact alias of the word embeddings, as safetensors writers drop it).
+    const tensors = [];
+    for (const t of bin.tensors.filter((x) => x.name !== "cls.predictions.decoder.weight")) {
+      tensors.push({ name: t.name, dtype: ST[t.dtype]!, shape: t.shape, data: Buffer.from(await loadTensorRaw(bin, t.name)) });
+    }
+    await writeFile(path.join(dir, "model.safetensors"), safetensorsFile(tensors, { format: "pt" }));
+    const same = await check(dir);
+    expect(same.code, JSON.stringify(same.failed)).toBe(0);
+    expect(same.byId.get("weights.agree")).toMatchObject({ status: "pass", message: "48 tensors, 551.3 KiB compared; 1 tied name in pytorch_model.bin" });
+
+    for (const [name, element] of [["bert.embeddings.LayerNorm.weight", 3], ["cls.predictions.bias", 0]] as const) {
+      const t = tensors.find((x) => x.name === name)!;
+      t.data = Buffer.from(t.data);
+      t.data.writeFloatLE(0.5 + t.data.readFloatLE(element * 4), element * 4);
+    }
+    await writeFile(path.join(dir, "model.safetensors"), safetensorsFile(tensors, { format: "pt" }));
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(
+      r.byId.get("weights.agree"),
+      /^pytorch_model\.bin and model\.safetensors hold different models \(2 differences\): publish one of them/m,
+      /^tensor bert\.embeddings\.LayerNorm\.weight differs between pytorch_model\.bin and model\.safetensors \(first at element 3\)/m,
+      /^tensor cls\.predictions\.bias differs between pytorch_model\.bin and model\.safetensors \(first at element 0\)/m,
+    );
   });
 
   it("a BertForMaskedLM with the pre-training heads still in its weights only warns", async () => {
@@ -288,6 +319,30 @@ describe("check on bad checkpoints", () => {
     const r = await check(dir);
     expect(r.code, JSON.stringify(r.failed)).toBe(0);
     expect(r.byId.get("files.layout")?.message).toBe("8 files");
+  });
+
+  it("git and git-lfs configuration in the checkpoint fails files.git-config, naming the file; the Hub's own .gitattributes passes", async () => {
+    const dir = await copySample();
+    // The .gitattributes the Hub creates: lfs drivers only.
+    const hub = "*.bin filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n# comment\n\n";
+    await writeFile(path.join(dir, ".gitattributes"), hub);
+    const ok = await check(dir);
+    expect(ok.code, JSON.stringify(ok.failed)).toBe(0);
+    expect(ok.byId.get("files.git-config")?.status).toBe("pass");
+
+    await mkdir(path.join(dir, "sub"));
+    await writeFile(path.join(dir, "sub", ".lfsconfig"), "[lfs]\n\turl = https://elsewhere.example/lfs\n");
+    await writeFile(path.join(dir, ".gitmodules"), '[submodule "x"]\n\tpath = x\n\turl = https://elsewhere.example/x.git\n');
+    await writeFile(path.join(dir, ".gitattributes"), `${hub}"weights dir/*" diff=lfs filter=exfil\n[attr]evil merge=ours\n`);
+    const r = await check(dir);
+    expect(r.code).toBe(1);
+    expectFail(
+      r.byId.get("files.git-config"),
+      /^sub\/\.lfsconfig: git configuration that sets where git-lfs uploads and downloads the weights \(lfs\.url\); remove it: the release writes the Hub repo's \.gitattributes itself$/m,
+      /^\.gitmodules: git configuration that names other repositories for git to fetch; remove it/m,
+      /^\.gitattributes: line 5 \("weights dir\/\*" diff=lfs filter=exfil\) sets filter=exfil, a driver git would run instead of lfs; remove it/m,
+      /^\.gitattributes: line 6 \(\[attr\]evil merge=ours\) sets merge=ours/m,
+    );
   });
 
   it("a .git file (submodule checkout) is never published", async () => {

@@ -1,5 +1,5 @@
-// safetensors written from pytorch_model.bin by the project's reader: what the Hub's convert bot
-// would write (recorded with torch: test/fixtures/*.safetensors-reference.json, made by
+// safetensors written from pytorch_model.bin by the project's reader: every tensor but exact
+// aliases (recorded with torch: test/fixtures/*.safetensors-reference.json, made by
 // tools/record_safetensors_reference.py), proven byte for byte, sharded → sharded, the CPU engine's
 // logits identical on both, and the `convert` command.
 import { createHash } from "node:crypto";
@@ -55,7 +55,7 @@ async function readBack(file: string): Promise<Recorded> {
   return { metadata: index.metadata, tensors };
 }
 
-describe("writeSafetensors: what the convert bot writes, from our own reader", () => {
+describe("writeSafetensors: every tensor but exact aliases, from our own reader", () => {
   it.each([
     ["the sample (BertForPreTraining: decoder tied to the embeddings, bias tied)", path.join(sampleDir, "pytorch_model.bin"), "azbert-tiny.safetensors-reference.json"],
     ["torch's float16 fixture (aliases, an offset view, a transposed tensor, every dtype, a scalar, an empty tensor)", path.join(repoRoot, "test", "fixtures", "torch-f16-tied.bin"), "torch-f16-tied.safetensors-reference.json"],
@@ -136,20 +136,37 @@ describe("digestSafetensors: what a dry run plans is what the release writes", (
   });
 });
 
-describe("writeSafetensors refuses what it cannot write faithfully", () => {
+describe("writeSafetensors writes every view that is not an exact alias, and refuses what it cannot write faithfully", () => {
   const floats = (n: number) => new Uint8Array(new Float32Array(Array.from({ length: n }, (_, i) => i + 0.5)).buffer);
 
-  it("overlapping views of one storage with no name covering it: refused, naming the tensors; nothing written", async () => {
+  it("overlapping views of one storage, neither an exact alias of the other: each written as its own elements", async () => {
     const pkl = stateDictPickle([
       { name: "a", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [6] },
       { name: "b", storageType: "FloatStorage", key: "0", storageNumel: 8, offset: 2, shape: [6] },
     ]);
     const dir = await binOnly(torchZip("archive", pkl, { "0": floats(8) }));
     const out = await mkdtemp(path.join(tmp, "out-"));
-    await expect(writeSafetensors(await loadCheckpoint(dir), out)).rejects.toThrow(
-      /pytorch_model\.bin: tensors a, b share storage data\/0 \(32 bytes\) but none of them covers all of it/,
-    );
-    expect(await readdir(out)).toEqual([]);
+    const result = await writeSafetensors(await loadCheckpoint(dir), out);
+    expect(result.aliases).toEqual({});
+    const index = await readSafetensors(result.files[0]!.path);
+    expect(Array.from(new Float32Array((await loadTensorRaw(index, "a")).buffer))).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
+    expect(Array.from(new Float32Array((await loadTensorRaw(index, "b")).buffer))).toEqual([2.5, 3.5, 4.5, 5.5, 6.5, 7.5]);
+  });
+
+  it("token_type_embeddings saved as two rows of the word embeddings' storage is kept (only the tied decoder is dropped)", async () => {
+    // The storage holds the word embeddings (4 x 2); the decoder is the same tensor; token types are rows 1..2.
+    const pkl = stateDictPickle([
+      { name: "bert.embeddings.word_embeddings.weight", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [4, 2] },
+      { name: "bert.embeddings.token_type_embeddings.weight", storageType: "FloatStorage", key: "0", storageNumel: 8, offset: 2, shape: [2, 2] },
+      { name: "cls.predictions.decoder.weight", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [4, 2] },
+    ]);
+    const dir = await binOnly(torchZip("archive", pkl, { "0": floats(8) }));
+    const result = await writeSafetensors(await loadCheckpoint(dir), await mkdtemp(path.join(tmp, "out-")));
+    expect(result.aliases).toEqual({ "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight" });
+    const index = await readSafetensors(result.files[0]!.path);
+    expect(index.tensors.map((t) => t.name).sort()).toEqual(["bert.embeddings.token_type_embeddings.weight", "bert.embeddings.word_embeddings.weight"]);
+    expect(Array.from(new Float32Array((await loadTensorRaw(index, "bert.embeddings.token_type_embeddings.weight")).buffer))).toEqual([2.5, 3.5, 4.5, 5.5]);
+    expect(result.proof).toMatchObject({ tensorsCompared: 2, aliasesChecked: 1 });
   });
 
   it("a stride-0 view that would expand 4 bytes into 200 MB: refused before anything is written or gathered", async () => {
@@ -207,7 +224,9 @@ describe("proveSafetensors catches a file that is not the .bin's weights", () =>
     };
     const wrongAlias = path.join(out, "alias.safetensors");
     await rewrite(wrongAlias, (h) => ((h.__metadata__ as Record<string, unknown>)["cls.predictions.decoder.weight"] = "bert.pooler.dense.weight"));
-    await expect(proveSafetensors(bin, wrongAlias)).rejects.toThrow(/the dropped name cls\.predictions\.decoder\.weight is not a view of the kept bert\.pooler\.dense\.weight/);
+    await expect(proveSafetensors(bin, wrongAlias)).rejects.toThrow(
+      /tensor cls\.predictions\.decoder\.weight is missing: the bert\.pooler\.dense\.weight it is recorded as an alias of is not the same tensor/,
+    );
     const renamed = path.join(out, "renamed.safetensors");
     await rewrite(renamed, (h) => {
       h["bert.pooler.dense.weightX"] = h["bert.pooler.dense.weight"]!;

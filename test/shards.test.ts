@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HashCache } from "../src/checkpoint/hash-cache.js";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
 import { buildManifest } from "../src/checkpoint/manifest.js";
+import { readSafetensors } from "../src/checkpoint/weights.js";
 import { publishHubApi, createRetryFetch } from "../src/hub/index.js";
 import { CpuEngine } from "../src/smoke/engine.js";
 import { runSmoke } from "../src/smoke/main.js";
@@ -72,6 +73,32 @@ describe("reading sharded weights", () => {
       expect(readable?.status).toBe("pass");
       expect(readable?.message).toMatch(/^2 files, 4[79] tensors/);
     }
+  });
+});
+
+describe("sharded .bin and sharded safetensors side by side", () => {
+  it("weights.agree compares every tensor across the shards; one changed element fails, naming the tensor and both shard files", async () => {
+    const copy = await writeShardedSample({ format: "torch", count: 3 });
+    const st = await writeShardedSample({ format: "safetensors", count: 3, dir: copy.dir });
+    const r = await check(copy.dir);
+    expect(r.failed).toEqual([]);
+    expect(r.byId.get("weights.agree")).toMatchObject({
+      status: "pass",
+      title: "pytorch_model.bin.index.json (3 shards) and model.safetensors.index.json (3 shards) hold the same tensors",
+      message: expect.stringMatching(/^47 tensors, [\d.]+ KiB compared; 2 tied names in pytorch_model\.bin\.index\.json \(3 shards\)$/),
+    });
+
+    const name = "bert.encoder.layer.1.output.dense.weight";
+    const shard = path.join(copy.dir, st.weightMap[name]!);
+    const index = await readSafetensors(shard);
+    const t = index.tensors.find((x) => x.name === name)!;
+    const bytes = await readFile(shard);
+    bytes.writeFloatLE(bytes.readFloatLE(t.dataOffset + 40) + 1, t.dataOffset + 40);
+    await writeFile(shard, bytes);
+    const bad = await check(copy.dir);
+    const agree = bad.byId.get("weights.agree");
+    expect(agree?.status).toBe("fail");
+    expect(agree!.message).toContain(`tensor ${name} differs between ${copy.weightMap[name]} and ${st.weightMap[name]} (first at element 10)`);
   });
 });
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Record what the Hub's convert bot would write for a torch checkpoint, for the converter's tests.
+"""Record what the converter must write for a torch checkpoint, for the converter's tests.
 
-Loads the .bin with torch, applies the same choice as safetensors.torch._remove_duplicate_names
-(copied below: the safetensors package is not needed) and prints, as JSON, the __metadata__ the
-bot writes and, for every kept tensor, its dtype, shape and the sha256 of `.contiguous()` bytes.
+Loads the .bin with torch and drops only exact aliases: of tensors with the same storage, offset,
+shape, strides and dtype, the first sorted name (outside the names transformers re-ties) is kept
+and the others are recorded in __metadata__ as its aliases, as the Hub's convert bot records them.
+Every other view of a storage (a slice of the word embeddings saved as token_type_embeddings) is
+kept as its own tensor: the convert bot's rule (safetensors.torch._remove_duplicate_names) drops it
+as covered by the whole storage, and transformers then initialises it at random. Prints, as JSON,
+the __metadata__ and, for every kept tensor, its dtype, shape and the sha256 of `.contiguous()` bytes.
 
 usage: /usr/bin/python3 tools/record_safetensors_reference.py test/fixtures/torch-f16-tied.bin \
          > test/fixtures/torch-f16-tied.safetensors-reference.json
@@ -15,8 +19,6 @@ from collections import defaultdict
 
 import torch
 
-SIZE = {torch.float64: 8, torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch.int64: 8, torch.int32: 4,
-        torch.int16: 2, torch.int8: 1, torch.uint8: 1, torch.bool: 1}
 NAMES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64",
          torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 
@@ -28,72 +30,30 @@ def storage_ptr(t):
         return t.storage().data_ptr()
 
 
-def storage_size(t):
-    try:
-        return t.untyped_storage().nbytes()
-    except Exception:
-        return t.storage().size() * SIZE[t.dtype]
+def identity(t):
+    """Exact aliases share this: storage, offset, shape, strides, dtype."""
+    return (t.device, storage_ptr(t), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
 
 
-def end_ptr(t):
-    return t.view(-1)[-1].data_ptr() + SIZE[t.dtype] if t.nelement() else t.data_ptr()
-
-
-def filter_shared_not_shared(tensors, sd):
-    out = []
-    for shared in tensors:
-        if len(shared) < 2:
-            out.append(shared)
-            continue
-        areas = sorted((sd[n].data_ptr(), end_ptr(sd[n]), n) for n in shared)
-        _, last_stop, last_name = areas[0]
-        out.append({last_name})
-        for start, stop, name in areas[1:]:
-            if start >= last_stop:
-                out.append({name})
-            else:
-                out[-1].add(name)
-            last_stop = stop
-    return out
-
-
-def find_shared(sd):
-    groups = defaultdict(set)
+def exact_aliases(sd, discard_names=()):
+    groups = defaultdict(list)
     for k, v in sd.items():
-        if storage_ptr(v) != 0 and storage_size(v) != 0:
-            groups[(v.device, storage_ptr(v), storage_size(v))].add(k)
-    return filter_shared_not_shared(list(sorted(groups.values(), key=lambda s: sorted(s))), sd)
-
-
-def is_complete(t):
-    return t.data_ptr() == storage_ptr(t) and t.nelement() * SIZE[t.dtype] == storage_size(t)
-
-
-def remove_duplicate_names(sd, discard_names=()):
-    to_remove = defaultdict(list)
-    for shared in find_shared(sd):
-        complete = {n for n in shared if is_complete(sd[n])}
-        if not complete:
-            if len(shared) == 1:
-                complete = set(shared)
-            else:
-                raise SystemExit(f"no name covers the storage of {sorted(shared)}")
-        keep = sorted(complete)[0]
-        preferred = complete.difference(discard_names)
-        if preferred:
-            keep = sorted(preferred)[0]
-        for n in sorted(shared):
+        groups[identity(v)].append(k)
+    aliases = {}
+    for names in groups.values():
+        names = sorted(names)
+        keep = next((n for n in names if n not in discard_names), names[0])
+        for n in names:
             if n != keep:
-                to_remove[keep].append(n)
-    return to_remove
+                aliases[n] = keep
+    return aliases
 
 
 sd = torch.load(sys.argv[1], map_location="cpu")
 metadata = {"format": "pt"}
-for kept, names in remove_duplicate_names(sd, ["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"]).items():
-    for n in names:
-        metadata.setdefault(n, kept)
-        del sd[n]
+for dropped, kept in exact_aliases(sd, ["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"]).items():
+    metadata[dropped] = kept
+    del sd[dropped]
 tensors = {}
 for k, v in sd.items():
     c = v.contiguous()

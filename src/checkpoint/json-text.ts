@@ -2,12 +2,25 @@
 // `open(f, encoding="utf-8")` and Python's `json`; the tokenizers library and the safetensors
 // header use Rust's serde_json. They differ from JSON.parse where it matters for a verdict: Python
 // accepts NaN / Infinity literals and turns 1e400 into infinity, refuses a byte-order mark and
-// integers over 4300 digits; serde_json stops at 128 levels of nesting. This reader follows them,
+// integers over 4300 digits; serde_json reads at most 127 levels of nesting. This reader follows them,
 // keeps each number's literal available (safetensors offsets must be integer literals), and is
 // iterative, so no input can exhaust the stack.
 
-/** serde_json's recursion limit (tokenizer.json, safetensors headers); Python's json stops near 1000. */
-export const MAX_JSON_DEPTH = 128;
+/**
+ * The deepest nesting serde_json reads (tokenizer.json, safetensors headers): its recursion limit
+ * of 128 counts down one per array or object, and reaching 0 is the error, so 127 levels load and
+ * 128 fail ("recursion limit exceeded"; measured with tokenizers and safetensors 0.8).
+ */
+export const MAX_JSON_DEPTH = 127;
+
+/**
+ * The deepest nesting transformers gets through in the files it reads with Python's json. json
+ * itself reads ~990 levels (Python 3.11's recursion limit of 1000, less the frames below it), but
+ * from_pretrained copies config and tokenizer values with copy.deepcopy, two frames a level: with
+ * transformers 5.18 on Python 3.11, 492 levels load and 494 raise RecursionError. The margin
+ * leaves room for a caller's deeper stack (a pipeline, a notebook).
+ */
+export const PYTHON_JSON_DEPTH = 480;
 
 /** CPython's limit on the digits of an integer read from text (sys.get_int_max_str_digits()). */
 const PYTHON_INT_MAX_DIGITS = 4300;
@@ -20,7 +33,7 @@ export type JsonDialect =
 
 export interface JsonParseOptions {
   dialect?: JsonDialect;
-  /** Deepest nesting of arrays and objects accepted (default MAX_JSON_DEPTH). */
+  /** Deepest nesting of arrays and objects accepted (default: PYTHON_JSON_DEPTH for Python, MAX_JSON_DEPTH for serde). */
   maxDepth?: number;
   /** The value of a number, from its literal (default: the nearest double, as Python's float). */
   number?: (literal: string) => unknown;
@@ -128,7 +141,7 @@ function parseNative(text: string, python: boolean, maxDepth: number): { value: 
 /** Parses JSON text (already decoded). Throws JsonTextError. */
 export function parseJson(text: string, opts: JsonParseOptions = {}): ParsedJson {
   const python = (opts.dialect ?? "python") === "python";
-  const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  const maxDepth = opts.maxDepth ?? (python ? PYTHON_JSON_DEPTH : MAX_JSON_DEPTH);
   if (opts.native !== false && !opts.number && !opts.uniqueKeys) {
     const fast = parseNative(text, python, maxDepth);
     if (fast) return { value: fast.value, nonFinite: [] };
@@ -213,7 +226,8 @@ export function parseJson(text: string, opts: JsonParseOptions = {}): ParsedJson
       if (!isFloat && python && literal.replace("-", "").length > PYTHON_INT_MAX_DIGITS) {
         fail(`Exceeds the limit (${PYTHON_INT_MAX_DIGITS} digits) for integer string conversion`, at);
       }
-      const becomes = Number.isFinite(v) ? undefined : isFloat ? `${v > 0 ? "" : "-"}infinity (the literal overflows a double)` : `${v > 0 ? "" : "-"}infinity in any float (an integer of ${literal.replace("-", "").length} digits)`;
+      // Python reads an integer of any length (up to its digit limit) exactly: only a float literal overflows.
+      const becomes = Number.isFinite(v) || !isFloat ? undefined : `${v > 0 ? "" : "-"}infinity (the literal overflows a double)`;
       return number(literal, v, becomes);
     }
     if (python) {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { UserError } from "../report.js";
 import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
 import type { FiniteScan } from "./finite-scan.js";
+import type { WeightsAgreement } from "./weights-compare.js";
 import { HashCache } from "./hash-cache.js";
 import { decodeUtf8, JsonTextError, parseJson, Utf8Error, type NonFiniteNumber } from "./json-text.js";
 import type { ModelCard } from "./model-card.js";
@@ -28,6 +29,8 @@ export interface LoadedCheckpoint {
   files: CheckpointFile[];
   problems: InventoryProblem[];
   json: Map<string, JsonDoc>;
+  /** The checkpoint's own .gitattributes (published repo path `.gitattributes`), as text, or why it could not be read. */
+  gitAttributes?: { text?: string; error?: string };
   /** vocab.txt lines (the trailing newline does not make an empty token). */
   vocab?: string[];
   /** Why vocab.txt could not be read, when it could not. */
@@ -45,12 +48,19 @@ export interface LoadedCheckpoint {
    * hashes the manifest; absent until that pass ran.
    */
   finite?: Map<string, FiniteScan>;
+  /**
+   * pytorch_model.bin against model.safetensors, every tensor, when the checkpoint has both (null:
+   * it has one, or one cannot be read); absent until the pass that hashes the manifest ran.
+   */
+  agreement?: WeightsAgreement | null;
 }
 
 /** Far larger than any config or tokenizer file (a 250k-token tokenizer.json is ~17 MB). */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 /** Far larger than any WordPiece vocabulary (BERT's vocab.txt: 30,522 lines, 226 KiB). */
 export const MAX_VOCAB_BYTES = 64 * 1024 * 1024;
+/** Far larger than any .gitattributes (the Hub's default is 1.5 KiB). */
+const MAX_GITATTRIBUTES_BYTES = 1024 * 1024;
 /** A model card is text for people; anything this large is not one. */
 const MAX_CARD_BYTES = 16 * 1024 * 1024;
 
@@ -104,6 +114,9 @@ export async function loadCheckpoint(
 
   const weightSets = assembleWeightSets(files, json, weights);
 
+  const attributesFile = byPath.get(".gitattributes");
+  const gitAttributes = attributesFile ? await readText(attributesFile, MAX_GITATTRIBUTES_BYTES, "far larger than any .gitattributes") : undefined;
+
   let modelCard: LoadedCheckpoint["modelCard"];
   const card = byPath.get("README.md");
   if (card) {
@@ -113,7 +126,7 @@ export async function loadCheckpoint(
     modelCard = { path: "README.md", card: r.text !== undefined ? parseModelCard(r.text) : { frontMatter: null, body: "", error: r.error } };
   }
 
-  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), weights, weightSets, modelCard };
+  return { root: found.root, files, problems: found.problems, json, vocab, ...(vocabError ? { vocabError } : {}), ...(gitAttributes ? { gitAttributes } : {}), weights, weightSets, modelCard };
 }
 
 /** What the Hub repo has as its card when the checkpoint has none (looked up by the command, not here). */
@@ -159,8 +172,9 @@ async function readText(f: CheckpointFile, max: number, tooLarge: string): Promi
 }
 
 /**
- * A JSON file read by the reader that loads it: tokenizer.json goes to the tokenizers library
- * (Rust, serde_json), every other JSON file to Python's json.
+ * A JSON file read by the strictest reader that loads it: tokenizer.json by the tokenizers library
+ * (Rust, serde_json; transformers also reads it with Python's json, which accepts all serde_json
+ * does), every other JSON file by Python's json, as transformers' from_pretrained uses it.
  */
 async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
   const r = await readText(f, MAX_JSON_BYTES, "too large for a JSON config or tokenizer file");
@@ -171,6 +185,10 @@ async function readJsonDoc(f: CheckpointFile): Promise<JsonDoc> {
     return { path: f.repoPath, value, ...(nonFinite.length ? { nonFinite } : {}) };
   } catch (e) {
     if (!(e instanceof JsonTextError)) throw e;
+    if (!serde && e.problem.startsWith("nested deeper")) {
+      // Python's json reads it; transformers' recursive copy of the values does not.
+      return { path: f.repoPath, error: `cannot be loaded by transformers: ${e.message}; from_pretrained copies the values recursively and Python's recursion limit stops it from about 490 levels (RecursionError)` };
+    }
     const reader = serde ? "the tokenizers library (serde_json)" : "Python's json";
     return { path: f.repoPath, error: `is not valid JSON as ${reader} reads it: ${e.message}` };
   }

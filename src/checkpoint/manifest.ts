@@ -6,6 +6,7 @@ import { scanPlanFor, type FiniteScan, type ScanPlan } from "./finite-scan.js";
 import { HashCache } from "./hash-cache.js";
 import { HashPool, type HashPoolOptions } from "./hash-pool.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "./load.js";
+import { compareCheckpointWeights } from "./weights-compare.js";
 import type { CheckpointFile, Manifest, ManifestEntry } from "./types.js";
 
 export interface HashProgress {
@@ -35,7 +36,7 @@ export interface ManifestOptions {
  * the scans land in `ckpt.finite` (by repo path) for the weights.finite check.
  */
 export async function hashCheckpoint(
-  ckpt: Pick<LoadedCheckpoint, "files" | "weights" | "finite">,
+  ckpt: Pick<LoadedCheckpoint, "files" | "weights" | "finite"> & Partial<Pick<LoadedCheckpoint, "weightSets" | "agreement">>,
   opts: Omit<ManifestOptions, "plans" | "onScan"> = {},
 ): Promise<Manifest> {
   const plans = new Map<string, ScanPlan>();
@@ -43,7 +44,13 @@ export async function hashCheckpoint(
   const finite = new Map<string, FiniteScan>();
   const manifest = await buildManifest(ckpt.files, { ...opts, plans, onScan: (f, scan) => finite.set(f.repoPath, scan) });
   ckpt.finite = finite;
+  if (ckpt.weightSets) await compareWeights(ckpt as Pick<LoadedCheckpoint, "weightSets" | "agreement">);
   return manifest;
+}
+
+/** A checkpoint with both pytorch_model.bin and model.safetensors: every tensor of one against the other (weights.agree). */
+async function compareWeights(ckpt: Pick<LoadedCheckpoint, "weightSets" | "agreement">): Promise<void> {
+  ckpt.agreement = (await compareCheckpointWeights(ckpt.weightSets)) ?? null;
 }
 
 export async function buildManifest(files: readonly CheckpointFile[], opts: ManifestOptions = {}): Promise<Manifest> {
@@ -137,6 +144,7 @@ export function readAndHashCheckpoint(dir: string, opts: { modelCard?: string | 
   const manifest = checkpoint.then(async (ckpt) => {
     const m = await hashed!;
     ckpt.finite = early!.finite;
+    await compareWeights(ckpt);
     return m;
   });
   // Both are awaited by the caller, maybe after other work: a failure meanwhile is not "unhandled".

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { PickleWriter, stateDictPickle } from "../../test/helpers/torch-fixtures.js";
-import { PyDict, PyGlobal, PyStorage, PyTensor, PyTuple, unpickle } from "./pickle.js";
+import { PyDict, PyGlobal, PyStorage, PyTensor, PyTuple, type PyValue, unpickle } from "./pickle.js";
 import { WeightsError } from "./weights-error.js";
 
 const FILE = "/models/pytorch_model.bin";
@@ -28,7 +28,7 @@ describe("restricted unpickler: values", () => {
       .int(-(2 ** 40))
       .float(0.1)
       .str("é😀")
-      .shortStr("abc")
+      .str("abc")
       .none()
       .bool(true)
       .bool(false)
@@ -40,13 +40,12 @@ describe("restricted unpickler: values", () => {
     expect(v.items).toEqual([7, 300, -5, 2 ** 40, -(2 ** 40), 0.1, "é😀", "abc", null, true, false, 0]);
   });
 
-  it("builds lists, tuples and dicts, and resolves the memo (BINPUT/LONG_BINPUT/MEMOIZE)", () => {
+  it("builds lists, tuples and dicts, and resolves the memo (BINPUT/LONG_BINPUT)", () => {
     const p = new PickleWriter()
-      .proto(4)
-      .frame(0)
+      .proto(2)
       .emptyDict()
-      .memoize() // 0
-      .shortStr("l")
+      .put(0)
+      .str("l")
       .emptyList()
       .put(300)
       .int(1)
@@ -56,7 +55,7 @@ describe("restricted unpickler: values", () => {
       .int(3)
       .appends()
       .setitem()
-      .shortStr("t")
+      .str("t")
       .int(1)
       .int(2)
       .int(3)
@@ -64,9 +63,9 @@ describe("restricted unpickler: values", () => {
       .put(5)
       .setitem()
       .mark()
-      .shortStr("again")
+      .str("again")
       .get(5)
-      .shortStr("same-list")
+      .str("same-list")
       .get(300)
       .setitems()
       .stop();
@@ -188,5 +187,109 @@ describe("restricted unpickler: refusals", () => {
     expect(fails(new PickleWriter().proto(2).raw(0x54, 0xfb, 0xff, 0xff, 0xff).stop()).message).toBe(
       "pytorch_model.bin: data.pkl is malformed: a negative byte count (-5) at byte 7",
     );
+  });
+});
+
+/** A state dict {name: tensor} whose tensors are rebuilt from these persistent ids, each (type, key, location, numel, size). */
+function persistentIds(ids: Array<{ name: string; type?: string; key: string; location?: string; numel: number; size: number }>): PickleWriter {
+  const p = new PickleWriter().proto(2).global("collections", "OrderedDict").emptyTuple().reduce().mark();
+  for (const t of ids) {
+    p.str(t.name).global("torch._utils", "_rebuild_tensor_v2").mark();
+    p.mark().str("storage").global("torch", t.type ?? "FloatStorage").str(t.key).str(t.location ?? "cpu").int(t.numel).tuple().binpersid();
+    p.int(0).mark().int(t.size).tuple().mark().int(1).tuple().bool(false).global("collections", "OrderedDict").emptyTuple().reduce().tuple().reduce();
+  }
+  return p.setitems().stop();
+}
+
+describe("restricted unpickler: what torch >= 2.6's weights-only unpickler refuses", () => {
+  it("refuses a protocol-4 pickle (torch.save(..., pickle_protocol=4)) at its first FRAME, with the way out", () => {
+    // What Python's pickler writes for protocol 4: FRAME, SHORT_BINUNICODE, MEMOIZE; all read, then refused.
+    const p = new PickleWriter().proto(4).frame(9).emptyDict().memoize().shortStr("a").int(1).setitem().stop();
+    const err = fails(p);
+    expect([err.code, err.message]).toEqual([
+      "unsupported",
+      "pytorch_model.bin: torch >= 2.6 cannot load this file: opcode 0x95 (protocol 4 FRAME) at byte 2 of data.pkl, which its weights-only unpickler does not support: re-save with torch.save(..., pickle_protocol=2) or publish model.safetensors only",
+    ]);
+  });
+
+  it.each([
+    ["BINSTRING 'storage' in a persistent id", [0x54, 7, 0, 0, 0, ...Buffer.from("storage")], "0x54 (protocol 1 BINSTRING) at byte 2"],
+    ["SHORT_BINBYTES", [0x43, 1, 0x41], "0x43 (protocol 3 SHORT_BINBYTES) at byte 2"],
+    ["LONG4", [0x8b, 1, 0, 0, 0, 5], "0x8b (protocol 2 LONG4) at byte 2"],
+    ["DUP", [0x4b, 1, 0x32], "0x32 (protocol 0 DUP) at byte 4"],
+    ["LIST", [0x28, 0x6c], "0x6c (protocol 0 LIST) at byte 3"],
+  ])("refuses %s, which Python's unpickler (torch 1.13) reads", (_what, ops, named) => {
+    const err = fails(new PickleWriter().proto(2).raw(...ops).stop());
+    expect(err.code).toBe("unsupported");
+    expect(err.message).toContain(`torch >= 2.6 cannot load this file: opcode ${named} of data.pkl`);
+  });
+
+  it("refuses a protocol-0 text opcode at once (this reader does not run them)", () => {
+    expect(fails(new PickleWriter().proto(2).raw(0x49, ...Buffer.from("1\n")).stop()).message).toContain("opcode 0x49 (protocol 0 INT) at byte 2");
+  });
+
+  it("still names an unsafe import that follows an opcode it refuses", () => {
+    const err = fails(new PickleWriter().proto(4).frame(17).shortStr("posix").shortStr("system").stackGlobal().stop());
+    expect([err.code, err.message]).toEqual(["unsafe-pickle", "pytorch_model.bin: pickle imports posix.system, which is not a tensor type"]);
+  });
+
+  it("refuses dtype aliases (torch.half) the weights-only unpickler does not allow, and takes str(dtype) names", () => {
+    const err = fails(new PickleWriter().proto(2).global("torch", "half").stop());
+    expect([err.code, err.message]).toEqual([
+      "unsupported",
+      "pytorch_model.bin: torch >= 2.6 cannot load this file: the pickle imports torch.half, a dtype alias its weights-only unpickler does not allow (only torch.float16): re-save with torch.save(..., pickle_protocol=2) or publish model.safetensors only",
+    ]);
+    expect(run(new PickleWriter().proto(2).global("torch", "float16").stop())).toEqual(new PyGlobal("torch", "float16"));
+  });
+
+  it("sets state only on an OrderedDict, from a dict, as both unpicklers can", () => {
+    expect(fails(new PickleWriter().proto(2).emptyDict().emptyDict().build().stop()).message).toMatch(/sets state on an object that is not an OrderedDict/);
+    expect(fails(new PickleWriter().proto(2).global("collections", "OrderedDict").emptyTuple().reduce().none().build().stop()).message).toMatch(
+      /sets an OrderedDict's state from something that is not a dict/,
+    );
+  });
+
+  it("decodes BINUNICODE with surrogates passing, and SHORT_BINSTRING as strict UTF-8 (torch.load's encoding)", () => {
+    const surrogate = Buffer.from([0x58, 4, 0, 0, 0, 0x61, 0xed, 0xa0, 0x80]);
+    expect(run(new PickleWriter().proto(2).raw(...surrogate).stop())).toBe("a\ud800");
+    expect(fails(new PickleWriter().proto(2).raw(0x55, 1, 0xff).stop()).message).toBe("pytorch_model.bin: data.pkl is malformed: invalid UTF-8 in a string at byte 4");
+  });
+});
+
+describe("restricted unpickler: storages as torch's persistent_load resolves them", () => {
+  const tensorOf = (d: PyValue, name: string) => (d as PyDict).map.get(name) as PyTensor;
+
+  it("the first reference to a key makes the storage; a later one gets it whatever it declares", () => {
+    const d = run(persistentIds([
+      { name: "a", key: "0", numel: 8, size: 8 },
+      { name: "b", type: "IntStorage", key: "0", numel: 99, size: 4, location: "tpu:7" },
+    ]));
+    expect(tensorOf(d, "b").storage).toBe(tensorOf(d, "a").storage);
+    expect(tensorOf(d, "b").storage).toEqual(new PyStorage("0", "float32", "cpu", 8));
+  });
+
+  it("a storage of no elements is not kept: each reference loads its own", () => {
+    const d = run(persistentIds([
+      { name: "a", key: "0", numel: 0, size: 0 },
+      { name: "b", type: "IntStorage", key: "0", numel: 3, size: 3 },
+    ]));
+    expect(tensorOf(d, "b").storage).toEqual(new PyStorage("0", "int32", "cpu", 3));
+  });
+
+  it.each(["cpu", "cuda", "cuda:0", "cuda:3", "mps"])("takes the device tag %s (torch.load restores it where the device exists)", (location) => {
+    expect(tensorOf(run(persistentIds([{ name: "a", key: "0", numel: 1, size: 1, location }])), "a").storage.location).toBe(location);
+  });
+
+  it.each([
+    ["tpu:7", /cannot restore it on any machine/],
+    ["cpu:0", /cannot restore it on any machine/],
+    ["xpu:0", /cannot restore it on any machine/],
+    ["cuda:x", /cannot restore it on any machine/],
+    ["meta", /gives tensors on the meta device, without their values/],
+  ])("refuses the device tag %s: torch.load without map_location fails on it", (location, why) => {
+    const err = fails(persistentIds([{ name: "a", key: "5", numel: 1, size: 1, location }]));
+    expect(err.code).toBe("unsupported");
+    expect(err.message).toContain(`storage 5 is tagged with the device "${location}": torch.load without map_location`);
+    expect(err.message).toMatch(why);
   });
 });

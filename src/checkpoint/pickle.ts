@@ -2,6 +2,13 @@
 // only globals it accepts are the few a state dict needs (OrderedDict, the tensor/parameter rebuild
 // functions, the typed storage classes, dtype objects), and it "calls" them by building plain data.
 // Any other import is reported by its dotted name as unsafe before anything else happens.
+//
+// It reads what both loaders users run read: torch 1.13's torch.load (Python's own unpickler) and
+// torch >= 2.6's weights-only unpickler (torch/_weights_only_unpickler.py), which knows fewer
+// opcodes and globals. A pickle that uses anything the weights-only unpickler refuses is refused
+// once it has been read through (an unsafe import is still reported as such); storages follow
+// torch.serialization's persistent_load: the first reference to a key makes the storage, later ones
+// get it as it is.
 import type { DType } from "./types.js";
 import { WeightsError } from "./weights-error.js";
 
@@ -80,25 +87,24 @@ export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   BoolStorage: "bool",
 };
 
-/** torch.<dtype> globals (dtype objects pickle as globals), aliases included. */
+/**
+ * torch.<dtype> globals (dtype objects pickle as globals), by the names the weights-only unpickler
+ * allows: str(dtype), never an alias (torch.half, torch.long...), which only torch 1.13 resolves.
+ */
 const TORCH_DTYPES: Readonly<Record<string, DType>> = {
   float32: "float32",
-  float: "float32",
   float16: "float16",
-  half: "float16",
   bfloat16: "bfloat16",
   float64: "float64",
-  double: "float64",
   int64: "int64",
-  long: "int64",
   int32: "int32",
-  int: "int32",
   int16: "int16",
-  short: "int16",
   int8: "int8",
   uint8: "uint8",
   bool: "bool",
 };
+/** dtype aliases torch 1.13 resolves by name and the weights-only unpickler does not allow: alias -> str(dtype). */
+const DTYPE_ALIASES: Readonly<Record<string, string>> = { float: "float32", half: "float16", double: "float64", long: "int64", int: "int32", short: "int16" };
 
 const REBUILD_TENSOR = "torch._utils._rebuild_tensor_v2";
 const REBUILD_PARAMETER = "torch._utils._rebuild_parameter";
@@ -119,28 +125,72 @@ export interface UnpickleOptions {
   file: string;
 }
 
-/** Opcodes torch.save never writes, by name, so a refusal can say which one it met. */
-const OPNAMES: Record<number, string> = {
-  0x49: "INT",
-  0x4c: "LONG",
-  0x53: "STRING",
-  0x56: "UNICODE",
-  0x46: "FLOAT",
-  0x50: "PERSID",
-  0x67: "GET",
-  0x70: "PUT",
-  0x81: "NEWOBJ",
-  0x92: "NEWOBJ_EX",
-  0x6f: "OBJ",
-  0x8f: "EMPTY_SET",
-  0x90: "ADDITEMS",
-  0x91: "FROZENSET",
-  0x96: "BYTEARRAY8",
-  0x97: "NEXT_BUFFER",
-  0x98: "READONLY_BUFFER",
+/** Every pickle opcode Python knows: name and the protocol that introduced it, so a refusal can say which one it met. */
+const OPNAMES: Readonly<Record<number, readonly [string, number]>> = {
+  0x28: ["MARK", 0], 0x2e: ["STOP", 0], 0x30: ["POP", 0], 0x31: ["POP_MARK", 1], 0x32: ["DUP", 0],
+  0x46: ["FLOAT", 0], 0x49: ["INT", 0], 0x4a: ["BININT", 1], 0x4b: ["BININT1", 1], 0x4c: ["LONG", 0],
+  0x4d: ["BININT2", 1], 0x4e: ["NONE", 0], 0x50: ["PERSID", 0], 0x51: ["BINPERSID", 1], 0x52: ["REDUCE", 0],
+  0x53: ["STRING", 0], 0x54: ["BINSTRING", 1], 0x55: ["SHORT_BINSTRING", 1], 0x56: ["UNICODE", 0],
+  0x58: ["BINUNICODE", 1], 0x61: ["APPEND", 0], 0x62: ["BUILD", 0], 0x63: ["GLOBAL", 0], 0x64: ["DICT", 0],
+  0x7d: ["EMPTY_DICT", 1], 0x65: ["APPENDS", 1], 0x67: ["GET", 0], 0x68: ["BINGET", 1], 0x69: ["INST", 0],
+  0x6a: ["LONG_BINGET", 1], 0x6c: ["LIST", 0], 0x5d: ["EMPTY_LIST", 1], 0x6f: ["OBJ", 1], 0x70: ["PUT", 0],
+  0x71: ["BINPUT", 1], 0x72: ["LONG_BINPUT", 1], 0x73: ["SETITEM", 0], 0x74: ["TUPLE", 0], 0x29: ["EMPTY_TUPLE", 1],
+  0x75: ["SETITEMS", 1], 0x47: ["BINFLOAT", 1], 0x80: ["PROTO", 2], 0x81: ["NEWOBJ", 2], 0x82: ["EXT1", 2],
+  0x83: ["EXT2", 2], 0x84: ["EXT4", 2], 0x85: ["TUPLE1", 2], 0x86: ["TUPLE2", 2], 0x87: ["TUPLE3", 2],
+  0x88: ["NEWTRUE", 2], 0x89: ["NEWFALSE", 2], 0x8a: ["LONG1", 2], 0x8b: ["LONG4", 2], 0x42: ["BINBYTES", 3],
+  0x43: ["SHORT_BINBYTES", 3], 0x8c: ["SHORT_BINUNICODE", 4], 0x8d: ["BINUNICODE8", 4], 0x8e: ["BINBYTES8", 4],
+  0x8f: ["EMPTY_SET", 4], 0x90: ["ADDITEMS", 4], 0x91: ["FROZENSET", 4], 0x92: ["NEWOBJ_EX", 4],
+  0x93: ["STACK_GLOBAL", 4], 0x94: ["MEMOIZE", 4], 0x95: ["FRAME", 4], 0x96: ["BYTEARRAY8", 5],
+  0x97: ["NEXT_BUFFER", 5], 0x98: ["READONLY_BUFFER", 5],
 };
 
+/** The opcodes torch >= 2.6's weights-only unpickler executes (Unpickler.load); it stops at any other ("Unsupported operand"). */
+export const WEIGHTS_ONLY_OPCODES: ReadonlySet<number> = new Set([
+  0x61, 0x65, 0x47, 0x68, 0x4a, 0x4b, 0x4d, 0x51, 0x71, 0x58, 0x62, 0x7d, 0x5d, 0x8f, 0x29, 0x63, 0x8a, 0x6a,
+  0x72, 0x28, 0x89, 0x81, 0x88, 0x4e, 0x80, 0x52, 0x73, 0x75, 0x55, 0x2e, 0x74, 0x85, 0x86, 0x87,
+]);
+
+/** "0x95 (protocol 4 FRAME)". */
+export function describeOpcode(op: number): string {
+  const known = OPNAMES[op];
+  return `0x${op.toString(16).padStart(2, "0")}${known ? ` (protocol ${known[1]} ${known[0]})` : ""}`;
+}
+
+/** What to do about a pickle torch >= 2.6 refuses. */
+const RESAVE = "re-save with torch.save(..., pickle_protocol=2) or publish model.safetensors only";
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * UTF-8 as Python decodes BINUNICODE ("utf-8", "surrogatepass"): strict, except that encoded
+ * surrogates (0xED 0xA0..0xBF 0x80..0xBF) become lone UTF-16 surrogates. undefined on any other
+ * invalid byte.
+ */
+function decodeSurrogatePass(b: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(b);
+  } catch {
+    // Split at each encoded surrogate; the pieces between must be strict UTF-8.
+    let out = "";
+    let from = 0;
+    for (let i = 0; i + 2 < b.length; i++) {
+      if (b[i] !== 0xed || b[i + 1]! < 0xa0 || b[i + 1]! > 0xbf || b[i + 2]! < 0x80 || b[i + 2]! > 0xbf) continue;
+      try {
+        out += utf8.decode(b.subarray(from, i));
+      } catch {
+        return undefined;
+      }
+      out += String.fromCharCode(0xd000 | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f));
+      i += 2;
+      from = i + 1;
+    }
+    try {
+      return out + utf8.decode(b.subarray(from));
+    } catch {
+      return undefined;
+    }
+  }
+}
 
 /**
  * The pickle machine's state: the input and its position, the stack with its marks, and the memo,
@@ -151,6 +201,10 @@ class Machine {
   readonly stack: Slot[] = [];
   readonly marks: number[] = [];
   readonly memo = new Map<number, PyValue>();
+  /** Storages by key, as torch's persistent_load caches them (loaded_storages): made by the first reference. */
+  readonly storages = new Map<string, PyStorage>();
+  /** The first opcode read that torch >= 2.6's weights-only unpickler refuses, and where. */
+  refusedByWeightsOnly: { op: number; at: number } | undefined;
   private readonly view: DataView;
 
   constructor(
@@ -204,21 +258,31 @@ class Machine {
     return this.data.subarray(at, at + n);
   }
   text(n: number): string {
+    const b = this.bytes(n);
     try {
-      return utf8.decode(this.bytes(n));
+      return utf8.decode(b);
     } catch {
       throw this.corrupt(`invalid UTF-8 in a string at byte ${this.pos - n}`);
     }
   }
-  latin1(n: number): string {
-    return Buffer.from(this.bytes(n)).toString("latin1");
+  /** BINUNICODE's text: surrogates pass, as Python's unpickler and torch's weights-only one read it. */
+  unicode(n: number): string {
+    const at = this.pos;
+    const s = decodeSurrogatePass(this.bytes(n));
+    if (s === undefined) throw this.corrupt(`invalid UTF-8 in a string at byte ${at}`);
+    return s;
   }
   line(): string {
     const end = this.data.indexOf(0x0a, this.pos);
     if (end < 0) throw this.corrupt("unterminated text line");
-    const s = Buffer.from(this.data.subarray(this.pos, end)).toString("latin1");
+    const at = this.pos;
     this.pos = end + 1;
-    return s;
+    try {
+      // GLOBAL's module and name, as both unpicklers decode them.
+      return utf8.decode(this.data.subarray(at, end));
+    } catch {
+      throw this.corrupt(`invalid UTF-8 in a text line at byte ${at}`);
+    }
   }
 
   // -- the stack
@@ -301,13 +365,29 @@ class Machine {
 
 /** An allowed global as plain data; anything else is refused by name before it could be used. */
 function importGlobal(m: Machine, module: string, name: string): PyGlobal {
+  if (module === "torch" && Object.hasOwn(DTYPE_ALIASES, name)) {
+    throw m.unsupported(`torch >= 2.6 cannot load this file: the pickle imports torch.${name}, a dtype alias its weights-only unpickler does not allow (only torch.${DTYPE_ALIASES[name]}): ${RESAVE}`);
+  }
   if (!isAllowedGlobal(module, name)) {
     throw new WeightsError("unsafe-pickle", m.file, `pickle imports ${module}.${name}, which is not a tensor type`);
   }
   return new PyGlobal(module, name);
 }
 
-/** torch's persistent id ('storage', type, key, location, numel) → the storage it names. */
+/**
+ * Where torch.load without map_location can put a storage: restore_location's registry knows
+ * "cpu" (exactly), "cuda" and "cuda:N", and (torch 1.13 and later) "mps". Any other tag ("tpu:7",
+ * "cpu:0", "xpu:0", which torch 1.13 has no restorer for) fails on every machine, and "meta" gives
+ * tensors without their values.
+ */
+const RESTORABLE_LOCATION = /^(cpu|cuda(:\d+)?|mps(:0)?)$/;
+
+/**
+ * torch's persistent id ('storage', type, key, location, numel) → the storage it names, as
+ * torch.serialization's persistent_load resolves it: the first reference to a key loads the
+ * storage with its type, element count and location; a later reference gets that storage, whatever
+ * it declares (a storage of 0 bytes is not kept, so each reference to it loads its own).
+ */
 function persistentLoad(m: Machine, pid: PyValue): PyStorage {
   const items = pid instanceof PyTuple ? pid.items : undefined;
   if (!items || items[0] !== "storage" || items.length !== 5) {
@@ -319,10 +399,18 @@ function persistentLoad(m: Machine, pid: PyValue): PyStorage {
     throw m.unsupported(`the pickle holds a storage of type ${what}, which is not a supported torch storage type`);
   }
   if (typeof key !== "string" || !/^[A-Za-z0-9_.-]+$/.test(key)) throw m.corrupt("a storage key is not a plain name");
+  const loaded = m.storages.get(key);
+  if (loaded) return loaded;
   if (typeof location !== "string") throw m.corrupt(`storage ${key} has no location string`);
+  if (!RESTORABLE_LOCATION.test(location)) {
+    const why = location === "meta" ? "gives tensors on the meta device, without their values" : "cannot restore it on any machine (\"don't know how to restore data location\")";
+    throw m.unsupported(`storage ${key} is tagged with the device ${JSON.stringify(location)}: torch.load without map_location ${why}; re-save the state dict from CPU tensors`);
+  }
   const n = m.intOf(numel ?? null, `the element count of storage ${key}`);
   if (n < 0) throw m.corrupt(`storage ${key} has a negative element count`);
-  return new PyStorage(key, STORAGE_DTYPES[type.name]!, location, n);
+  const storage = new PyStorage(key, STORAGE_DTYPES[type.name]!, location, n);
+  if (n > 0) m.storages.set(key, storage);
+  return storage;
 }
 
 /** REDUCE: "calls" an allowed global by building the plain data it would return. Nothing runs. */
@@ -404,11 +492,12 @@ const OPCODES: Readonly<Record<number, Opcode>> = {
   0x47: (m) => m.push(m.f64be()), // BINFLOAT (big-endian double)
 
   // strings and bytes
-  0x58: (m) => m.push(m.text(m.u32())), // BINUNICODE
+  0x58: (m) => m.push(m.unicode(m.u32())), // BINUNICODE
   0x8c: (m) => m.push(m.text(m.u8())), // SHORT_BINUNICODE
   0x8d: (m) => m.push(m.text(m.u64())), // BINUNICODE8
-  0x54: (m) => m.push(m.latin1(m.i32())), // BINSTRING (py2 str)
-  0x55: (m) => m.push(m.latin1(m.u8())), // SHORT_BINSTRING
+  // py2 str, decoded as torch.load asks (encoding="utf-8", strict)
+  0x54: (m) => m.push(m.text(m.i32())), // BINSTRING
+  0x55: (m) => m.push(m.text(m.u8())), // SHORT_BINSTRING
   0x42: (m) => m.push(m.bytes(m.u32()).slice()), // BINBYTES
   0x43: (m) => m.push(m.bytes(m.u8()).slice()), // SHORT_BINBYTES
   0x8e: (m) => m.push(m.bytes(m.u64()).slice()), // BINBYTES8
@@ -497,9 +586,11 @@ const OPCODES: Readonly<Record<number, Opcode>> = {
     m.push(reduce(m, m.pop(), args));
   },
   0x62: (m) => {
-    // BUILD: OrderedDict gets `_metadata` this way; ignore dict state.
-    m.pop();
-    if (!(m.top() instanceof PyDict)) throw m.unsupported("the pickle sets state on an object that is not a dict");
+    // BUILD: an OrderedDict gets `_metadata` this way (inst.__dict__.update(state)); the state is ignored.
+    const state = m.pop();
+    const target = m.top();
+    if (!(target instanceof PyDict) || !target.ordered) throw m.unsupported("the pickle sets state on an object that is not an OrderedDict");
+    if (!(state instanceof PyDict)) throw m.unsupported("the pickle sets an OrderedDict's state from something that is not a dict");
   },
   0x51: (m) => m.push(persistentLoad(m, m.pop())), // BINPERSID
 };
@@ -517,21 +608,25 @@ function extension(m: Machine, op: number): void {
  */
 export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
   const m = new Machine(data, opts.file);
+  const refuse = (op: number, at: number) =>
+    m.unsupported(`torch >= 2.6 cannot load this file: opcode ${describeOpcode(op)} at byte ${at} of data.pkl, which its weights-only unpickler does not support: ${RESAVE}`);
   for (;;) {
     const opAt = m.pos;
     const op = m.u8();
     if (op === STOP) {
+      // The weights-only unpickler would have stopped at the opcode; an unsafe import read after it is reported first.
+      if (m.refusedByWeightsOnly) throw refuse(m.refusedByWeightsOnly.op, m.refusedByWeightsOnly.at);
       // Python's unpickler returns the top value and ignores whatever else is on the stack.
       if (!m.stack.length) throw m.corrupt("STOP with an empty stack");
       return m.pop();
     }
     const run = Object.hasOwn(OPCODES, op) ? OPCODES[op] : undefined;
     if (!run) {
-      const name = OPNAMES[op];
-      throw name
-        ? m.unsupported(`data.pkl uses the pickle opcode ${name} (byte ${opAt}), which torch.save never writes`)
-        : m.corrupt(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${opAt}`);
+      if (!Object.hasOwn(OPNAMES, op)) throw m.corrupt(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${opAt}`);
+      if (!WEIGHTS_ONLY_OPCODES.has(op)) throw refuse(op, opAt);
+      throw m.unsupported(`data.pkl uses the pickle opcode ${OPNAMES[op]![0]} (byte ${opAt}), which torch.save never writes`);
     }
+    if (!WEIGHTS_ONLY_OPCODES.has(op)) m.refusedByWeightsOnly ??= { op, at: opAt };
     run(m, op);
   }
 }

@@ -2,11 +2,11 @@
 // model-0000N-of-0000M.safetensors + model.safetensors.index.json) from the project's own reader,
 // never through pickle: same names, dtypes, shapes and bytes, streamed file to file.
 //
-// Tensors that share a storage are written once, as the Hub's convert bot and safetensors'
-// save_model do: among names whose bytes overlap, keep the first (sorted) name that covers the
-// whole storage, drop the others and record them in __metadata__ ({"format": "pt", dropped: kept});
-// refuse when no name covers the storage. Views are written as their own elements (non-contiguous
-// ones gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
+// A tensor is written once under each name, except exact aliases (same storage, offset, shape,
+// strides: the tied decoder and word embeddings): one name is kept and the others are recorded in
+// __metadata__ ({"format": "pt", dropped: kept}), as the Hub's convert bot does. Every other view
+// of a storage, a slice of it included, is written as its own elements (non-contiguous ones
+// gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
@@ -23,7 +23,7 @@ import { describeSet, shardName, type SetTensor, type WeightsSet, whyUnreadable 
 import { openWeightsFile } from "./weights-error.js";
 import { digestPlanned, gather, writeVerified, type VerifiedWriteJob, type VerifiedWritten, type WriteTensor } from "./verified-write.js";
 import type { VerifiedWriteReply } from "./verified-write-worker.js";
-import { readAt, readZipDirectory } from "./zip.js";
+import { readAt } from "./zip.js";
 
 export interface SafetensorsConversion {
   /** What was written (absolute paths): model.safetensors, or the shards and model.safetensors.index.json; sha256 when asked for. */
@@ -37,7 +37,7 @@ export interface ConversionProof {
   /** Tensors read back by the project's safetensors reader and equal to the .bin's: name, dtype, shape, bytes. */
   tensorsCompared: number;
   bytesCompared: number;
-  /** Dropped names verified to lie inside the storage their kept name covers. */
+  /** Dropped names verified to be exact aliases (same storage, offset, shape, strides) of their kept name. */
   aliasesChecked: number;
   /** Bytes of the .bin file(s) and of the safetensors file(s) (index excluded). */
   sourceBytes: number;
@@ -188,7 +188,7 @@ const SAFETENSORS_INDEX = "model.safetensors.index.json";
 async function planFiles(set: WeightsSet): Promise<FilePlan[]> {
   if (set.format !== "torch" || !set.tensors) throw new UserError(`${describeSet(set)}: only readable pytorch_model.bin weights are converted`, 2);
   const sources = [...new Set(set.tensors.map((t) => t.source))];
-  return Promise.all(sources.map(async (index, i) => planFile(index, await storageBytes(index.file), set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors")));
+  return sources.map((index, i) => planFile(index, set.sharded ? shardName("safetensors", i + 1, sources.length) : "model.safetensors"));
 }
 
 /** model.safetensors.index.json as transformers' save_pretrained writes it. */
@@ -205,8 +205,6 @@ interface FilePlan {
   /** Kept tensors in data order, with their offsets in the data section. */
   kept: Array<SetTensor & { begin: number; end: number }>;
   aliases: Record<string, string>;
-  /** Bytes of each storage of the source (`data/<key>` -> size). */
-  storages: Map<string, number>;
   header: Buffer;
   dataBytes: number;
 }
@@ -215,73 +213,28 @@ function sortedObject<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Sizes of the storages of a torch zip: the `<archive>/data/<key>` entries. */
-async function storageBytes(file: string): Promise<Map<string, number>> {
-  const fh = await openWeightsFile(file);
-  try {
-    const { size } = await fh.stat();
-    const dir = await readZipDirectory(fh, size, file);
-    const out = new Map<string, number>();
-    for (const e of dir.entries) {
-      const m = /^[^/]+\/(data\/[^/]+)$/.exec(e.name);
-      if (m) out.set(m[1]!, e.size);
-    }
-    return out;
-  } finally {
-    await fh.close();
-  }
-}
-
 const outputBytes = (t: TensorInfo) => numel(t.shape) * DTYPE_SIZE[t.dtype];
 
 /**
- * The convert bot's choice (safetensors.torch._remove_duplicate_names): tensors of one storage
- * whose bytes overlap form a group; the kept name is the first sorted name, outside the names
- * transformers re-ties, among those that start at the storage's first byte and cover all of it.
+ * Which tensors are written: every one that is not an exact alias (same storage, offset, shape,
+ * strides and dtype) of another. Of each set of exact aliases one name is kept (the first sorted,
+ * outside the names transformers re-ties) and the others are recorded as its aliases. A view of
+ * part of a storage (token_type_embeddings saved as two rows of the word embeddings) is written as
+ * its own tensor: dropping it would leave it randomly initialised for every transformers user.
  */
-function planFile(source: WeightsIndex, storages: Map<string, number>, name: string): FilePlan {
+function planFile(source: WeightsIndex, name: string): FilePlan {
   const file = path.basename(source.file);
   const tensors = source.tensors.map((t) => ({ ...t, source }));
-  const byStorage = new Map<string, SetTensor[]>();
-  for (const t of tensors) byStorage.set(t.storageKey, [...(byStorage.get(t.storageKey) ?? []), t]);
+  const identity = (t: TensorInfo) => `${t.storageKey}\0${t.storageOffset}\0${t.dtype}\0${t.shape.join(",")}\0${t.stride.join(",")}`;
+  const byIdentity = new Map<string, SetTensor[]>();
+  for (const t of tensors) byIdentity.set(identity(t), [...(byIdentity.get(identity(t)) ?? []), t]);
   const kept: SetTensor[] = [];
   const aliases: Record<string, string> = {};
-  for (const [key, group] of byStorage) {
-    const bytes = storages.get(key) ?? 0;
-    const itemStart = (t: TensorInfo) => t.storageOffset * DTYPE_SIZE[t.dtype];
-    if (bytes === 0 || group.length === 1) {
-      kept.push(...group);
-      continue;
-    }
-    // Split the storage's tensors into runs whose byte ranges overlap.
-    const areas = [...group].sort((a, b) => itemStart(a) - itemStart(b) || itemStart(a) + a.byteLength - (itemStart(b) + b.byteLength) || (a.name < b.name ? -1 : 1));
-    const clusters: SetTensor[][] = [];
-    let stop = -1;
-    for (const t of areas) {
-      if (clusters.length && itemStart(t) < stop) clusters.at(-1)!.push(t);
-      else clusters.push([t]);
-      stop = itemStart(t) + t.byteLength;
-    }
-    for (const cluster of clusters) {
-      if (cluster.length === 1) {
-        kept.push(cluster[0]!);
-        continue;
-      }
-      const complete = cluster.filter((t) => t.storageOffset === 0 && outputBytes(t) === bytes).map((t) => t.name).sort();
-      if (!complete.length) {
-        throw new UserError(
-          `${file}: tensors ${cluster.map((t) => t.name).sort().join(", ")} share storage ${key} (${bytes} bytes) but none of them covers all of it, so none can stand for the others in a safetensors file; re-save the state dict with .clone() of each tensor`,
-          1,
-        );
-      }
-      const keepName = complete.find((n) => !DISCARD_NAMES.has(n)) ?? complete[0]!;
-      const keep = cluster.find((t) => t.name === keepName)!;
-      kept.push(keep);
-      for (const t of cluster) {
-        if (t === keep) continue;
-        aliases[t.name] = keepName;
-      }
-    }
+  for (const same of byIdentity.values()) {
+    const names = same.map((t) => t.name).sort();
+    const keepName = names.find((n) => !DISCARD_NAMES.has(n)) ?? names[0]!;
+    kept.push(same.find((t) => t.name === keepName)!);
+    for (const n of names) if (n !== keepName) aliases[n] = keepName;
   }
   for (const t of kept) {
     // What is gathered is the output (a stride-0 view of a few bytes can expand to gigabytes).
@@ -308,7 +261,7 @@ function planFile(source: WeightsIndex, storages: Map<string, number>, name: str
   const header = Buffer.alloc(8 + body.length);
   header.writeBigUInt64LE(BigInt(body.length), 0);
   body.copy(header, 8);
-  return { name, source, kept: placed, aliases, storages, header, dataBytes: at };
+  return { name, source, kept: placed, aliases, header, dataBytes: at };
 }
 
 // ---- write ------------------------------------------------------------------------------------
@@ -404,9 +357,10 @@ export interface SafetensorsProof {
 /**
  * What the safetensors header must say, given the .bin: __metadata__.format "pt", only the .bin's
  * names, each with its dtype and shape, and every name it lacks recorded in __metadata__ as an
- * alias of a kept tensor that covers the storage the name lies in. Returns the aliases verified.
+ * alias of a kept tensor it is exactly (same storage, offset, shape, strides and dtype): a name
+ * that is not is missing, whatever the metadata says. Returns the aliases verified.
  */
-function checkHeader(bin: WeightsIndex, index: WeightsIndex, storages: ReadonlyMap<string, number>, fail: (what: string) => UserError): number {
+function checkHeader(bin: WeightsIndex, index: WeightsIndex, fail: (what: string) => UserError): number {
   if (index.metadata.format !== "pt") throw fail(`__metadata__.format is ${JSON.stringify(index.metadata.format)}, not "pt"`);
   const got = new Map(index.tensors.map((t) => [t.name, t]));
   const source = new Map(bin.tensors.map((t) => [t.name, t]));
@@ -423,16 +377,17 @@ function checkHeader(bin: WeightsIndex, index: WeightsIndex, storages: ReadonlyM
     }
     const keptName = index.metadata[t.name];
     const kept = keptName === undefined ? undefined : source.get(keptName);
-    const storage = storages.get(t.storageKey) ?? 0;
-    const covered =
+    const exact =
       !!kept &&
       got.has(kept.name) &&
       kept.storageKey === t.storageKey &&
+      kept.storageOffset === t.storageOffset &&
       kept.dtype === t.dtype &&
-      kept.storageOffset === 0 &&
-      outputBytes(kept) === storage &&
-      t.storageOffset * DTYPE_SIZE[t.dtype] + t.byteLength <= storage;
-    if (!covered) throw fail(keptName === undefined ? `tensor ${t.name} is missing` : `the dropped name ${t.name} is not a view of the kept ${keptName}`);
+      kept.shape.join(",") === t.shape.join(",") &&
+      kept.stride.join(",") === t.stride.join(",");
+    if (!exact) {
+      throw fail(keptName === undefined ? `tensor ${t.name} is missing` : `tensor ${t.name} is missing: the ${keptName} it is recorded as an alias of is not the same tensor (storage, offset, shape and strides)`);
+    }
     aliases++;
   }
   return aliases;
@@ -449,7 +404,7 @@ const notTheWeights = (file: string, bin: WeightsIndex) => (what: string) =>
 async function proveWritten(plan: FilePlan, file: string, verified: number): Promise<SafetensorsProof> {
   const fail = notTheWeights(file, plan.source);
   const index = await readSafetensors(file);
-  const aliases = checkHeader(plan.source, index, plan.storages, fail);
+  const aliases = checkHeader(plan.source, index, fail);
   const at = new Map(index.tensors.map((t) => [t.name, t]));
   for (const t of plan.kept) {
     const w = at.get(t.name)!;
@@ -465,14 +420,14 @@ async function proveWritten(plan: FilePlan, file: string, verified: number): Pro
  * Proves that a safetensors file holds the weights of a torch file, independently of how it was
  * written: read back by the project's safetensors reader, every tensor of the .bin is either in it
  * with the same dtype, shape and bytes (`.contiguous()` order), or dropped and recorded in
- * __metadata__ as an alias of a kept tensor that covers the storage it lies in; nothing else is in
- * it. Throws a UserError naming the first difference.
+ * __metadata__ as an alias of a kept tensor it is exactly (same storage, offset, shape, strides);
+ * nothing else is in it. Throws a UserError naming the first difference.
  */
 export async function proveSafetensors(bin: WeightsIndex, safetensorsFile: string): Promise<SafetensorsProof> {
   const name = path.basename(safetensorsFile);
   const fail = notTheWeights(safetensorsFile, bin);
   const index = await readSafetensors(safetensorsFile);
-  const aliases = checkHeader(bin, index, await storageBytes(bin.file), fail);
+  const aliases = checkHeader(bin, index, fail);
   const got = new Map(index.tensors.map((t) => [t.name, t]));
   const src = await openWeightsFile(bin.file);
   const out = await openWeightsFile(safetensorsFile);

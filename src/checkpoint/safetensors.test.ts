@@ -125,6 +125,29 @@ describe("safetensors", () => {
     }
   });
 
+  it("folds a shape as the reference validates it: checked from the left, so an empty tensor can still overflow", async () => {
+    // safetensors 0.8: [0, 2^32, 2^32] loads (an empty tensor), [2^32, 2^32, 0] is "overflow computing buffer size".
+    const empty = (shape: string) => {
+      const header = Buffer.from(`{"e":{"dtype":"F32","shape":${shape},"data_offsets":[0,0]}}`);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(header.length));
+      return Buffer.concat([len, header]);
+    };
+    const ok = await readWeights(await write("zero-first.safetensors", empty("[0,4294967296,4294967296]")));
+    expect(ok.tensors.map((t) => [t.name, t.shape, t.byteLength])).toEqual([["e", [0, 2 ** 32, 2 ** 32], 0]]);
+    const err = await failure(readWeights(await write("zero-last.safetensors", empty("[4294967296,4294967296,0]"))));
+    expect([err.code, err.message]).toEqual([
+      "corrupt",
+      "zero-last.safetensors: tensor e: shape [4294967296, 4294967296, 0] of F32 overflows 64 bits (the reference reader refuses it: ValidationOverflow)",
+    ]);
+    // Elements that fit 64 bits, but not once counted in bits.
+    const bits = await failure(readWeights(await write("bits.safetensors", empty("[4611686018427387904]"))));
+    expect(bits.message).toMatch(/overflows 64 bits/);
+    // A dimension of 2^64 is not a usize: serde reads it as a float and refuses it.
+    const wide = await failure(readWeights(await write("wide.safetensors", empty("[18446744073709551616,0]"))));
+    expect(wide.message).toMatch(/shape \[18446744073709551616, 0\] is not a list of non-negative integers/);
+  });
+
   it("rejects a header that is not JSON", async () => {
     const bad = Buffer.concat([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from("{nope")]);
     const err = await failure(readWeights(await write("json.safetensors", bad)));

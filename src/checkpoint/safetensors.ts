@@ -33,26 +33,46 @@ export async function readSafetensors(file: string): Promise<WeightsIndex> {
   return withWeightsFile(file, (fh, size) => readSafetensorsFrom(fh, size, file));
 }
 
-/** A number in the header that is not a non-negative integer literal (`1.0`, `1e3`, `-0`): kept as written. */
+/** A number in the header that is not a usize literal (`1.0`, `1e3`, `-0`, 2^64): kept as written. */
 class NonIndex {
   constructor(readonly literal: string) {}
 }
 
+const U64_MAX = (1n << 64n) - 1n;
+
 /**
- * serde reads a usize only from a non-negative integer literal: a fraction or an exponent makes a
- * float, `-0` a float too, and it refuses every float.
+ * serde reads a usize only from a non-negative integer literal that fits 64 bits: a fraction or an
+ * exponent makes a float, `-0` a float too, a larger integer a float as well, and it refuses every float.
  */
-function readNumber(literal: string): number | NonIndex {
-  return /^(0|[1-9]\d*)$/.test(literal) ? Number(literal) : new NonIndex(literal);
+function readNumber(literal: string): bigint | NonIndex {
+  if (!/^(0|[1-9]\d*)$/.test(literal)) return new NonIndex(literal);
+  const v = BigInt(literal);
+  return v <= U64_MAX ? v : new NonIndex(literal);
 }
 
-function isIndex(v: unknown): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v);
+function isIndex(v: unknown): v is bigint {
+  return typeof v === "bigint";
+}
+
+/**
+ * The element count as the reference validates it (Metadata::validate): the shape folded from the
+ * left with checked u64 multiplication, then the bits (x dtype bit size) checked too; undefined on
+ * overflow. [0, 2^32, 2^32] is an empty tensor, [2^32, 2^32, 0] overflows before the 0.
+ */
+export function checkedElements(shape: readonly bigint[], itemBytes: number): { elements: bigint; bytes: bigint } | undefined {
+  let elements = 1n;
+  for (const d of shape) {
+    elements *= d;
+    if (elements > U64_MAX) return undefined;
+  }
+  const bits = elements * BigInt(itemBytes * 8);
+  return bits > U64_MAX ? undefined : { elements, bytes: bits / 8n };
 }
 
 /** A header value as written (numbers that are not indices keep their literal). */
 function show(v: unknown): string {
   if (v instanceof NonIndex) return v.literal;
+  if (typeof v === "bigint") return String(v);
   if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
   return JSON.stringify(v) ?? String(v);
 }
@@ -123,21 +143,27 @@ export async function readSafetensorsFrom(fh: FileHandle, fileSize: number, file
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
       throw corrupt(`tensor ${name}: data_offsets ${show(offsets)} is not a pair of non-negative integers, as the reference reader requires`);
     }
-    const [begin, end] = offsets as [number, number];
-    const dims = shape as number[];
-    const numel = dims.reduce((a, b) => a * b, 1);
-    const bytes = numel * DTYPE_SIZE[dtype];
-    if (end < begin) throw corrupt(`tensor ${name}: data_offsets [${begin}, ${end}] end before they begin`);
-    if (end - begin !== bytes) {
-      throw corrupt(`tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${dims}] of ${st} needs ${bytes}`);
+    const [begin64, end64] = offsets as [bigint, bigint];
+    const dims64 = shape as bigint[];
+    const count = checkedElements(dims64, DTYPE_SIZE[dtype]);
+    if (!count) {
+      throw corrupt(`tensor ${name}: shape [${dims64.join(", ")}] of ${st} overflows 64 bits (the reference reader refuses it: ValidationOverflow)`);
     }
-    if (end > dataLen) {
-      throw new WeightsError(
-        "truncated",
-        file,
-        `truncated: tensor ${name} ends at byte ${dataStart + end} but the file has ${fileSize} bytes`,
-      );
+    if (end64 < begin64) throw corrupt(`tensor ${name}: data_offsets [${begin64}, ${end64}] end before they begin`);
+    if (end64 - begin64 !== count.bytes) {
+      throw corrupt(`tensor ${name}: data_offsets [${begin64}, ${end64}] span ${end64 - begin64} bytes but shape [${dims64.join(",")}] of ${st} needs ${count.bytes}`);
     }
+    if (end64 > BigInt(dataLen)) {
+      throw new WeightsError("truncated", file, `truncated: tensor ${name} ends at byte ${BigInt(dataStart) + end64} but the file has ${fileSize} bytes`);
+    }
+    // Only an empty tensor gets here with a dimension past 2^53: no model has such a parameter.
+    if (dims64.some((d) => d > BigInt(Number.MAX_SAFE_INTEGER))) {
+      throw new WeightsError("unsupported", file, `tensor ${name}: shape [${dims64.join(", ")}] has a dimension over 2^53, which no model parameter has and this reader does not index`);
+    }
+    const dims = dims64.map(Number);
+    const begin = Number(begin64);
+    const end = Number(end64);
+    const bytes = end - begin;
     const stride = new Array<number>(dims.length);
     let s = 1;
     for (let i = dims.length - 1; i >= 0; i--) {

@@ -9,9 +9,10 @@ import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../
 import { loadTensorF32, loadTensorRaw, openWeights, type WeightsReader } from "./tensor-data.js";
 import { MAX_TORCH_FORMAT, MIN_TORCH_FORMAT, parseVersionLikeTorch, readTorchWeights } from "./torch-weights.js";
 import { readWeights } from "./weights.js";
+import { EOCD_SEARCH_BYTES } from "./zip.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const REAL = path.join(root, "ckpt", "pytorch_model.bin");
+const REAL = path.join(root, "test", "fixtures", "azbert-tiny", "pytorch_model.bin");
 const F16 = path.join(root, "test", "fixtures", "torch-f16-tied.bin");
 const LEGACY = path.join(root, "test", "fixtures", "torch-legacy.bin");
 
@@ -321,14 +322,32 @@ describe("torch zip checkpoint: damaged files", () => {
     expect(err.message).toBe("sig.bin: entry pytorch_model/data/0: no local file header at byte 5534");
   });
 
-  it("reports a data entry smaller than the storage the pickle declares", async () => {
+  it("reports a data entry smaller or larger than the storage the pickle declares (torch >= 2.6 refuses both)", async () => {
     const pkl = stateDictPickle([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [2, 4] }]);
-    const p = await write("short-storage.bin", torchZip("archive", pkl, { "0": new Uint8Array(16) }));
-    const err = await failure(readWeights(p));
-    expect(err.code).toBe("corrupt");
-    expect(err.message).toBe(
-      "short-storage.bin: storage 0 declares 8 float32 elements (32 bytes) but entry archive/data/0 holds 16 bytes",
-    );
+    for (const [name, bytes] of [["short-storage.bin", 16], ["long-storage.bin", 36]] as const) {
+      const err = await failure(readWeights(await write(name, torchZip("archive", pkl, { "0": new Uint8Array(bytes) }))));
+      expect(err.code).toBe("corrupt");
+      expect(err.message).toBe(
+        `${name}: storage 0 declares 8 float32 elements (32 bytes) but entry archive/data/0 holds ${bytes} bytes: torch >= 2.6 refuses a storage whose record has another size`,
+      );
+    }
+  });
+
+  it("sizes a storage by its first reference, as torch's persistent_load does", async () => {
+    // The second reference declares 16 elements; torch keeps the 8 of the first, and b needs 12.
+    const pkl = stateDictPickle([
+      { name: "a", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [8] },
+      { name: "b", storageType: "FloatStorage", key: "0", storageNumel: 16, shape: [12] },
+    ]);
+    const err = await failure(readWeights(await write("later-larger.bin", torchZip("archive", pkl, { "0": new Uint8Array(32) }))));
+    expect(err.message).toBe("later-larger.bin: tensor b needs elements 0..12 of storage 0, which has 8");
+    // Another dtype in the later reference: torch rebuilds b with the first reference's float32.
+    const typed = stateDictPickle([
+      { name: "a", storageType: "FloatStorage", key: "0", storageNumel: 8, shape: [8] },
+      { name: "b", storageType: "LongStorage", key: "0", storageNumel: 4, shape: [4] },
+    ]);
+    const idx = await readWeights(await write("later-typed.bin", torchZip("archive", typed, { "0": new Uint8Array(32) })));
+    expect(idx.tensors.map((t) => [t.name, t.dtype, t.byteLength])).toEqual([["a", "float32", 32], ["b", "float32", 16]]);
   });
 
   it("reports a tensor that reaches past its storage", async () => {
@@ -342,6 +361,46 @@ describe("torch zip checkpoint: damaged files", () => {
     const pkl = stateDictPickle([{ name: "w", storageType: "FloatStorage", key: "7", storageNumel: 1, shape: [1] }]);
     const err = await failure(readWeights(await write("nokey.bin", torchZip("archive", pkl, { "0": new Uint8Array(4) }))));
     expect(err).toMatchObject({ code: "corrupt", message: "nokey.bin: tensor w uses storage 7, but the archive has no entry archive/data/7" });
+  });
+});
+
+describe("torch zip checkpoint: the end record as torch's zip reader (miniz) finds it", () => {
+  const names = async (p: string) => (await readWeights(p)).tensors.map((t) => `${t.name}@${t.dataOffset}`);
+
+  it("ignores whatever follows the record: a few bytes, a signature with no whole record after it", async () => {
+    const bytes = await readFile(REAL);
+    const want = await names(REAL);
+    expect(await names(await write("tail3.bin", Buffer.concat([bytes, Buffer.from("abc")])))).toEqual(want);
+    const sig = Buffer.concat([bytes, Buffer.from([0x50, 0x4b, 0x05, 0x06]), Buffer.alloc(17)]);
+    expect(await names(await write("tail-sig.bin", sig))).toEqual(want);
+  });
+
+  it("takes the last record scanning back, not the one whose comment reaches the end", async () => {
+    // An empty end record after the real one: torch reads it ("archive does not contain any files").
+    const empty = Buffer.alloc(22);
+    empty.writeUInt32LE(0x06054b50, 0);
+    const err = await failure(readWeights(await write("two-eocd.bin", Buffer.concat([await readFile(REAL), empty]))));
+    expect(err.message).toBe("two-eocd.bin: the zip archive holds no entries: not a torch.save checkpoint");
+  });
+
+  it(`finds the record up to ${EOCD_SEARCH_BYTES} bytes before the end, and no further`, async () => {
+    const bytes = await readFile(REAL);
+    const pad = (n: number) => Buffer.concat([bytes, Buffer.alloc(n)]);
+    expect(await names(await write("far.bin", pad(EOCD_SEARCH_BYTES - 22)))).toEqual(await names(REAL));
+    const err = await failure(readWeights(await write("too-far.bin", pad(EOCD_SEARCH_BYTES - 21))));
+    expect(err.code).toBe("corrupt");
+    expect(err.message).toBe(
+      `too-far.bin: the zip end-of-central-directory record at byte ${bytes.length - 22} is followed by ${EOCD_SEARCH_BYTES - 21} bytes: ` +
+        `torch looks for it only in the last ${EOCD_SEARCH_BYTES} bytes of the file and cannot load it; remove what was appended after byte ${bytes.length}`,
+    );
+  });
+
+  it("names the end record past the search after ZIP64 records too, and calls a file cut inside it truncated", async () => {
+    const zip64 = torchZip("archive", stateDictPickle([{ name: "a", storageType: "FloatStorage", key: "0", storageNumel: 1, shape: [1] }]), { "0": new Uint8Array(4) }, { zip64: true });
+    const err = await failure(readWeights(await write("zip64-far.bin", Buffer.concat([zip64, Buffer.alloc(EOCD_SEARCH_BYTES)]))));
+    expect(err.message).toContain(`record at byte ${zip64.length - 22} is followed by ${EOCD_SEARCH_BYTES} bytes`);
+    const cut = await failure(readWeights(await write("zip64-cut.bin", zip64.subarray(0, zip64.length - 30))));
+    expect(cut.message).toMatch(/^zip64-cut\.bin: truncated: the central directory starting at byte \d+ is cut off/);
   });
 });
 

@@ -158,7 +158,6 @@ export async function readTorchWeightsFrom(
   }
 
   const tensors: TensorInfo[] = [];
-  const storageDtype = new Map<string, string>();
   for (const [key, value] of root.map) {
     if (typeof key !== "string") throw unsupported(`the state dict has a key ${String(key)} that is not a string`);
     if (!(value instanceof PyTensor)) {
@@ -170,15 +169,12 @@ export async function readTorchWeightsFrom(
     if (!entry) throw corrupt(`tensor ${key} uses storage ${storage.key}, but the archive has no entry ${entryName}`);
     stored(entry);
     const itemsize = DTYPE_SIZE[storage.dtype];
-    const prev = storageDtype.get(storage.key);
-    if (prev !== undefined && prev !== storage.dtype) {
-      throw corrupt(`storage ${storage.key} is used as both ${prev} and ${storage.dtype}`);
-    }
-    storageDtype.set(storage.key, storage.dtype);
+    // torch >= 2.6 reads a storage's record only at exactly the size its first reference declares
+    // ("record size does not match expected size"); torch 1.13 reads past a shorter one.
     const declared = storage.numel * itemsize;
-    if (declared > entry.size) {
+    if (declared !== entry.size) {
       throw corrupt(
-        `storage ${storage.key} declares ${storage.numel} ${storage.dtype} elements (${declared} bytes) but entry ${entryName} holds ${entry.size} bytes`,
+        `storage ${storage.key} declares ${storage.numel} ${storage.dtype} elements (${declared} bytes) but entry ${entryName} holds ${entry.size} bytes: torch >= 2.6 refuses a storage whose record has another size`,
       );
     }
     if (shape.some((d) => d < 0) || stride.some((s) => s < 0) || storageOffset < 0) {

@@ -10,7 +10,7 @@ import { parseLfsPointer, readLfsPointer } from "./lfs-pointer.js";
 import { readWeights } from "./weights.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const REAL = path.join(root, "ckpt", "pytorch_model.bin");
+const REAL = path.join(root, "test", "fixtures", "azbert-tiny", "pytorch_model.bin");
 const OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
 
 const scratch = useScratchDir("azbert-weights-");

@@ -17,7 +17,6 @@ const SIG_DESCRIPTOR = 0x08074b50;
 const EOCD_SIZE = 22;
 const EOCD64_LOCATOR_SIZE = 20;
 const EOCD64_MIN_SIZE = 56;
-const MAX_COMMENT = 0xffff;
 const LOCAL_HEADER_SIZE = 30;
 const CENTRAL_HEADER_SIZE = 46;
 /** A central directory larger than this is not a torch checkpoint (BERT-base: ~20 KB). */
@@ -105,14 +104,21 @@ function u64(buf: Buffer, at: number): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(v);
 }
 
-function findEocd(tail: Buffer): number {
-  for (let i = tail.length - EOCD_SIZE; i >= 0; i--) {
-    if (tail.readUInt32LE(i) === SIG_EOCD) {
-      // The comment length must reach exactly to the end of the file.
-      const commentLen = tail.readUInt16LE(i + 20);
-      if (i + EOCD_SIZE + commentLen === tail.length) return i;
-    }
-  }
+/**
+ * How far back from the end of the file torch's zip reader (miniz, mz_zip_reader_locate_header_sig)
+ * finds an end-of-central-directory record: it reads 4096-byte blocks backwards, each 3 bytes over
+ * the next, and gives up after the block that starts 65,535 + 22 bytes or more before the end: the
+ * 17th, which starts 4096 + 16 x 4093 bytes before it.
+ */
+export const EOCD_SEARCH_BYTES = 4096 + 16 * 4093;
+
+/**
+ * The end-of-central-directory record as miniz finds it: the LAST signature, scanning back, that
+ * has a whole record (22 bytes) after it. The comment length is not read: whatever follows the
+ * record is ignored, and an earlier record (whose comment may hold another directory) never counts.
+ */
+function findEocd(tail: Buffer, searched: number): number {
+  for (let i = tail.length - EOCD_SIZE; i >= tail.length - searched; i--) if (tail.readUInt32LE(i) === SIG_EOCD) return i;
   return -1;
 }
 
@@ -131,10 +137,11 @@ export async function readZipDirectory(
   const truncated = (msg: string) => new WeightsError("truncated", file, `truncated: ${msg}`);
 
   if (fileSize < EOCD_SIZE) throw truncated(`the file has only ${fileSize} bytes, too short for a zip archive`);
-  const tailLen = Math.min(fileSize, EOCD_SIZE + MAX_COMMENT + EOCD64_LOCATOR_SIZE);
+  // The search window, and the ZIP64 locator right before a record found at its start.
+  const tailLen = Math.min(fileSize, EOCD_SEARCH_BYTES + EOCD64_LOCATOR_SIZE);
   const tailStart = fileSize - tailLen;
   const tail = await readAt(fh, tailStart, tailLen);
-  const eocdAt = findEocd(tail);
+  const eocdAt = findEocd(tail, Math.min(fileSize, EOCD_SEARCH_BYTES));
   if (eocdAt < 0) {
     throw explainMissingEocd(fh, fileSize, file, sizeHint);
   }
@@ -392,7 +399,7 @@ function explainMissingEocd(
   const generic = new WeightsError(
     "truncated",
     file,
-    `truncated: no zip end-of-central-directory record at the end of the file (${fileSize} bytes); the download or copy was probably cut short`,
+    `truncated: no zip end-of-central-directory record in the last ${Math.min(fileSize, EOCD_SEARCH_BYTES)} bytes of the file (${fileSize} bytes), where torch looks for it; the download or copy was probably cut short`,
   );
   const r = new WindowReader(fh, fileSize);
   const head = r.bytes(0, 4);
@@ -408,6 +415,15 @@ function explainMissingEocd(
     }
     const sig = (r.bytes(p, 4)).readUInt32LE(0);
     if (sig === SIG_CENTRAL) {
+      const recordAt = endRecordAfterDirectory(r, p);
+      if (recordAt !== undefined) {
+        // The archive is whole, but more bytes follow its end record than torch searches back over.
+        return new WeightsError(
+          "corrupt",
+          file,
+          `the zip end-of-central-directory record at byte ${recordAt} is followed by ${fileSize - recordAt - EOCD_SIZE} bytes: torch looks for it only in the last ${EOCD_SEARCH_BYTES} bytes of the file and cannot load it; remove what was appended after byte ${recordAt + EOCD_SIZE}`,
+        );
+      }
       return new WeightsError(
         "truncated",
         file,
@@ -466,6 +482,25 @@ function explainMissingEocd(
     last = name;
   }
   return generic;
+}
+
+/**
+ * Where the classic end record after the central directory starting at `p` (and its ZIP64 records)
+ * begins, walking the directory's headers; undefined when the file is cut off before its end.
+ */
+function endRecordAfterDirectory(r: WindowReader, p: number): number | undefined {
+  while (!r.exhausted) {
+    const h = Buffer.from(r.bytes(p, CENTRAL_HEADER_SIZE));
+    r.spent += h.length;
+    if (h.length < 4) return undefined;
+    const sig = h.readUInt32LE(0);
+    if (sig === SIG_EOCD) return p + EOCD_SIZE <= r.fileSize ? p : undefined;
+    if (sig === SIG_EOCD64_LOCATOR) p += EOCD64_LOCATOR_SIZE;
+    else if (sig === SIG_EOCD64 && h.length >= 12) p += 12 + u64(h, 4);
+    else if (sig === SIG_CENTRAL && h.length === CENTRAL_HEADER_SIZE) p += CENTRAL_HEADER_SIZE + h.readUInt16LE(28) + h.readUInt16LE(30) + h.readUInt16LE(32);
+    else return undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -4,10 +4,11 @@ import type { LoadedCheckpoint } from "../checkpoint/load.js";
 import type { CheckResult } from "../report.js";
 import { fail } from "./helpers.js";
 import { checkLayout, checkRequiredFiles, checkUnexpectedFiles } from "./files.js";
+import { checkGitConfig } from "./git-config.js";
 import { checkJsonFinite, checkJsonParses, checkJsonSchemas, checkNoLocalPaths } from "./json.js";
 import { checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples } from "./model-card.js";
 import { checkAttentionHeads, checkSpecialTokens, checkVocabularySizes } from "./tokenizer.js";
-import { checkTensorDtype, checkTensorShapes, checkWeightsFinite, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
+import { checkTensorDtype, checkTensorShapes, checkWeightsAgree, checkWeightsFinite, checkWeightsIndex, checkWeightsReadable } from "./weights.js";
 
 export interface CheckGroup {
   title: string;
@@ -36,12 +37,12 @@ function group(title: string, checks: Check[], after?: "manifest"): CheckGroup {
 }
 
 export const CHECKPOINT_CHECKS: CheckGroup[] = [
-  group("Checkpoint files", [checkRequiredFiles, checkLayout, checkUnexpectedFiles]),
+  group("Checkpoint files", [checkRequiredFiles, checkLayout, checkUnexpectedFiles, checkGitConfig]),
   group("JSON files", [checkJsonParses, checkJsonFinite, checkJsonSchemas, checkNoLocalPaths]),
   group("Tokenizer", [checkVocabularySizes, checkSpecialTokens, checkAttentionHeads]),
   group("Weights", [checkWeightsReadable, checkWeightsIndex, checkTensorShapes, checkTensorDtype]),
   group("Model card", [checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples]),
-  group("Weight values", [checkWeightsFinite], "manifest"),
+  group("Weight values", [checkWeightsFinite, checkWeightsAgree], "manifest"),
 ];
 
 export function runCheckpointChecks(ckpt: LoadedCheckpoint): CheckResult[] {

@@ -263,6 +263,26 @@ export function checkWeightsFinite(ckpt: LoadedCheckpoint): CheckResult {
 }
 
 /**
+ * pytorch_model.bin and model.safetensors side by side are one model only if every tensor agrees:
+ * transformers loads the safetensors, torch.load users the .bin, and the smoke test runs one.
+ */
+export function checkWeightsAgree(ckpt: LoadedCheckpoint): CheckResult[] {
+  const id = "weights.agree";
+  if (ckpt.agreement === null) return [];
+  if (ckpt.agreement === undefined) {
+    const both = ckpt.weightSets.some((s) => s.format === "torch") && ckpt.weightSets.some((s) => s.format === "safetensors");
+    return both ? [skip(id, "pytorch_model.bin and model.safetensors hold the same tensors", "the weights were not read (the manifest was not hashed)")] : [];
+  }
+  const a = ckpt.agreement;
+  const title = `${a.torch} and ${a.safetensors} hold the same tensors`;
+  if (a.differences.length) {
+    const summary = `${a.torch} and ${a.safetensors} hold different models (${a.differences.length} difference${a.differences.length > 1 ? "s" : ""}): publish one of them, or write ${a.safetensors} from ${a.torch} again (npx azbert-release convert)`;
+    return [fail(id, title, [summary, ...a.differences])];
+  }
+  return [pass(id, title, `${a.tensors} tensors, ${formatBytes(a.bytes)} compared${a.aliases ? `; ${a.aliases} tied name${a.aliases > 1 ? "s" : ""} in ${a.torch}` : ""}`)];
+}
+
+/**
  * What must pass before another loader (transformers in the Python runner, a download's proof) is
  * given the weights: every weights file read without executing anything, and shards as their index says.
  */
