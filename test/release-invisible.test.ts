@@ -11,6 +11,8 @@ import { runCli } from "./helpers/cli.js";
 import { cleanups, expectReleased, git, makeProject, REPO_ID, snapshot, TAG, type Project } from "./helpers/release-project.js";
 import { HUB_DEFAULT_GITATTRIBUTES } from "./hub-server/repo-store.js";
 import { cloneWithLfs } from "./hub-helpers.js";
+import { buildCorpus } from "./corpus/build.js";
+import { readWeights } from "../src/checkpoint/weights.js";
 
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -65,6 +67,40 @@ describe("a release is complete or invisible", () => {
     const listed = (JSON.parse(readFileSync(path.join(clone, "manifest.json"), "utf8")) as { files: Array<{ path: string }> }).files.map((f) => f.path);
     expect(listed).not.toContain(".gitattributes");
     expect(readFileSync(path.join(clone, ".gitattributes"), "utf8").startsWith(HUB_DEFAULT_GITATTRIBUTES)).toBe(true);
+    const later = await runCli(["verify", "--tag", TAG], { cwd: p.work, env: { ...p.env, HF_TOKEN: "", GITHUB_TOKEN: "" } });
+    expect(later.code, later.stdout + later.stderr).toBe(0);
+  });
+
+  it("a .lfsconfig in the checkpoint (git-lfs would obey it and send the weights elsewhere) fails before any remote write, naming it", async () => {
+    const p = await makeProject();
+    writeFileSync(path.join(p.work, "ckpt", ".lfsconfig"), "[lfs]\n\turl = https://lfs.elsewhere.test/objects\n");
+    commitAll(p, "an lfs config came with the checkpoint");
+    const before = snapshot(p);
+    for (const args of [["--dry-run"], ["--yes"], ["--yes", "--transport", "git"]]) {
+      const r = await p.release(...args, "--json");
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      const check = (JSON.parse(r.stdout) as Report).checks.find((c) => c.id === "files.git-config");
+      expect([check?.status, check?.message]).toEqual(["fail", expect.stringMatching(/\.lfsconfig/)]);
+    }
+    expectNoRemoteWrite(p, before);
+  });
+
+  it("token_type_embeddings saved as a view of the word embeddings' storage: model.safetensors holds it, and the release passes fully", async () => {
+    const p = await makeProject();
+    const view = (await buildCorpus()).find((c) => c.id === "folder/token-type-view")!;
+    writeFileSync(path.join(p.work, "ckpt", "pytorch_model.bin"), (view.files as Record<string, Buffer>)["pytorch_model.bin"]!);
+    // The view changes the predictions: the sample's expected tokens no longer hold, the NaN and shape checks do.
+    const cfgPath = path.join(p.work, "release.config.json");
+    const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as { smoke: Record<string, unknown> };
+    delete cfg.smoke.expectations;
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    commitAll(p, "token types as a view");
+    const r = await p.release("--yes");
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const clone = await cloneWithLfs(hubRepo(p));
+    cleanups.push(() => rmSync(clone, { recursive: true, force: true }));
+    const names = (await readWeights(path.join(clone, "model.safetensors"))).tensors.map((t) => t.name);
+    expect(names).toContain("bert.embeddings.token_type_embeddings.weight");
     const later = await runCli(["verify", "--tag", TAG], { cwd: p.work, env: { ...p.env, HF_TOKEN: "", GITHUB_TOKEN: "" } });
     expect(later.code, later.stdout + later.stderr).toBe(0);
   });

@@ -14,7 +14,8 @@ import type { SafetensorsMode } from "../config.js";
 import type { LoadedCheckpoint } from "../checkpoint/load.js";
 import { digestSafetensors, writeSafetensors, type ConversionProof } from "../checkpoint/safetensors-writer.js";
 import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
-import { describeSet, type WeightsSet } from "../checkpoint/weight-sets.js";
+import { describeSet, loadWeightsSet, type SetTensor, type WeightsSet } from "../checkpoint/weight-sets.js";
+import { requireSameTensors } from "../checkpoint/weights-compare.js";
 import { ARCHIVE_MANIFEST, DEFAULT_TOP_FOLDER, normalizeManifest, renderManifestJson, toPublished } from "../pack/index.js";
 import { assertOutsideCheckpoint } from "../pack/out-dir.js";
 import { UsageError, UserError } from "../report.js";
@@ -135,6 +136,11 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
     return { outcome: { ...base, action: "planned", files, aliases: d.aliases }, added };
   }
   const written = await writeSafetensors(ckpt, outDir, { set: torch, sha256: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  // Every tensor of the .bin is in what was written, or it is not published: transformers loads
+  // model.safetensors first, and a dropped tensor would be initialised at random.
+  const writtenSet = await loadWeightsSet(written.files.map((f) => f.path));
+  if (!writtenSet?.tensors || !torch.tensors) throw new UserError(`the safetensors written from ${describeSet(torch)} cannot be read back: not published`, 1);
+  await requireSameTensors(torch as WeightsSet & { tensors: SetTensor[] }, writtenSet as WeightsSet & { tensors: SetTensor[] });
   const logits = await proveSameLogits(ckpt, torch, written.files.map((f) => f.path));
   if ("identical" in logits && !logits.identical) {
     throw new UserError(`the CPU engine's logits differ between ${describeSet(torch)} and the safetensors written from it (max |Δ| ${logits.maxAbsDiff} on ${logits.masks} masks): not published`, 1);
