@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { printable } from "./checkpoint/printable.js";
+import type { InitCliOptions } from "./tasks/init-command.js";
 import type { SignCliOptions } from "./tasks/sign-command.js";
 import type { VerifySignatureCliOptions } from "./tasks/verify-signature-command.js";
 import { UserError } from "./report.js";
@@ -36,12 +37,23 @@ function buildProgram(setExit: (code: number) => void): Command {
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
 
   program
+    .command("init")
+    .description("adopt the toolkit in a model repository: release.config.json, the release workflow, .gitignore lines")
+    .option("--hub-repo <namespace/name>", "the Hub repo to publish to (default: the hgf remote, else a huggingface.co link in the model card)")
+    .option("--force", "replace files that exist")
+    .action(async (opts: InitCliOptions, cmd: Command) => {
+      const { runInitCommand } = await import("./tasks/init-command.js");
+      setExit(await runInitCommand({ ...globals(cmd), ...opts }, pkg.version));
+    });
+
+  program
     .command("check")
     .description("run every verification the release would make (no side effects)")
     .option("--offline", "skip whatever needs the network or credentials")
-    .action(async (opts: { offline?: boolean }, cmd: Command) => {
+    .option("--tag <tag>", "the release tag to check for (default: the config's version, package.json's, or the tag at HEAD)")
+    .action(async (opts: { offline?: boolean; tag?: string }, cmd: Command) => {
       const { runCheckCommand } = await import("./tasks/check-command.js");
-      setExit(await runCheckCommand({ ...globals(cmd), offline: !!opts.offline }));
+      setExit(await runCheckCommand({ ...globals(cmd), offline: !!opts.offline, ...(opts.tag ? { tag: opts.tag } : {}) }));
     });
 
   program
@@ -90,7 +102,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command("verify")
     .description("prove a published release from what users download: the Hub revision and the GitHub archive (publishes nothing)")
-    .option("--tag <tag>", "release tag (default: v + package.json version)")
+    .option("--tag <tag>", "release tag (default: the tag CI builds, the config's version, package.json's, or the tag at HEAD)")
     .addOption(new Option("--device <device>", "where the smoke test of the download runs").choices(["auto", "cpu", "cuda"]))
     .option("--python <exe>", "Python interpreter for the GPU path")
     .action(async (opts: { tag?: string; device?: "auto" | "cpu" | "cuda"; python?: string }, cmd: Command) => {
@@ -138,7 +150,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option("-y, --yes", "no confirmation (implied by CI=true)")
     .option("--only <stages>", "comma list of check,smoke,pack,hub,github")
     .addOption(new Option("--transport <transport>", "how to push to the Hub").choices(["api", "git"]))
-    .option("--tag <tag>", "release tag (default: v + package.json version)")
+    .option("--tag <tag>", "release tag (default: the tag CI builds, the config's version, package.json's, or the tag at HEAD)")
     .option("--prune", "delete Hub files that are not in the checkpoint")
     .option("--create-pr", "open a pull request on the Hub instead of committing to the branch")
     .option("--force", "git transport: force-push over the Hub branch (rewrites its history)")

@@ -1,6 +1,7 @@
 // release.config.json: read once, validated against schemas/release-config.schema.json (unknown
 // keys are an error, exit 2), defaults filled in, paths resolved against the config's folder.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, type Dirent } from "node:fs";
+import { parseModelCard } from "./checkpoint/model-card.js";
 import path from "node:path";
 import { UserError } from "./report.js";
 import { validateAgainst } from "./util/schemas.js";
@@ -10,6 +11,9 @@ export interface ReleaseConfig {
   root: string;
   configFile: string | null;
   checkpoint: string;
+  /** The version released, for a repository without package.json. */
+  version: string | null;
+  /** The card published as README.md when the checkpoint has none of its own (see modelCardFor). */
   modelCard: string | null;
   hub: {
     repoId: string;
@@ -38,6 +42,7 @@ export type SafetensorsMode = "add" | "only" | "off";
 
 type RawConfig = {
   checkpoint?: string;
+  version?: string;
   modelCard?: string;
   hub?: Partial<ReleaseConfig["hub"]>;
   github?: Partial<Omit<ReleaseConfig["github"], "repository">> & { repository?: string };
@@ -78,7 +83,8 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
     root,
     configFile,
     checkpoint: path.resolve(root, raw.checkpoint ?? "ckpt"),
-    modelCard: rel(raw.modelCard),
+    version: raw.version ?? null,
+    modelCard: rel(raw.modelCard) ?? repositoryCard(root, path.resolve(root, raw.checkpoint ?? "ckpt")),
     hub: {
       repoId: raw.hub?.repoId ?? "castorini/azbert-base",
       remote: raw.hub?.remote ?? "hgf",
@@ -106,6 +112,35 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
       gpuRunnerLabel: raw.smoke?.gpuRunnerLabel ?? null,
     },
   };
+}
+
+/**
+ * The card of a model repository whose README.md is the model card (azbert's: hosted on GitHub,
+ * mirrored to the Hub), when the checkpoint has no README.md of its own: used as if `modelCard`
+ * named it. A README.md without a card's front matter (license, pipeline_tag, widget) is not one.
+ */
+function repositoryCard(root: string, checkpoint: string): string | null {
+  const readme = path.join(root, "README.md");
+  if (!existsSync(readme) || hasReadme(checkpoint, 4)) return null;
+  let text: string;
+  try {
+    text = readFileSync(readme, "utf8");
+  } catch {
+    return null;
+  }
+  const fm = parseModelCard(text).frontMatter;
+  return fm && ("license" in fm || "pipeline_tag" in fm || "widget" in fm) ? readme : null;
+}
+
+/** A README.md anywhere in the checkpoint (a nested layout flattens it to the repo's README.md). */
+function hasReadme(dir: string, depth: number): boolean {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  return entries.some((e) => (e.isFile() && e.name === "README.md") || (depth > 0 && e.isDirectory() && !e.name.startsWith(".") && hasReadme(path.join(dir, e.name), depth - 1)));
 }
 
 /** The checkpoint folder a command works on: `--ckpt` (relative to the current folder), else the config's. */

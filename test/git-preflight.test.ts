@@ -163,7 +163,7 @@ describe("git preflight", () => {
     }
   });
 
-  it("release tag: option, then the CI tag, then package.json; a CI tag that disagrees fails", async () => {
+  it("release tag: --tag, the CI tag, the config's version, package.json, the tag at HEAD; a CI tag that disagrees fails", async () => {
     const { work } = repo();
     expect(await resolveReleaseTag({ cwd: work, tag: "v9.9.9" })).toEqual({ tag: "v9.9.9", source: "option", packageVersion: "0.1.0" });
     const ci = await resolveReleaseTag({ cwd: work, env: { GITHUB_REF_TYPE: "tag", GITHUB_REF_NAME: "v0.2.0" } });
@@ -171,7 +171,16 @@ describe("git preflight", () => {
     expect(await resolveReleaseTag({ cwd: work, env: { GITHUB_REF_TYPE: "branch", GITHUB_REF_NAME: "main" } })).toMatchObject({ tag: "v0.1.0" });
     expect(verifyTagMatchesVersion(ci)).toMatchObject({ status: "fail", message: expect.stringContaining('set "version": "0.2.0" in package.json, or release v0.1.0') });
     expect(verifyTagMatchesVersion({ tag: "v9.9.9", source: "option", packageVersion: "0.1.0" }).status).toBe("warn");
-    await expect(resolveReleaseTag({ cwd: path.join(work, "src") })).rejects.toThrow(/has no version; pass --tag/);
+    // The config's version comes before package.json's; without either, the one v* tag at HEAD.
+    expect(await resolveReleaseTag({ cwd: work, configVersion: "1.4.0" })).toEqual({ tag: "v1.4.0", source: "config", packageVersion: "0.1.0" });
+    rmSync(path.join(work, "package.json"));
+    await expect(resolveReleaseTag({ cwd: work })).rejects.toThrow(/no release tag: pass --tag vX\.Y\.Z, set "version" in release\.config\.json, or tag HEAD/);
+    git(work, "tag", "v2.0.0");
+    const head = await resolveReleaseTag({ cwd: work });
+    expect(head).toEqual({ tag: "v2.0.0", source: "head" });
+    expect(verifyTagMatchesVersion(head)).toMatchObject({ status: "pass", message: "v2.0.0, from the tag at HEAD; no package.json to compare with" });
+    git(work, "tag", "v2.0.1");
+    await expect(resolveReleaseTag({ cwd: work })).rejects.toThrow(/HEAD has several tags \(v2\.0\.0, v2\.0\.1\): pass --tag/);
   });
 });
 

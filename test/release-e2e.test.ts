@@ -163,7 +163,7 @@ describe("release end to end", () => {
     expect(scratch.code, scratch.stdout + scratch.stderr).toBe(0);
     // It says what was done, and what was not.
     expect(scratch.stdout).toMatch(/^Released v1\.2\.0 to the Hugging Face Hub only$/m);
-    expect(scratch.stdout).toMatch(/Not done: nothing went to GitHub \(no git push of the branch or tag, no GitHub Release\): --only left it out\. Run `npm run release -- --only github` to finish\./);
+    expect(scratch.stdout).toMatch(/Not done: nothing went to GitHub \(no git push of the branch or tag, no GitHub Release\): --only left it out\. Run `azbert-release release --only github` to finish\./);
     expect(p.gh.writes()).toEqual([]);
     expect(git(p.hub.repoDir("azbert/scratch"), "rev-parse", `refs/tags/${TAG}^{commit}`)).toBe(git(p.hub.repoDir("azbert/scratch"), "rev-parse", "main"));
     // Then the real one: everything is published there, nothing is "already released".

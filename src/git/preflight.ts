@@ -144,41 +144,56 @@ export async function verifyNotBehindRemote({ cwd, branch = "main", remote = "or
 
 export interface ResolvedTag {
   tag: string;
-  /** Where the tag came from: an explicit option, the tag CI is building, or package.json. */
-  source: "option" | "ci" | "package.json";
+  /** Where the tag came from: --tag, the tag CI is building, the config's version, package.json, or the tag at HEAD. */
+  source: "option" | "ci" | "config" | "package.json" | "head";
   /** package.json's version, when there is one. */
   packageVersion?: string;
 }
 
+/** The source as a message names it. */
+export function describeTagSource(t: ResolvedTag): string {
+  return { option: "--tag", ci: "the tag this CI run builds", config: "the config's version", "package.json": "package.json's version", head: "the tag at HEAD" }[t.source];
+}
+
 /**
- * The release tag: `tag` if given; else the tag being built in CI (`GITHUB_REF_TYPE=tag`,
- * `GITHUB_REF_NAME`); else `v` + package.json's version (package.json in `cwd`).
- * `env` is explicit: pass process.env from the CLI.
+ * The release tag: `tag` (--tag) if given; else the tag being built in CI (`GITHUB_REF_TYPE=tag`,
+ * `GITHUB_REF_NAME`); else `v` + the config's `version`; else `v` + package.json's version; else
+ * the one `v*` tag at HEAD. `env` is explicit: pass process.env from the CLI.
  */
 export async function resolveReleaseTag({
   cwd,
   env = {},
   tag,
-}: GitCwd & { env?: Readonly<Record<string, string | undefined>>; tag?: string }): Promise<ResolvedTag> {
+  configVersion,
+}: GitCwd & { env?: Readonly<Record<string, string | undefined>>; tag?: string; configVersion?: string | null }): Promise<ResolvedTag> {
   let packageVersion: string | undefined;
   try {
     const pkg = JSON.parse(await readFile(path.join(cwd, "package.json"), "utf8")) as { version?: unknown };
     if (typeof pkg.version === "string") packageVersion = pkg.version;
   } catch {
-    // no package.json: only an explicit or CI tag will do
+    // no package.json: another source must say it
   }
   const withVersion = <T extends object>(o: T): T & { packageVersion?: string } => (packageVersion ? { ...o, packageVersion } : o);
   if (tag) return withVersion({ tag, source: "option" as const });
   if (env.GITHUB_REF_TYPE === "tag" && env.GITHUB_REF_NAME) return withVersion({ tag: env.GITHUB_REF_NAME, source: "ci" as const });
-  if (!packageVersion) throw new UsageError(`no release tag: ${path.join(cwd, "package.json")} has no version; pass --tag vX.Y.Z`);
-  return { tag: `v${packageVersion}`, source: "package.json", packageVersion };
+  if (configVersion) return withVersion({ tag: `v${configVersion}`, source: "config" as const });
+  if (packageVersion) return { tag: `v${packageVersion}`, source: "package.json", packageVersion };
+  const atHead = await gitAt(cwd).try(["tag", "--points-at", "HEAD", "--list", "v*"]);
+  const tags = atHead.ok ? atHead.out.split("\n").map((l) => l.trim()).filter(Boolean) : [];
+  if (tags.length === 1) return { tag: tags[0]!, source: "head" };
+  throw new UsageError(
+    tags.length > 1
+      ? `no release tag: HEAD has several tags (${tags.join(", ")}): pass --tag`
+      : "no release tag: pass --tag vX.Y.Z, set \"version\" in release.config.json, or tag HEAD (git tag v1.0.0)",
+  );
 }
 
 /** The tag should be `v` + package.json's version: a CI tag build that disagrees fails, an explicit --tag warns. */
 export function verifyTagMatchesVersion(resolved: ResolvedTag): CheckResult {
   const title = "release tag matches package.json's version";
   const { tag, source, packageVersion } = resolved;
-  if (!packageVersion) return skip("git.tag-version", title, "package.json has no version");
+  // Without package.json the tag is the version: said with where it came from.
+  if (!packageVersion) return pass("git.tag-version", title, `${tag}, from ${describeTagSource(resolved)}; no package.json to compare with`);
   if (tag === `v${packageVersion}`) return pass("git.tag-version", title);
   const msg = `releasing tag ${tag} but package.json's version is ${packageVersion}: set "version": "${tag.replace(/^v/, "")}" in package.json, or release v${packageVersion}`;
   return source === "ci" ? fail("git.tag-version", title, msg) : warn("git.tag-version", title, msg);

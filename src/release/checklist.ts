@@ -67,7 +67,9 @@ export function checklistSteps<Ctx extends CheckContext>(ctx: Ctx): PipelineStep
         if (!ckpt.modelCard && c.hubCard) await useHubCard(ckpt, await c.hubCard());
         c.ckpt = ckpt;
         const total = ckpt.files.reduce((s, f) => s + f.size, 0);
-        const card = ckpt.modelCard?.origin === "hub" ? `; model card: ${ckpt.modelCard.path}` : "";
+        // The card in use is said whenever it is not the checkpoint's own README.md.
+        const own = c.settings.checkpoint.modelCard;
+        const card = ckpt.modelCard?.origin === "hub" ? `; model card: ${ckpt.modelCard.path}` : own ? `; model card: ${displayPath(own)}` : "";
         out.title(`Read checkpoint ${displayPath(c.settings.checkpoint.dir)}: ${ckpt.files.length} files, ${formatBytes(total)}${card}`);
       },
     },

@@ -118,7 +118,7 @@ export async function resolveSettings(opts: {
   const ckptDir = checkpointDir(config, o.ckpt);
   let tag: ReleaseSettings["tag"];
   try {
-    tag = await resolveReleaseTag({ cwd, env, ...(o.tag ? { tag: o.tag } : {}) });
+    tag = await resolveReleaseTag({ cwd, env, configVersion: config.version, ...(o.tag ? { tag: o.tag } : {}) });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     tag = { error: e.message };

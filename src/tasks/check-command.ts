@@ -6,7 +6,7 @@ import { checkpointDir, loadConfig, type ReleaseConfig } from "../config.js";
 import { isOk, type CheckReport } from "../report.js";
 import type { CheckContext } from "../release/checklist.js";
 
-export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }): Promise<number> {
+export async function runCheckCommand(opts: GlobalOptions & { offline: boolean; tag?: string }): Promise<number> {
   const config = loadConfig({ configFile: opts.config });
   const read = readAndHashCheckpoint(checkpointDir(config, opts.ckpt), { modelCard: config.modelCard });
   try {
@@ -16,7 +16,7 @@ export async function runCheckCommand(opts: GlobalOptions & { offline: boolean }
   }
 }
 
-async function runChecks(opts: GlobalOptions & { offline: boolean }, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
+async function runChecks(opts: GlobalOptions & { offline: boolean; tag?: string }, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
   const [{ checklistSteps, stageFailure }, { allDestinations }, { hubCardLookup }, { connectRemotes }, { resolveSettings }, { detectUi, stepRunner }] = await Promise.all([
     import("../release/checklist.js"),
     import("../release/destinations/index.js"),
@@ -25,7 +25,7 @@ async function runChecks(opts: GlobalOptions & { offline: boolean }, config: Rel
     import("../release/settings.js"),
     import("./ui.js"),
   ]);
-  const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}) } });
+  const settings = await resolveSettings({ config, overrides: { offline: opts.offline, ...(opts.ckpt ? { ckpt: opts.ckpt } : {}), ...(opts.tag ? { tag: opts.tag } : {}) } });
   const remotes = await connectRemotes(settings);
   // Every destination's preflight: what a release would check before its first remote write.
   const environment = allDestinations(settings).map((d) => ({ title: d.group, run: () => d.preflight({ settings, remotes }) }));

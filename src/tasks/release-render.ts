@@ -9,6 +9,7 @@ import type { ReleaseReport, StepReport } from "../release/report.js";
 import { displayPath } from "../util/display-path.js";
 import { redact } from "../util/redact.js";
 import { formatSummary } from "./check-command.js";
+import { commandFor } from "./invocation.js";
 import { humanStream, type UiOptions } from "./ui.js";
 
 export function renderReleaseReport(report: ReleaseReport, ui: UiOptions): void {
@@ -54,7 +55,7 @@ function humanReport(r: ReleaseReport): string {
     case "dry-run":
     case "checks-failed":
       out.push(checklist(r));
-      out.push(r.ok ? "\nDry run: nothing was changed. Run `npm run release` to publish." : "\nNothing was published: fix the failures above and run again.");
+      out.push(r.ok ? `\nDry run: nothing was changed. Run \`${commandFor("release").replace(/ --$/, "")}\` to publish.` : "\nNothing was published: fix the failures above and run again.");
       break;
     case "local-only":
       out.push(checklist(r));
@@ -118,7 +119,7 @@ function notPartOf(r: ReleaseReport): string[] {
   if (!r.remotes.includes("github")) missing.push("nothing went to GitHub (no git push of the branch or tag, no GitHub Release)");
   if (!missing.length) return [];
   const rest = r.remotes.includes("hub") ? "github" : "hub";
-  return [`  Not done: ${missing.join("; ")}: --only left it out. Run \`npm run release -- --only ${rest}\` to finish.`];
+  return [`  Not done: ${missing.join("; ")}: --only left it out. Run \`${commandFor("release")} --only ${rest}\` to finish.`];
 }
 
 function checklist(r: ReleaseReport): string {
