@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { printable } from "./checkpoint/printable.js";
 import type { InitCliOptions } from "./tasks/init-command.js";
+import type { VerifyCliOptions } from "./tasks/verify-command.js";
 import type { SignCliOptions } from "./tasks/sign-command.js";
 import type { VerifySignatureCliOptions } from "./tasks/verify-signature-command.js";
 import { UserError } from "./report.js";
@@ -105,7 +106,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option("--tag <tag>", "release tag (default: the tag CI builds, the config's version, package.json's, or the tag at HEAD)")
     .addOption(new Option("--device <device>", "where the smoke test of the download runs").choices(["auto", "cpu", "cuda"]))
     .option("--python <exe>", "Python interpreter for the GPU path")
-    .action(async (opts: { tag?: string; device?: "auto" | "cpu" | "cuda"; python?: string }, cmd: Command) => {
+    .option("--key <public.pem>", "check model.sig against this public key (default: the config's signing.publicKey)")
+    .option("--identity <identity>", "check a keyless model.sig was signed by this identity, exactly")
+    .option("--issuer <url>", "and through this OIDC issuer, exactly")
+    .option("--trusted-root <file>", "a Sigstore trusted_root.json for a keyless model.sig")
+    .action(async (opts: VerifyCliOptions, cmd: Command) => {
       const { runVerifyCommand } = await import("./tasks/verify-command.js");
       setExit(await runVerifyCommand({ ...globals(cmd), ...opts }));
     });

@@ -28,6 +28,17 @@ export interface ReleaseConfig {
   github: { remote: string; branch: string; repository: string | null; archive: string; outDir: string };
   /** `safetensors`: add model.safetensors beside pytorch_model.bin (default), publish it `only`, or `off`. */
   weights: { safetensors: SafetensorsMode };
+  /** model.sig: how the published files are signed (paths resolved). */
+  signing: {
+    method: "auto" | "key" | "keyless" | "off";
+    key: string | null;
+    publicKey: string | null;
+    identity: string | null;
+    issuer: string | null;
+    trustedRoot: string | null;
+    fulcioUrl: string | null;
+    rekorUrl: string | null;
+  };
   smoke: {
     device: "auto" | "cpu" | "cuda";
     topK: number;
@@ -47,6 +58,7 @@ type RawConfig = {
   hub?: Partial<ReleaseConfig["hub"]>;
   github?: Partial<Omit<ReleaseConfig["github"], "repository">> & { repository?: string };
   weights?: Partial<ReleaseConfig["weights"]>;
+  signing?: Partial<Record<keyof ReleaseConfig["signing"], string>>;
   smoke?: Partial<ReleaseConfig["smoke"]>;
 };
 
@@ -76,7 +88,14 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
   const root = configFile ? path.dirname(configFile) : cwd;
   const rel = (p: string | undefined | null) => (p ? path.resolve(root, p) : null);
   const label = configFile ? path.relative(cwd, configFile) || configFile : DEFAULT_CONFIG_FILE;
-  for (const [key, value] of [["modelCard", raw.modelCard], ["smoke.cases", raw.smoke?.cases], ["smoke.expectations", raw.smoke?.expectations]] as const) {
+  for (const [key, value] of [
+    ["modelCard", raw.modelCard],
+    ["smoke.cases", raw.smoke?.cases],
+    ["smoke.expectations", raw.smoke?.expectations],
+    ["signing.key", raw.signing?.key],
+    ["signing.publicKey", raw.signing?.publicKey],
+    ["signing.trustedRoot", raw.signing?.trustedRoot],
+  ] as const) {
     if (value && !existsSync(path.resolve(root, value))) throw new UserError(`${label}: ${key} names ${value}, which does not exist`, 2);
   }
   return {
@@ -103,6 +122,16 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
       outDir: path.resolve(root, raw.github?.outDir ?? "out"),
     },
     weights: { safetensors: raw.weights?.safetensors ?? "add" },
+    signing: {
+      method: (raw.signing?.method as ReleaseConfig["signing"]["method"] | undefined) ?? "auto",
+      key: rel(raw.signing?.key),
+      publicKey: rel(raw.signing?.publicKey),
+      identity: raw.signing?.identity ?? null,
+      issuer: raw.signing?.issuer ?? null,
+      trustedRoot: rel(raw.signing?.trustedRoot),
+      fulcioUrl: raw.signing?.fulcioUrl ?? null,
+      rekorUrl: raw.signing?.rekorUrl ?? null,
+    },
     smoke: {
       device: raw.smoke?.device ?? "auto",
       topK: raw.smoke?.topK ?? 5,

@@ -28,6 +28,7 @@ import { describeProof } from "./proof.js";
 import type { ReleaseOutcome, ReleaseReport, StepId, StepReport, VerifyDownloadResult, VerifyStepResult } from "./report.js";
 import { tagName } from "./settings.js";
 import { ProofError, VerifyError } from "./verify-error.js";
+import { signStep } from "./signature.js";
 import { smokeSummary } from "./smoke-summary.js";
 
 export interface ReleaseUi extends StepRunner {
@@ -179,6 +180,7 @@ function localSteps(ctx: ReleaseContext): PipelineStep<ReleaseContext>[] {
     ...checklistSteps<ReleaseContext>(ctx),
     smokeStep<ReleaseContext>(),
     publishedStep<ReleaseContext>(),
+    signStep<ReleaseContext>(),
     packStep<ReleaseContext>({
       archiveName: s.github.archive,
       outDir: s.github.outDir,

@@ -14,6 +14,7 @@ import { displayPath } from "../util/display-path.js";
 import type { CheckContext } from "./checklist.js";
 import type { Destination, PlanContext } from "./destination.js";
 import { archiveOverLimit } from "./destinations/github.js";
+import { signingPlan, verifySection } from "./signature.js";
 import { Journal, manifestDigest } from "./journal.js";
 import type { PipelineStep } from "./pipeline.js";
 import { planProof, safetensorsLine, type ReleasePlan } from "./plan.js";
@@ -103,6 +104,7 @@ export function publishedStep<C extends LocalContext>(): PipelineStep<C> {
         mode: s.weights.safetensors,
         outDir: path.join(s.github.outDir, SAFETENSORS_OUT),
         dryRun: s.release.dryRun,
+        cardSection: verifySection(s, signingPlan(s)),
         onProgress: (done, total) => {
           if (Date.now() - last < 100) return;
           last = Date.now();

@@ -31,6 +31,8 @@ export interface ReleasePlan {
   git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
   github?: GitHubPlan | Skipped;
   pack?: { archive: string; files: number; bytes: number };
+  /** How model.sig is made (or why there is none). */
+  signing?: string;
   /** What the release writes on this machine (model.safetensors, the archive), at most, and where. */
   local?: { folder: string; bytes: number };
   /** verify.download: what is downloaded after publishing, and checked. */

@@ -49,6 +49,8 @@ export interface PublishedFiles {
   hub: Manifest;
   /** The checkpoint's own `.gitattributes`, which the Hub's starts from. */
   gitattributesBase?: string;
+  /** model.sig, when the release signs: published to the Hub (not listed in manifest.json) and attached to the GitHub Release. */
+  signature?: { path: string; signer: string; reused: boolean };
   /** What the archive holds: the Hub's files but manifest.json (the archive starts with its own copy). */
   archive: Manifest;
   safetensors: SafetensorsOutcome;
@@ -65,6 +67,8 @@ export interface PublishedOptions {
   outDir: string;
   /** Dry run: nothing is written; the plan gets the sha256 of what would be. */
   dryRun: boolean;
+  /** Appended to the published card (README.md), which is otherwise the checkpoint's as it is. */
+  cardSection?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -107,6 +111,11 @@ export async function preparePublished(opts: PublishedOptions): Promise<Publishe
     else ({ outcome, added } = await convert(opts, torch, dropped, staging));
 
     const drop = new Set([...outcome.dropped, GITATTRIBUTES]);
+    const card = manifest.find((e) => e.path === "README.md");
+    if (card && opts.cardSection) {
+      drop.add("README.md");
+      added = [...added, await stagedText(staging, "README.md", `${(await readFile(card.source, "utf8")).replace(/\n*$/, "\n")}${opts.cardSection}`)];
+    }
     const archive = normalizeManifest([...manifest.filter((e) => !drop.has(e.path)), ...added]);
     const ownAttributes = manifest.find((e) => e.path === GITATTRIBUTES);
     const gitattributesBase = ownAttributes ? await readFile(ownAttributes.source, "utf8") : undefined;

@@ -80,6 +80,7 @@ export interface ReleaseSettings {
   readonly github: GitHubSettings;
   /** What is published of the weights: model.safetensors added beside pytorch_model.bin, only safetensors, or as it is. */
   readonly weights: { readonly safetensors: SafetensorsMode };
+  readonly signing: Readonly<ReleaseConfig["signing"]>;
   readonly smoke: Readonly<ReleaseConfig["smoke"]>;
   /** Paths (relative to cwd) that may be untracked without making the tree dirty. */
   readonly ignorePaths: readonly string[];
@@ -181,6 +182,7 @@ export async function resolveSettings(opts: {
       attested: env.GITHUB_ACTIONS === "true",
     },
     weights: { ...config.weights },
+    signing: { ...config.signing },
     smoke: { ...config.smoke },
     ignorePaths: [rel(ckptDir), rel(config.github.outDir)].filter((p) => p && !p.startsWith("..")),
     // Only a run that publishes asks first: `--only check,smoke,pack` changes nothing remote.

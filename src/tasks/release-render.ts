@@ -159,6 +159,7 @@ export function renderPlan(plan: ReleasePlan): string {
   const out: string[] = [`Release plan for ${plan.tag}`];
   if (plan.safetensors) out.push("", `Safetensors: ${safetensorsLine(plan.safetensors)}`);
   if (plan.pack) out.push("", `Pack: ${plan.pack.archive} from ${plan.pack.files} files (${formatBytes(plan.pack.bytes)}), with SHA256SUMS and manifest.json`);
+  if (plan.signing) out.push("", `Signature: ${plan.signing}`);
   if (plan.hub) {
     out.push("", "Hugging Face Hub:");
     if (isSkipped(plan.hub)) out.push(`  skipped: ${plan.hub.skipped}`);

@@ -155,14 +155,19 @@ export async function expectReleased(p: Project) {
   const clone = await cloneWithLfs(hubRepo);
   cleanups.push(() => rmSync(clone, { recursive: true, force: true }));
   const got = await treeHashes(clone);
-  const { [".gitattributes"]: _ga, ["model.safetensors"]: safetensors, ["manifest.json"]: manifest, ...checkpoint } = got;
-  expect(checkpoint).toEqual(await treeHashes(sampleCkpt));
+  const { [".gitattributes"]: _ga, ["model.safetensors"]: safetensors, ["manifest.json"]: manifest, ["README.md"]: _card, ["model.sig"]: _sig, ...checkpoint } = got;
+  const { ["README.md"]: _sampleCard, ...sample } = await treeHashes(sampleCkpt);
+  expect(checkpoint).toEqual(sample);
+  // The card as it is, and a section on how to verify the release after it.
+  const card = readFileSync(path.join(clone, "README.md"), "utf8");
+  expect(card.startsWith(readFileSync(path.join(sampleCkpt, "README.md"), "utf8").replace(/\n*$/, "\n"))).toBe(true);
+  expect(card).toMatch(/\n## Verify this model\n[\s\S]*npx azbert-release verify --tag v1\.2\.0/);
   expect(safetensors).toMatch(/^[0-9a-f]{64}$/);
   const bin = await readWeights(path.join(sampleCkpt, "pytorch_model.bin"));
   expect(await proveSafetensors(bin, path.join(clone, "model.safetensors"))).toMatchObject({ tensors: 47, aliases: 2 });
   expect(manifest).toMatch(/^[0-9a-f]{64}$/);
   const listed = (JSON.parse(readFileSync(path.join(clone, "manifest.json"), "utf8")) as { files: Array<{ path: string; sha256: string }> }).files;
-  const { ["manifest.json"]: _self, [".gitattributes"]: _ga2, ...published } = got;
+  const { ["manifest.json"]: _self, [".gitattributes"]: _ga2, ["model.sig"]: _sig2, ...published } = got;
   expect(Object.fromEntries(listed.map((f) => [f.path, f.sha256]))).toEqual(published);
   expect(listed.map((f) => f.path)).toEqual(Object.keys(published).sort());
   expect(readFileSync(path.join(clone, ".gitattributes"), "utf8")).toMatch(/\*\.bin filter=lfs/);
@@ -172,7 +177,8 @@ export async function expectReleased(p: Project) {
   // One GitHub release with the archive we packed, byte for byte.
   expect([...p.gh.releases.values()].map((r) => r.tag_name)).toEqual([TAG]);
   const assets = p.gh.assetsOf(TAG);
-  expect(assets.map((a) => a.name).sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz", "manifest.json"]);
+  // The signature, when the release signs, is attached beside them (release-signing.test.ts).
+  expect(assets.map((a) => a.name).filter((n) => n !== "model.sig").sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz", "manifest.json"]);
   const archive = readFileSync(path.join(p.work, "out", "ckpt.tar.gz"));
   expect(createHash("sha256").update(assets.find((a) => a.name === "ckpt.tar.gz")!.bytes).digest("hex")).toBe(createHash("sha256").update(archive).digest("hex"));
   const release = [...p.gh.releases.values()][0]!;

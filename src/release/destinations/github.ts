@@ -118,7 +118,8 @@ export function githubDestination(s: ReleaseSettings): Destination {
         tag: tagName(s),
         archiveName: s.github.archive,
         archiveSha256: archive.sha256,
-        expected: toPublished(run.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST)),
+        // What the archive holds: the published files but manifest.json (it starts with its own) and model.sig.
+        expected: toPublished(run.published?.archive ?? run.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST)),
         assetIds: Object.fromEntries(st.assets.filter((a) => a.id !== undefined).map((a) => [a.name, a.id!])),
         ...(run.signal ? { signal: run.signal } : {}),
         onProgress: run.say,
@@ -176,7 +177,7 @@ function notes(run: StepRun, hubCommitUrl: string | undefined): string {
 }
 
 /** The files attached to the release, with their sizes and sha256 (the archive's from packing it). */
-async function localAssets(run: Pick<StepRun, "settings" | "pack">): Promise<LocalAsset[]> {
+async function localAssets(run: Pick<StepRun, "settings" | "pack" | "published">): Promise<LocalAsset[]> {
   const s = run.settings;
   const pack = run.pack;
   if (!pack) throw new UserError(`nothing was packed: the GitHub Release needs ${s.github.archive}`);
@@ -188,6 +189,7 @@ async function localAssets(run: Pick<StepRun, "settings" | "pack">): Promise<Loc
     { path: pack.archive.path, name: pack.archive.name, size: pack.archive.size, sha256: pack.archive.sha256, contentType: "application/gzip" },
     await small(pack.sha256sums, "SHA256SUMS", "text/plain"),
     await small(pack.manifestJson, ARCHIVE_MANIFEST, "application/json"),
+    ...(run.published?.signature ? [await small(run.published.signature.path, "model.sig", "application/json")] : []),
   ];
 }
 
