@@ -110,6 +110,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option("--identity <identity>", "check a keyless model.sig was signed by this identity, exactly")
     .option("--issuer <url>", "and through this OIDC issuer, exactly")
     .option("--trusted-root <file>", "a Sigstore trusted_root.json for a keyless model.sig")
+    .option("--full", "download every file, even those an earlier proof from this repository already downloaded")
     .action(async (opts: VerifyCliOptions, cmd: Command) => {
       const { runVerifyCommand } = await import("./tasks/verify-command.js");
       setExit(await runVerifyCommand({ ...globals(cmd), ...opts }));

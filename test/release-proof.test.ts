@@ -264,3 +264,76 @@ describe("verify --tag: the same proof later, for anyone", () => {
     expect(env).toMatch(new RegExp(`^HF_ENDPOINT=${p.hub.url} HF_TOKEN=none HF_HOME=/\\S+$`));
   });
 });
+
+describe("a re-release costs what changed", () => {
+  /** Edits a checkpoint file and the version, commits and pushes: the next release's tag. */
+  function nextRelease(p: Project, version: string, file: string, edit: (text: string) => string): string {
+    const f = path.join(p.work, "ckpt", file);
+    writeFileSync(f, edit(readFileSync(f, "utf8")));
+    const pkg = path.join(p.work, "package.json");
+    writeFileSync(pkg, JSON.stringify({ ...(JSON.parse(readFileSync(pkg, "utf8")) as object), version }, null, 2));
+    git(p.work, "commit", "-qam", `azbert-tiny ${version}`);
+    git(p.work, "push", "-q", "origin", "main");
+    return `v${version}`;
+  }
+  const storageGets = (p: Project, from: number) => p.hub.requests.slice(from).filter((e) => e.origin === "storage" && e.method === "GET" && e.path.startsWith("/lfs-storage/objects/"));
+
+  it("a new card: the weights are proven by what the Hub names and a 64 KiB read, not downloaded, and their smoke test carried over; verify --full downloads all", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    const tag = nextRelease(p, "1.2.1", "README.md", (t) => `${t}\nRetrained tokenizer notes.\n`);
+    const mark = p.hub.requests.length;
+    const r = await p.release("--yes", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    const proof = report.steps.find((s) => s.id === "verify.download")!;
+    expect(proof.hub).toMatchObject({ files: 10, carried: 2, smoke: { carriedOver: true } });
+    // Storage was asked for the first 64 KiB of each weights file, nothing more.
+    const gets = storageGets(p, mark);
+    expect(gets).toHaveLength(2);
+    expect(gets.every((e) => e.range === "bytes=0-65535" && e.status === 206)).toBe(true);
+    // The Hub was asked what it serves for them (HEAD); the small files were downloaded.
+    const staged = (report.steps.find((s) => s.id === "hub") as unknown as { commit: string }).commit;
+    const resolves = p.hub.requests.slice(mark).filter((e) => e.path.startsWith(`/${REPO_ID}/resolve/${staged}/`));
+    expect(resolves.filter((e) => e.method === "HEAD").map((e) => path.basename(e.path)).sort()).toEqual(["model.safetensors", "pytorch_model.bin"]);
+    expect(resolves.filter((e) => e.method === "GET").map((e) => path.basename(e.path))).toContain("README.md");
+    const human = await runCli(["verify", "--tag", tag], { cwd: p.work, env: p.env });
+    expect(human.code, human.stdout + human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/2 proven by an earlier release, not downloaded again.*smoke test of the copy 5\/5 on cpu/);
+
+    const full = p.hub.requests.length;
+    const v = await runCli(["verify", "--tag", tag, "--full", "--json"], { cwd: p.work, env: p.env });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect((JSON.parse(v.stdout) as { hub: { carried?: number; smoke: { passed: number } } }).hub).toMatchObject({ smoke: { passed: 5 } });
+    expect((JSON.parse(v.stdout) as { hub: { carried?: number } }).hub.carried).toBeUndefined();
+    const all = storageGets(p, full);
+    expect(all).toHaveLength(2);
+    expect(all.every((e) => e.range === undefined && e.status === 200)).toBe(true);
+  });
+
+  it("a changed tokenizer file: the weights are still not downloaded again, and the smoke test runs on the copy", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    nextRelease(p, "1.2.1", "tokenizer_config.json", (t) => `${JSON.stringify(JSON.parse(t), null, 4)}\n`);
+    const mark = p.hub.requests.length;
+    const r = await p.release("--yes", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const proof = (JSON.parse(r.stdout) as Report).steps.find((s) => s.id === "verify.download")!;
+    expect(proof.hub).toMatchObject({ carried: 2, smoke: { ok: true, device: "cpu", passed: 5, cases: 5 } });
+    expect(storageGets(p, mark).every((e) => e.range === "bytes=0-65535")).toBe(true);
+  });
+
+  it("storage serving other first bytes for a carried object: the probe notices, the file is downloaded and the proof fails naming it", async () => {
+    const p = await makeProject();
+    expect((await p.release("--yes")).code).toBe(0);
+    nextRelease(p, "1.2.1", "README.md", (t) => `${t}\nA new section.\n`);
+    p.hub.beforeRequest({ method: "HEAD", path: new RegExp(`^/${REPO_ID}/resolve/[0-9a-f]{40}/pytorch_model\\.bin$`) }, () =>
+      p.hub.corrupt(REPO_ID, "pytorch_model.bin", { how: "flip", at: 1000, rev: `azbert-release-staging-v1.2.1` }),
+    );
+    const r = await p.release("--yes", "--json");
+    expect(r.code).toBe(1);
+    const proof = (JSON.parse(r.stdout) as Report).steps.find((s) => s.id === "verify.download")!;
+    expect(proof.message).toMatch(/Hub pytorch_model\.bin at [0-9a-f]{40}: sha256 [0-9a-f]{12}… downloaded, [0-9a-f]{12}… in the manifest/);
+    expect(r.stdout).not.toMatch(/X-Amz-Signature/);
+  });
+});

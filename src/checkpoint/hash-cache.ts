@@ -118,6 +118,12 @@ export class HashCache {
     }
   }
 
+  /** The sha256 the cache holds for `file` (check isFresh first), undefined when none. */
+  cachedSha256(file: string): string | undefined {
+    this.load();
+    return this.entries.get(path.resolve(file))?.sha256;
+  }
+
   /** The stat data `file` had when sha256() last answered for it (undefined before). */
   stamp(file: string): FileStamp | undefined {
     const e = this.entries.get(path.resolve(file));

@@ -140,3 +140,38 @@ export async function journaled<K extends StepId>(journal: Journal, step: K, des
   await journal.record(step, destination, r.result);
   return { id: step, status: r.status, ...r.result, ms: Math.round(performance.now() - start) } as StepReportOf<K>;
 }
+
+/**
+ * The objects a destination's proof downloaded and found to be what was published (sha256 →
+ * size), across releases: a later release of the same repo proves an unchanged object by what the
+ * Hub names and a ranged read instead of downloading it again. Kept beside the journals.
+ */
+export class ProvenObjects {
+  private constructor(
+    readonly file: string,
+    readonly objects: Map<string, number>,
+  ) {}
+
+  /** The record for one Hub repository: its objects, whatever branch or transport published them. */
+  static async open(cwd: string, repo: { endpoint: string; repoId: string }): Promise<ProvenObjects> {
+    const gitDir = await Journal.requireRepository(cwd);
+    const key = createHash("sha256").update(`${repo.endpoint.replace(/\/+$/, "")}\n${repo.repoId}`).digest("hex").slice(0, 16);
+    const file = path.join(gitDir, "azbert-release", `proven-${key}.json`);
+    let objects = new Map<string, number>();
+    try {
+      const data = JSON.parse(await readFile(file, "utf8")) as { version?: number; objects?: Record<string, number> };
+      if (data.version === 1 && data.objects) objects = new Map(Object.entries(data.objects).filter(([k, v]) => /^[0-9a-f]{64}$/.test(k) && Number.isInteger(v)));
+    } catch {
+      // none yet
+    }
+    return new ProvenObjects(file, objects);
+  }
+
+  async add(files: ReadonlyArray<{ sha256: string; size: number }>): Promise<void> {
+    for (const f of files) this.objects.set(f.sha256, f.size);
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ version: 1, objects: Object.fromEntries(this.objects) }, null, 2)}\n`);
+    await rename(tmp, this.file);
+  }
+}

@@ -86,6 +86,8 @@ export function safetensorsLine(o: SafetensorsOutcome): string {
       const logits = o.proof && "identical" in o.proof.logits ? `, CPU engine logits identical on ${o.proof.logits.masks} masks` : "";
       return `Wrote ${list(o.files)}${where} from ${o.from}: ${o.proof?.tensorsCompared ?? 0} tensors read back byte-identical${logits}; ${publish}`;
     }
+    case "kept":
+      return `Kept ${list(o.files)}${where}, written from ${o.from} and proven by an earlier run, unchanged since; ${publish}`;
     case "planned":
       return `Would write ${list(o.files)}${where} from ${o.from} and prove it equal; ${publish}`;
     case "own":

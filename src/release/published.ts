@@ -7,7 +7,7 @@
 // listed nor packed (as model signing leaves it out), and the Hub's `.gitattributes` is made from
 // it, so what manifest.json lists is exactly what the Hub and the archive get.
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { SafetensorsMode } from "../config.js";
@@ -26,11 +26,12 @@ import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js"
 export interface SafetensorsOutcome {
   mode: SafetensorsMode;
   /**
-   * written: converted and proven here; planned: a dry run's digests of what would be written;
+   * written: converted and proven here; kept: converted and proven by an earlier run from these
+   * very weights, and unchanged on disk since; planned: a dry run's digests of what would be written;
    * own: the checkpoint has readable safetensors; off: weights.safetensors is off; none: no
    * pytorch_model.bin to convert.
    */
-  action: "written" | "planned" | "own" | "off" | "none";
+  action: "written" | "kept" | "planned" | "own" | "off" | "none";
   /** The converted set (`pytorch_model.bin`, or the index and its shard count). */
   from?: string;
   /** Folder the safetensors are (or would be) written to. */
@@ -135,6 +136,13 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
   // Only weights that pass the checklist's weights checks are read for conversion.
   assertWeightsPassChecks(ckpt);
   const base = { mode, from: describeSet(torch), outDir, dropped };
+  // Written by an earlier run from these very weights, and not touched since: nothing to convert.
+  const kept = await keptConversion(outDir, sourcesOf(opts.manifest, torch));
+  if (kept) {
+    const files = kept.files.map((f) => ({ path: f.name, size: f.size, sha256: f.sha256 }));
+    const added = await Promise.all(kept.files.map((f) => stampedEntry(f.name, path.join(outDir, f.name), f.sha256)));
+    return { outcome: { ...base, action: "kept", files, aliases: kept.aliases, proof: kept.proof }, added };
+  }
   if (opts.dryRun) {
     const d = await digestSafetensors(ckpt, { set: torch });
     const files = d.files.map((f) => ({ path: f.name, size: f.size, sha256: f.sha256 }));
@@ -156,7 +164,60 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
   }
   const added = await Promise.all(written.files.map((f) => stampedEntry(path.basename(f.path), f.path, f.sha256!)));
   const files = added.map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 }));
-  return { outcome: { ...base, action: "written", files, aliases: written.aliases, proof: { ...written.proof, logits } }, added };
+  const proof = { ...written.proof, logits };
+  await recordConversion(outDir, { version: 1, from: sourcesOf(opts.manifest, torch), files: added.map((e) => ({ name: e.path, size: e.size, sha256: e.sha256, mtimeNs: e.stamp!.mtimeNs, ino: e.stamp!.ino })), aliases: written.aliases, proof });
+  return { outcome: { ...base, action: "written", files, aliases: written.aliases, proof }, added };
+}
+
+/** What a conversion was made from, and what it wrote: beside its outputs, so a rerun on the same weights converts nothing. */
+interface ConversionRecord {
+  version: 1;
+  from: Array<{ path: string; size: number; sha256: string }>;
+  files: Array<{ name: string; size: number; sha256: string; mtimeNs: string; ino: string }>;
+  aliases: Record<string, string>;
+  proof: NonNullable<SafetensorsOutcome["proof"]>;
+}
+
+export const CONVERSION_RECORD = "written-from.json";
+
+function sourcesOf(manifest: Manifest, torch: WeightsSet): ConversionRecord["from"] {
+  const want = new Set(setFiles(torch));
+  return manifest.filter((e) => want.has(e.path)).map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 }));
+}
+
+async function recordConversion(outDir: string, record: ConversionRecord): Promise<void> {
+  const file = path.join(outDir, CONVERSION_RECORD);
+  const tmp = `${file}.${process.pid}.partial`;
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(tmp, file);
+}
+
+/** The record of the last conversion into `outDir` when every output is as it wrote them (size, mtime, inode). */
+async function unchangedConversion(outDir: string): Promise<ConversionRecord | undefined> {
+  let record: ConversionRecord;
+  try {
+    record = JSON.parse(await readFile(path.join(outDir, CONVERSION_RECORD), "utf8")) as ConversionRecord;
+  } catch {
+    return undefined;
+  }
+  if (record.version !== 1 || !Array.isArray(record.files) || !record.files.length) return undefined;
+  for (const f of record.files) {
+    const st = await stat(path.join(outDir, f.name), { bigint: true }).catch(() => undefined);
+    if (!st?.isFile() || Number(st.size) !== f.size || String(st.mtimeNs) !== f.mtimeNs || String(st.ino) !== f.ino) return undefined;
+  }
+  return record;
+}
+
+/** An earlier conversion from exactly these sources, its outputs untouched since. */
+async function keptConversion(outDir: string, from: ConversionRecord["from"]): Promise<ConversionRecord | undefined> {
+  const record = await unchangedConversion(outDir);
+  return record && JSON.stringify(record.from) === JSON.stringify(from) ? record : undefined;
+}
+
+/** The safetensors files a conversion wrote into `outDir` and nothing changed since: name → path and sha256. */
+export async function writtenSafetensors(outDir: string): Promise<Map<string, { file: string; sha256: string }>> {
+  const record = await unchangedConversion(outDir);
+  return new Map((record?.files ?? []).map((f) => [f.name, { file: path.join(outDir, f.name), sha256: f.sha256 }]));
 }
 
 async function stagedText(staging: string, name: string, text: string): Promise<ManifestEntry> {

@@ -13,7 +13,9 @@ import { UsageError, UserError } from "../report.js";
 import type { ReleaseSettings } from "../release/settings.js";
 import type { VerificationMethod } from "../signing/index.js";
 import { loadConfig } from "../config.js";
-import { describeProof, proveGitHubDownload, proveHubDownload, type GitHubProof, type HubProof } from "../release/proof.js";
+import { HashCache } from "../checkpoint/hash-cache.js";
+import { ProvenObjects } from "../release/journal.js";
+import { describeProof, knownLocalCopy, proveGitHubDownload, proveHubDownload, type GitHubProof, type HubProof, type HubProofOptions } from "../release/proof.js";
 import { connectRemotes } from "../release/remotes.js";
 import { resolveSettings, tagName } from "../release/settings.js";
 import { redact } from "../util/redact.js";
@@ -29,6 +31,8 @@ export interface VerifyCliOptions {
   identity?: string;
   issuer?: string;
   trustedRoot?: string;
+  /** Download every file; without it, an object an earlier proof from this clone downloaded is probed. */
+  full?: boolean;
 }
 
 interface VerifyContext {
@@ -50,6 +54,7 @@ export async function runVerifyCommand(opts: GlobalOptions & VerifyCliOptions): 
   const remotes = await connectRemotes(settings, { signal: interrupt.signal, onRetry: (line) => humanStream(ui).write(`  ${redact(line)}\n`) });
   const smoke = { ...settings.smoke, ...(opts.device ? { device: opts.device } : {}), ...(opts.python ? { python: opts.python } : {}) };
   const ctx: VerifyContext = { problems: [] };
+  const provenBefore = opts.full ? undefined : await provenInThisClone(settings);
   const repo = settings.github.repository;
   try {
     await makeListr<VerifyContext>(
@@ -64,6 +69,7 @@ export async function runVerifyCommand(opts: GlobalOptions & VerifyCliOptions): 
               revision: tag,
               ...(settings.hub.token ? { token: settings.hub.token } : {}),
               fetch: remotes.hubFetch,
+              ...(provenBefore ? { provenBefore } : {}),
               smoke,
               signal: interrupt.signal,
               onProgress: (line) => (task.output = line),
@@ -132,6 +138,17 @@ export async function runVerifyCommand(opts: GlobalOptions & VerifyCliOptions): 
     else out.write(`\n${tag} does NOT hold:\n${ctx.problems.map((p) => `  ${p}`).join("\n")}\n`);
   }
   return ok ? 0 : 1;
+}
+
+/**
+ * What an earlier proof from this clone downloaded and found published, with the local files that
+ * hold those bytes (the checkpoint, the written safetensors, as the hash cache knows them): such
+ * an object is probed, not downloaded. None outside a git work tree, or without a record.
+ */
+async function provenInThisClone(s: ReleaseSettings): Promise<HubProofOptions["provenBefore"]> {
+  const proven = await ProvenObjects.open(s.cwd, s.hub).catch(() => undefined);
+  if (!proven?.objects.size) return undefined;
+  return { objects: proven.objects, localCopy: await knownLocalCopy(new HashCache(), s.checkpoint.dir, s.github.outDir) };
 }
 
 /** What the proof found wrong: kept for the report, and the task fails with it. */

@@ -192,7 +192,8 @@ export class RepoStore {
    * is altered in place (`flip`: one byte inverted, same size; `truncate`: last byte dropped).
    * Regular file: resolve serves the altered bytes.
    */
-  async corrupt(repoId: string, filePath: string, opts: { rev?: string; how?: "flip" | "truncate" } = {}): Promise<void> {
+  /** Damages a stored file: one byte flipped (`at`, default the middle) or the last byte cut. */
+  async corrupt(repoId: string, filePath: string, opts: { rev?: string; how?: "flip" | "truncate"; at?: number } = {}): Promise<void> {
     const commit = await this.resolve(repoId, opts.rev ?? "main");
     const f = commit ? await this.file(repoId, commit, filePath) : undefined;
     if (!f) throw new Error(`corrupt: ${repoId} has no ${filePath} at ${opts.rev ?? "main"}`);
@@ -201,7 +202,7 @@ export class RepoStore {
       if (how === "truncate") return truncate(f.lfsObject, Math.max(0, f.size - 1));
       const fh = await open(f.lfsObject, "r+");
       try {
-        const at = Math.floor(f.size / 2);
+        const at = opts.at ?? Math.floor(f.size / 2);
         const b = Buffer.alloc(1);
         await fh.read(b, 0, 1, at);
         b[0] = b[0]! ^ 0xff;

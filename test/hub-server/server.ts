@@ -79,6 +79,8 @@ export interface RequestLogEntry {
   authorization: boolean;
   /** The fault injected into this request, if any. */
   fault?: FaultKind;
+  /** The request's Range header, if any. */
+  range?: string;
 }
 
 export type FaultKind = "429" | "500" | "503" | "drop";
@@ -133,7 +135,7 @@ export interface HubServer {
    */
   holdStoragePuts(n: number, timeoutMs?: number): void;
   /** Test hook: damage what the Hub serves for a file after it was committed (see RepoStore.corrupt). */
-  corrupt(repoId: string, filePath: string, opts?: { rev?: string; how?: "flip" | "truncate" }): Promise<void>;
+  corrupt(repoId: string, filePath: string, opts?: { rev?: string; how?: "flip" | "truncate"; at?: number }): Promise<void>;
   /**
    * Test hook: run `action` once, just before the Hub origin handles the first request matching
    * (e.g. corrupt a file when the first download after the commit arrives: no timing involved).
@@ -738,6 +740,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://localhost");
       const entry: RequestLogEntry = { origin, method: req.method ?? "GET", path: url.pathname, status: 0, bytesIn: 0, ms: 0, at: performance.now(), authorization: false };
+      if (req.headers.range) entry.range = req.headers.range;
       requests.push(entry);
       const arrived = entry.at;
       res.on("finish", () => {

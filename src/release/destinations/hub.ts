@@ -26,6 +26,7 @@ import { hubCardLookup } from "../hub-card.js";
 import { hubProgressLine } from "../hub-progress.js";
 import type { HubTagPlan, ReleasePlan } from "../plan.js";
 import { isSkipped } from "../plan.js";
+import { ProvenObjects } from "../journal.js";
 import { proveHubDownload } from "../proof.js";
 import type { HubStepResult } from "../report.js";
 import { tagLabel, tagName, type ReleaseSettings } from "../settings.js";
@@ -176,6 +177,8 @@ async function proveStaged(run: StepRun, st: HubStepResult) {
   const s = run.settings;
   const problems = await hubProblems(run, { commit: st.commit, gitattributes: st.gitattributes });
   if (problems.length) throw new ProofError(problems.join("\n"));
+  // What an earlier release of this repo proved by downloading it need not be downloaded again.
+  const proven = await ProvenObjects.open(s.cwd, s.hub);
   const p = await proveHubDownload({
     endpoint: s.hub.endpoint,
     repoId: s.hub.repoId,
@@ -183,11 +186,14 @@ async function proveStaged(run: StepRun, st: HubStepResult) {
     ...(s.hub.token ? { token: s.hub.token } : {}),
     fetch: run.remotes.hubFetch,
     expected: toPublished(run.manifest),
+    provenBefore: { objects: proven.objects, localCopy: (f) => run.manifest.find((e) => e.path === f.path && e.sha256 === f.sha256)?.source },
+    carrySmoke: true,
     smoke: s.smoke,
     ...(run.signal ? { signal: run.signal } : {}),
     onProgress: run.say,
   });
   if (p.problems.length) throw new ProofError(p.problems.join("\n"));
+  await proven.add(run.manifest);
   return p.proof!;
 }
 
