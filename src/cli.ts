@@ -205,6 +205,15 @@ function parsePositiveInt(v: string, flag: string): number {
   return n;
 }
 
+/** The words of an error the operating system raised about a path (ENOSPC, EACCES, ENOTDIR, ...), or undefined for anything else. */
+function fileSystemError(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof err.code !== "string" || !/^E[A-Z0-9]+$/.test(err.code) || typeof err.syscall !== "string") return undefined;
+  const where = typeof err.path === "string" ? `${printable(err.path)}: ` : "";
+  const what = err.message.replace(/^E[A-Z0-9]+: /, "").replace(/, [a-z]+ '.*'$/, "");
+  return `${where}${what} (${err.code}, ${err.syscall})`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   // Every byte this process prints passes through the redactor (tokens, presigned URLs).
   guardOutput();
@@ -229,6 +238,13 @@ export async function main(argv: string[]): Promise<number> {
       // --json promises one document on stdout, failures included.
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: message })}\n`);
       return e.exitCode;
+    }
+    const fs = fileSystemError(e);
+    if (fs) {
+      // The file system refused something (no room, no permission, not a folder): the user's to fix, not a bug.
+      process.stderr.write(`azbert-release: ${redact(fs)}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(fs) })}\n`);
+      return 1;
     }
     process.stderr.write(`azbert-release: unexpected error: ${redact(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redact(e instanceof Error ? e.message : String(e)) })}\n`);

@@ -86,7 +86,7 @@ describe("git runner", () => {
     const { root, work } = repo();
     const controller = new AbortController();
     // `hash-object --stdin` waits for input that never comes: only the abort ends it. GIT_TRACE
-    // says when git has started; abort then.
+    // (asked for: the runner clears trace variables otherwise) says when git has started; abort then.
     const trace = path.join(root, "trace");
     writeFileSync(trace, "");
     const started = new Promise<void>((resolve) => {
@@ -96,7 +96,7 @@ describe("git runner", () => {
         resolve();
       });
     });
-    const running = new Git({ cwd: work, signal: controller.signal, env: { GIT_TRACE: trace } }).run(["hash-object", "--stdin"]);
+    const running = new Git({ cwd: work, signal: controller.signal, env: { GIT_TRACE: trace, AZBERT_RELEASE_GIT_TRACE: "1" } }).run(["hash-object", "--stdin"]);
     await started;
     controller.abort();
     await expect(running).rejects.toBeInstanceOf(GitError);

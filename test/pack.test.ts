@@ -7,6 +7,7 @@ import zlib from "node:zlib";
 import * as tar from "tar";
 import { afterAll, describe, expect, it } from "vitest";
 import { packCheckpoint, unpackVerified } from "../src/pack/index.js";
+import { END_SLACK, MAX_MANIFEST_BYTES } from "../src/pack/unpack.js";
 import { UserError } from "../src/report.js";
 import { craftArchive, craftEntry, END_OF_ARCHIVE, manifestOf, zeroMembers, type CraftedEntry } from "./pack-helpers.js";
 
@@ -293,13 +294,25 @@ describe("unpackVerified", () => {
     expect(performance.now() - t0).toBeLessThan(15_000);
   });
 
-  it("stops at the end-of-archive marker: gigabytes of zeros after it are not inflated", async () => {
+  it("refuses a manifest.json over 16 MiB (the documented limit) at its header, before reading it", async () => {
+    expect(MAX_MANIFEST_BYTES).toBe(16 * 1024 * 1024);
+    const dir = fresh("big-manifest");
+    const archive = path.join(dir, "ckpt.tar.gz");
+    const body = Buffer.alloc(16 * 1024 * 1024 + 1, 0x20); // JSON whitespace, were it read
+    writeFileSync(archive, zlib.gzipSync(Buffer.concat([craftEntry({ path: "manifest.json", data: body }), craftEntry({ path: "ckpt/", type: "Directory" }), END_OF_ARCHIVE])));
+    const err = await failure(unpackVerified(archive, fresh("big-manifest-dest"), { sums: false }));
+    expect(err.message).toBe(`ckpt.tar.gz: refusing entry "manifest.json": ${16 * 1024 * 1024 + 1} bytes is too large for a manifest`);
+  });
+
+  it("stops at the end-of-archive marker: gigabytes of zeros after it are neither inflated nor read, and refused", async () => {
     const r = await packCheckpoint({ manifest: await manifestOf(CKPT), outDir: fresh("tail") });
     writeFileSync(r.archive.path, Buffer.concat([readFileSync(r.archive.path), zeroMembers(256)])); // 4 GiB after the end
+    const dest = fresh("tail-dest");
     const t0 = performance.now();
-    const u = await unpackVerified(r.archive.path, fresh("tail-dest"), { sums: false });
-    expect(u.ok).toBe(true);
+    const e = await failure(unpackVerified(r.archive.path, dest, { sums: false }));
+    expect(e.message).toBe(`ckpt.tar.gz: more than ${END_SLACK / 1024 / 1024} MiB of data follows the end of the archive (an archive pack writes ends there)`);
     expect(performance.now() - t0).toBeLessThan(15_000);
+    expect(readdirSync(dest)).toEqual([]); // what it had unpacked is removed again
   });
 
   it("refuses to extract over existing files", async () => {

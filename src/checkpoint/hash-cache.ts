@@ -5,9 +5,10 @@
 // The cache lives in the user's cache folder, never in the work tree.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import type { FileStamp } from "./types.js";
 
 import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
@@ -135,9 +136,7 @@ export class HashCache {
     // Forget files that are gone (temporary checkouts), so the cache does not grow forever.
     for (const key of [...this.entries.keys()]) if (!existsSync(key)) this.entries.delete(key);
     await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));
-    await rename(tmp, this.file);
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
     this.dirty = false;
   }
 }

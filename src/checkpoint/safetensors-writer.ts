@@ -9,7 +9,7 @@
 // gathered, as `.contiguous()` does). Before a file takes its final name it is read back by the
 // project's safetensors reader and compared byte for byte with the .bin.
 import { createHash } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
@@ -20,6 +20,7 @@ import { readSafetensors, SAFETENSORS_DTYPES } from "./safetensors.js";
 import { DTYPE_SIZE, isContiguous, numel } from "./tensor-data.js";
 import type { DType, TensorInfo, WeightsIndex } from "./types.js";
 import { describeSet, shardName, type SetTensor, type WeightsSet, whyUnreadable } from "./weight-sets.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { openWeightsFile } from "./weights-error.js";
 import { digestPlanned, gather, writeVerified, type VerifiedWriteJob, type VerifiedWritten, type WriteTensor } from "./verified-write.js";
 import type { VerifiedWriteReply } from "./verified-write-worker.js";
@@ -137,7 +138,7 @@ export async function writeSafetensors(ckpt: LoadedCheckpoint, outDir: string, o
   if (set.sharded) {
     const text = indexJson(plans);
     const file = path.join(outDir, SAFETENSORS_INDEX);
-    await writeFile(file, text);
+    await writeFileAtomic(file, text);
     written.push({ path: file, size: (await stat(file)).size, ...(opts.sha256 ? { sha256: createHash("sha256").update(text).digest("hex") } : {}) });
   }
   // Outputs of an earlier conversion in another layout would shadow these (transformers loads

@@ -7,7 +7,7 @@
 // loop every few MiB (progress). One file runs on the calling thread; several run on worker
 // threads at once (verified-write-worker.ts).
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, readSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../report.js";
 import { DTYPE_SIZE, isContiguous, numel } from "./tensor-data.js";
@@ -111,7 +111,9 @@ async function streamJob(job: VerifiedWriteJob, sink: (bytes: Uint8Array, tensor
 
 /** Writes the file and proves every byte of it. `onBytes`: tensor bytes done since the last call. */
 export async function writeVerified(job: VerifiedWriteJob, onBytes: (n: number) => void = () => {}): Promise<VerifiedWritten> {
-  const out = openSync(job.target, "w+");
+  // A new file, never one already there: a link planted at the partial's name is replaced, not written through.
+  rmSync(job.target, { force: true });
+  const out = openSync(job.target, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644);
   const back = Buffer.allocUnsafe(CHUNK);
   // In file order, as the verified bytes go out: the manifest's sha256 without a second read.
   const hash = job.sha256 ? createHash("sha256") : undefined;

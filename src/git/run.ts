@@ -1,7 +1,10 @@
 // The one way this program runs git (simple-git underneath). A runner is bound to a work tree
 // and may carry extra environment, `-c key=value` config, secrets to redact and an AbortSignal;
 // every message it returns or throws is redacted (remote URLs can embed credentials:
-// https://x:TOKEN@host/...).
+// https://x:TOKEN@host/...). git and git-lfs never write a credential to a trace: the trace
+// variables (GIT_TRACE_CURL, GIT_TRACE_PACKET, GIT_CURL_VERBOSE, ...) are removed from their
+// environment unless AZBERT_RELEASE_GIT_TRACE=1 asks for them, and GIT_TRACE_REDACT=1 is
+// always set (with GIT_TRACE_CURL_NO_DATA=1: a body a server echoes is not traced either).
 import { GitPluginError, simpleGit, type SimpleGitOptions } from "simple-git";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
@@ -39,9 +42,28 @@ export interface GitCallOptions {
 
 export type GitResult = { ok: true; out: string } | { ok: false; err: string };
 
-/** `https://user:secret@host/x` → `https://***@host/x`, then the usual token redaction. */
+/** The redactor, for git's words (`https://user:secret@host/x` → `https://***@host/x`, tokens in any form). */
 export function redactGitText(text: string, secrets: readonly string[] = []): string {
-  return redact(text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@"), secrets);
+  return redact(text, secrets);
+}
+
+/** The environment variables through which git and git-lfs trace HTTP and protocol traffic (headers, bodies). */
+const TRACE_VARIABLES = /^(GIT_TRACE|GIT_TRACE_[A-Z0-9_]+|GIT_TRACE2(_[A-Z0-9_]+)?|GIT_CURL_VERBOSE|GIT_TRANSFER_TRACE)$/;
+
+/** Asks for git's traces (then still redacted by git: GIT_TRACE_REDACT=1). */
+export const GIT_TRACE_OPT_IN = "AZBERT_RELEASE_GIT_TRACE";
+
+/**
+ * What every git process gets on top of `env` (the process's own, with any extra): no trace
+ * variable unless GIT_TRACE_OPT_IN is 1, and git's own redaction of traces forced on.
+ */
+export function traceSafeEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  const keep = env[GIT_TRACE_OPT_IN] === "1";
+  for (const k of Object.keys(out)) if (TRACE_VARIABLES.test(k) && k !== "GIT_TRACE_REDACT" && !keep) out[k] = undefined;
+  out.GIT_TRACE_REDACT = "1";
+  if (keep && out.GIT_TRACE_CURL) out.GIT_TRACE_CURL_NO_DATA = "1";
+  return out;
 }
 
 /** What git reads from the environment anyway (editor, pager, ssh, askpass, config paths). */
@@ -139,10 +161,12 @@ export class Git {
       // -c config. Ours is the user's own environment plus what this program adds, and the
       // config comes from this program, never from user input; arguments stay vetted.
       unsafe: {
-        ...(Object.keys(extraEnv).length ? INHERITED_ENV_ALLOWED : {}),
+        // The environment is always handed over (see traceSafeEnv): what the user's own holds is theirs.
+        ...INHERITED_ENV_ALLOWED,
         // Config this program sets, as -c or as GIT_CONFIG_* in its environment (the Hub
-        // transport's LFS filters and its origin-scoped credential helper).
-        ...(Object.keys(config).length || Object.keys(extraEnv).length ? PROGRAM_CONFIG_ALLOWED : {}),
+        // transport's LFS filters and its origin-scoped credential helper), and the user's own
+        // GIT_CONFIG_* that the environment hands over.
+        ...PROGRAM_CONFIG_ALLOWED,
       },
       // simple-git only fails a task that wrote to stderr; `rev-parse -q`, `merge-base
       // --is-ancestor` and `check-ref-format` answer with the exit code alone.
@@ -160,13 +184,9 @@ export class Git {
         return Buffer.from(text || `git exited with code ${result.exitCode}`);
       },
     };
-    let git = simpleGit(options);
-    if (Object.keys(extraEnv).length) {
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...process.env, ...extraEnv })) if (v !== undefined) env[k] = v;
-      git = git.env(env);
-    }
-    return git.raw([...args]);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(traceSafeEnv({ ...process.env, ...extraEnv }))) if (v !== undefined) env[k] = v;
+    return simpleGit(options).env(env).raw([...args]);
   }
 
   /** The original error as a cause, with its text redacted like the message. */

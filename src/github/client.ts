@@ -1,23 +1,31 @@
-// An Octokit for the release: token auth, GITHUB_API_URL as base URL (GitHub Enterprise,
-// tests), and a bounded retry on 5xx / network errors for requests that can be sent again (not a
-// POST; the throttling and retry plugins are not installed). Requests whose body is a stream are
-// not retried here: the caller re-opens the file (see uploadAsset). Nothing it logs carries the token.
+// An Octokit for the release: token auth, GITHUB_API_URL as base URL (GitHub Enterprise, tests),
+// and every request through the HTTP layer (src/util/http.ts, as Octokit's `request.fetch`):
+// retries with backoff for what may be sent twice (GET, PUT, DELETE, PATCH — a PATCH sets the
+// fields it names; never a POST unless marked resendable), bounded answers, and the token held to
+// GitHub's origins — the API's, and the upload host a release's `upload_url` names once it passes
+// the upload-host rule. A `Link` header to any other host is refused before the token leaves.
+// Nothing it logs carries the token.
 import { Octokit } from "@octokit/rest";
-import { redact } from "../util/redact.js";
+import { bindCredential } from "../util/credential-scope.js";
+import { createHttpFetch, type HttpTimeouts } from "../util/http.js";
+import { isLoopbackHost, redact, registerSecret } from "../util/redact.js";
 
 export interface GitHubClientOptions {
   token: string;
   /** API base URL, e.g. GITHUB_API_URL; default https://api.github.com. */
   baseUrl?: string;
-  /** Retries after a 5xx or network error (not 4xx). Default 3. */
+  /** Retries after a 5xx or network error (not 4xx), for requests that may be sent twice. Default 3. */
   retries?: number;
   /** First backoff; doubles each retry. Default 1000 ms. */
   retryDelayMs?: number;
   userAgent?: string;
-  /** Where warnings go (redacted). Default: dropped. */
+  /** Where warnings and retries go (redacted). Default: dropped. */
   log?: (message: string) => void;
-  /** For tests: a fetch implementation. */
+  /** The transport under the HTTP layer (tests). */
   fetch?: typeof fetch;
+  /** Every request ends when this aborts (Ctrl-C). */
+  signal?: AbortSignal;
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 export type GitHubClient = Octokit;
@@ -41,33 +49,59 @@ export function isRetryable(err: unknown): boolean {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Whether `uploadUrl` is GitHub's upload host for `apiBaseUrl`: uploads.github.com for
+ * api.github.com, uploads.<host> for api.<host>, the API's own host on GitHub Enterprise Server;
+ * any loopback address for a loopback API (tests). Plain http only on loopback.
+ */
+export function isGitHubUploadOrigin(uploadUrl: string, apiBaseUrl: string): boolean {
+  let api: URL;
+  let up: URL;
+  try {
+    api = new URL(apiBaseUrl);
+    up = new URL(uploadUrl.replace(/\{[^}]*\}$/, ""));
+  } catch {
+    return false;
+  }
+  if (up.protocol !== "https:" && !(up.protocol === "http:" && isLoopbackHost(up.hostname))) return false;
+  const uploadsHost = api.hostname.startsWith("api.") ? `uploads.${api.hostname.slice(4)}` : undefined;
+  return up.host === api.host || (up.hostname === uploadsHost && up.port === api.port) || (isLoopbackHost(api.hostname) && isLoopbackHost(up.hostname));
+}
+
+/** The `upload_url`s in an API answer (a release, or a list of them). */
+function uploadUrls(data: unknown): string[] {
+  const items = Array.isArray(data) ? data : [data];
+  return items.flatMap((d) => (d && typeof d === "object" && typeof (d as { upload_url?: unknown }).upload_url === "string" ? [(d as { upload_url: string }).upload_url] : []));
+}
+
 export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
-  const retries = opts.retries ?? 3;
-  const delay = opts.retryDelayMs ?? 1000;
+  const baseUrl = (opts.baseUrl ?? "https://api.github.com").replace(/\/+$/, "");
+  registerSecret(opts.token);
+  bindCredential(opts.token, [baseUrl]);
   const say = (m: string): void => opts.log?.(redact(m, [opts.token]));
+  const retries = opts.retries ?? 3;
+  const http = createHttpFetch({
+    name: "GitHub",
+    maxAttempts: retries + 1,
+    baseDelayMs: opts.retryDelayMs ?? 1000,
+    resend: (method) => method === "PATCH",
+    onRetry: (i) => say(`GitHub ${i.method} ${i.url}: ${i.reason}, retry ${i.attempt}/${retries} in ${i.delayMs} ms`),
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
+  });
   const octokit = new Octokit({
     auth: opts.token,
-    baseUrl: (opts.baseUrl ?? "https://api.github.com").replace(/\/+$/, ""),
+    baseUrl,
     userAgent: opts.userAgent ?? "azbert-release",
     // Octokit's error log repeats every failed request (a 404 is often an answer, not a
     // problem): the caller sees errors as thrown values, and warnings and retries here.
     log: { debug: () => {}, info: () => {}, warn: say, error: () => {} },
-    ...(opts.fetch ? { request: { fetch: opts.fetch } } : {}),
+    request: { fetch: http },
   });
-  octokit.hook.wrap("request", async (request, options) => {
-    const streaming = isStreamBody((options as { data?: unknown }).data) || isStreamBody((options as { body?: unknown }).body);
-    // A POST that failed may have been done (a release created before a 502): sending it again
-    // could do it twice. The caller finds what exists on its next look (a rerun re-plans).
-    const replayable = !streaming && options.method !== "POST";
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await request(options);
-      } catch (err) {
-        if (!replayable || attempt >= retries || !isRetryable(err)) throw err;
-        say(`GitHub ${options.method} ${options.url}: ${errorStatus(err) ?? "network error"}, retry ${attempt + 1}/${retries}`);
-        await sleep(delay * 2 ** attempt);
-      }
-    }
+  // The token may go with an asset to the upload host GitHub names in a release, once it is GitHub's upload host.
+  octokit.hook.after("request", (response) => {
+    for (const u of uploadUrls(response.data)) if (isGitHubUploadOrigin(u, baseUrl)) bindCredential(opts.token, [new URL(u.replace(/\{[^}]*\}$/, "")).origin]);
   });
   return octokit;
 }

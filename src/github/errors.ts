@@ -18,6 +18,9 @@ export class GitHubError extends UserError {
 /** `GitHub: <what> failed (<status>): <message> — <hint>`, secrets removed. */
 export function toGitHubError(what: string, err: unknown, token?: string): GitHubError {
   if (err instanceof GitHubError) return err;
+  // A request the HTTP layer refused or cut (a token off its origin, an answer too large): its words, not Octokit's status 500.
+  const layer = (err as { cause?: unknown })?.cause;
+  if (layer instanceof UserError) return new GitHubError(`GitHub: ${what} failed: ${redact(layer.message, token ? [token] : [])}`, undefined, { cause: layer });
   const status = errorStatus(err);
   const msg = redact(String((err as Error)?.message ?? err), token ? [token] : []);
   const hint =

@@ -1,18 +1,18 @@
 // Turn whatever a Hub call threw into a UserError a person can act on, with every secret
-// (token, presigned URL query, credentials in a URL) removed.
+// (token, presigned URL query, credentials in a URL) removed by the one redactor.
 import { UserError } from "../report.js";
+import { HttpError } from "../util/http.js";
 import { redact } from "../util/redact.js";
-import { createRetryFetch } from "./retry-fetch.js";
-import { retryableErrorCode } from "./retry-fetch.js";
+import { createRetryFetch, retryableErrorCode } from "./retry-fetch.js";
 
-/** Drop `user:password@` from URLs in `text`. */
+/** A remote URL as a message quotes it: `user:password@` dropped (it is no part of where it points), the rest redacted. */
 export function stripUrlCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1");
+  return redact(text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1"));
 }
 
-/** redact() plus URL credentials: the one function every Hub message goes through. */
+/** redact() with the call's own token: what every Hub message goes through. */
 export function redactHub(text: string, secrets: readonly (string | undefined)[] = []): string {
-  return redact(stripUrlCredentials(text), secrets.filter((s): s is string => !!s));
+  return redact(text, secrets.filter((s): s is string => !!s));
 }
 
 export class HubPublishError extends UserError {
@@ -51,7 +51,8 @@ export function errorStatus(err: unknown): number | undefined {
 export function toHubUserError(err: unknown, ctx: { action: string; repoId: string; endpoint: string; token?: string }): UserError {
   if (err instanceof UserError) {
     const h = err instanceof HubPublishError ? err : undefined;
-    return new HubPublishError(redactHub(err.message, [ctx.token]), h?.status, { cause: err, ...(h ? { transient: h.transient } : {}) });
+    const transient = h?.transient ?? (err instanceof HttpError ? err.transient : undefined);
+    return new HubPublishError(redactHub(err.message, [ctx.token]), h?.status, { cause: err, ...(transient !== undefined ? { transient } : {}) });
   }
   const status = errorStatus(err);
   const raw = err instanceof Error ? err.message : String(err);

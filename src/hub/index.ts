@@ -30,6 +30,7 @@ export { commitKnownOids, type HubCommitRequest, type KnownOidCommitOptions, typ
 export { assertUnchangedSinceManifest, changedSinceManifest } from "./file-guard.js";
 export { uploadLfsObjects, type LfsObject, type LfsUploadOptions, type LfsUploadResult } from "./lfs-upload.js";
 export { DiskBlob, readRegularFile, MAX_WHOLE_READ } from "./file-blob.js";
-export { fileStreamingFetch } from "./file-fetch.js";
+export { fileStreamingFetch } from "../util/http-transport.js";
+export { fileBody } from "../util/file-body.js";
 export { downloadHubFile, hubResolveUrl, isPublicHubRepo, type HubDownloadOptions } from "./download.js";
 export { fetchHubModelCard, type HubModelCard } from "./model-card.js";

@@ -4,15 +4,26 @@
 import { lstatSync, readdirSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../report.js";
+import { isTempNameOf } from "../util/atomic-write.js";
 
 /** The output folder's sub-folder for safetensors written from pytorch_model.bin (`convert`, and the release). */
 export const SAFETENSORS_OUT = "safetensors";
 
 /** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files; also the safetensors folder the release writes beside them, and `sign`'s model.sig. */
 export function isPackOutput(name: string, archiveName: string): boolean {
-  if (name === archiveName || name === "SHA256SUMS" || name === "manifest.json" || name === SAFETENSORS_OUT || name === "model.sig") return true;
+  const outputs = [archiveName, "SHA256SUMS", "manifest.json", "model.sig"];
+  if (outputs.includes(name) || name === SAFETENSORS_OUT) return true;
+  if (outputs.some((o) => isTempNameOf(name, o))) return true;
   const prefix = `.${archiveName}.`;
-  return name.startsWith(prefix) && /^\d+\.(partial|stage)$/.test(name.slice(prefix.length));
+  return name.startsWith(prefix) && /^\d+\.stage$/.test(name.slice(prefix.length));
+}
+
+export function lstatOrUndefined(p: string): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The real path of p, following symbolic links of the part that exists. */
@@ -49,13 +60,14 @@ export function assertPackOutDir(opts: { outDir: string; checkpointDir: string; 
   const what = opts.label ?? `the output folder ${opts.outDir}`;
   assertOutsideCheckpoint({ ...opts, label: what });
   const out = realPath(opts.outDir);
-  let st;
-  try {
-    st = lstatSync(out);
-  } catch {
-    return; // created by pack
-  }
+  const st = lstatOrUndefined(out);
+  if (!st) return; // created by pack
   if (!st.isDirectory()) throw new UserError(`${what} is not a folder`, 2);
+  // The release and convert write into out/safetensors/: a link there would take their writes (and the removal of stale shards) elsewhere.
+  const sub = lstatOrUndefined(path.join(out, SAFETENSORS_OUT));
+  if (sub && !sub.isDirectory()) {
+    throw new UserError(`${what} holds ${SAFETENSORS_OUT} as ${sub.isSymbolicLink() ? "a symbolic link" : "something other than a folder"}: safetensors are written there, and never through a link; remove it`, 2);
+  }
   const unrelated = readdirSync(out)
     .filter((n) => !isPackOutput(n, opts.archiveName))
     .sort();

@@ -5,14 +5,17 @@
 // The archive starts with manifest.json (path, size and sha256 of every file: what `unpack`
 // verifies against); `tar xzf --strip-components=1` skips it and restores the checkpoint alone.
 // Deflate uses zlib's Z_RLE strategy by default: on float tensors it is as small as the default
-// strategy in about a third of the time (bench/pack.ts).
+// strategy in about a third of the time (bench/pack.ts). Each output is written to a temporary
+// file beside it and renamed over it (src/util/atomic-write.ts): a link at `out/SHA256SUMS` (a
+// repository can track one) is replaced, its target never written.
 import { createHash, type Hash } from "node:crypto";
-import { mkdir, open, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
 import * as tar from "tar";
 import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
 import { UserError } from "../report.js";
+import { openTempBeside, writeFileAtomic, type TempFile } from "../util/atomic-write.js";
 import { checkManifestPath, comparePaths, normalizeManifest, renderManifestJson, renderSha256Sums } from "./manifest-io.js";
 
 export type CompressionStrategy = "default" | "rle" | "filtered" | "huffman";
@@ -147,7 +150,6 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
 
   await mkdir(opts.outDir, { recursive: true });
   const archivePath = path.join(opts.outDir, archiveName);
-  const tmpPath = path.join(opts.outDir, `.${archiveName}.${process.pid}.partial`);
   const stage = path.join(opts.outDir, `.${archiveName}.${process.pid}.stage`);
   const published = files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
@@ -179,7 +181,7 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
     }) as typeof entry.write;
   };
 
-  let out: Awaited<ReturnType<typeof open>> | undefined;
+  let out: TempFile | undefined;
   const archiveHash = createHash("sha256");
   let archiveSize = 0;
   try {
@@ -209,13 +211,13 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
       },
       list,
     );
-    out = await open(tmpPath, "w");
+    out = await openTempBeside(archivePath);
     try {
       for await (const chunk of packer) {
         if (failure) throw failure;
         archiveHash.update(chunk);
         archiveSize += chunk.length;
-        await out.write(chunk);
+        await out.handle.write(chunk);
       }
     } catch (err) {
       throw failure ?? explainPackError(err, stage, byEntry);
@@ -224,12 +226,10 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
     // Every payload byte went through a tap: a node-tar that read files some other way must not pass unverified.
     const untapped = files.filter((f) => !taps.some((t) => t.file === f && t.seen === f.size));
     if (untapped.length) throw new Error(`pack: ${untapped[0]!.path} was archived without being verified`);
-    await out.close();
+    await out.commit();
     out = undefined;
-    await rename(tmpPath, archivePath);
   } catch (err) {
-    await out?.close().catch(() => undefined);
-    await rm(tmpPath, { force: true });
+    await out?.discard();
     throw err;
   } finally {
     await rm(stage, { recursive: true, force: true });
@@ -242,8 +242,8 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   ]);
   const sha256sums = path.join(opts.outDir, "SHA256SUMS");
   const manifestJson = path.join(opts.outDir, "manifest.json");
-  await writeFile(sha256sums, sums);
-  await writeFile(manifestJson, renderManifestJson({ version: 1, topFolder, archive: { path: archiveName, size: archive.size, sha256: archive.sha256 }, files: published }));
+  await writeFileAtomic(sha256sums, sums);
+  await writeFileAtomic(manifestJson, renderManifestJson({ version: 1, topFolder, archive: { path: archiveName, size: archive.size, sha256: archive.sha256 }, files: published }));
   return { archive, sha256sums, manifestJson, topFolder, files: files.length, bytesIn: bytesTotal };
 }
 

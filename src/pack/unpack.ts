@@ -7,6 +7,9 @@
 // nothing over an existing file. Every file is hashed as it is written; the archive itself is
 // checked against SHA256SUMS. Extraction is synchronous (node-tar's UnpackSync fed by our
 // reads), so when anything fails nothing is in flight and what was written is removed again.
+// Every entry costs the same whatever came before it (the manifest's folders are a set), and
+// reading stops at the end of the archive: what follows it is at most a few blocks of padding,
+// so more than END_SLACK bytes after it is refused unread (`unpack /dev/zero` ends at once).
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, lstatSync, type Stats } from "node:fs";
 import { mkdir, readFile, rm, rmdir, stat } from "node:fs/promises";
@@ -53,7 +56,11 @@ interface Sums {
   files: Map<string, string>;
 }
 
-const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** A manifest.json entry larger than this is refused at its header (a manifest of 100,000 files is about 15 MiB). */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** Bytes of the file allowed after the end of the archive (the rest of the gzip stream: its zero padding and trailer). */
+export const END_SLACK = 1024 * 1024;
 
 const NOT_ALLOWED: Record<string, string> = {
   SymbolicLink: "symbolic links are not allowed",
@@ -140,9 +147,17 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
     throw new UserError(`${destDir}: cannot create the folder (${err.code ?? err.message})`);
   });
   const createdDirs: string[] = madeDest ? [dest] : [];
+  const created = new Set(createdDirs);
   const writtenFiles: string[] = [];
 
-  let expected: Map<string, PublishedFile> | undefined = given ? new Map(given.files.map((f) => [f.path, f])) : undefined;
+  let expected: Map<string, PublishedFile> | undefined;
+  /** Every folder a manifest path lies in (`a`, `a/b` for `a/b/c`). */
+  let expectedDirs = new Set<string>();
+  const expect = (files: readonly PublishedFile[]): void => {
+    expected = new Map(files.map((f) => [f.path, f]));
+    expectedDirs = new Set(files.flatMap((f) => f.path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  };
+  if (given) expect(given.files);
   let topFolder: string | undefined = given?.topFolder || undefined;
   let crossChecked = false;
   let entryIndex = 0;
@@ -165,7 +180,7 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
       const diff = disagreement(inside.files, [...expected.values()]);
       if (diff) throw new Refusal(`${name}: its ${ARCHIVE_MANIFEST} and the ${manifestSource} manifest disagree on ${diff}`);
     } else {
-      expected = new Map(inside.files.map((f) => [f.path, f]));
+      expect(inside.files);
     }
     topFolder ??= inside.topFolder || undefined;
   };
@@ -213,14 +228,17 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
     const rel = rest.join("/");
     if (seen.has(rel)) return refuse(entryPath, "duplicate entry");
     const want = isDir ? undefined : expected.get(rel);
-    if (isDir ? ![...expected.keys()].some((p) => p.startsWith(`${rel}/`)) : !want) return refuse(entryPath, `${rel} is not in the manifest`);
+    if (isDir ? !expectedDirs.has(rel) : !want) return refuse(entryPath, `${rel} is not in the manifest`);
     if (want && e.size !== want.size) return refuse(entryPath, `${e.size} bytes, the manifest says ${want.size}`);
     const target = path.join(dest, ...rest);
     const existing = lstatOrUndefined(target);
     if (existing && !(isDir && existing.isDirectory())) return refuse(entryPath, `${target} already exists (extract into an empty folder)`);
     for (let i = 1; i <= rest.length; i++) {
       const d = path.join(dest, ...rest.slice(0, i));
-      if ((i < rest.length || isDir) && !lstatOrUndefined(d) && !createdDirs.includes(d)) createdDirs.push(d);
+      if ((i < rest.length || isDir) && !created.has(d) && !lstatOrUndefined(d)) {
+        created.add(d);
+        createdDirs.push(d);
+      }
     }
     if (!isDir) writtenFiles.push(target);
     seen.add(rel);
@@ -276,9 +294,15 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
 
   const archiveHash = createHash("sha256");
   let archiveSize = 0;
+  /** Bytes read past the chunk in which the archive ended. */
+  let afterEnd = 0;
   const input = createReadStream(archive, { highWaterMark: 1024 * 1024 });
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
+      if (sawEndOfArchive && (afterEnd += chunk.length) > END_SLACK) {
+        fail(new Refusal(`${name}: more than ${END_SLACK / 1024 / 1024} MiB of data follows the end of the archive (an archive pack writes ends there)`));
+        break;
+      }
       archiveHash.update(chunk);
       archiveSize += chunk.length;
       if (failure) break;

@@ -10,7 +10,7 @@ import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
 import { describeSet } from "../checkpoint/weight-sets.js";
 import { checkpointDir, loadConfig } from "../config.js";
-import { isInside, realPath, SAFETENSORS_OUT } from "../pack/out-dir.js";
+import { isInside, lstatOrUndefined, realPath, SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
 import { proveSameLogits, type LogitsComparison } from "../smoke/same-logits.js";
@@ -27,6 +27,27 @@ export interface ConvertReport {
   files: SafetensorsConversion["files"];
   aliases: SafetensorsConversion["aliases"];
   proof: SafetensorsConversion["proof"] & { logits: LogitsComparison | { skipped: string } };
+}
+
+/** What the user named: `--out DIR`, or the default beside the archive. */
+const outLabel = (opts: ConvertCliOptions, outDir: string) => (opts.out ? `--out ${opts.out}` : `the output folder ${displayPath(outDir)}`);
+
+/**
+ * The output folder must be a folder (or not exist yet), and not a symbolic link: the writes,
+ * and the removal of stale shards, stay where the user pointed.
+ */
+function checkOutFolder(outDir: string, label: string): void {
+  const st = lstatOrUndefined(outDir);
+  if (!st) return;
+  if (st.isSymbolicLink()) throw new UserError(`${label} is a symbolic link: name the folder it points to, so that nothing is written through a link`, 2);
+  if (!st.isDirectory()) throw new UserError(`${label} is not a folder`, 2);
+}
+
+/** A write the file system refused (read-only, no room, no permission): the folder and the reason, not a stack. */
+function writeFailure(e: unknown, label: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (e instanceof UserError || typeof err?.code !== "string" || !/^E[A-Z]+$/.test(err.code)) return e;
+  return new UserError(`${label}: cannot write ${err.path ? displayPath(err.path) : "there"} (${err.code}: ${err.message.replace(/^E[A-Z]+: /, "").replace(/, \w+ '.*'$/, "")})`, 1, { cause: e });
 }
 
 /** Where the files may go: not a folder inside the checkpoint (they would be published twice), nor over its own safetensors. */
@@ -49,13 +70,17 @@ export async function runConvertCommand(opts: GlobalOptions & ConvertCliOptions)
   const ckptDir = checkpointDir(config, opts.ckpt);
   if (!existsSync(ckptDir)) throw new UserError(`${ckptDir}: checkpoint folder not found`, 2);
   const outDir = opts.out ? path.resolve(opts.out) : path.join(config.github.outDir, SAFETENSORS_OUT);
+  const label = outLabel(opts, outDir);
   const ckpt = await loadCheckpoint(ckptDir, { modelCard: config.modelCard });
   checkOutDir(ckpt, outDir);
+  checkOutFolder(outDir, label);
   assertWeightsPassChecks(ckpt);
   const source = torchWeightsSet(ckpt);
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   log(`Converting ${describeSet(source)} to safetensors in ${displayPath(outDir)}`);
-  const result = await writeSafetensors(ckpt, outDir, { set: source });
+  const result = await writeSafetensors(ckpt, outDir, { set: source }).catch((e: unknown) => {
+    throw writeFailure(e, label);
+  });
   const logits = await proveSameLogits(ckpt, source, result.files.map((f) => f.path));
   const ok = !("identical" in logits) || logits.identical;
   const report: ConvertReport = { ok, source: describeSet(source), outDir, files: result.files, aliases: result.aliases, proof: { ...result.proof, logits } };

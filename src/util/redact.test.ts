@@ -97,3 +97,15 @@ describe("plain http endpoints", () => {
     expect(isLoopbackHost("localhost.example.com")).toBe(false);
   });
 });
+
+describe("a long secret (a PEM private key)", () => {
+  it("is redacted whole, line by line and inside other text; registering it stays cheap", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const pem = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    registerSecret(pem);
+    expect(redact(`key: ${pem}`)).not.toMatch(/[A-Za-z0-9+/]{20,}/);
+    const line = pem.split("\n")[5]!;
+    expect(redact(`got ${line} back`)).toBe("got *** back");
+    expect(redact(`hex ${Buffer.from(line).toString("hex")}`)).toBe("hex ***");
+  });
+});

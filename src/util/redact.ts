@@ -1,11 +1,15 @@
 // Secrets never reach a terminal, log, report or file, and never travel in clear text.
 //
 // One redaction point: the tokens we hold are registered once, when they are resolved
-// (registerSecret), and redact() removes them — their literal value in any shape, and every
-// base64 form that carries them (`user:TOKEN` as HTTP Basic sends it, `x-access-token:TOKEN`,
-// bare) — plus token-looking strings and presigned URL queries. guardOutput() puts redact()
-// under every write to stdout/stderr, so a new message cannot forget it; file writers that
-// may carry a message (journal, step summary) call redact() on what they write.
+// (registerSecret), and redact() removes them in every form a server or a tool can echo them
+// in — literal; percent-encoded, `\u00XX`, `\xXX` or HTML-entity escaped, character by
+// character or mixed; hex in either case; base64 in the standard and URL-safe alphabets, at
+// each of the three alignments (so `user:TOKEN` as HTTP Basic sends it is caught too); and cut
+// by line breaks anywhere — plus token-looking strings, credentials in URLs
+// (`https://user:secret@host`) and presigned URL queries. guardOutput() puts a streaming
+// redactor under every write to stdout/stderr, so a new message cannot forget it and a token
+// split across two writes is still caught; file writers that may carry a message (journal,
+// step summary) call redact() on what they write.
 import { writeSync } from "node:fs";
 import net from "node:net";
 import { UserError } from "../report.js";
@@ -18,26 +22,73 @@ const TOKEN_PATTERNS: RegExp[] = [
   /\bBasic\s+[A-Za-z0-9+/]{8,}={0,2}/g, // HTTP Basic credentials
 ];
 
+/** The start of a token-looking string at the very end of a chunk: the rest may come with the next one. */
+const TOKEN_PREFIX_AT_END = /\b(?:h(?:f(?:_[A-Za-z0-9]*)?)?|g(?:h(?:[pousr](?:_[A-Za-z0-9]*)?|i(?:t(?:h(?:u(?:b(?:_(?:p(?:a(?:t(?:_[A-Za-z0-9_]*)?)?)?)?)?)?)?)?)?)?)?)$/;
+
+/** `scheme://user:password@` in a URL: the user info is replaced, host and path stay readable. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@"'<>]+@/gi;
+
 /** Presigned URLs carry their credential in the query string: keep the origin and path only. */
 const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>?]+\?[^\s"'<>]+/g; // `+`: idempotent on "?<redacted>"
 
-/** A run of base64 (standard or URL-safe alphabet): the unit replaced when it carries a secret. */
-const BASE64_RUN = /[A-Za-z0-9+/_-]{8,}={0,2}/g;
+/** Base64 (standard or URL-safe alphabet): a run that carries a secret is replaced whole. */
+const BASE64_CHAR = /[A-Za-z0-9+/_=-]/;
 
 /** Shorter values are not secrets worth the false positives (and would blank common words). */
 const MIN_SECRET_LENGTH = 6;
 
-interface Registered {
-  literals: string[];
-  /** Substrings every base64 encoding of a text containing the secret must contain. */
-  base64Cores: string[];
+/** Longer secrets are held as pieces of PIECE_LENGTH characters. */
+const MAX_COMPILED_LENGTH = 128;
+const PIECE_LENGTH = 64;
+
+/** Between any two characters of an encoded secret: a line break (raw, or escaped as in JSON) and the indentation a wrapped line gets. */
+const SEP = String.raw`(?:\r?\n[ \t]*|(?:\\r)?\\n[ \t]*)?`;
+
+interface Form {
+  /** Finds the form anywhere (global). */
+  full: RegExp;
+  /** Matches a proper start of the form that reaches the end of the text: what a chunk may end with. */
+  prefixAtEnd: RegExp;
+  /** Base64 forms: the whole run of base64 around a match is replaced. */
+  base64: boolean;
+  /** Longest text one match can span: how much a stream ever holds back. */
+  maxLength: number;
 }
 
-const registry = new Map<string, Registered>();
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+/** A hex digit in either case. */
+const hexDigitRe = (d: string): string => (/[a-f]/i.test(d) ? `[${d.toLowerCase()}${d.toUpperCase()}]` : d);
+const hexRe = (byte: number): string => [...byte.toString(16).padStart(2, "0")].map(hexDigitRe).join("");
+
+/** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, C or HTML. */
+function charUnit(ch: string): { re: string; maxLength: number } {
+  const bytes = [...Buffer.from(ch, "utf8")];
+  const percent = bytes.map((b) => `%${hexRe(b)}`).join("");
+  const alts = [escapeRe(ch), percent];
+  const code = ch.codePointAt(0)!;
+  if (code < 0x10000) {
+    const u = [...code.toString(16).padStart(4, "0")].map(hexDigitRe).join("");
+    alts.push(String.raw`\\[uU]${u}`, String.raw`\\u\{0*${[...code.toString(16)].map(hexDigitRe).join("")}\}`, `&#0*${code};`, `&#[xX]0*${[...code.toString(16)].map(hexDigitRe).join("")};`);
+  }
+  if (bytes.length === 1) alts.push(String.raw`\\[xX]${hexRe(bytes[0]!)}`);
+  if (`"\\/'`.includes(ch)) alts.push(`\\\\${escapeRe(ch)}`);
+  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, percent.length) };
+}
+
+/** A form as a sequence of units, any of them split from the next by SEP. */
+function compileForm(units: ReadonlyArray<{ re: string; maxLength: number }>, base64: boolean): Form {
+  const full = new RegExp(units.map((u) => u.re).join(SEP), "g");
+  // u1 (SEP (u2 (SEP (u3 ...)?)?)?)?$ — every start of the form, anchored at the end.
+  let nested = units[units.length - 1]!.re;
+  for (let i = units.length - 2; i >= 0; i--) nested = `${units[i]!.re}(?:${SEP}(?:${nested})?)?`;
+  const prefixAtEnd = new RegExp(`${nested}$`);
+  const maxLength = units.reduce((s, u) => s + u.maxLength + 8, 0);
+  return { full, prefixAtEnd, base64, maxLength };
+}
 
 /**
- * The part of base64(prefix + secret + suffix) that does not depend on prefix or suffix,
- * for each of the three alignments the secret can have in the encoded text.
+ * The part of base64(prefix + secret + suffix) that does not depend on prefix or suffix, for
+ * each of the three alignments the secret can have in the encoded text, in both alphabets.
  */
 function base64Cores(secret: string): string[] {
   const bytes = Buffer.from(secret, "utf8");
@@ -56,12 +107,32 @@ function base64Cores(secret: string): string[] {
   return [...cores];
 }
 
+/** Every form of `secret` redact() looks for. */
+function compileSecret(secret: string): Form[] {
+  const forms = [compileForm([...secret].map(charUnit), false)];
+  const hex = [...Buffer.from(secret, "utf8")].flatMap((b) => [...b.toString(16).padStart(2, "0")].map((d) => ({ re: hexDigitRe(d), maxLength: 1 })));
+  forms.push(compileForm(hex, false));
+  for (const core of base64Cores(secret)) forms.push(compileForm([...core].map((c) => ({ re: escapeRe(c), maxLength: 1 })), true));
+  return forms;
+}
+
+const registry = new Map<string, Form[]>();
+/** Secrets passed to one redact() call: compiled once each. */
+const extraCache = new Map<string, Form[]>();
+
 /** Hold `value` as a secret: redact() removes it (and its encodings) from now on. */
 export function registerSecret(value: string | undefined | null): void {
   const v = value?.trim();
   if (!v || v.length < MIN_SECRET_LENGTH || registry.has(v)) return;
-  const literals = new Set([v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]);
-  registry.set(v, { literals: [...literals], base64Cores: base64Cores(v) });
+  if (v.length > MAX_COMPILED_LENGTH) {
+    // A long secret (a PEM key) is held as its lines, in pieces: any echo of it holds them, and
+    // the patterns stay small (one pattern for 2 KB of key takes more memory than node has).
+    for (const line of v.split(/\r?\n/)) {
+      for (let at = 0; at < line.length; at += PIECE_LENGTH) registerSecret(line.length - at < MIN_SECRET_LENGTH ? line.slice(-PIECE_LENGTH) : line.slice(at, at + PIECE_LENGTH));
+    }
+    return;
+  }
+  registry.set(v, compileSecret(v));
 }
 
 /** Drop every registered secret (tests). */
@@ -69,18 +140,62 @@ export function clearSecrets(): void {
   registry.clear();
 }
 
-export function redact(text: string, extraSecrets: readonly (string | undefined)[] = []): string {
-  let out = text;
-  const entries = [...registry.values()];
+function formsFor(extraSecrets: readonly (string | undefined)[]): Form[] {
+  const forms = [...registry.values()].flat();
   for (const s of extraSecrets) {
     const v = s?.trim();
-    if (v && v.length >= 4 && !registry.has(v)) entries.push({ literals: [v], base64Cores: v.length >= MIN_SECRET_LENGTH ? base64Cores(v) : [] });
+    if (!v || v.length < MIN_SECRET_LENGTH || registry.has(v)) continue;
+    let f = extraCache.get(v);
+    if (!f) {
+      if (extraCache.size > 64) extraCache.clear();
+      extraCache.set(v, (f = compileSecret(v)));
+    }
+    forms.push(...f);
   }
-  // Longest first: a secret that contains another is removed whole.
-  const literals = entries.flatMap((e) => e.literals).sort((a, b) => b.length - a.length);
-  for (const lit of literals) if (out.includes(lit)) out = out.split(lit).join("***");
-  const cores = entries.flatMap((e) => e.base64Cores);
-  if (cores.length) out = out.replace(BASE64_RUN, (run) => (cores.some((c) => run.includes(c)) ? "***" : run));
+  return forms;
+}
+
+/** [start, end) of every place a form of a secret sits in `text`, base64 runs widened to the whole run, merged. */
+function secretRanges(text: string, forms: readonly Form[]): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (const f of forms) {
+    f.full.lastIndex = 0;
+    for (let m = f.full.exec(text); m; m = f.full.exec(text)) {
+      let [s, e] = [m.index, m.index + m[0].length];
+      if (m[0].length === 0) {
+        f.full.lastIndex++;
+        continue;
+      }
+      if (f.base64) {
+        while (s > 0 && BASE64_CHAR.test(text[s - 1]!)) s--;
+        while (e < text.length && BASE64_CHAR.test(text[e]!)) e++;
+      }
+      ranges.push([s, e]);
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
+}
+
+function replaceRanges(text: string, ranges: ReadonlyArray<[number, number]>): string {
+  if (!ranges.length) return text;
+  let out = "";
+  let at = 0;
+  for (const [s, e] of ranges) {
+    out += `${text.slice(at, s)}***`;
+    at = e;
+  }
+  return out + text.slice(at);
+}
+
+function redactPatterns(text: string): string {
+  let out = text.replace(URL_CREDENTIALS, "$1***@");
   out = out.replace(URL_WITH_QUERY, (url) => `${url.slice(0, url.indexOf("?"))}?<redacted>`);
   for (const re of TOKEN_PATTERNS) {
     out = out.replace(re, (m) => (m.includes(" ") ? `${m.split(/\s+/)[0]} ***` : "***"));
@@ -88,33 +203,153 @@ export function redact(text: string, extraSecrets: readonly (string | undefined)
   return out;
 }
 
-type Write = NodeJS.WriteStream["write"];
+export function redact(text: string, extraSecrets: readonly (string | undefined)[] = []): string {
+  const forms = formsFor(extraSecrets);
+  return redactPatterns(forms.length ? replaceRanges(text, secretRanges(text, forms)) : text);
+}
 
 /**
- * Put redact() under every write to `streams` (default stdout and stderr). Text is redacted;
- * bytes are passed through untouched unless they decode to text that carries a secret.
- * Returns a function that restores the original writes.
+ * Redaction of a stream that arrives in chunks: what could be the start of a secret at the end
+ * of a chunk is held back until the next chunk shows whether it is one, so a token split across
+ * two writes (or two reads of a child's output) is caught whole.
+ */
+export class StreamRedactor {
+  private held = "";
+  private partial = 0;
+
+  /** The redacted text that can be written now. */
+  push(chunk: string): string {
+    const text = this.held + chunk;
+    const forms = formsFor([]);
+    const { cut, partial } = holdFrom(text, forms);
+    this.held = text.slice(cut);
+    this.partial = partial;
+    return redactPatterns(replaceRanges(text.slice(0, cut), secretRanges(text.slice(0, cut), forms)));
+  }
+
+  /** Whether anything is held back. */
+  get pending(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Whether what is held back is the start of a secret of a few characters only (a word that happens to end in a secret's first letter). */
+  get holdsShortStart(): boolean {
+    return this.partial <= 3;
+  }
+
+  /** Whatever is held back, redacted; a start of a secret longer than a few characters is masked too. */
+  flush(): string {
+    const text = this.held;
+    this.held = "";
+    if (!text) return "";
+    const forms = formsFor([]);
+    let out = replaceRanges(text, secretRanges(text, forms));
+    if (out === text) {
+      const found = partialStart(text, forms);
+      if (found && text.length - found.start >= 4) out = `${text.slice(0, found.start)}***`;
+    }
+    return redactPatterns(out);
+  }
+}
+
+/**
+ * Where the text that may continue into the next chunk begins (text.length when nothing is
+ * held), and how long the start of a secret found there is.
+ */
+function holdFrom(text: string, forms: readonly Form[]): { cut: number; partial: number } {
+  let cut = text.length;
+  let partial = 0;
+  const generic = TOKEN_PREFIX_AT_END.exec(text.slice(-64));
+  if (generic && generic[0].length > 0) [cut, partial] = [text.length - generic[0].length, generic[0].length];
+  const found = partialStart(text, forms);
+  if (found && found.start < cut) {
+    cut = found.start;
+    partial = text.length - found.start;
+    // The run of base64 a secret's start ends is replaced whole once the secret completes: hold all of it.
+    if (found.base64) while (cut > 0 && BASE64_CHAR.test(text[cut - 1]!) && text.length - cut < 4096) cut--;
+  }
+  // Never cut through a secret found whole: hold all of it.
+  for (const [s, e] of secretRanges(text, forms)) if (s < cut && cut < e) cut = s;
+  return { cut, partial };
+}
+
+/** The earliest index from which the rest of `text` is a proper start of some form, or undefined. */
+function partialStart(text: string, forms: readonly Form[]): { start: number; base64: boolean } | undefined {
+  let best: { start: number; base64: boolean } | undefined;
+  for (const f of forms) {
+    const from = Math.max(0, text.length - f.maxLength);
+    const m = f.prefixAtEnd.exec(from ? text.slice(from) : text);
+    if (m && m[0].length > 0 && (!best || from + m.index < best.start)) best = { start: from + m.index, base64: f.base64 };
+  }
+  return best;
+}
+
+type Write = NodeJS.WriteStream["write"];
+
+/** A short held-back tail (a line that happens to end in a secret's first letter) waits no longer than this for the next write. */
+const SHORT_HOLD_MS = 100;
+
+/**
+ * Put a streaming redactor under every write to `streams` (default stdout and stderr). Text is
+ * redacted; bytes that are not UTF-8 text are passed through untouched. Returns a function that
+ * writes what is held back and restores the original writes.
  */
 const guarded = new WeakSet<NodeJS.WritableStream>();
 
 export function guardOutput(streams: NodeJS.WritableStream[] = [process.stdout, process.stderr]): () => void {
   const restore: Array<() => void> = [];
+  const decoder = new TextDecoder("utf-8", { fatal: true });
   for (const stream of streams) {
     if (guarded.has(stream)) continue; // once is enough: every write already passes through
     guarded.add(stream);
     const original = stream.write as Write;
+    const redactor = new StreamRedactor();
+    let timer: NodeJS.Timeout | undefined;
+    const send = (out: unknown, rest: unknown[]): boolean => (original as (...a: unknown[]) => boolean).call(stream, out, ...rest);
+    const flushHeld = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      const rest = redactor.flush();
+      if (rest) send(rest, []);
+    };
     const write = function (this: NodeJS.WritableStream, chunk: unknown, ...rest: unknown[]): boolean {
-      let out = chunk;
-      if (typeof chunk === "string") out = redact(chunk);
+      let text: string | undefined;
+      if (typeof chunk === "string") text = chunk;
       else if (chunk instanceof Uint8Array) {
-        const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString("utf8");
-        const clean = redact(text);
-        if (clean !== text) out = clean;
+        try {
+          text = decoder.decode(chunk);
+        } catch {
+          text = undefined; // binary: not text a secret could be read from
+        }
       }
-      return (original as (...a: unknown[]) => boolean).call(this, out, ...rest);
+      if (text === undefined) {
+        flushHeld();
+        return send(chunk, rest);
+      }
+      const out = redactor.push(text);
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (redactor.pending && redactor.holdsShortStart) timer = setTimeout(flushHeld, SHORT_HOLD_MS).unref();
+      return send(out, rest);
     };
     (stream as { write: unknown }).write = write;
+    const onExit = (): void => {
+      if (timer) clearTimeout(timer);
+      const rest = redactor.flush();
+      const fd = (stream as { fd?: unknown }).fd;
+      if (!rest) return;
+      if (typeof fd === "number") {
+        try {
+          writeSync(fd, rest);
+        } catch {
+          /* closed: nobody to tell */
+        }
+      } else send(rest, []);
+    };
+    process.on("exit", onExit);
     restore.push(() => {
+      process.off("exit", onExit);
+      flushHeld();
       guarded.delete(stream);
       if ((stream as { write: unknown }).write === write) (stream as { write: unknown }).write = original;
     });

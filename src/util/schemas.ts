@@ -48,7 +48,10 @@ export function describeError(e: ErrorObject): string {
     case "exclusiveMaximum":
       return `${where} is ${JSON.stringify(e.data)}, it ${e.message ?? "is out of range"}`;
     case "pattern":
-      return `${where} is ${JSON.stringify(e.data)}, which does not match ${String(p.pattern)}${because}`;
+      // A described rule says it in words; the expression itself only when nothing else does.
+      return why ? `${where} is ${JSON.stringify(e.data)}, but it must be ${why}` : `${where} is ${JSON.stringify(e.data)}, which does not match ${String(p.pattern)}`;
+    case "maxLength":
+      return `${where} is ${String(e.data).length} characters long, at most ${String(p.limit)} are allowed${because}`;
     case "anyOf":
       return `${where} has the wrong shape: ${JSON.stringify(e.data)}`;
     default:

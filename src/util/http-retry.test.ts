@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createRetryFetch, parseRetryAfter, retryableErrorCode } from "./retry-fetch.js";
+import { createRetryFetch } from "../hub/retry-fetch.js";
+import { parseRetryAfter, retryableErrorCode } from "./http.js";
 
 function scripted(steps: Array<number | Error | { status: number; headers?: Record<string, string> }>) {
   const calls: Array<{ body: unknown }> = [];

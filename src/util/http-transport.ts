@@ -1,15 +1,14 @@
-// The fetch under every Hub request: a request whose body is a file on disk (a DiskBlob: an LFS
-// PUT, whole or one multipart part) is sent with node:http, the file read into the socket in
-// bounded chunks (about half the CPU of fetch's web-stream path, nearer curl; and nothing
-// buffered); anything else goes to the global fetch. Like `redirect: "error"`, a redirect
-// answer is returned as is, never followed: a presigned URL does not redirect. Every request,
-// whichever path it takes, is held to the tokens' origins first (scopedFetch).
+// The transport under the HTTP layer (src/util/http.ts): a request whose body is a file on disk
+// (a DiskBlob: an LFS PUT, whole or one multipart part, a release asset) is sent with node:http,
+// the file read into the socket in bounded chunks (about half the CPU of fetch's web-stream path,
+// nearer curl; and nothing buffered); anything else goes to the global fetch. Like
+// `redirect: "error"`, a redirect answer to a file upload is returned as is, never followed: a
+// presigned URL does not redirect.
 import http from "node:http";
 import https from "node:https";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { scopedFetch } from "../util/credential-scope.js";
-import { DiskBlob } from "./file-blob.js";
+import { DiskBlob } from "./file-body.js";
 
 /**
  * A file upload that moves no byte either way for this long fails with ETIMEDOUT (and is
@@ -56,10 +55,10 @@ async function sendFile(body: DiskBlob, req: http.ClientRequest): Promise<void> 
   req.end();
 }
 
-/** The fetch under Hub requests; `idleTimeoutMs` bounds a file upload's silence (tests lower it). */
+/** The transport; `idleTimeoutMs` bounds a file upload's silence (tests lower it). */
 export function createFileStreamingFetch(opts: { idleTimeoutMs?: number } = {}): typeof fetch {
   const idleTimeoutMs = opts.idleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
-  return scopedFetch((input, init) => streamingFetch(input, init, idleTimeoutMs));
+  return ((input, init) => streamingFetch(input, init, idleTimeoutMs)) as typeof fetch;
 }
 
 export const fileStreamingFetch: typeof fetch = createFileStreamingFetch();
