@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../report.js";
-import { clearSecrets, guardOutput, isLoopbackHost, redact, refuseCleartextEndpoint, registerSecret } from "./redact.js";
+import { clearSecrets, guardOutput, isLoopbackHost, redact, refuseCleartextEndpoint, registerSecret, StreamRedactor } from "./redact.js";
 
 // Token shapes we may hold: Hub, GitHub classic/app/fine-grained, 40-hex classic, arbitrary.
 const TOKENS = [
@@ -107,5 +107,57 @@ describe("a long secret (a PEM private key)", () => {
     const line = pem.split("\n")[5]!;
     expect(redact(`got ${line} back`)).toBe("got *** back");
     expect(redact(`hex ${Buffer.from(line).toString("hex")}`)).toBe("hex ***");
+  });
+});
+
+/** The forms a hostile or careless server can echo a token in, each as that server would write it. */
+const ECHO_FORMS: Array<[string, (t: string) => string]> = [
+  ["hex, lower case", (t) => Buffer.from(t).toString("hex")],
+  ["hex, upper case", (t) => Buffer.from(t).toString("hex").toUpperCase()],
+  ["every character %XX", (t) => [...Buffer.from(t)].map((b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("")],
+  ["every character \\u00XX (a JSON text body)", (t) => [...t].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")],
+  ["every character \\xXX", (t) => [...Buffer.from(t)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")],
+  ["every character an HTML entity", (t) => [...t].map((c) => `&#${c.charCodeAt(0)};`).join("")],
+  ["escapes mixed with literal characters", (t) => [...t].map((c, i) => (i % 3 === 0 ? `%${c.charCodeAt(0).toString(16)}` : i % 3 === 1 ? `\\u00${c.charCodeAt(0).toString(16)}` : c)).join("")],
+  ["cut by a line break", (t) => `${t.slice(0, 9)}\n${t.slice(9)}`],
+  ["cut by CRLF and indented", (t) => `${t.slice(0, 7)}\r\n    ${t.slice(7)}`],
+  ["HTTP Basic as git sends it", (t) => `Authorization: Basic ${b64(`hf_user:${t}`)}`],
+  ["base64 wrapped at 76 columns (MIME)", (t) => b64(`x-access-token:${t}`.repeat(3)).replace(/(.{76})/g, "$1\n")],
+];
+
+describe("a token echoed in another form", () => {
+  for (const [name, encode] of ECHO_FORMS) {
+    it.each(TOKENS)(`${name}: %s is removed`, (token) => {
+      registerSecret(token);
+      const text = `error from server: ${encode(token)} (end)`;
+      const out = redact(text);
+      expect(out).toContain("error from server:");
+      expect(out).toContain("(end)");
+      expect(out.replace(/\r?\n\s*/g, "")).not.toContain(encode(token).replace(/\r?\n\s*/g, "").slice(2, -2));
+      expect(out).not.toContain(token);
+    });
+  }
+
+  it.each(ECHO_FORMS)("%s, split across two writes at every position, never reaches the stream whole", (_name, encode) => {
+    const token = TOKENS[0]!;
+    registerSecret(token);
+    const text = `echo: ${encode(token)} done`;
+    for (let at = 1; at < text.length; at++) {
+      const r = new StreamRedactor();
+      const out = r.push(text.slice(0, at)) + r.push(text.slice(at)) + r.flush();
+      expect(out, `split at ${at}`).toContain("done");
+      expect(out.replace(/\r?\n\s*/g, ""), `split at ${at}`).not.toContain(encode(token).replace(/\r?\n\s*/g, "").slice(2, -2));
+    }
+  });
+
+  it("a secret whose base64 holds `-` and `_` is caught in the URL-safe alphabet at each alignment", () => {
+    const token = "s3cr3t?>>~~~??value";
+    expect(b64(token)).toMatch(/[+/]/);
+    registerSecret(token);
+    for (const user of ["", "a:", "ab:"]) {
+      const encoded = b64url(`${user}${token}`);
+      expect(encoded).toMatch(/[-_]/);
+      expect(redact(`token=${encoded};`)).toBe("token=***;");
+    }
   });
 });

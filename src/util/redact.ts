@@ -33,6 +33,7 @@ const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>?]+\?[^\s"'<>]+/g; // `+`: idempote
 
 /** Base64 (standard or URL-safe alphabet): a run that carries a secret is replaced whole. */
 const BASE64_CHAR = /[A-Za-z0-9+/_=-]/;
+const BASE64_DATA_CHAR = /[A-Za-z0-9+/_-]/;
 
 /** Shorter values are not secrets worth the false positives (and would blank common words). */
 const MIN_SECRET_LENGTH = 6;
@@ -43,6 +44,10 @@ const PIECE_LENGTH = 64;
 
 /** Between any two characters of an encoded secret: a line break (raw, or escaped as in JSON) and the indentation a wrapped line gets. */
 const SEP = String.raw`(?:\r?\n[ \t]*|(?:\\r)?\\n[ \t]*)?`;
+/** A separator a chunk may end in the middle of: the rest of it comes with the next chunk. */
+const SEP_PARTIAL = String.raw`(?:\r|\\|\\r|\\r\\)`;
+/** An escape a chunk may end in the middle of, after the start of a secret. */
+const UNIT_PARTIAL = String.raw`(?:%[0-9a-fA-F]?|\\(?:[uU][0-9a-fA-F]{0,3}|u\{[0-9a-fA-F]*|[xX][0-9a-fA-F]?|\\)?|&(?:#(?:[xX][0-9a-fA-F]*|[0-9]*))?)`;
 
 interface Form {
   /** Finds the form anywhere (global). */
@@ -61,7 +66,7 @@ const hexDigitRe = (d: string): string => (/[a-f]/i.test(d) ? `[${d.toLowerCase(
 const hexRe = (byte: number): string => [...byte.toString(16).padStart(2, "0")].map(hexDigitRe).join("");
 
 /** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, C or HTML. */
-function charUnit(ch: string): { re: string; maxLength: number } {
+function charUnit(ch: string): Unit {
   const bytes = [...Buffer.from(ch, "utf8")];
   const percent = bytes.map((b) => `%${hexRe(b)}`).join("");
   const alts = [escapeRe(ch), percent];
@@ -72,16 +77,39 @@ function charUnit(ch: string): { re: string; maxLength: number } {
   }
   if (bytes.length === 1) alts.push(String.raw`\\[xX]${hexRe(bytes[0]!)}`);
   if (`"\\/'`.includes(ch)) alts.push(`\\\\${escapeRe(ch)}`);
-  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, percent.length) };
+  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, percent.length), partial: escapedPrefixes(ch) };
+}
+
+/** Every proper start of an escaped spelling of `ch` ("%", "%6", "\\u00", "&#10", …): what a chunk may end with when a secret starts there. */
+function escapedPrefixes(ch: string): string {
+  const code = ch.codePointAt(0)!;
+  const bytes = [...Buffer.from(ch, "utf8")];
+  const spellings = [bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""), `&#${code};`, `&#x${code.toString(16)};`];
+  if (code < 0x10000) spellings.push(`\\u${code.toString(16).padStart(4, "0")}`, `\\u{${code.toString(16)}}`);
+  if (bytes.length === 1) spellings.push(`\\x${bytes[0]!.toString(16).padStart(2, "0")}`);
+  const prefixes = new Set<string>();
+  for (const sp of spellings) for (const cased of [sp, sp.toUpperCase()]) for (let n = 1; n < cased.length; n++) prefixes.add(escapeRe(cased.slice(0, n)));
+  return `(?:${[...prefixes].join("|")})`;
+}
+
+interface Unit {
+  re: string;
+  maxLength: number;
+  /** A proper start of the unit itself (an escape cut short); none for forms of single characters. */
+  partial?: string;
 }
 
 /** A form as a sequence of units, any of them split from the next by SEP. */
-function compileForm(units: ReadonlyArray<{ re: string; maxLength: number }>, base64: boolean): Form {
+function compileForm(units: readonly Unit[], base64: boolean): Form {
   const full = new RegExp(units.map((u) => u.re).join(SEP), "g");
-  // u1 (SEP (u2 (SEP (u3 ...)?)?)?)?$ — every start of the form, anchored at the end.
+  // u1 (SEP (u2 (SEP (u3 ...)?)?)?)?$ — every start of the form, anchored at the end; a chunk
+  // may also end inside a separator or inside the escape of the next character.
+  const escaped = units.some((u) => u.partial);
+  const cutShort = escaped ? `|${SEP_PARTIAL}|${SEP}${UNIT_PARTIAL}` : `|${SEP_PARTIAL}`;
   let nested = units[units.length - 1]!.re;
-  for (let i = units.length - 2; i >= 0; i--) nested = `${units[i]!.re}(?:${SEP}(?:${nested})?)?`;
-  const prefixAtEnd = new RegExp(`${nested}$`);
+  for (let i = units.length - 2; i >= 0; i--) nested = `${units[i]!.re}(?:${SEP}(?:${nested})?${cutShort})?`;
+  const first = units[0]!.partial;
+  const prefixAtEnd = new RegExp(`(?:${nested}${first ? `|${first}` : ""})$`);
   const maxLength = units.reduce((s, u) => s + u.maxLength + 8, 0);
   return { full, prefixAtEnd, base64, maxLength };
 }
@@ -167,8 +195,10 @@ function secretRanges(text: string, forms: readonly Form[]): Array<[number, numb
         continue;
       }
       if (f.base64) {
-        while (s > 0 && BASE64_CHAR.test(text[s - 1]!)) s--;
-        while (e < text.length && BASE64_CHAR.test(text[e]!)) e++;
+        // Padding only ends a run: widening stops at "=" on the left and takes at most two on the right.
+        while (s > 0 && BASE64_DATA_CHAR.test(text[s - 1]!)) s--;
+        while (e < text.length && BASE64_DATA_CHAR.test(text[e]!)) e++;
+        for (let pad = 0; pad < 2 && text[e] === "="; pad++) e++;
       }
       ranges.push([s, e]);
     }
