@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { printable } from "./checkpoint/printable.js";
+import { printable } from "./util/printable.js";
 import type { InitCliOptions } from "./tasks/init-command.js";
 import type { VerifyCliOptions } from "./tasks/verify-command.js";
 import type { SignCliOptions } from "./tasks/sign-command.js";

@@ -2,9 +2,10 @@
 // they will have on the Hub: the old release script did `cp $(find ckpt -type f) .`, so the
 // original azbert layout (ckpt/math-tokenizer/vocab.txt, ckpt/2-2-0/encoder.ckpt/config.json)
 // publishes as vocab.txt and config.json at the repo root.
+import { formatBytes } from "../util/format-bytes.js";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { hasUnsafeChars, printable, unsafeCharKind } from "./printable.js";
+import { hasUnsafeChars, printable, unsafeCharKind } from "../util/printable.js";
 import { fileKind } from "./regular-file.js";
 import type { CheckpointFile } from "./types.js";
 
@@ -165,15 +166,4 @@ async function distinctContents(group: CheckpointFile[], digest: (f: CheckpointF
 
 function notAFile(rel: string, st: Parameters<typeof fileKind>[0]): InventoryProblem {
   return { severity: "error", code: "not-a-file", message: `${rel}: is ${fileKind(st)}, not a regular file; it is never read or published: remove it` };
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

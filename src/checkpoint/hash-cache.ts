@@ -12,7 +12,6 @@ import { writeFileAtomic } from "../util/atomic-write.js";
 import type { FileStamp } from "./types.js";
 
 import { CHUNK_BUFFERS, CHUNK_BYTES, FiniteScanner, type FiniteScan, type ScanPlan } from "./finite-scan.js";
-import type { HashPool } from "./hash-pool.js";
 import { openRegularFile } from "./regular-file.js";
 
 interface Entry {
@@ -23,6 +22,11 @@ interface Entry {
   sha256: string;
   /** The non-finite scan of the file's float tensors, for the plan it names. */
   scan?: FiniteScan;
+}
+
+/** What hashes a file off this thread (HashPool). */
+export interface FileDigester {
+  digest(file: string, size: number, opts?: DigestOptions): Promise<FileDigest>;
 }
 
 export interface FileDigest {
@@ -41,7 +45,7 @@ export interface DigestOptions {
 
 export interface CachedDigestOptions extends DigestOptions {
   /** Hash a file that must be read on this pool (large files go to worker threads). */
-  pool?: HashPool;
+  pool?: FileDigester;
 }
 
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {

@@ -3,7 +3,8 @@
 // functions over the result.
 import path from "node:path";
 import { UserError } from "../report.js";
-import { discoverCheckpoint, formatBytes, type InventoryProblem } from "./discover.js";
+import { discoverCheckpoint, type InventoryProblem } from "./discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import type { FiniteScan } from "./finite-scan.js";
 import type { WeightsAgreement } from "./weights-compare.js";
 import { HashCache } from "./hash-cache.js";

@@ -1,4 +1,4 @@
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import type { CheckResult } from "../report.js";
 
 // Messages quote names, keys and tokens from the checkpoint: each is made printable here, so no

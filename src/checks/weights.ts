@@ -1,5 +1,5 @@
 // The weights read without executing anything, and their tensors fit config.json.
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { isFloatDType, nonFiniteTensors } from "../checkpoint/finite-scan.js";
 import type { LoadedCheckpoint, WeightsState } from "../checkpoint/load.js";
 import type { TensorInfo } from "../checkpoint/types.js";

@@ -3,8 +3,8 @@
 // verifyNotBehindRemote / verifyReleaseTagIsFree touch the network (both skip with `offline`).
 import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
-import { formatBytes } from "../checkpoint/discover.js";
-import { printable } from "../checkpoint/printable.js";
+import { formatBytes } from "../util/format-bytes.js";
+import { printable } from "../util/printable.js";
 import { UsageError, type CheckResult } from "../report.js";
 import { gitAt, gitOut, listSome, redactGitText, short, tryGit, type Git } from "./run.js";
 

@@ -5,7 +5,7 @@
 // hashing (worker threads) as soon as the weights index gives the scan plan, while the checkpoint
 // checks run here.
 import { CHECKPOINT_CHECKS } from "../checks/index.js";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { useHubCard, type HubCardLookup, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { readAndHashCheckpoint, type CheckpointRead } from "../checkpoint/manifest.js";
 import type { Manifest } from "../checkpoint/types.js";

@@ -1,5 +1,5 @@
 // The Hub step's progress line, from the publish's progress events.
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import type { HubProgressEvent } from "../hub/index.js";
 
 /**

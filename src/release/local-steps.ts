@@ -3,36 +3,26 @@
 // every destination. Nothing here writes to a remote; the dry run is exactly these.
 import { statfs } from "node:fs/promises";
 import path from "node:path";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { PackResult } from "../pack/index.js";
 import { assertPackOutDir, SAFETENSORS_OUT } from "../pack/out-dir.js";
 import { isOk, type CheckResult } from "../report.js";
-import type { SmokeReport } from "../smoke/main.js";
 import { smokeOptions } from "../smoke/options.js";
 import { displayPath } from "../util/display-path.js";
 import type { CheckContext } from "./checklist.js";
-import type { Destination, PlanContext } from "./destination.js";
+import type { PlanContext } from "./destination.js";
 import { archiveOverLimit } from "./destinations/github.js";
 import { signingPlan, verifySection } from "./signature.js";
 import { Journal, manifestDigest } from "./journal.js";
 import type { PipelineStep } from "./pipeline.js";
-import { planProof, safetensorsLine, type ReleasePlan } from "./plan.js";
-import { plannedLocalBytes, preparePublished, type PublishedFiles } from "./published.js";
-import type { Remotes } from "./remotes.js";
-import { tagName, type ReleaseSettings } from "./settings.js";
+import { planProof, safetensorsLine } from "./plan.js";
+import { plannedLocalBytes, preparePublished } from "./published.js";
+import { tagName } from "./settings.js";
+import type { LocalContext } from "./local-context.js";
 
-export interface LocalContext extends CheckContext {
-  readonly settings: ReleaseSettings;
-  readonly remotes: Remotes;
-  readonly signal: AbortSignal;
-  readonly destinations: readonly Destination[];
-  smoke?: SmokeReport;
-  /** What the release publishes: the checkpoint's files, model.safetensors, manifest.json. */
-  published?: PublishedFiles;
-  pack?: PackResult;
-  plan: ReleasePlan;
-}
+export type { LocalContext } from "./local-context.js";
+
 
 /** Every file the release publishes (the checkpoint's, model.safetensors, manifest.json); the checkpoint's before that is known. */
 export function publishedManifest(ctx: Pick<LocalContext, "published" | "manifest">): Manifest {

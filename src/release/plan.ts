@@ -1,6 +1,6 @@
 // The publish plan: what each remote step would do, computed by the destinations without
 // changing anything. It is the dry run's output and what the user confirms before a real release.
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { displayPath } from "../util/display-path.js";
 import type { Manifest } from "../checkpoint/types.js";
 import { hubRepoUrl, type GitAccess, type HubPlan } from "../hub/index.js";

@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import type { HashCache } from "../checkpoint/hash-cache.js";
 import { loadCheckpoint } from "../checkpoint/load.js";
 import { downloadReleaseAsset, type AssetDownloadOptions } from "../github/index.js";

@@ -16,7 +16,7 @@ import { compareWithFiles, SIGNATURE_NAME, verifyModelSignature, type SigningMet
 import { parseStatement } from "../signing/format.js";
 import { parseBundle } from "../signing/verify.js";
 import { displayPath } from "../util/display-path.js";
-import type { LocalContext } from "./local-steps.js";
+import type { LocalContext } from "./local-context.js";
 import type { PipelineStep } from "./pipeline.js";
 import { tagName, type ReleaseSettings } from "./settings.js";
 

@@ -10,7 +10,7 @@
 //   add_ln     LayerNorm(x + residual)
 // x [N, H] holds N = R * T tokens: R rows of T, several cases may share a row, kept apart by
 // attn_bias [R, 1, T, T] (0 where a query may attend a key, float32 min elsewhere).
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import path from "node:path";
 import type { TensorInfo } from "../checkpoint/types.js";
 import { describeShapeMismatch, dim, sameShape, type Dim } from "../checks/config-dims.js";

@@ -1,7 +1,7 @@
 // Smoke cases: the model card's widget examples (the default), or a cases file: the old
 // test.txt format (tab-separated: extra 1-based word positions to mask, then the sentence),
 // a JSON list, or another model card.
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkpointSource, type LoadedCheckpoint } from "../checkpoint/load.js";

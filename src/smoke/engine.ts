@@ -7,7 +7,7 @@
 // rows of the input ids and positions; the masked-LM head runs on the masked tokens only, over the
 // vocabulary in chunks of rows of the (tied) decoder. The checkpoint is read through the same
 // inventory as `check` (nested layouts flattened, shards through their index).
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";

@@ -1,6 +1,6 @@
 // Smoke expectations: per case text, tokens that must appear in the top-k
 // (schemas/smoke-expectations.schema.json).
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { readFile } from "node:fs/promises";
 import { UserError } from "../report.js";
 import { validateAgainst } from "../util/schemas.js";

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { loadCheckpoint, useHubCard, type HubCardLookup, type LoadedCheckpoint } from "../checkpoint/load.js";
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { irregularEntries } from "../checkpoint/regular-file.js";
 import { UserError } from "../report.js";
 import { loadCasesFile, PYA0_REASON, widgetCases, type SmokeCase } from "./cases.js";

@@ -1,6 +1,6 @@
 // The checkpoint's own fast tokenizer (tokenizer.json) through @huggingface/tokenizers: added
 // tokens such as `$fact$` stay whole, and the mask token comes from the checkpoint's files.
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { GlobalOptions } from "./options.js";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/load.js";
 import { isSafetensorsOutput, torchWeightsSet, writeSafetensors, type SafetensorsConversion } from "../checkpoint/safetensors-writer.js";
 import { describeSet } from "../checkpoint/weight-sets.js";

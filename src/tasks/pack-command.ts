@@ -3,7 +3,7 @@
 import path from "node:path";
 import type { GlobalOptions } from "./options.js";
 import { checkpointDir, loadConfig } from "../config.js";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { readAndHashCheckpoint } from "../checkpoint/manifest.js";
 import { isOk } from "../report.js";
 import type { PackResult } from "../pack/index.js";

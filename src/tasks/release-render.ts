@@ -2,7 +2,7 @@
 // text for a terminal and for CI logs, and the run's summary page in GitHub Actions. Every
 // line goes through redact().
 import { appendFile } from "node:fs/promises";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import type { GitAccess } from "../hub/index.js";
 import { isSkipped, safetensorsLine, type HubTagPlan, type ReleasePlan } from "../release/plan.js";
 import type { ReleaseReport, StepReport } from "../release/report.js";

@@ -4,7 +4,7 @@
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { GlobalOptions } from "./options.js";
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { UserError } from "../report.js";

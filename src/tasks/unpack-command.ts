@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { GlobalOptions } from "./options.js";
-import { formatBytes } from "../checkpoint/discover.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { UserError } from "../report.js";
 import { describeUnpackProblems, unpackVerified, type UnpackResult } from "../pack/index.js";
 import { displayPath } from "../util/display-path.js";

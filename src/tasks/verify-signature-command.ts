@@ -3,7 +3,7 @@
 // signs — the checkpoint by default. Exit 1 names the first file that does not match.
 import path from "node:path";
 import type { GlobalOptions } from "./options.js";
-import { printable } from "../checkpoint/printable.js";
+import { printable } from "../util/printable.js";
 import { HashCache } from "../checkpoint/hash-cache.js";
 import { checkpointDir, loadConfig } from "../config.js";
 import { UserError } from "../report.js";

@@ -20,7 +20,7 @@ import {
   type LocalAsset,
   type ReleaseTarget,
 } from "../../github/release.js";
-import { formatBytes } from "../../checkpoint/discover.js";
+import { formatBytes } from "../../util/format-bytes.js";
 import { ARCHIVE_MANIFEST, parseManifestJson, toPublished, type PublishedFile } from "../../pack/index.js";
 import { UserError, type CheckResult } from "../../report.js";
 import type { Destination, GitHubAddress, PlanContext, ReadContext, StepRun } from "../destination.js";

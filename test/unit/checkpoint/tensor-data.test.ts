@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import zlib from "node:zlib";
 
-import { bf16ToF32, f16ToF32, isContiguous, toFloat32 } from "./tensor-data.js";
-import { crc32, crc32Portable } from "./zip.js";
+import { bf16ToF32, f16ToF32, isContiguous, toFloat32 } from "../../../src/checkpoint/tensor-data.js";
+import { crc32, crc32Portable } from "../../../src/checkpoint/zip.js";
 
 /** float16 decoded from its definition, for checking the table. */
 function halfByDefinition(h: number): number {

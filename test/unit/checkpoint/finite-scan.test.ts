@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { FiniteScanner, nonFiniteTensors, scanPlanFor, simdKernelAvailable, type FloatDType, type ScanPlan } from "./finite-scan.js";
-import { digestFile, HashCache } from "./hash-cache.js";
-import type { TensorInfo, WeightsIndex } from "./types.js";
+import { FiniteScanner, nonFiniteTensors, scanPlanFor, simdKernelAvailable, type FloatDType, type ScanPlan } from "../../../src/checkpoint/finite-scan.js";
+import { digestFile, HashCache } from "../../../src/checkpoint/hash-cache.js";
+import type { TensorInfo, WeightsIndex } from "../../../src/checkpoint/types.js";
 
 /** Bit patterns: a finite value, NaN, +Inf, -Inf, per dtype (little-endian element bytes). */
 const PATTERNS: Record<FloatDType, { size: number; finite: number[]; nan: number[]; inf: number[]; ninf: number[] }> = {

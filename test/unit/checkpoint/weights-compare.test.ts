@@ -1,10 +1,10 @@
 import { truncate } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 
-import { useScratchDir } from "../../test/helpers/scratch.js";
-import { safetensorsFile, stateDictPickle, torchZip } from "../../test/helpers/torch-fixtures.js";
-import { loadWeightsSet, type SetTensor, type WeightsSet } from "./weight-sets.js";
-import { compareWeightSets, requireSameTensors } from "./weights-compare.js";
+import { useScratchDir } from "../../helpers/scratch.js";
+import { safetensorsFile, stateDictPickle, torchZip } from "../../helpers/torch-fixtures.js";
+import { loadWeightsSet, type SetTensor, type WeightsSet } from "../../../src/checkpoint/weight-sets.js";
+import { compareWeightSets, requireSameTensors } from "../../../src/checkpoint/weights-compare.js";
 
 const scratch = useScratchDir("azbert-compare-");
 type Readable = WeightsSet & { tensors: SetTensor[] };

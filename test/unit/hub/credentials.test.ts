@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkHubToken, hubTokenPath, resolveHubCredentials } from "./credentials.js";
+import { checkHubToken, hubTokenPath, resolveHubCredentials } from "../../../src/hub/credentials.js";
 
 const files = (m: Record<string, string>) => (p: string) => m[p];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { commandFor } from "./invocation.js";
+import { commandFor } from "../../../src/tasks/invocation.js";
 
 describe("the command a hint names", () => {
   it("is what the person ran: the npm script, npx in a project, the bare command when installed globally", () => {

@@ -1,11 +1,11 @@
 
 import { describe, expect, it } from "vitest";
-import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
+import { useScratchDir, weightsFailure } from "../../helpers/scratch.js";
 
-import { type SafetensorsInput, safetensorsFile } from "../../test/helpers/torch-fixtures.js";
-import { readSafetensors } from "./safetensors.js";
-import { loadTensorF32, openWeights } from "./tensor-data.js";
-import { readWeights } from "./weights.js";
+import { type SafetensorsInput, safetensorsFile } from "../../helpers/torch-fixtures.js";
+import { readSafetensors } from "../../../src/checkpoint/safetensors.js";
+import { loadTensorF32, openWeights } from "../../../src/checkpoint/tensor-data.js";
+import { readWeights } from "../../../src/checkpoint/weights.js";
 
 const scratch = useScratchDir("azbert-st-");
 const write = scratch.write;

@@ -3,13 +3,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { describe, expect, it } from "vitest";
-import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
+import { useScratchDir, weightsFailure } from "../../helpers/scratch.js";
 
-import { lfsPointerText, safetensorsFile } from "../../test/helpers/torch-fixtures.js";
-import { parseLfsPointer, readLfsPointer } from "./lfs-pointer.js";
-import { readWeights } from "./weights.js";
+import { lfsPointerText, safetensorsFile } from "../../helpers/torch-fixtures.js";
+import { parseLfsPointer, readLfsPointer } from "../../../src/checkpoint/lfs-pointer.js";
+import { readWeights } from "../../../src/checkpoint/weights.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const REAL = path.join(root, "test", "fixtures", "azbert-tiny", "pytorch_model.bin");
 const OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
 

@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { UserError } from "../report.js";
-import { clearSecrets, guardOutput, isLoopbackHost, redact, refuseCleartextEndpoint, registerSecret, StreamRedactor } from "./redact.js";
+import { UserError } from "../../../src/report.js";
+import { clearSecrets, guardOutput, isLoopbackHost, redact, refuseCleartextEndpoint, registerSecret, StreamRedactor } from "../../../src/util/redact.js";
 
 // Token shapes we may hold: Hub, GitHub classic/app/fine-grained, 40-hex classic, arbitrary.
 const TOKENS = [

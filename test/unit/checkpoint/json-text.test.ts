@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { decodeUtf8, invalidUtf8At, JsonTextError, MAX_JSON_DEPTH, parseJson, PYTHON_JSON_DEPTH, Utf8Error } from "./json-text.js";
+import { decodeUtf8, invalidUtf8At, JsonTextError, MAX_JSON_DEPTH, parseJson, PYTHON_JSON_DEPTH, Utf8Error } from "../../../src/checkpoint/json-text.js";
 
 // Expected values and messages recorded from CPython 3.11's json.loads (not run at test time):
 //   /usr/bin/python3 -c 'import json; print(json.loads(TEXT))'

@@ -1,10 +1,10 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRetryFetch } from "../hub/retry-fetch.js";
-import { listRemoteTree } from "../hub/tree.js";
-import { assertGitHubUploadUrl } from "../github/release.js";
-import { bindCredential, scopedFetch } from "./credential-scope.js";
+import { createRetryFetch } from "../../../src/hub/retry-fetch.js";
+import { listRemoteTree } from "../../../src/hub/tree.js";
+import { assertGitHubUploadUrl } from "../../../src/github/release.js";
+import { bindCredential, scopedFetch } from "../../../src/util/credential-scope.js";
 
 const servers: http.Server[] = [];
 afterEach(async () => {

@@ -4,9 +4,9 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { DiskBlob } from "./file-body.js";
-import { retryableErrorCode } from "./http.js";
-import { createFileStreamingFetch } from "./http-transport.js";
+import { DiskBlob } from "../../../src/util/file-body.js";
+import { retryableErrorCode } from "../../../src/util/http.js";
+import { createFileStreamingFetch } from "../../../src/util/http-transport.js";
 
 const dir = await mkdtemp(path.join(os.tmpdir(), "azbert-file-fetch-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));

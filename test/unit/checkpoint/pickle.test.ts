@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 
-import { PickleWriter, stateDictPickle } from "../../test/helpers/torch-fixtures.js";
-import { PyDict, PyGlobal, PyStorage, PyTensor, PyTuple, type PyValue, unpickle } from "./pickle.js";
-import { WeightsError } from "./weights-error.js";
+import { PickleWriter, stateDictPickle } from "../../helpers/torch-fixtures.js";
+import { PyDict, PyGlobal, PyStorage, PyTensor, PyTuple, type PyValue, unpickle } from "../../../src/checkpoint/pickle.js";
+import { WeightsError } from "../../../src/checkpoint/weights-error.js";
 
 const FILE = "/models/pytorch_model.bin";
 const run = (p: PickleWriter | Uint8Array) => unpickle(p instanceof PickleWriter ? p.bytes() : p, { file: FILE });

@@ -4,9 +4,9 @@ import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { scanPlanFor } from "./finite-scan.js";
-import { HashCache } from "./hash-cache.js";
-import { buildManifest } from "./manifest.js";
+import { scanPlanFor } from "../../../src/checkpoint/finite-scan.js";
+import { HashCache } from "../../../src/checkpoint/hash-cache.js";
+import { buildManifest } from "../../../src/checkpoint/manifest.js";
 
 async function tmp() {
   return mkdtemp(path.join(os.tmpdir(), "azbert-manifest-"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildGitattributes, gitattributesPatternToRegExp, lfsPatterns, matchesLfsPattern } from "./gitattributes.js";
-import { hubWritePermission } from "./whoami-check.js";
-import { normalizeRemoteUrl, remoteMatchesRepo } from "./remote-check.js";
+import { buildGitattributes, gitattributesPatternToRegExp, lfsPatterns, matchesLfsPattern } from "../../../src/hub/gitattributes.js";
+import { hubWritePermission } from "../../../src/hub/whoami-check.js";
+import { normalizeRemoteUrl, remoteMatchesRepo } from "../../../src/hub/remote-check.js";
 
 describe("gitattributes", () => {
   it("globs match like git", () => {

@@ -3,15 +3,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { describe, expect, it, vi } from "vitest";
-import { useScratchDir, weightsFailure } from "../../test/helpers/scratch.js";
+import { useScratchDir, weightsFailure } from "../../helpers/scratch.js";
 
-import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../test/helpers/torch-fixtures.js";
-import { loadTensorF32, loadTensorRaw, openWeights, type WeightsReader } from "./tensor-data.js";
-import { MAX_TORCH_FORMAT, MIN_TORCH_FORMAT, parseVersionLikeTorch, readTorchWeights } from "./torch-weights.js";
-import { readWeights } from "./weights.js";
-import { EOCD_SEARCH_BYTES } from "./zip.js";
+import { PickleWriter, stateDictPickle, storedZipChunks, torchZip } from "../../helpers/torch-fixtures.js";
+import { loadTensorF32, loadTensorRaw, openWeights, type WeightsReader } from "../../../src/checkpoint/tensor-data.js";
+import { MAX_TORCH_FORMAT, MIN_TORCH_FORMAT, parseVersionLikeTorch, readTorchWeights } from "../../../src/checkpoint/torch-weights.js";
+import { readWeights } from "../../../src/checkpoint/weights.js";
+import { EOCD_SEARCH_BYTES } from "../../../src/checkpoint/zip.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const REAL = path.join(root, "test", "fixtures", "azbert-tiny", "pytorch_model.bin");
 const F16 = path.join(root, "test", "fixtures", "torch-f16-tied.bin");
 const LEGACY = path.join(root, "test", "fixtures", "torch-legacy.bin");
@@ -428,7 +428,7 @@ describe("torch zip checkpoint: crafted archives", () => {
   });
 
   it("refuses a big-endian checkpoint (byteorder record)", async () => {
-    const { writeStoredZip } = await import("../../test/helpers/torch-fixtures.js");
+    const { writeStoredZip } = await import("../../helpers/torch-fixtures.js");
     const zip = writeStoredZip([
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/byteorder", data: Buffer.from("big") },
@@ -473,7 +473,7 @@ describe("torch zip checkpoint: crafted archives", () => {
   });
 
   it("refuses compressed entries (an archive rewritten by another zip tool)", async () => {
-    const { writeStoredZip } = await import("../../test/helpers/torch-fixtures.js");
+    const { writeStoredZip } = await import("../../helpers/torch-fixtures.js");
     const zip = writeStoredZip([
       { name: "archive/data.pkl", data: pkl },
       { name: "archive/data/0", data: f32([1, 2, 3, 4, 5, 6]), method: 8 },
@@ -485,7 +485,7 @@ describe("torch zip checkpoint: crafted archives", () => {
   });
 
   it("refuses a zip without data.pkl, or whose first entry is not in a folder", async () => {
-    const { writeStoredZip } = await import("../../test/helpers/torch-fixtures.js");
+    const { writeStoredZip } = await import("../../helpers/torch-fixtures.js");
     const flat = await failure(readWeights(await write("plain.zip", writeStoredZip([{ name: "readme.txt", data: Buffer.from("hi") }]))));
     expect(flat).toMatchObject({
       code: "corrupt",

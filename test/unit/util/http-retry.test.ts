@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createRetryFetch } from "../hub/retry-fetch.js";
-import { parseRetryAfter, retryableErrorCode } from "./http.js";
+import { createRetryFetch } from "../../../src/hub/retry-fetch.js";
+import { parseRetryAfter, retryableErrorCode } from "../../../src/util/http.js";
 
 function scripted(steps: Array<number | Error | { status: number; headers?: Record<string, string> }>) {
   const calls: Array<{ body: unknown }> = [];
