@@ -5,10 +5,7 @@ import { HttpError } from "../util/http.js";
 import { redact } from "../util/redact.js";
 import { createRetryFetch, retryableErrorCode } from "./retry-fetch.js";
 
-/** A remote URL as a message quotes it: `user:password@` dropped (it is no part of where it points), the rest redacted. */
-export function stripUrlCredentials(text: string): string {
-  return redact(text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1"));
-}
+export { stripUrlCredentials } from "../util/redact.js";
 
 /** redact() with the call's own token: what every Hub message goes through. */
 export function redactHub(text: string, secrets: readonly (string | undefined)[] = []): string {

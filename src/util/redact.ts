@@ -233,6 +233,11 @@ function redactPatterns(text: string): string {
   return out;
 }
 
+/** A remote URL as a message quotes it: `user:password@` dropped (it is no part of where it points), the rest redacted. */
+export function stripUrlCredentials(text: string): string {
+  return redact(text.replace(URL_CREDENTIALS, "$1"));
+}
+
 export function redact(text: string, extraSecrets: readonly (string | undefined)[] = []): string {
   const forms = formsFor(extraSecrets);
   return redactPatterns(forms.length ? replaceRanges(text, secretRanges(text, forms)) : text);

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRetryFetch } from "../../../src/hub/retry-fetch.js";
 import { listRemoteTree } from "../../../src/hub/tree.js";
+import { createGitHubClient } from "../../../src/github/client.js";
 import { assertGitHubUploadUrl } from "../../../src/github/release.js";
 import { bindCredential, scopedFetch } from "../../../src/util/credential-scope.js";
 
@@ -34,6 +35,27 @@ describe("a token goes only to the origins it is for", () => {
     bindCredential(token, [hub]);
     const e = await listRemoteTree({ endpoint: hub, repoId: "a/b", revision: "main", token, fetch: createRetryFetch({ maxAttempts: 1 }) }).catch((x: Error) => x);
     expect(String(e)).toContain(`refusing to send a token to ${other}`);
+    expect(seen).toEqual([]);
+  });
+
+  it("Octokit's paginate following a Link header to another host: refused before the GitHub token leaves", async () => {
+    const token = "ghp_scopeTestTokenCCCCCCCCCCCCCCCCCCCCCC";
+    const seen: Array<string | undefined> = [];
+    const other = await listen("127.0.0.2", (req, res) => {
+      seen.push(req.headers.authorization);
+      res.setHeader("Content-Type", "application/json");
+      res.end("[]");
+    });
+    const api = await listen("127.0.0.1", (_req, res) => {
+      res.setHeader("Link", `<${other}/repos/o/r/releases?page=2>; rel="next"`);
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify([{ id: 1, tag_name: "v0.1.0" }]));
+    });
+    const gh = createGitHubClient({ token, baseUrl: api, retries: 0 });
+    const e = await gh.paginate(gh.rest.repos.listReleases, { owner: "o", repo: "r", per_page: 1 }).catch((x: Error) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(String(e)).toContain(`refusing to send a token to ${other}`);
+    expect(String(e)).not.toContain(token);
     expect(seen).toEqual([]);
   });
 
