@@ -1,4 +1,4 @@
-// Command-line entry: parses the contract of ../shared/docs/cli-contract.md and hands each
+// Command-line entry: parses the contract of docs/cli-contract.md and hands each
 // command to its stage in src/tasks/. Exit codes: 0 pass, 1 a check or step failed, 2 usage.
 import type { GlobalOptions, ReleaseCliOptions, SmokeCliOptions } from "./tasks/options.js";
 import { Command, CommanderError, Option } from "commander";

@@ -1,4 +1,4 @@
-// The report shapes of ../shared/docs/cli-contract.md: what `--json` prints and what every
+// The report shapes of docs/cli-contract.md: what `--json` prints and what every
 // check returns. Kept free of any UI so checks stay pure functions.
 
 export type CheckStatus = "pass" | "fail" | "warn" | "skip";

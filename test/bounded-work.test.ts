@@ -5,7 +5,7 @@ import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { runCheckpointChecks } from "../src/checks/index.js";
+import { runCheckpointChecks } from "./helpers/checks.js";
 import { HashCache } from "../src/checkpoint/hash-cache.js";
 import { loadCheckpoint, MAX_VOCAB_BYTES } from "../src/checkpoint/load.js";
 import { hashCheckpoint } from "../src/checkpoint/manifest.js";

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { runCheckpointChecks } from "../src/checks/index.js";
+import { runCheckpointChecks } from "./helpers/checks.js";
 import { HashCache } from "../src/checkpoint/hash-cache.js";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
 import { hashCheckpoint } from "../src/checkpoint/manifest.js";

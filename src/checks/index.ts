@@ -44,7 +44,3 @@ export const CHECKPOINT_CHECKS: CheckGroup[] = [
   group("Model card", [checkModelCardFrontMatter, checkPipelineTag, checkWidgetExamples]),
   group("Weight values", [checkWeightsFinite, checkWeightsAgree], "manifest"),
 ];
-
-export function runCheckpointChecks(ckpt: LoadedCheckpoint): CheckResult[] {
-  return CHECKPOINT_CHECKS.flatMap((g) => g.run(ckpt));
-}
