@@ -5,7 +5,7 @@ import { createRetryFetch } from "../../../src/hub/retry-fetch.js";
 import { listRemoteTree } from "../../../src/hub/tree.js";
 import { createGitHubClient } from "../../../src/github/client.js";
 import { assertGitHubUploadUrl } from "../../../src/github/release.js";
-import { bindCredential, scopedFetch } from "../../../src/util/credential-scope.js";
+import { assertRequestCredentials, bindCredential, clearCredentialScopes, scopedFetch } from "../../../src/util/credential-scope.js";
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -87,5 +87,51 @@ describe("a token goes only to the origins it is for", () => {
       /upload URL on https:\/\/evil\.example, which is not the upload host of https:\/\/api\.github\.com: refusing to send the token there/,
     );
     expect(() => assertGitHubUploadUrl("http://uploads.github.com/repos/o/r/releases/1/assets", "https://api.github.com")).toThrow(/plain http/);
+  });
+});
+
+describe("a bound token is found wherever a request carries it", () => {
+  const token = "hf_carriedTokenDDDDDDDDDDDDDDDD+/=";
+  const hub = "https://hub.example";
+  const other = "https://storage.example/bucket/object";
+  afterEach(() => clearCredentialScopes());
+
+  it.each([
+    ["Authorization: Bearer", { authorization: `Bearer ${token}` }, other],
+    ["a custom header", { "x-api-key": token }, other],
+    ["a percent-encoded header", { cookie: `t=${encodeURIComponent(token)}` }, other],
+    ["HTTP Basic, user:TOKEN", { authorization: `Basic ${Buffer.from(`hf_user:${token}`).toString("base64")}` }, other],
+    ["HTTP Basic with padding spaces", { authorization: `  basic   ${Buffer.from(`x:${token}`).toString("base64")}  ` }, other],
+    ["Proxy-Authorization", { "proxy-authorization": `Bearer ${token}` }, other],
+    ["the URL's query", {}, `${other}?access_token=${encodeURIComponent(token)}`],
+    ["the URL's query, raw", {}, `${other}?t=${token.replace(/[+/=]/g, "")}`],
+  ])("%s, to another origin: refused, naming the origin and where the token may go", (_how, headers, url) => {
+    bindCredential(token, [hub]);
+    if (url.includes("?t=")) bindCredential(token.replace(/[+/=]/g, ""), [hub]);
+    expect(() => assertRequestCredentials(url, new Headers(headers))).toThrow(`refusing to send a token to https://storage.example: a server's answer pointed there, but the token is for ${hub} only`);
+    // To its own origin, the same request goes.
+    expect(() => assertRequestCredentials(url.replace("https://storage.example", hub), new Headers(headers))).not.toThrow();
+  });
+
+  it("another origin without the token, or Basic credentials that carry another secret, go", () => {
+    bindCredential(token, [hub]);
+    expect(() => assertRequestCredentials(other, new Headers({ authorization: `Basic ${Buffer.from("user:not-the-token").toString("base64")}` }))).not.toThrow();
+    expect(() => assertRequestCredentials(other, new Headers({ accept: "application/json" }))).not.toThrow();
+    bindCredential("   ", [hub]); // an empty token binds nothing and matches nothing
+    expect(() => assertRequestCredentials(other, new Headers({ authorization: "Bearer  " }))).not.toThrow();
+  });
+
+  it.each([
+    ["Authorization", { authorization: "Bearer something-unbound" }],
+    ["Proxy-Authorization", { "proxy-authorization": "Basic dXNlcjpwYXNz" }],
+    ["a bound token in a custom header", { "x-api-key": token }],
+  ])("%s over plain http off this machine: refused; over https or to loopback: allowed", (_how, headers) => {
+    bindCredential(token, ["http://hub.example", "http://127.0.0.1:8080", "https://hub.example"]);
+    expect(() => assertRequestCredentials("http://hub.example/api", new Headers(headers))).toThrow(
+      "refusing to send a token to http://hub.example: plain http would carry it unencrypted (only https, or http to a loopback address, may carry a token)",
+    );
+    expect(() => assertRequestCredentials("http://127.0.0.1:8080/api", new Headers(headers))).not.toThrow();
+    expect(() => assertRequestCredentials("https://hub.example/api", new Headers(headers))).not.toThrow();
+    expect(() => assertRequestCredentials("http://hub.example/api", new Headers({ accept: "*/*" }))).not.toThrow();
   });
 });
