@@ -131,10 +131,10 @@ describe("Trusted Publishing (OIDC) in the release", () => {
     expect(leaks(o, { output: out })).toEqual([]);
   });
 
-  it("a release that outlives its token (2 s at this Hub) is given a new one before it expires: one commit, no request answered 401", async () => {
-    const o = await oidcProject({}, { oidcTokenTtlSeconds: 2 });
-    // The LFS uploads wait 3 s at storage: the token the batch request carried has expired before the commit.
-    o.p.hub.beforeRequest({ method: "POST", path: /\.git\/info\/lfs\/objects\/batch$/ }, () => o.p.hub.holdStoragePuts(1000, 3000));
+  it("a release that outlives its token (6 s at this Hub) is given a new one before it expires: one commit, no request answered 401", async () => {
+    const o = await oidcProject({}, { oidcTokenTtlSeconds: 6 });
+    // The LFS uploads wait 7 s at storage: the token the batch request carried has expired before the commit.
+    o.p.hub.beforeRequest({ method: "POST", path: /\.git\/info\/lfs\/objects\/batch$/ }, () => o.p.hub.holdStoragePuts(1000, 7000));
     const r = await release(o, "--yes");
     expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
     const exchanged = o.p.hub.exchanges.filter((x) => x.status === 200);

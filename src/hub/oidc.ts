@@ -89,6 +89,8 @@ export async function exchangeForHubToken(o: { endpoint: string; repoId: string;
   registerSecret(o.idToken);
   // The ID token's audience is the Hub: it goes nowhere else.
   bindCredential(o.idToken, [o.endpoint]);
+  // The lifetime counts from before the request: the Hub starts it when it issues the token.
+  const sent = now();
   let res: Response;
   try {
     res = await o.fetch(`${o.endpoint}/oauth/token`, {
@@ -110,7 +112,7 @@ export async function exchangeForHubToken(o: { endpoint: string; repoId: string;
     registerSecret(body.access_token);
     bindCredential(body.access_token, [o.endpoint]);
     const ttl = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 3600;
-    return { token: body.access_token, expiresAt: now() + ttl * 1000, lifetimeMs: ttl * 1000 };
+    return { token: body.access_token, expiresAt: sent + ttl * 1000, lifetimeMs: ttl * 1000 };
   }
   if (body?.error === "invalid_grant") {
     const who = jobIdentity(o.idToken);
