@@ -20,6 +20,8 @@ export interface ReleaseConfig {
     remote: string;
     revision: string;
     private: boolean;
+    /** Where the Hub token comes from: a configured one, Trusted Publishing (OIDC), or whichever the run has (auto). */
+    auth: HubAuthMode;
     transport: "api" | "git";
     useXet: boolean;
     createPr: boolean;
@@ -50,6 +52,7 @@ export interface ReleaseConfig {
 }
 
 export type SafetensorsMode = "add" | "only" | "off";
+export type HubAuthMode = "auto" | "token" | "oidc";
 
 type RawConfig = {
   checkpoint?: string;
@@ -109,6 +112,7 @@ export function loadConfig(opts: { configFile?: string; cwd?: string } = {}): Re
       remote: raw.hub?.remote ?? "hgf",
       revision: raw.hub?.revision ?? "main",
       private: raw.hub?.private ?? false,
+      auth: raw.hub?.auth ?? "auto",
       transport: raw.hub?.transport ?? "api",
       useXet: raw.hub?.useXet ?? false,
       createPr: raw.hub?.createPr ?? false,

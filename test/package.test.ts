@@ -107,7 +107,11 @@ describe("the toolkit as a package, in a model repository", () => {
     expect(wf.jobs.check!.steps.map((s) => s.run).filter(Boolean)).toEqual([`npx --yes azbert-release@${VERSION} check --offline`]);
     const release = wf.jobs.release!;
     expect(release.permissions).toMatchObject({ contents: "write", "id-token": "write" });
-    expect(release.steps.find((s) => s.run?.includes(" release --yes"))?.run).toBe(`npx --yes azbert-release@${VERSION} release --yes`);
+    const step = release.steps.find((s) => s.run?.includes(" release --yes"));
+    expect(step?.run).toBe(`npx --yes azbert-release@${VERSION} release --yes`);
+    // Trusted Publishing: no Hub token secret in the job; init says what to set on the Hub.
+    expect(step?.env).toEqual({ GITHUB_TOKEN: "${{ github.token }}" });
+    expect(first.stdout).toMatch(new RegExp(`On the Hub \\(${REPO_ID} → Settings → Trusted Publishers\\), add: provider GitHub Actions, repository <owner>/<name> of this GitHub repository, workflow release\\.yml, ref refs/tags/v\\*`));
     // Never the toolkit's own tests.
     expect(workflow).not.toMatch(/npm (ci|test)/);
     // Again: nothing is replaced, nothing added twice.

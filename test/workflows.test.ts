@@ -108,7 +108,8 @@ describe("workflows", () => {
     expect(uses(job, "actions/setup-node")?.with).toMatchObject({ "node-version": 22, cache: "npm" });
     expect(runs(job).filter((r) => r.startsWith("npm "))).toEqual(["npm ci", "npm run release -- --yes"]);
     const release = job.steps.find((s) => s.run === "npm run release -- --yes")!;
-    expect(release.env).toEqual({ HF_TOKEN: "${{ secrets.HF_TOKEN }}", GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
+    // The Hub through Trusted Publishing: no long-lived Hub token in the job.
+    expect(release.env).toEqual({ GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
   });
 
   it("release.yml: after the release, the archive, SHA256SUMS and manifest.json get a build-provenance attestation (README and notes say how to check it)", () => {

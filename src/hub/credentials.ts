@@ -1,11 +1,13 @@
 // Where the Hub token and endpoint come from, the way huggingface_hub resolves them.
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import type { HubAuthMode } from "../config.js";
 import type { CheckResult } from "../report.js";
+import { actionsOidcFromEnv, type ActionsOidc } from "./oidc.js";
 
 export const DEFAULT_HUB_ENDPOINT = "https://huggingface.co";
 
-export type TokenSource = "HF_TOKEN" | "HUGGING_FACE_HUB_TOKEN" | "token-file";
+export type TokenSource = "HF_TOKEN" | "HUGGING_FACE_HUB_TOKEN" | "token-file" | "oidc";
 
 export interface HubCredentials {
   endpoint: string;
@@ -13,6 +15,34 @@ export interface HubCredentials {
   tokenSource?: TokenSource;
   /** The token file that was (or would be) read. */
   tokenPath: string;
+  /** Trusted Publishing: the repo the token is exchanged for (`ns/name`). */
+  oidcResource?: string;
+  /** Why Trusted Publishing gave no token (the job has no OIDC token, the Hub refused it): what to fix. */
+  tokenError?: string;
+}
+
+/** How this run gets its Hub token: the configured one, Trusted Publishing, none, or an error saying what to add. */
+export type HubAuthChoice = { kind: "token" } | { kind: "oidc"; oidc: ActionsOidc } | { kind: "none" } | { kind: "error"; message: string };
+
+/**
+ * `hub.auth`: `token` uses the configured token only; `oidc` always exchanges the job's OIDC token
+ * (an error without one); `auto` prefers a configured token, then Trusted Publishing when the job
+ * has an OIDC token (GitHub Actions with `id-token: write`).
+ */
+export function chooseHubAuth(mode: HubAuthMode, creds: Pick<HubCredentials, "token">, env: Readonly<Record<string, string | undefined>>): HubAuthChoice {
+  const oidc = actionsOidcFromEnv(env);
+  if (mode === "token") return creds.token ? { kind: "token" } : { kind: "none" };
+  if (mode === "oidc") {
+    return oidc
+      ? { kind: "oidc", oidc }
+      : {
+          kind: "error",
+          message:
+            'hub.auth is "oidc" but this job has no OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are unset): give the release job `permissions: id-token: write` in its GitHub Actions workflow, or set hub.auth to "auto" to use HF_TOKEN',
+        };
+  }
+  if (creds.token) return { kind: "token" };
+  return oidc ? { kind: "oidc", oidc } : { kind: "none" };
 }
 
 /** Token file location: `HF_TOKEN_PATH`, else `$HF_HOME/token`, else `$XDG_CACHE_HOME/huggingface/token`, else `~/.cache/huggingface/token`. */
@@ -60,11 +90,17 @@ function readTokenFile(p: string): string | undefined {
 /** `hub.token`: a token is configured (never shows it). No token → skip with what to set. */
 export function checkHubToken(creds: HubCredentials): CheckResult {
   const base = { id: "hub.token", title: "A Hugging Face Hub token is configured" };
+  if (creds.tokenSource === "oidc") {
+    const what = `Trusted Publishing (OIDC) for ${creds.oidcResource ?? "the Hub repo"}`;
+    if (creds.tokenError) return { ...base, status: "fail", message: creds.tokenError };
+    if (!creds.token) return { ...base, status: "skip", message: `${what}: offline, the job's OIDC token was not exchanged` };
+    return { ...base, status: "pass", message: `${what}: the Hub exchanged this job's OIDC token for a token of that repo, endpoint ${creds.endpoint}` };
+  }
   if (!creds.token) {
     return {
       ...base,
       status: "skip",
-      message: `no Hub token: set HF_TOKEN (or HUGGING_FACE_HUB_TOKEN), or run \`huggingface-cli login\` to write ${creds.tokenPath}`,
+      message: `no Hub token: set HF_TOKEN (or HUGGING_FACE_HUB_TOKEN), or run \`huggingface-cli login\` to write ${creds.tokenPath}; in GitHub Actions, Trusted Publishing needs no token (\`permissions: id-token: write\`)`,
     };
   }
   if (!creds.token.startsWith("hf_")) {

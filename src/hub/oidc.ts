@@ -7,6 +7,7 @@
 // origins); a refused exchange says what to configure on the Hub, from the job's own claims.
 import { UserError } from "../report.js";
 import { bindCredential } from "../util/credential-scope.js";
+import { timeoutsOf } from "../util/http.js";
 import { redact, refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 
 /** What GitHub Actions gives a job with `id-token: write`. */
@@ -72,6 +73,8 @@ export interface ExchangedToken {
   token: string;
   /** When the Hub stops accepting it (ms since the epoch). */
   expiresAt: number;
+  /** How long the Hub gave it (ms). */
+  lifetimeMs: number;
 }
 
 /** `models` repos are named `ns/name`; datasets and spaces carry their type. */
@@ -82,9 +85,12 @@ export function oidcResource(repoId: string, repoType: "model" | "dataset" | "sp
 /** The Hub's token for `repoId`, in exchange for the job's ID token. */
 export async function exchangeForHubToken(o: { endpoint: string; repoId: string; idToken: string; fetch: typeof fetch; signal?: AbortSignal; now?: () => number }): Promise<ExchangedToken> {
   const now = o.now ?? Date.now;
+  refuseCleartextEndpoint("HF_ENDPOINT", o.endpoint);
   registerSecret(o.idToken);
   // The ID token's audience is the Hub: it goes nowhere else.
   bindCredential(o.idToken, [o.endpoint]);
+  // The lifetime counts from before the request: the Hub starts it when it issues the token.
+  const sent = now();
   let res: Response;
   try {
     res = await o.fetch(`${o.endpoint}/oauth/token`, {
@@ -106,7 +112,7 @@ export async function exchangeForHubToken(o: { endpoint: string; repoId: string;
     registerSecret(body.access_token);
     bindCredential(body.access_token, [o.endpoint]);
     const ttl = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 3600;
-    return { token: body.access_token, expiresAt: now() + ttl * 1000 };
+    return { token: body.access_token, expiresAt: sent + ttl * 1000, lifetimeMs: ttl * 1000 };
   }
   if (body?.error === "invalid_grant") {
     const who = jobIdentity(o.idToken);
@@ -121,7 +127,8 @@ export async function exchangeForHubToken(o: { endpoint: string; repoId: string;
 /**
  * The Hub token of a Trusted Publishing run: exchanged once, then again whenever it is within
  * `margin` of expiring (the Hub gives no refresh token). `current()` never returns a token about
- * to expire.
+ * to expire. The default margin is 5 minutes, or a third of the token's lifetime when the Hub
+ * gives a shorter one (else every request would exchange anew).
  */
 export class TrustedPublishingToken {
   private token?: ExchangedToken;
@@ -138,7 +145,7 @@ export class TrustedPublishingToken {
   }
 
   async current(): Promise<string> {
-    const margin = this.o.marginMs ?? 5 * 60_000;
+    const margin = this.o.marginMs ?? Math.min(5 * 60_000, (this.token?.lifetimeMs ?? 0) / 3);
     if (this.token && this.token.expiresAt - margin > this.now) return this.token.token;
     this.pending ??= this.exchange().finally(() => (this.pending = undefined));
     return (await this.pending).token;
@@ -157,7 +164,7 @@ export class TrustedPublishingToken {
    * exchanged anew first when it is about to expire.
    */
   fetch(inner: typeof fetch): typeof fetch {
-    return (async (input: string | URL | Request, init?: RequestInit) => {
+    const wrapped = (async (input: string | URL | Request, init?: RequestInit) => {
       const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
       const auth = headers.get("authorization");
       const held = auth && /^Bearer (.+)$/i.exec(auth)?.[1];
@@ -167,5 +174,24 @@ export class TrustedPublishingToken {
       }
       return inner(input, init);
     }) as typeof fetch;
+    // The HTTP layer's timeouts travel with its fetch (downloads read them).
+    return Object.assign(wrapped, { timeouts: timeoutsOf(inner) });
   }
+}
+
+/** What a run holds of Trusted Publishing: its repo, its current token, the Hub fetch that keeps it current. */
+export interface TrustedPublishingSession {
+  /** What the token was exchanged for (`ns/name`). */
+  readonly resource: string;
+  /** The current token, for what is not a fetch (git's credential helper): never one about to expire. */
+  current(): Promise<string>;
+  /** `inner`, with every request that holds a token of this run carrying the current one. */
+  fetch(inner: typeof fetch): typeof fetch;
+}
+
+/** The first exchange of a run (a refusal throws, saying what to configure) and the session that renews it. */
+export async function openTrustedPublishing(o: { oidc: ActionsOidc; endpoint: string; repoId: string; fetch: typeof fetch }): Promise<{ token: string; session: TrustedPublishingSession }> {
+  const tp = new TrustedPublishingToken(o);
+  const token = await tp.current();
+  return { token, session: { resource: oidcResource(o.repoId), current: () => tp.current(), fetch: (inner) => tp.fetch(inner) } };
 }

@@ -60,6 +60,18 @@ export function hubWritePermission(who: WhoAmIV2, repoId: string, mustCreate = f
 export interface WhoamiCheckOptions extends HubTarget {
   /** The repo does not exist yet and the release would create it. */
   mustCreate?: boolean;
+  /** The token is Trusted Publishing's, exchanged for `repoId` itself. */
+  trustedPublishing?: boolean;
+}
+
+/**
+ * A Trusted Publishing token is the Hub's answer to "this job may write to `repoId`": the exchange
+ * for that repo succeeding is the permission (whoami names no user or org it could be read from).
+ * It writes to an existing repo only: the Trusted Publisher lives in that repo's settings.
+ */
+export function trustedPublishingPermission(repoId: string, mustCreate = false): WritePermission {
+  if (mustCreate) return { ok: false, detail: `${repoId} does not exist, and a Trusted Publishing token cannot create it: create the repo on the Hub, add this workflow as its Trusted Publisher, then release` };
+  return { ok: true, detail: `Trusted Publishing token for ${repoId}: the Hub exchanged this job's OIDC token for it` };
 }
 
 /** `hub.whoami`: skip without a token, fail on an invalid token or a missing permission. */
@@ -76,6 +88,7 @@ export async function checkHubWhoami(opts: WhoamiCheckOptions): Promise<CheckRes
   }
   if (res.status === 401) {
     await res.body?.cancel();
+    if (opts.trustedPublishing) return { ...base, status: "fail", message: `the Hub at ${opts.endpoint} rejected the token it exchanged for this job's OIDC token (401): run the release again` };
     return { ...base, status: "fail", message: `the Hub at ${opts.endpoint} rejected the token (401): it is invalid, revoked or expired; create a write token at ${opts.endpoint}/settings/tokens and set HF_TOKEN` };
   }
   if (!res.ok) {
@@ -88,6 +101,6 @@ export async function checkHubWhoami(opts: WhoamiCheckOptions): Promise<CheckRes
   } catch {
     return { ...base, status: "fail", message: `the Hub at ${opts.endpoint} did not answer whoami with JSON: is HF_ENDPOINT a Hugging Face Hub?` };
   }
-  const perm = hubWritePermission(who, opts.repoId, opts.mustCreate);
+  const perm = opts.trustedPublishing ? trustedPublishingPermission(opts.repoId, opts.mustCreate) : hubWritePermission(who, opts.repoId, opts.mustCreate);
   return { ...base, status: perm.ok ? "pass" : "fail", message: redactHub(perm.detail, [opts.token]), user: who.name };
 }

@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseModelCard } from "../checkpoint/model-card.js";
 import { gitAt } from "../git/run.js";
+import { parseGitHubRemoteUrl } from "../github/repo.js";
 import { UsageError } from "../report.js";
 import { releaseWorkflow } from "./workflow.js";
 
@@ -89,6 +90,13 @@ export async function isModelCard(file: string): Promise<boolean> {
   return !!fm && ("license" in fm || "pipeline_tag" in fm || "widget" in fm);
 }
 
+/** owner/name of the GitHub `origin`, when it is one. */
+async function githubRepository(root: string): Promise<string | undefined> {
+  const url = await gitAt(root).try(["remote", "get-url", "origin"]);
+  const repo = url.ok ? parseGitHubRemoteUrl(url.out.trim()) : undefined;
+  return repo ? `${repo.owner}/${repo.repo}` : undefined;
+}
+
 export interface InitOptions {
   root: string;
   /** The toolkit version the workflow pins. */
@@ -150,7 +158,8 @@ export async function initProject(o: InitOptions): Promise<InitResult> {
     written.push(file);
   };
   await put("release.config.json", `${JSON.stringify(config, null, 2)}\n`);
-  await put(path.join(".github", "workflows", "release.yml"), releaseWorkflow({ version: o.version, outDir, archive: "ckpt.tar.gz" }));
+  const repository = await githubRepository(root);
+  await put(path.join(".github", "workflows", "release.yml"), releaseWorkflow({ version: o.version, outDir, archive: "ckpt.tar.gz", ...(repository ? { repository } : {}) }));
   // .gitignore: lines added, never replaced.
   const ignoreFile = path.join(root, ".gitignore");
   const current = existsSync(ignoreFile) ? await readFile(ignoreFile, "utf8") : "";
@@ -164,7 +173,7 @@ export async function initProject(o: InitOptions): Promise<InitResult> {
     "npx azbert-release check            # the checklist, as the release runs it",
     "npx azbert-release smoke            # fill-mask on the model card's widget examples",
     "npx azbert-release release --dry-run --tag v1.0.0",
-    `On the Hub (${hub.repoId} → Settings → Trusted Publishers): add GitHub Actions, this repository, workflow release.yml, and the tag refs you release from; the workflow then needs no HF_TOKEN secret.`,
+    `On the Hub (${hub.repoId} → Settings → Trusted Publishers), add: provider GitHub Actions, repository ${repository ?? "<owner>/<name> of this GitHub repository"}, workflow release.yml, ref refs/tags/v* (the tags you release from). The workflow then needs no HF_TOKEN secret (a Hub token as HF_TOKEN stays the fallback).`,
     "Release from Actions: commit these files, then `git tag v1.0.0 && git push origin v1.0.0`. Or locally: `npx azbert-release release --tag v1.0.0` (the workflow then finds it released and changes nothing).",
   ];
   return { written, kept, checkpoint: rel(ckptDir), hubRepo: hub, ...(card ? { card: rel(card) } : {}), nextSteps };

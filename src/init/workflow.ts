@@ -1,7 +1,7 @@
 // The GitHub Actions workflow `init` writes into a model repository: the checklist on pull
 // requests, the release on a tag push. It runs the toolkit at the version that wrote it (pinned),
 // never the toolkit's own tests, and publishes to the Hub through Trusted Publishing (OIDC): no
-// long-lived HF_TOKEN secret; a Hub token in the `release` environment's secrets is the fallback.
+// long-lived HF_TOKEN secret; a Hub token passed as HF_TOKEN is the fallback (its comment says how).
 
 export interface WorkflowOptions {
   /** The toolkit version the workflow installs. */
@@ -9,6 +9,8 @@ export interface WorkflowOptions {
   /** Where the release writes its outputs (github.outDir, relative to the repository). */
   outDir: string;
   archive: string;
+  /** The GitHub repository (owner/name), when known: the Trusted Publisher names it. */
+  repository?: string;
 }
 
 export function releaseWorkflow(o: WorkflowOptions): string {
@@ -16,9 +18,12 @@ export function releaseWorkflow(o: WorkflowOptions): string {
   return `# Written by azbert-release init (${o.version}). The checklist on every pull request; the release on
 # a tag push (git tag v1.2.0 && git push origin v1.2.0).
 #
-# Hub access: Trusted Publishing. On the Hub, in the model repo's Settings → Trusted Publishers, add
-# provider GitHub Actions, this repository, workflow file release.yml, and the tag ref (or refs) you
-# release from. No HF_TOKEN secret is needed; one in the release environment is used if present.
+# Hub access: Trusted Publishing (no HF_TOKEN secret). On the Hub, in the model repo's Settings →
+# Trusted Publishers, add: provider GitHub Actions, repository ${o.repository ?? "owner/name (this one)"},
+# workflow file release.yml, and the tag refs you release from (refs/tags/v*). The release job below has
+# \`id-token: write\`: its OIDC token is exchanged for a token of that one repo, for one hour.
+# Fallback: a Hub write token as the secret HF_TOKEN of the release environment, passed to the
+# Release step as \`env: HF_TOKEN: \${{ secrets.HF_TOKEN }}\` (a configured token wins).
 name: release
 
 on:
@@ -73,7 +78,6 @@ jobs:
         run: ${tool} release --yes
         env:
           GITHUB_TOKEN: \${{ github.token }}
-          HF_TOKEN: \${{ secrets.HF_TOKEN }}
       - name: Attest the released files (build provenance)
         uses: actions/attest-build-provenance@v2
         with:

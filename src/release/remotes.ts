@@ -23,11 +23,13 @@ export interface RemoteOptions {
 
 export async function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {}): Promise<Remotes> {
   const { signal, onRetry } = opts;
-  const hubFetch = createRetryFetch({
+  const layer = createRetryFetch({
     ...(s.hub.retryDelayMs ? { baseDelayMs: s.hub.retryDelayMs } : {}),
     ...(signal ? { signal } : {}),
     ...(onRetry ? { onRetry: (i) => onRetry(`Hub ${i.method} ${i.url}: ${i.reason}, retry ${i.attempt} in ${formatDelay(i.delayMs)}`) } : {}),
   });
+  // Trusted Publishing: every Hub request carries the current exchanged token, renewed before it expires.
+  const hubFetch = s.hub.trustedPublishing ? s.hub.trustedPublishing.fetch(layer) : layer;
   // Offline, nothing contacts GitHub (the checks and the plan skip it).
   const github = s.github.token && !s.offline
     ? (await import("../github/client.js")).createGitHubClient({

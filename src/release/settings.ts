@@ -5,10 +5,12 @@
 // Tokens stay in here; nothing in this object is ever printed whole.
 import os from "node:os";
 import path from "node:path";
-import { checkpointDir, type ReleaseConfig, type SafetensorsMode } from "../config.js";
+import { checkpointDir, type HubAuthMode, type ReleaseConfig, type SafetensorsMode } from "../config.js";
 import { gitAt, redactGitText, resolveReleaseTag, type ResolvedTag } from "../git/index.js";
 import { resolveGitHubRepo, type GitHubRepo } from "../github/repo.js";
-import { resolveHubCredentials, type HubCredentials } from "../hub/credentials.js";
+import { chooseHubAuth, resolveHubCredentials, type HubCredentials } from "../hub/credentials.js";
+import { openTrustedPublishing, oidcResource, type TrustedPublishingSession } from "../hub/oidc.js";
+import { createRetryFetch } from "../hub/retry-fetch.js";
 import { UsageError, UserError } from "../report.js";
 import { refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 import { bindCredential } from "../util/credential-scope.js";
@@ -38,6 +40,9 @@ export interface CheckpointSettings {
 }
 
 export interface HubSettings extends Readonly<HubCredentials> {
+  readonly auth: HubAuthMode;
+  /** Trusted Publishing: `token` is the first exchanged token, and this renews it (remotes.ts wraps the Hub fetch with it). */
+  readonly trustedPublishing?: TrustedPublishingSession;
   readonly repoId: string;
   readonly revision: string;
   readonly remote: string;
@@ -136,6 +141,7 @@ export async function resolveSettings(opts: {
   refuseCleartextEndpoint("GITHUB_API_URL", apiUrl);
   // The Hub token goes to the Hub's origin only, wherever a server's answer points.
   bindCredential(creds.token, [creds.endpoint]);
+  const hubAuth = await hubCredentialsFor(config, creds, env, { offline: !!o.offline, ...(retryDelayMs ? { retryDelayMs } : {}) });
   const githubRemoteUrl = await remoteUrl(cwd, config.github.remote);
   let repository: GitHubRepo | undefined;
   let repositoryError: string | undefined;
@@ -156,7 +162,9 @@ export async function resolveSettings(opts: {
     offline: !!o.offline,
     tag,
     hub: {
-      ...creds,
+      ...hubAuth.creds,
+      auth: config.hub.auth,
+      ...(hubAuth.session ? { trustedPublishing: hubAuth.session } : {}),
       repoId: config.hub.repoId,
       revision: config.hub.revision,
       remote: config.hub.remote,
@@ -189,6 +197,32 @@ export async function resolveSettings(opts: {
     release: { stages, dryRun, confirm: (stages.has("hub") || stages.has("github")) && !dryRun && !o.yes && !isCi(env) },
   };
   return deepFreeze(settings);
+}
+
+/**
+ * The Hub credentials of this run (hub.auth): the configured token, or Trusted Publishing's
+ * exchanged one (when online) with the session that renews it. A refused exchange is not thrown:
+ * it is the hub.token check's failure, before anything is uploaded.
+ */
+async function hubCredentialsFor(
+  config: ReleaseConfig,
+  creds: HubCredentials,
+  env: Readonly<Record<string, string | undefined>>,
+  o: { offline: boolean; retryDelayMs?: number },
+): Promise<{ creds: HubCredentials; session?: TrustedPublishingSession }> {
+  const choice = chooseHubAuth(config.hub.auth, creds, env);
+  if (choice.kind === "token" || choice.kind === "none") return { creds };
+  const oidc: HubCredentials = { endpoint: creds.endpoint, tokenPath: creds.tokenPath, tokenSource: "oidc", oidcResource: oidcResource(config.hub.repoId) };
+  if (choice.kind === "error") return { creds: { ...oidc, tokenError: choice.message } };
+  if (o.offline) return { creds: oidc };
+  try {
+    const fetch = createRetryFetch(o.retryDelayMs ? { baseDelayMs: o.retryDelayMs } : {});
+    const { token, session } = await openTrustedPublishing({ oidc: choice.oidc, endpoint: creds.endpoint, repoId: config.hub.repoId, fetch });
+    return { creds: { ...oidc, token }, session };
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return { creds: { ...oidc, tokenError: e.message } };
+  }
 }
 
 async function remoteUrl(cwd: string, remote: string): Promise<string | undefined> {

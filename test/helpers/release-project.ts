@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "vitest";
 import { startFakeGitHub, type FakeGitHub } from "../github-server/server.js";
-import { startHubServer, type HubServer } from "../hub-server/index.js";
+import { startHubServer, type HubServer, type HubServerOptions } from "../hub-server/index.js";
 import { proveSafetensors } from "../../src/checkpoint/safetensors-writer.js";
 import { readWeights } from "../../src/checkpoint/weights.js";
 import { cloneWithLfs, treeHashes } from "../hub-helpers.js";
@@ -36,7 +36,8 @@ export interface Project {
 /** Teardown work; the test file runs it after each test. */
 export const cleanups: Array<() => Promise<void> | void> = [];
 
-export async function makeProject(): Promise<Project> {
+/** `hub`: options of the local Hub beyond the writer token (Trusted Publishers, a token lifetime). */
+export async function makeProject(o: { hub?: Partial<HubServerOptions> } = {}): Promise<Project> {
   const root = mkdtempSync(path.join(os.tmpdir(), "azbert-e2e-"));
   const origin = path.join(root, "origin.git");
   const work = path.join(root, "work");
@@ -59,7 +60,7 @@ export async function makeProject(): Promise<Project> {
   git(work, "-c", "user.email=e2e@azbert.local", "-c", "user.name=e2e", "commit", "-qm", "azbert-tiny 1.2.0");
   git(work, "remote", "add", "origin", `file://${origin}`);
   git(work, "push", "-q", "-u", "origin", "main");
-  const hub = await startHubServer({ tokens: { [HF_TOKEN]: { user: "azbert", role: "write" } } });
+  const hub = await startHubServer({ ...o.hub, tokens: { [HF_TOKEN]: { user: "azbert", role: "write" }, ...o.hub?.tokens } });
   // GitHub's azbert/azbert is the bare repository `origin` pushes to: its tags are GitHub's.
   const gh = await startFakeGitHub({ token: GH_TOKEN, repos: { "azbert/azbert": origin } });
   cleanups.push(() => hub.stop(), () => gh.close(), () => rmSync(root, { recursive: true, force: true }));

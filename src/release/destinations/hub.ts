@@ -42,6 +42,15 @@ export function requireHubToken(s: ReleaseSettings): string {
   return s.hub.token;
 }
 
+/**
+ * The Hub token to hand to what is not the Hub fetch (git's credential helper): Trusted
+ * Publishing's current one, exchanged anew when about to expire; else the configured token.
+ */
+async function currentHubToken(s: ReleaseSettings): Promise<string> {
+  const token = requireHubToken(s);
+  return s.hub.trustedPublishing ? s.hub.trustedPublishing.current() : token;
+}
+
 export function hubDestination(s: ReleaseSettings): Destination {
   const address = hubAddress(s);
   const staged = (run: StepRun): HubStepResult => {
@@ -153,7 +162,7 @@ async function releaseOptions(run: StepRun): Promise<HubReleaseOptions> {
   return {
     endpoint: s.hub.endpoint,
     repoId: s.hub.repoId,
-    token: requireHubToken(s),
+    token: await currentHubToken(s),
     fetch: run.remotes.hubFetch,
     revision: s.hub.revision,
     transport: s.hub.transport,
@@ -246,7 +255,7 @@ async function hubPreflight(ctx: ReadContext): Promise<CheckResult[]> {
   const [{ checkHubRepo }, { checkHubWhoami }] = await Promise.all([import("../../hub/repo-check.js"), import("../../hub/whoami-check.js")]);
   const repo = await checkHubRepo({ ...target, revision: s.hub.revision, create: { private: s.hub.private } });
   const { repoExists: _r, head: _h, ...repoResult } = repo;
-  const { user: _u, ...who } = await checkHubWhoami({ ...target, mustCreate: repo.repoExists === false });
+  const { user: _u, ...who } = await checkHubWhoami({ ...target, mustCreate: repo.repoExists === false, trustedPublishing: s.hub.tokenSource === "oidc" });
   results.push(who, repoResult);
   return results;
 }
@@ -266,7 +275,7 @@ async function planHub(ctx: PlanContext): Promise<void> {
   // The git transport: git itself must reach the repo with the token (scoped as the publish scopes it).
   const gitAccess =
     s.hub.transport === "git"
-      ? await checkHubGitAccess({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: s.hub.token, revision: s.hub.revision, repoExists: hubPlan.repoExists })
+      ? await checkHubGitAccess({ cwd: s.cwd, remote: s.hub.remote, endpoint: s.hub.endpoint, repoId: s.hub.repoId, token: await currentHubToken(s), revision: s.hub.revision, repoExists: hubPlan.repoExists })
       : undefined;
   plan.hub = {
     ...hubPlan,
