@@ -56,7 +56,8 @@ export interface PackOptions {
   chunkSize?: number;
   /**
    * Keep the archive already in `outDir` when it was packed from the same files with the same
-   * settings and is untouched since (size, mtime, inode): nothing is read or written. Default false.
+   * settings and is untouched since (size, mtime, inode): nothing is read or written. A pack with
+   * it records what it packed beside the archive. Default false.
    */
   keepUnchanged?: boolean;
 }
@@ -261,9 +262,11 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
 
   const archive: PackedFile = { path: archivePath, name: archiveName, size: archiveSize, sha256: archiveHash.digest("hex") };
   const written = await writeSums(opts.outDir, archive, topFolder, published);
-  const st = await stat(archivePath, { bigint: true });
-  const record: PackRecord = { version: 1, settings, files: published, archive: { size: archive.size, sha256: archive.sha256, mtimeNs: String(st.mtimeNs), ino: String(st.ino) } };
-  await writeFileAtomic(recordFile, `${JSON.stringify(record)}\n`);
+  if (opts.keepUnchanged) {
+    const st = await stat(archivePath, { bigint: true });
+    const record: PackRecord = { version: 1, settings, files: published, archive: { size: archive.size, sha256: archive.sha256, mtimeNs: String(st.mtimeNs), ino: String(st.ino) } };
+    await writeFileAtomic(recordFile, `${JSON.stringify(record)}\n`);
+  }
   return { ...written, files: files.length, bytesIn: bytesTotal };
 }
 
