@@ -25,9 +25,14 @@ function arg(name: string): string | undefined {
 async function serve(): Promise<void> {
   const chunk = arg("--chunk-size");
   const hub = await startHubServer({ tokens: { [TOKEN]: { user: "bench", role: "write" } }, dataDir: arg("--data"), ...(chunk ? { multipartChunkSize: Number(chunk) } : {}) });
-  process.on("message", (m: { type: string; repoId: string; oid: string; size: number; id: number }) => {
+  process.on("message", (m: { type: string; repoId: string; oid: string; size: number; id: number; from?: number }) => {
     if (m.type === "plainPutUrl") process.send!({ id: m.id, url: hub.plainPutUrl(m.repoId, m.oid, m.size) });
     if (m.type === "createRepo") void hub.createRepo(m.repoId).then(() => process.send!({ id: m.id }));
+    // Requests logged from index `from` on (a benchmark counts what one client run asked).
+    if (m.type === "requestsSince") {
+      const since = hub.requests.slice(Number(m.from ?? 0));
+      process.send!({ id: m.id, next: hub.requests.length, hub: since.filter((r) => r.origin === "hub").length, storage: since.filter((r) => r.origin === "storage").length });
+    }
     if (m.type === "storageAuthorizations") process.send!({ id: m.id, count: hub.storageAuthorizations.length });
     // Time the storage host spent receiving the LFS PUTs of a repo (its own clock: client start-up excluded).
     if (m.type === "putSeconds") {

@@ -1,12 +1,12 @@
 // `npm run bench`: every benchmark, each against its baseline in the same invocation.
-// usage: npm run bench [-- check smoke pack publish manifest convert scale proof]   (default: all)
+// usage: npm run bench [-- check smoke pack publish manifest convert scale proof hf-compare]   (default: all)
 // Needs the BERT-base-size checkpoint (generated once into bench/.cache by
 // tools/make_base_size_ckpt.py: apt-get install -y python3-torch libopenblas0-pthread).
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
 
-const all = ["check", "smoke", "pack", "publish", "manifest", "convert", "scale", "proof"];
+const all = ["check", "smoke", "pack", "publish", "manifest", "convert", "scale", "proof", "hf-compare"];
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 ensureBaseCheckpoint();
 let failed = 0;

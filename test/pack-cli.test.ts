@@ -13,12 +13,16 @@ beforeAll(async () => {
 });
 
 describe("pack --out", () => {
-  it("packs into out/ and packs again over its own outputs", async () => {
+  it("packs into out/ and packs again over its own outputs; the same files again keep the archive as it is", async () => {
+    const outputs: string[] = [];
     for (let i = 0; i < 2; i++) {
       const r = await runCli(["pack", "--ckpt", ckpt, "--out", "out"], { cwd: work });
       expect(r.code, r.stderr + r.stdout).toBe(0);
+      outputs.push(r.stdout + r.stderr);
     }
-    expect(readdirSync(path.join(work, "out")).sort()).toEqual(["SHA256SUMS", "ckpt.tar.gz", "manifest.json"]);
+    expect(readdirSync(path.join(work, "out")).sort()).toEqual([".ckpt.tar.gz.packed-from.json", "SHA256SUMS", "ckpt.tar.gz", "manifest.json"]);
+    expect(outputs[0]).toMatch(/Packed /);
+    expect(outputs[1]).toMatch(/Kept .*ckpt\.tar\.gz/);
   });
 
   it("refuses a folder inside the checkpoint (exit 2), writing nothing", async () => {

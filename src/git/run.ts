@@ -8,6 +8,7 @@
 import { GitPluginError, simpleGit, type SimpleGitOptions } from "simple-git";
 import { UserError } from "../report.js";
 import { redact } from "../util/redact.js";
+import { currentGitReads } from "./read-memo.js";
 
 /** A git command failed (or could not start): the message names the command and git's own words. */
 export class GitError extends UserError {
@@ -186,7 +187,10 @@ export class Git {
     };
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(traceSafeEnv({ ...process.env, ...extraEnv }))) if (v !== undefined) env[k] = v;
-    return simpleGit(options).env(env).raw([...args]);
+    const reads = currentGitReads();
+    const run = () => simpleGit(options).env(env).raw([...args]);
+    // An exit code read by the caller (exec) is its own question: only its writes are noted.
+    return reads ? reads.ask(this.cwd, args, [config, extraEnv], run, { keep: !onExit }) : run();
   }
 
   /** The original error as a cause, with its text redacted like the message. */

@@ -18,6 +18,7 @@ import { hubGitEnv, hubGitUrl, lastLines, runHubGit, type HubGitResult } from ".
 import { buildPlan, type DesiredFile } from "./plan.js";
 import { hubRepoUrl, remoteMatchesRepo } from "./remote-check.js";
 import { getRevisionHead } from "./tree.js";
+import { forgetHubReads } from "./read-memo.js";
 import type { PlannedHead } from "./publish-api.js";
 import type { HubProgress, PublishResult, RemoteFile, TagResult } from "./types.js";
 
@@ -261,6 +262,8 @@ export async function publishHubGit(opts: PublishGitOptions): Promise<PublishRes
       plan,
     };
   } finally {
+    // git wrote to the repo around the HTTP layer: what was read of it before may be stale.
+    forgetHubReads(opts.fetch, opts.repoId);
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -9,9 +9,14 @@ import { isTempNameOf } from "../util/atomic-write.js";
 /** The output folder's sub-folder for safetensors written from pytorch_model.bin (`convert`, and the release). */
 export const SAFETENSORS_OUT = "safetensors";
 
-/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, and its own temporary files; also the safetensors folder the release writes beside them, and `sign`'s model.sig. */
+/** The record of what the archive was packed from (src/pack/pack.ts: a rerun of the same pack writes nothing). */
+export function packRecordName(archiveName: string): string {
+  return `.${archiveName}.packed-from.json`;
+}
+
+/** What a pack leaves in its folder: the archive, SHA256SUMS, manifest.json, the record of what it packed, and its own temporary files; also the safetensors folder the release writes beside them, and `sign`'s model.sig. */
 export function isPackOutput(name: string, archiveName: string): boolean {
-  const outputs = [archiveName, "SHA256SUMS", "manifest.json", "model.sig"];
+  const outputs = [archiveName, "SHA256SUMS", "manifest.json", "model.sig", packRecordName(archiveName)];
   if (outputs.includes(name) || name === SAFETENSORS_OUT) return true;
   if (outputs.some((o) => isTempNameOf(name, o))) return true;
   const prefix = `.${archiveName}.`;

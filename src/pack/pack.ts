@@ -9,7 +9,7 @@
 // file beside it and renamed over it (src/util/atomic-write.ts): a link at `out/SHA256SUMS` (a
 // repository can track one) is replaced, its target never written.
 import { createHash, type Hash } from "node:crypto";
-import { mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
 import * as tar from "tar";
@@ -17,6 +17,7 @@ import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
 import { UserError } from "../report.js";
 import { openTempBeside, writeFileAtomic, type TempFile } from "../util/atomic-write.js";
 import { checkManifestPath, comparePaths, normalizeManifest, renderManifestJson, renderSha256Sums } from "./manifest-io.js";
+import { packRecordName } from "./out-dir.js";
 
 export type CompressionStrategy = "default" | "rle" | "filtered" | "huffman";
 
@@ -53,6 +54,12 @@ export interface PackOptions {
   onProgress?: (p: PackProgress) => void;
   /** Read size per chunk; default 1 MiB. */
   chunkSize?: number;
+  /**
+   * Keep the archive already in `outDir` when it was packed from the same files with the same
+   * settings and is untouched since (size, mtime, inode): nothing is read or written. A pack with
+   * it records what it packed beside the archive. Default false.
+   */
+  keepUnchanged?: boolean;
 }
 
 export interface PackedFile {
@@ -70,6 +77,16 @@ export interface PackResult {
   files: number;
   /** Bytes of file payload archived. */
   bytesIn: number;
+  /** The archive in the folder was already this one (keepUnchanged): it was not packed again. */
+  kept?: boolean;
+}
+
+/** What an archive was packed from, beside it: the same pack again is the archive already there. */
+interface PackRecord {
+  version: 1;
+  settings: { topFolder: string; level: number; strategy: CompressionStrategy; mtime: number };
+  files: Array<{ path: string; size: number; sha256: string }>;
+  archive: { size: number; sha256: string; mtimeNs: string; ino: string };
 }
 
 const STRATEGY: Record<CompressionStrategy, number> = {
@@ -152,6 +169,14 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   const archivePath = path.join(opts.outDir, archiveName);
   const stage = path.join(opts.outDir, `.${archiveName}.${process.pid}.stage`);
   const published = files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
+  const settings: PackRecord["settings"] = { topFolder, level, strategy: opts.strategy ?? "rle", mtime };
+  const recordFile = path.join(opts.outDir, packRecordName(archiveName));
+  if (opts.keepUnchanged) {
+    const archive = await keptArchive(recordFile, archivePath, settings, published);
+    if (archive) return { ...(await writeSums(opts.outDir, { path: archivePath, name: archiveName, ...archive }, topFolder, published)), files: files.length, bytesIn: 0, kept: true };
+  }
+  // The record of an earlier pack goes first: an archive half replaced is never taken for it.
+  await rm(recordFile, { force: true });
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
 
@@ -236,15 +261,40 @@ export async function packCheckpoint(opts: PackOptions): Promise<PackResult> {
   }
 
   const archive: PackedFile = { path: archivePath, name: archiveName, size: archiveSize, sha256: archiveHash.digest("hex") };
-  const sums = renderSha256Sums([
-    { name: archiveName, sha256: archive.sha256 },
-    ...files.map((f) => ({ name: `${topFolder}/${f.path}`, sha256: f.sha256 })),
-  ]);
-  const sha256sums = path.join(opts.outDir, "SHA256SUMS");
-  const manifestJson = path.join(opts.outDir, "manifest.json");
-  await writeFileAtomic(sha256sums, sums);
-  await writeFileAtomic(manifestJson, renderManifestJson({ version: 1, topFolder, archive: { path: archiveName, size: archive.size, sha256: archive.sha256 }, files: published }));
-  return { archive, sha256sums, manifestJson, topFolder, files: files.length, bytesIn: bytesTotal };
+  const written = await writeSums(opts.outDir, archive, topFolder, published);
+  if (opts.keepUnchanged) {
+    const st = await stat(archivePath, { bigint: true });
+    const record: PackRecord = { version: 1, settings, files: published, archive: { size: archive.size, sha256: archive.sha256, mtimeNs: String(st.mtimeNs), ino: String(st.ino) } };
+    await writeFileAtomic(recordFile, `${JSON.stringify(record)}\n`);
+  }
+  return { ...written, files: files.length, bytesIn: bytesTotal };
+}
+
+/** SHA256SUMS and manifest.json for `archive`; a file that already says it is left as it is. */
+async function writeSums(outDir: string, archive: PackedFile, topFolder: string, published: PackRecord["files"]): Promise<Pick<PackResult, "archive" | "sha256sums" | "manifestJson" | "topFolder">> {
+  const sums = renderSha256Sums([{ name: archive.name, sha256: archive.sha256 }, ...published.map((f) => ({ name: `${topFolder}/${f.path}`, sha256: f.sha256 }))]);
+  const sha256sums = path.join(outDir, "SHA256SUMS");
+  const manifestJson = path.join(outDir, "manifest.json");
+  const manifestText = renderManifestJson({ version: 1, topFolder, archive: { path: archive.name, size: archive.size, sha256: archive.sha256 }, files: published });
+  for (const [file, text] of [[sha256sums, sums], [manifestJson, manifestText]] as const) {
+    if ((await readFile(file, "utf8").catch(() => undefined)) !== text) await writeFileAtomic(file, text);
+  }
+  return { archive, sha256sums, manifestJson, topFolder };
+}
+
+/** The archive in the folder, when its record says it was packed from `files` with `settings` and it is untouched since. */
+async function keptArchive(recordFile: string, archivePath: string, settings: PackRecord["settings"], files: PackRecord["files"]): Promise<{ size: number; sha256: string } | undefined> {
+  let record: PackRecord;
+  try {
+    record = JSON.parse(await readFile(recordFile, "utf8")) as PackRecord;
+  } catch {
+    return undefined;
+  }
+  if (record.version !== 1 || JSON.stringify(record.settings) !== JSON.stringify(settings) || JSON.stringify(record.files) !== JSON.stringify(files)) return undefined;
+  const st = await stat(archivePath, { bigint: true }).catch(() => undefined);
+  const a = record.archive;
+  if (!st?.isFile() || Number(st.size) !== a.size || String(st.mtimeNs) !== a.mtimeNs || String(st.ino) !== a.ino) return undefined;
+  return { size: a.size, sha256: a.sha256 };
 }
 
 /** node-tar's read errors name the staged path: say which checkpoint file and what happened. */

@@ -128,6 +128,7 @@ export function packStep<C extends CheckContext & { pack?: PackResult }>(o: { ar
         manifest: files(c)!,
         outDir: o.outDir,
         archiveName: o.archiveName,
+        keepUnchanged: true,
         onProgress: (p) => {
           if (Date.now() - last < 100) return;
           last = Date.now();
@@ -135,6 +136,7 @@ export function packStep<C extends CheckContext & { pack?: PackResult }>(o: { ar
         },
       });
       const a = c.pack.archive;
+      if (c.pack.kept) return out.title(`Kept ${displayPath(a.path)} (${c.pack.files} files, ${formatBytes(a.size)}): packed from the same files before, untouched since`);
       out.title(`Packed ${displayPath(a.path)} (${c.pack.files} files, ${formatBytes(a.size)}) with SHA256SUMS and manifest.json`);
     },
   };

@@ -3,7 +3,9 @@
 // backoff, a Retry-After, a read) as soon as `signal` aborts, so Ctrl-C ends a release promptly
 // and its cleanups still run. Octokit is loaded only when there is a GitHub token and the
 // command may go online.
+import { GitReadMemo, withGitReads } from "../git/read-memo.js";
 import type { GitHubClient } from "../github/client.js";
+import { memoizeHubReads } from "../hub/read-memo.js";
 import { createRetryFetch } from "../hub/retry-fetch.js";
 import type { ReleaseSettings } from "./settings.js";
 
@@ -29,7 +31,9 @@ export async function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {
     ...(onRetry ? { onRetry: (i) => onRetry(`Hub ${i.method} ${i.url}: ${i.reason}, retry ${i.attempt} in ${formatDelay(i.delayMs)}`) } : {}),
   });
   // Trusted Publishing: every Hub request carries the current exchanged token, renewed before it expires.
-  const hubFetch = s.hub.trustedPublishing ? s.hub.trustedPublishing.fetch(layer) : layer;
+  const authorized = s.hub.trustedPublishing ? s.hub.trustedPublishing.fetch(layer) : layer;
+  // One memo of the Hub's answers per run: each question is asked once (src/hub/read-memo.ts).
+  const hubFetch = memoizeHubReads(authorized).fetch;
   // Offline, nothing contacts GitHub (the checks and the plan skip it).
   const github = s.github.token && !s.offline
     ? (await import("../github/client.js")).createGitHubClient({
@@ -41,6 +45,14 @@ export async function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {
       })
     : undefined;
   return { hubFetch, ...(github ? { github } : {}) };
+}
+
+/**
+ * One run of a command: its git remote questions (get-url, ls-remote) are asked once within it
+ * (src/git/read-memo.ts), as connectRemotes' Hub fetch asks each Hub question once.
+ */
+export function withRunReads<T>(fn: () => Promise<T>): Promise<T> {
+  return withGitReads(new GitReadMemo(), fn);
 }
 
 function formatDelay(ms: number): string {

@@ -26,6 +26,11 @@ export async function runReleaseCommand(opts: GlobalOptions & ReleaseCliOptions)
 }
 
 async function release(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
+  const { withRunReads } = await import("../release/remotes.js");
+  return withRunReads(() => releaseRun(opts, config, read));
+}
+
+async function releaseRun(opts: GlobalOptions & ReleaseCliOptions, config: ReleaseConfig, read: CheckpointRead): Promise<number> {
   const [{ connectRemotes }, { exitCodeOf }, { releaseDestinations }, { resolveSettings }, { redact, writeNow }, { runRelease }, { renderPlan, renderReleaseReport, writeStepSummary }, { detectUi, humanStream, Progress, stepRunner }] =
     await Promise.all([
       import("../release/remotes.js"),

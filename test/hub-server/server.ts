@@ -541,6 +541,12 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       });
     }
 
+    // huggingface_hub's upload_folder has the Hub check a README's YAML front matter first.
+    if (p === "/api/validate-yaml" && method === "POST") {
+      await readJson<{ content?: string; repoType?: string }>(req);
+      return send(res, 200, { errors: [], warnings: [] });
+    }
+
     if (p === "/api/repos/create" && method === "POST") {
       const body = await readJson<{ name: string; organization?: string; type?: string; private?: boolean; visibility?: string }>(req);
       if (!token) throw new HubError(401, "You must be authenticated", "Unauthorized");
