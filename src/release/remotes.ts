@@ -31,7 +31,7 @@ export async function connectRemotes(s: ReleaseSettings, opts: RemoteOptions = {
     ...(onRetry ? { onRetry: (i) => onRetry(`Hub ${i.method} ${i.url}: ${i.reason}, retry ${i.attempt} in ${formatDelay(i.delayMs)}`) } : {}),
   });
   // Trusted Publishing: every Hub request carries the current exchanged token, renewed before it expires.
-  const authorized = s.hub.trustedPublishing ? s.hub.trustedPublishing.fetch(layer) : layer;
+  const authorized = s.hub.trustedPublishing ? Object.assign(s.hub.trustedPublishing.fetch(layer), { timeouts: layer.timeouts }) : layer;
   // One memo of the Hub's answers per run: each question is asked once (src/hub/read-memo.ts).
   const hubFetch = memoizeHubReads(authorized).fetch;
   // Offline, nothing contacts GitHub (the checks and the plan skip it).
