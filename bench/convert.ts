@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../src/checkpoint/load.js";
 import { torchWeightsSet } from "../src/checkpoint/safetensors-writer.js";
 import { built, ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
+import { median } from "./args.js";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -31,12 +32,6 @@ async function child(ckptDir: string, outDir: string): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const ms = performance.now() - t0;
   process.stdout.write(`${JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, sizeRatio: r.proof.sizeRatio, bytes: r.proof.writtenBytes })}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function run(cmd: string, args: string[]): { ms: number; stdout: string; stderr: string } {

@@ -26,20 +26,10 @@ import path from "node:path";
 import { hermeticGitEnv } from "../test/hub-server/git.js";
 import { ensureBaseCheckpoint, ensureShardedCheckpoint, repoRoot } from "./base-ckpt.js";
 import { startLocalHub, TOKEN, type LocalHub } from "./local-hub.js";
+import { arg, median } from "./args.js";
 
 const bin = path.join(repoRoot, "bin", "azbert-release.js");
 const hfScript = path.join(repoRoot, "bench", "hf_upload.py");
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** A Python with huggingface_hub: given, or a venv made once by the shared script. */
 function hfPython(): string {

@@ -11,15 +11,11 @@ import { fileURLToPath } from "node:url";
 import { hermeticGitEnv } from "../test/hub-server/git.js";
 import { startHubServer } from "../test/hub-server/index.js";
 import { repoRoot } from "./base-ckpt.js";
+import { arg } from "./args.js";
 
 export const TOKEN = "hf_benchTokenBBBBBBBBBBBBBBBBBBBBBB";
 const self = fileURLToPath(import.meta.url);
 const bin = path.join(repoRoot, "bin", "azbert-release.js");
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
 
 // ---- the server process ----
 async function serve(): Promise<void> {

@@ -17,22 +17,12 @@ import path from "node:path";
 import { startHubServer } from "../test/hub-server/index.js";
 import { hermeticGitEnv } from "../test/hub-server/git.js";
 import { ensureBaseCheckpoint, repoRoot } from "./base-ckpt.js";
+import { arg, median } from "./args.js";
 
 const TOKEN = "hf_benchProofTokenPPPPPPPPPPPPPPPPPP";
 const REPO = "bench/azbert-base";
 const TAG = "v0.0.1";
 const bin = path.join(repoRoot, "bin", "azbert-release.js");
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** Runs a command without blocking this process (the local Hub answers from here). */
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ ms: number; stdout: string; stderr: string; code: number }> {

@@ -28,11 +28,7 @@ import path from "node:path";
 import { discoverCheckpoint } from "../src/checkpoint/discover.js";
 import { ensureBaseCheckpoint, ensureShardedCheckpoint, repoRoot } from "./base-ckpt.js";
 import { releaseToHub, startLocalHub, type LocalHub, type ReleaseRun } from "./local-hub.js";
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
+import { arg } from "./args.js";
 
 /** `cmd args` under /usr/bin/time: wall seconds and CPU seconds (user + system). */
 function timed(cmd: string, args: string[]): { seconds: number; cpuSeconds: number; stdout: string } {

@@ -16,6 +16,7 @@ import path from "node:path";
 import { ensureBaseCheckpoint, ensureShardedCheckpoint, repoRoot } from "./base-ckpt.js";
 import { releaseToHub, startLocalHub } from "./local-hub.js";
 import { compareSmoke, formatComparison, type SmokeComparison } from "./smoke-compare.js";
+import { median } from "./args.js";
 
 const argv = process.argv.slice(2);
 const reps = Number(argv[argv.indexOf("--reps") + 1] || 3);
@@ -46,12 +47,6 @@ function measure(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   if (bad.length || (args[0] !== "check" && r.status !== 0)) throw new Error(`${args.join(" ")} failed (exit ${r.status}): ${JSON.stringify(bad)}\n${r.stderr}`);
   const m = /__MAXRSS_KB=(\d+)/.exec(r.stderr);
   return { ms, rssMB: m ? Number(m[1]) / 1024 : NaN };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const bytesOf = (dir: string) => readdirSync(dir).reduce((s, f) => s + statSync(path.join(dir, f)).size, 0);

@@ -158,19 +158,20 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
       return { problems: [`the copy of ${where}: ${e.message}`], expected };
     }
     // What users load did not change since an earlier release proved it: its smoke test stands.
+    const proven = (smoke: HubProof["smoke"]): HubProof => ({
+      revision: o.revision,
+      files: expected.length,
+      bytes,
+      origins: [...origins],
+      token: !!token,
+      ...(carried ? { carried } : {}),
+      smoke,
+      downloadMs: Math.round(downloaded - t0),
+      smokeMs: Math.round(performance.now() - downloaded),
+      ms: Math.round(performance.now() - t0),
+    });
     if (o.carrySmoke && !changedModel && carried > 0) {
-      const proof: HubProof = {
-        revision: o.revision,
-        files: expected.length,
-        bytes,
-        origins: [...origins],
-        token: !!token,
-        carried,
-        smoke: { ok: true, device: "none", engine: "carried over", passed: 0, cases: 0, carriedOver: true },
-        downloadMs: Math.round(downloaded - t0),
-        smokeMs: 0,
-        ms: Math.round(performance.now() - t0),
-      };
+      const proof = { ...proven({ ok: true, device: "none", engine: "carried over", passed: 0, cases: 0, carriedOver: true }), smokeMs: 0 };
       return { proof, problems, expected };
     }
     o.onProgress?.(`smoke test of the copy of ${where}`);
@@ -186,25 +187,14 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
     });
     const failed = smoke.cases.filter((c) => c.status === "fail");
     for (const c of failed) problems.push(`smoke test of the copy of ${where} (${smoke.device}): ${c.text}: ${c.reason ?? "failed"}`);
-    const proof: HubProof = {
-      revision: o.revision,
-      files: expected.length,
-      bytes,
-      origins: [...origins],
-      token: !!token,
-      ...(carried ? { carried } : {}),
-      smoke: {
-        ok: smoke.ok,
-        device: smoke.device,
-        engine: smoke.engine,
-        passed: smoke.cases.filter((c) => c.status === "pass").length,
-        cases: smoke.cases.length,
-        ...(smoke.notes?.length ? { notes: smoke.notes } : {}),
-      },
-      downloadMs: Math.round(downloaded - t0),
-      smokeMs: Math.round(performance.now() - downloaded),
-      ms: Math.round(performance.now() - t0),
-    };
+    const proof = proven({
+      ok: smoke.ok,
+      device: smoke.device,
+      engine: smoke.engine,
+      passed: smoke.cases.filter((c) => c.status === "pass").length,
+      cases: smoke.cases.length,
+      ...(smoke.notes?.length ? { notes: smoke.notes } : {}),
+    });
     return { proof, problems, expected };
   });
 }

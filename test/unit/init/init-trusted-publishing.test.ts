@@ -17,7 +17,7 @@ describe("init: Trusted Publishing by default", () => {
   it("the release job exchanges its OIDC token (id-token: write, no HF_TOKEN), and init names the Trusted Publisher to add for the GitHub origin", async () => {
     execFileSync("git", ["init", "-q", "-b", "main", root]);
     execFileSync("git", ["-C", root, "remote", "add", "origin", "https://github.com/azbert/azbert.git"]);
-    cpSync(sampleCkpt, path.join(root, "ckpt"), { recursive: true });
+    cpSync(sampleCkpt, path.join(root, "model"), { recursive: true });
     const r = await initProject({ root, version: "1.0.0", hubRepo: "azbert/azbert-tiny" });
     expect(r.nextSteps).toContain(
       "On the Hub (azbert/azbert-tiny → Settings → Trusted Publishers), add: provider GitHub Actions, repository azbert/azbert, workflow release.yml, ref refs/tags/v* (the tags you release from). The workflow then needs no HF_TOKEN secret (a Hub token as HF_TOKEN stays the fallback).",
