@@ -16,7 +16,7 @@
 // Hub's log), and the load average. `--sharded` adds one cold release of the 1.35 GB sharded
 // checkpoint (tools/make_sharded_ckpt.py) for its peak RSS.
 //
-//   npx tsx bench/hf-compare.ts [--ckpt DIR] [--reps N] [--python PY] [--sharded] [--json]
+//   npx tsx bench/hf-compare.ts [--ckpt DIR] [--reps N] [--python PY] [--sharded] [--json] [--profile DIR]
 // PY: a Python with huggingface_hub (default $HF_PYTHON, else a venv made once in bench/.cache by
 // ../shared/tools/real-clients-venv.sh).
 import { execFileSync, spawn } from "node:child_process";
@@ -113,12 +113,26 @@ function bumpReadme(o: Ours, version: string, line: string): void {
 interface OursRun extends Run {
   proofMs: number;
   outcome: string;
+  /** Wall ms of each remote step, and "local" for the rest of the process (start, checks, smoke, plan). */
+  stepsMs: Record<string, number>;
 }
 
 async function releaseOurs(hub: LocalHub, o: Ours): Promise<OursRun> {
-  const r = await timed(hub, process.execPath, [bin, "release", "--yes", "--only", "hub", "--json"], o.project, o.env);
+  // --profile DIR: a V8 CPU profile of each of our runs, to see where the time goes.
+  const profile = arg("--profile");
+  const node = profile ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profile)] : [];
+  const r = await timed(hub, process.execPath, [...node, bin, "release", "--yes", "--only", "hub", "--json"], o.project, o.env);
   const report = JSON.parse(r.stdout) as { outcome: string; steps: Array<{ id: string; ms?: number }> };
-  return { ...r, proofMs: report.steps.find((s) => s.id === "verify.download")?.ms ?? 0, outcome: report.outcome };
+  const stepsMs: Record<string, number> = {};
+  for (const st of report.steps) if (st.ms !== undefined) stepsMs[st.id] = (stepsMs[st.id] ?? 0) + st.ms;
+  stepsMs.local = r.ms - Object.values(stepsMs).reduce((a, b) => a + b, 0);
+  return { ...r, proofMs: report.steps.find((s) => s.id === "verify.download")?.ms ?? 0, outcome: report.outcome, stepsMs };
+}
+
+/** Each step's median wall time over the runs (a step a run did not make counts as 0 there). */
+function stepMedians(runs: OursRun[], m: (xs: number[]) => number): Record<string, number> {
+  const ids = [...new Set(runs.flatMap((r) => Object.keys(r.stepsMs)))];
+  return Object.fromEntries(ids.map((id) => [id, m(runs.map((r) => r.stepsMs[id] ?? 0))]));
 }
 
 async function download(url: string, file: string): Promise<void> {
@@ -206,6 +220,7 @@ async function main(): Promise<void> {
       python,
       table,
       oursProofMedianMs: { cold: m(rows.cold!.ours.map((r) => r.proofMs)), readme: m(rows.readme!.ours.map((r) => r.proofMs)) },
+      oursStepsMedianMs: Object.fromEntries(Object.keys(rows).map((k) => [k, stepMedians(rows[k]!.ours, m)])),
       ...(sharded ? { sharded } : {}),
       loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
     };
@@ -219,6 +234,7 @@ async function main(): Promise<void> {
       `${pad("scenario", 48)}${pad("ours ms", 10)}${pad("hf ms", 10)}${pad("ours/hf", 9)}${pad("RSS MB ours/hf", 16)}requests ours/hf (Hub + storage)`,
       ...table.map((t) => `${pad(t.scenario, 48)}${pad(t.oursMs, 10)}${pad(t.hfMs, 10)}${pad(`${t.ratio}x`, 9)}${pad(`${t.oursPeakRssMB}/${t.hfPeakRssMB}`, 16)}${t.oursHubRequests}+${t.oursStorageRequests} / ${t.hfHubRequests}+${t.hfStorageRequests}`),
       `our proof (verify.download): cold ${result.oursProofMedianMs.cold} ms, README-only ${result.oursProofMedianMs.readme} ms`,
+      ...Object.entries(result.oursStepsMedianMs).map(([k, v]) => `ours ${k}, median ms by step: ${Object.entries(v).map(([id, ms]) => `${id} ${ms}`).join(", ")}`),
       ...(sharded ? [`sharded ${(sharded.bytes / 1e9).toFixed(2)} GB, one cold release: ${Math.round(sharded.ms)} ms, peak RSS ${Math.round(sharded.peakRssMB)} MB`] : []),
       `load average ${result.loadAverage.join(" ")}`,
       "",

@@ -1,6 +1,6 @@
 // The original azbert layout (ckpt/math-tokenizer/ with the tokenizer files, ckpt/2-2-0/encoder.ckpt/
 // with config.json and pytorch_model.bin), end to end through the CLI: check, smoke and pack read
-// one inventory, and smoke takes its widget cases from the config's modelCard, not from a stale
+// one inventory (flat, as the Hub gets it; the archive keeps the layout), and smoke takes its widget cases from the config's modelCard, not from a stale
 // README.md inside the checkpoint.
 import { execFileSync } from "node:child_process";
 import { copyFile, cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -23,6 +23,8 @@ beforeAll(async () => {
   await mkdir(path.join(ckpt, "2-2-0", "encoder.ckpt"), { recursive: true });
   for (const f of TOKENIZER) await rename(path.join(ckpt, f), path.join(ckpt, "math-tokenizer", f));
   for (const f of ["config.json", "pytorch_model.bin"]) await rename(path.join(ckpt, f), path.join(ckpt, "2-2-0", "encoder.ckpt", f));
+  // An identical copy of the vocabulary beside the encoder: one vocab.txt on the Hub, both in the archive.
+  await copyFile(path.join(ckpt, "math-tokenizer", "vocab.txt"), path.join(ckpt, "2-2-0", "encoder.ckpt", "vocab.txt"));
   // The card lives in the repository (mirrored to the Hub), and a stale one was left in the checkpoint.
   await mkdir(path.join(project, "docs"));
   await rename(path.join(ckpt, "README.md"), path.join(project, "docs", "model-card.md"));
@@ -61,14 +63,32 @@ describe("the nested azbert layout through the CLI", () => {
     expect(report).toMatchObject({ ok: true, device: "cpu" });
   });
 
-  it("pack: the archive holds the flattened files, the config's card as README.md", async () => {
+  it("pack: the archive keeps the checkpoint's layout, identical copies included, the config's card as README.md at its top", async () => {
     const r = await cli(["pack", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const archive = (JSON.parse(r.stdout) as { archive: { path: string } }).archive.path;
     expect(path.dirname(archive)).toBe(path.join(project, "out"));
-    const names = execFileSync("tar", ["tzf", archive], { encoding: "utf8" }).trim().split("\n").map((l) => l.split("/").slice(1).join("/")).filter(Boolean).sort();
-    expect(names).toEqual(["README.md", ...TOKENIZER, "config.json", "pytorch_model.bin"].sort());
+    const inCkpt = [...TOKENIZER.map((f) => `math-tokenizer/${f}`), "2-2-0/encoder.ckpt/config.json", "2-2-0/encoder.ckpt/pytorch_model.bin", "2-2-0/encoder.ckpt/vocab.txt"];
+    const names = execFileSync("tar", ["tzf", archive], { encoding: "utf8" }).trim().split("\n").filter((l) => !l.endsWith("/") && l !== "manifest.json").map((l) => l.split("/").slice(1).join("/")).sort();
+    // The stale card inside the checkpoint is not packed: the config's card is the card.
+    expect(names).toEqual(["README.md", ...inCkpt].sort());
     const readme = execFileSync("tar", ["xzOf", archive, "--wildcards", "*/README.md"], { encoding: "utf8" });
     expect(readme).toBe(await readFile(path.join(project, "docs", "model-card.md"), "utf8"));
+
+    // The usage the docs give restores the checkpoint as it was, byte for byte.
+    const restored = path.join(project, "restored");
+    await mkdir(restored);
+    execFileSync("tar", ["xzf", archive, "-C", restored, "--strip-components=1"]);
+    for (const f of inCkpt) expect((await readFile(path.join(restored, f))).equals(await readFile(path.join(project, "ckpt", f))), f).toBe(true);
+    // SHA256SUMS names the files where the archive holds them.
+    const sums = await readFile(path.join(project, "out", "SHA256SUMS"), "utf8");
+    expect(sums).toContain("  ckpt/2-2-0/encoder.ckpt/vocab.txt\n");
+    expect(sums).toContain("  ckpt/math-tokenizer/vocab.txt\n");
+
+    // `unpack` verifies and restores the same layout.
+    const unpacked = path.join(project, "unpacked");
+    const u = await cli(["unpack", archive, "--out", unpacked, "--json"]);
+    expect(u.code, u.stdout + u.stderr).toBe(0);
+    for (const f of inCkpt) expect((await readFile(path.join(unpacked, f))).equals(await readFile(path.join(project, "ckpt", f))), f).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
 // that changes nothing. Nothing of this repository but the packed tarball is used.
 import { validateWorkflow } from "@action-validator/core";
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -162,6 +163,38 @@ describe("the toolkit as a package, in a model repository", () => {
     expect(again.stdout).toMatch(/v1\.0\.0 is already released and verified: nothing to do/);
     expect({ hub: hub.requests.filter((r) => !["GET", "HEAD"].includes(r.method)).length, gh: gh.writes().length, refs: git(origin, "for-each-ref") }).toEqual(before);
     for (const out of [rel.stdout, rel.stderr, again.stdout]) expect(out).not.toContain(HF_TOKEN);
+
+    // The archive as a user unpacks it (the README's usage) is the checkpoint in its own layout:
+    // every file where it lies in ckpt/, the card at the top, the safetensors beside the weights.
+    const asset = gh.assetsOf("v1.0.0").find((a) => a.name === "ckpt.tar.gz")!;
+    const restored = path.join(root, "restored");
+    mkdirSync(restored);
+    writeFileSync(path.join(root, "ckpt.tar.gz"), asset.bytes);
+    sh("tar", ["xzf", path.join(root, "ckpt.tar.gz"), "-C", restored, "--strip-components=1"], root);
+    const filesUnder = (dir: string): string[] => (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ isFile(): boolean; parentPath: string; name: string }>).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+    const ckptFiles = filesUnder(path.join(work, "ckpt"));
+    expect(filesUnder(restored)).toEqual(["README.md", ...ckptFiles, "2-2-0/encoder.ckpt/model.safetensors"].sort());
+    for (const f of ckptFiles) expect(readFileSync(path.join(restored, f)).equals(readFileSync(path.join(work, "ckpt", f))), f).toBe(true);
+    // The card as the Hub has it (the release appends how to verify it).
+    expect(readFileSync(path.join(restored, "README.md"), "utf8")).toBe(`${git(hubRepo, "show", "v1.0.0:README.md")}\n`);
+    expect(readFileSync(path.join(restored, "README.md"), "utf8")).toContain(readFileSync(path.join(work, "README.md"), "utf8"));
+    const hubManifest = JSON.parse(git(hubRepo, "show", "v1.0.0:manifest.json")) as { files: Array<{ path: string; sha256: string }> };
+    const sha = createHash("sha256").update(readFileSync(path.join(restored, "2-2-0/encoder.ckpt/model.safetensors"))).digest("hex");
+    expect(hubManifest.files.find((f) => f.path === "model.safetensors")?.sha256).toBe(sha);
+
+    // `verify --tag` holds the flat Hub copy and the nested archive to one another.
+    const verify = await run(work, ["verify", "--tag", "v1.0.0"], env);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+
+    // The tag-push workflow on a fresh checkout: no journal, no out/, no hash cache. It finds the
+    // release complete from the remotes alone and writes nothing.
+    rmSync(path.join(work, ".git", "azbert-release"), { recursive: true, force: true });
+    rmSync(path.join(work, "out"), { recursive: true, force: true });
+    rmSync(path.join(root, "cache"), { recursive: true, force: true });
+    const fresh = await run(work, ["release", "--yes", "--tag", "v1.0.0"], env);
+    expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
+    expect(fresh.stdout).toMatch(/v1\.0\.0 is already released and verified: nothing to do/);
+    expect({ hub: hub.requests.filter((r) => !["GET", "HEAD"].includes(r.method)).length, gh: gh.writes().length, refs: git(origin, "for-each-ref") }).toEqual(before);
   });
 });
 

@@ -287,16 +287,18 @@ describe("a re-release costs what changed", () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as Report;
     const proof = report.steps.find((s) => s.id === "verify.download")!;
-    expect(proof.hub).toMatchObject({ files: 10, carried: 2, smoke: { carriedOver: true } });
+    // Only what changed is downloaded: the card and manifest.json. The weights are probed; the
+    // small files the staged tree names by the same blob an earlier proof downloaded are carried.
+    expect(proof.hub).toMatchObject({ files: 10, carried: 8, smoke: { carriedOver: true } });
     // Storage was asked for the first 64 KiB of each weights file, nothing more.
     const gets = storageGets(p, mark);
     expect(gets).toHaveLength(2);
     expect(gets.every((e) => e.range === "bytes=0-65535" && e.status === 206)).toBe(true);
-    // The Hub was asked what it serves for them (HEAD); the small files were downloaded.
+    // The Hub was asked what it serves for the weights (HEAD); of the rest only the changed files were downloaded.
     const staged = (report.steps.find((s) => s.id === "hub") as unknown as { commit: string }).commit;
     const resolves = p.hub.requests.slice(mark).filter((e) => e.path.startsWith(`/${REPO_ID}/resolve/${staged}/`));
     expect(resolves.filter((e) => e.method === "HEAD").map((e) => path.basename(e.path)).sort()).toEqual(["model.safetensors", "pytorch_model.bin"]);
-    expect(resolves.filter((e) => e.method === "GET").map((e) => path.basename(e.path))).toContain("README.md");
+    expect(resolves.filter((e) => e.method === "GET").map((e) => path.basename(e.path)).sort()).toEqual(["README.md", "manifest.json"]);
     const human = await runCli(["verify", "--tag", tag], { cwd: p.work, env: p.env });
     expect(human.code, human.stdout + human.stderr).toBe(0);
     expect(human.stdout).toMatch(/2 proven by an earlier release, not downloaded again.*smoke test of the copy 5\/5 on cpu/);
@@ -319,7 +321,8 @@ describe("a re-release costs what changed", () => {
     const r = await p.release("--yes", "--json");
     expect(r.code, r.stderr).toBe(0);
     const proof = (JSON.parse(r.stdout) as Report).steps.find((s) => s.id === "verify.download")!;
-    expect(proof.hub).toMatchObject({ carried: 2, smoke: { ok: true, device: "cpu", passed: 5, cases: 5 } });
+    // The changed file is downloaded, the unchanged ones carried, and the copy smoke-tested.
+    expect(proof.hub).toMatchObject({ carried: 7, smoke: { ok: true, device: "cpu", passed: 5, cases: 5 } });
     expect(storageGets(p, mark).every((e) => e.range === "bytes=0-65535")).toBe(true);
   });
 

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { runCli } from "./helpers/cli.js";
 import { cleanups, git, makeProject, type Project } from "./helpers/release-project.js";
 
 afterEach(async () => {
@@ -16,8 +17,9 @@ afterEach(async () => {
 interface Report {
   ok: boolean;
   outcome: string;
-  steps: Array<{ id: string; status: string }>;
+  steps: Array<{ id: string; status: string; hub?: unknown }>;
   safetensors?: { action: string };
+  smoke?: { ok: boolean; carriedOver?: boolean; cases: Array<{ text: string }> };
   pack?: { kept?: boolean };
 }
 
@@ -119,6 +121,7 @@ describe("a rerun with nothing to publish is cheap", () => {
     writeFileSync(pkg, readFileSync(pkg, "utf8").replace('"1.2.0"', '"1.2.1"'));
     git(p.work, "commit", "-qam", "README fix, 1.2.1");
     git(p.work, "push", "-q", "origin", "main");
+    const mark = p.hub.requests.length;
     const next = await p.release("--yes", "--json");
     expect(next.code, next.stderr).toBe(0);
     const report = JSON.parse(next.stdout) as Report;
@@ -128,5 +131,45 @@ describe("a rerun with nothing to publish is cheap", () => {
     expect(stamp(safetensors)).toBe(safetensorsBefore);
     expect(stamp(archive)).not.toBe(archiveBefore);
     expect(execFileSync("tar", ["tzf", archive], { encoding: "utf8" })).toContain("ckpt/README.md");
+    // Nothing the model loads changed and the widget examples are the same: the smoke test that
+    // passed on these very files is carried over, here and in the proof.
+    expect(report.smoke).toMatchObject({ ok: true, carriedOver: true });
+    expect(report.steps.find((s) => s.id === "verify.download")).toMatchObject({ status: "done", hub: { smoke: { carriedOver: true } } });
+    // It costs what changed: of the files only the card and manifest.json are downloaded (and the
+    // Hub's .gitattributes, which the plan merges with); the staged commit goes to main with
+    // nothing asked or uploaded again, and no staging branch was there to remove first.
+    const sent = p.hub.requests.slice(mark).filter((r) => r.origin === "hub");
+    expect(sent.filter((r) => r.method === "GET" && r.path.includes("/resolve/")).map((r) => path.basename(r.path)).sort()).toEqual([".gitattributes", "README.md", "manifest.json"]);
+    expect(sent.filter((r) => r.path.includes("/preupload/main") || r.path.endsWith("/info/lfs/objects/batch"))).toEqual([]);
+    expect(sent.filter((r) => r.method === "DELETE").length).toBe(1);
+  });
+
+  it("a new widget example or new expectations run the smoke test again; a failed one is never carried over", async () => {
+    const p = await makeProject();
+    const first = await p.release("--yes", "--json");
+    expect(first.code, first.stderr).toBe(0);
+    expect((JSON.parse(first.stdout) as Report).smoke?.carriedOver).toBeUndefined();
+    const smokeOf = async () => {
+      const r = await runCli(["release", "--only", "check,smoke", "--json"], { cwd: p.work, env: p.env });
+      return (JSON.parse(r.stdout) as Report).smoke;
+    };
+    // The checks and smoke alone after it: the same files and cases.
+    expect(await smokeOf()).toMatchObject({ ok: true, carriedOver: true });
+    const readme = path.join(p.work, "ckpt", "README.md");
+    const card = readFileSync(readme, "utf8");
+    writeFileSync(readme, card.replace("widget:\n", 'widget:\n- text: "a new [MASK] example"\n'));
+    const widened = await smokeOf();
+    expect(widened?.carriedOver).toBeUndefined();
+    expect(widened?.cases.map((c) => c.text)).toContain("a new [MASK] example");
+    writeFileSync(readme, card);
+    // An expectation that fails: the run fails, and the next one runs the model again.
+    const exp = path.join(p.work, "smoke-expectations.json");
+    const expectations = readFileSync(exp, "utf8");
+    writeFileSync(exp, expectations.replace('["happiness"]', '["nothing-like-this"]'));
+    const failing = await smokeOf();
+    expect(failing?.ok).toBe(false);
+    expect((await smokeOf())?.carriedOver).toBeUndefined();
+    writeFileSync(exp, expectations);
+    expect(await smokeOf()).toMatchObject({ ok: true, carriedOver: true });
   });
 });

@@ -127,6 +127,16 @@ describe("python runner, through a fake interpreter (shell script, canned output
     for (const c of report.cases) expect(c).toMatchObject({ status: "fail", expect: [], reason: expect.stringMatching(/logits at token \d+ hold NaN or Inf/) });
   });
 
+  it("a run where one score of one mask is NaN, the others finite, fails that case (fake interpreter)", async () => {
+    let first = true;
+    const nan = JSON.stringify(cannedRun()).replace(/"score":[-0-9.e+]+/g, (m) => (first ? ((first = false), '"score":NaN') : m));
+    const py = await fakePython("partly-nan", PROBE_GPU, nan);
+    const report = await runSmoke({ ckptDir: sampleDir, device: "cuda", python: py, compare: false });
+    expect(report.ok).toBe(false);
+    expect(report.cases[0]).toMatchObject({ status: "fail", reason: expect.stringMatching(/logits at token \d+ hold NaN or Inf/) });
+    expect(report.cases[0]!.masks.flatMap((m) => m.top).filter((t) => Number.isFinite(t.score)).length).toBeGreaterThan(0);
+  });
+
   it("replays a recorded GPU run (transformers 5.17, torch 2.11, H200; test/smoke-gpu-output.json) through a fake interpreter: parsed, and it agrees with the CPU engine", async () => {
     const gpu = JSON.parse(readFileSync(path.join(repoRoot, "test", "smoke-gpu-output.json"), "utf8")) as { cases: { text: string }[] };
     const py = await fakePython("real-gpu-output", PROBE_GPU, gpu);

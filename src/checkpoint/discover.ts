@@ -1,7 +1,8 @@
 // Finds the files of a checkpoint folder, flat or nested, and flattens them to the repo paths
 // they will have on the Hub: the old release script did `cp $(find ckpt -type f) .`, so the
 // original azbert layout (ckpt/math-tokenizer/vocab.txt, ckpt/2-2-0/encoder.ckpt/config.json)
-// publishes as vocab.txt and config.json at the repo root.
+// publishes as vocab.txt and config.json at the repo root. Each file keeps where it lies in the
+// checkpoint (`layout`): the archive restores that layout, identical copies included.
 import { formatBytes } from "../util/format-bytes.js";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
@@ -107,11 +108,11 @@ export async function discoverCheckpoint(
         }
         const tst = await lstat(target);
         // A link to a folder inside the checkpoint: its files are walked there already.
-        if (tst.isFile()) found.push({ repoPath: path.posix.basename(rel), source: target, size: tst.size });
+        if (tst.isFile()) found.push({ repoPath: path.posix.basename(rel), source: target, size: tst.size, layout: [{ path: rel, source: target }] });
         else if (!tst.isDirectory()) problems.push(notAFile(rel, tst));
       } else if (entry.isFile()) {
         const fst = await lstat(full);
-        found.push({ repoPath: entry.name, source: full, size: fst.size });
+        found.push({ repoPath: entry.name, source: full, size: fst.size, layout: [{ path: rel, source: full }] });
       } else {
         problems.push(notAFile(rel, await lstat(full)));
       }
@@ -135,7 +136,8 @@ export async function discoverCheckpoint(
       problems.push({ severity: "error", code: "name-clash", message: `${where} would ${distinct.length > 2 ? "all" : "both"} be published as ${name} but differ; rename or remove all but one` });
       continue;
     }
-    files.push(first);
+    // The archive keeps every copy at its place in the checkpoint; the Hub gets one.
+    files.push(group.length === 1 ? first : { ...first, layout: group.flatMap((f) => f.layout ?? []) });
     if (!isKnownCheckpointFile(name)) {
       const rel = path.relative(root, first.source) || name;
       if (first.size > LARGE_UNKNOWN_BYTES) {

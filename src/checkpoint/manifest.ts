@@ -75,7 +75,7 @@ export async function buildManifest(files: readonly CheckpointFile[], opts: Mani
     });
     if (scan) opts.onScan?.(f, scan);
     const stamp = cache.stamp(f.source);
-    return { path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}) };
+    return { path: f.repoPath, size: f.size, sha256, source: f.source, ...(stamp ? { stamp } : {}), ...(f.layout ? { layout: f.layout } : {}) };
   };
   // Large files all go to the pool at once (it runs as many as it has workers); the small ones
   // are hashed here meanwhile, one at a time (each read holds its own buffers).

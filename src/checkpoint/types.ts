@@ -7,6 +7,18 @@ export interface CheckpointFile {
   /** Absolute path of the source file on disk (symlinks inside the checkpoint resolved). */
   source: string;
   size: number;
+  /**
+   * Where the file lies in the checkpoint folder (POSIX, relative), with its own source: the
+   * archive keeps this layout. Identical copies that flatten onto one repo path are each listed.
+   * Absent: the file lies at `repoPath`.
+   */
+  layout?: LayoutCopy[];
+}
+
+/** One place in the checkpoint's own layout that holds a published file's bytes. */
+export interface LayoutCopy {
+  path: string;
+  source: string;
 }
 
 /** One line of the manifest: what the Hub plan, the archive and verification compare against. */
@@ -20,6 +32,8 @@ export interface ManifestEntry {
   source: string;
   /** The file's stat data when it was hashed: publishing checks the file is still that file. */
   stamp?: FileStamp;
+  /** Where it lies in the checkpoint's own layout (see CheckpointFile); absent: at `path`. */
+  layout?: LayoutCopy[];
 }
 
 /** What identifies one version of a file on disk without reading it (as the hash cache keys it). */

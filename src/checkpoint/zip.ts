@@ -451,7 +451,8 @@ function explainMissingEocd(
       const len = ne.readUInt16LE(x + 2);
       if (id === 0x0001) {
         zip64 = true;
-        if (size === 0xffffffff && x + 12 <= ne.length) size = u64(ne, x + 4 + 8);
+        // A local header's ZIP64 field holds both sizes (uncompressed, then compressed); a shorter one is not read past.
+        if (size === 0xffffffff && len >= 16 && x + 4 + 16 <= ne.length) size = u64(ne, x + 4 + 8);
       }
       x += 4 + len;
     }

@@ -35,6 +35,12 @@ export interface KnownOidCommitOptions extends HubCommitRequest {
   manifest: readonly ManifestEntry[];
   /** Bytes sent for a file (LFS: after each PUT; regular files: once the commit landed). */
   onBytes?: (path: string, bytes: number) => void;
+  /**
+   * The same files were committed to this repo moments ago (the staged release, now committed to
+   * the branch users get): the paths the Hub took in LFS then. Nothing is asked or uploaded
+   * again; the Hub refuses a commit naming an LFS object it does not hold.
+   */
+  knownLfs?: ReadonlySet<string>;
 }
 
 export interface KnownOidCommitResult {
@@ -52,13 +58,13 @@ const PREUPLOAD_BATCH = 100;
 export async function commitKnownOids(opts: KnownOidCommitOptions): Promise<KnownOidCommitResult> {
   const pr = opts.isPullRequest ? "?create_pr=1" : "";
   const sendPaths = new Set(opts.files.filter((f) => typeof f.source === "string").map((f) => f.path));
-  const hubWantsLfs = await preupload(opts, pr);
+  const hubWantsLfs = opts.knownLfs ?? (await preupload(opts, pr));
   // LFS when our rule (size, binary, patterns: what the committed .gitattributes says) or the Hub's says so.
   const lfsFiles = opts.files.filter((f) => typeof f.source === "string" && (f.storage === "lfs" || hubWantsLfs.has(f.path)));
   const lfsPaths = new Set(lfsFiles.map((f) => f.path));
 
   opts.onPhase?.("uploading");
-  const lfs = await uploadLfsObjects({
+  const lfs: LfsUploadResult = opts.knownLfs ? { uploaded: [], present: lfsFiles.map((f) => f.sha256) } : await uploadLfsObjects({
     endpoint: opts.endpoint,
     repoId: opts.repoId,
     token: opts.token,

@@ -16,7 +16,7 @@ export {
 export { getRevisionHead, listRemoteTree, gitBlobSha1 } from "./tree.js";
 export { planHubPublish, computeHubPlan, type PlanOptions } from "./plan.js";
 export { publishHubApi, type PublishApiOptions } from "./publish-api.js";
-export { tagHubRevision, getHubTag, type TagOptions } from "./tag.js";
+export { tagHubRevision, getHubTag, getHubRefs, type TagOptions, type HubRefs } from "./tag.js";
 export { verifyHubRevision, type VerifyOptions, type VerifyResult, type VerifyMismatch } from "./verify.js";
 export { redactHub, stripUrlCredentials, toHubUserError, HubPublishError } from "./errors.js";
 export { buildPlan, type PlanInput, type DesiredFile, type DetailedPlan } from "./plan.js";

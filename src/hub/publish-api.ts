@@ -40,6 +40,8 @@ export interface PublishApiOptions {
   useXet?: boolean;
   /** The plan shown to the user: publishing refuses if the Hub moved since (its parentCommit). */
   plan?: PlannedHead;
+  /** What this run already knows of the commit to make (see CommitReuse): fewer questions asked. */
+  reuse?: CommitReuse;
   /** Default: createRetryFetch() with its default policy. */
   fetch?: typeof fetch;
   onProgress?: HubProgress;
@@ -47,11 +49,25 @@ export interface PublishApiOptions {
 }
 
 /**
+ * What a run knows of a commit before making it. `plan`: computed moments ago against the very
+ * commit the branch starts from (a staging branch just made at the plan's head, or the branch
+ * users get, which the staged commit sits on). `lfsPaths`: the same files were just committed, and
+ * these went to LFS. The commit's parentCommit guard (412) still holds the branch to that head.
+ */
+export interface CommitReuse {
+  plan: DetailedPlan;
+  lfsPaths?: ReadonlySet<string>;
+}
+
+/**
  * Publish `manifest` to `repoId` as one commit. Unchanged files are not sent; LFS objects the
  * Hub already has are skipped by its batch answer; nothing to change ⇒ no commit. A concurrent
  * push between plan and commit is refused (412), never overwritten.
  */
-export async function publishHubApi(opts: PublishApiOptions): Promise<PublishResult> {
+/** A publish through the API, with what the run knows of the commit it made (not part of any record). */
+export type ApiPublishResult = PublishResult & { reuse?: CommitReuse };
+
+export async function publishHubApi(opts: PublishApiOptions): Promise<ApiPublishResult> {
   registerSecret(opts.token);
   bindCredential(opts.token, [opts.endpoint]);
   const revision = opts.revision ?? "main";
@@ -63,7 +79,7 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
 
   let detailed: DetailedPlan;
   try {
-    detailed = await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune, ...gaBase(opts) });
+    detailed = opts.reuse?.plan ?? (await computeHubPlan({ ...target, manifest: opts.manifest, prune: opts.prune, ...gaBase(opts) }));
     if (opts.plan && (opts.plan.repoId !== opts.repoId || opts.plan.revision !== revision)) {
       throw new HubPublishError(`the plan is for ${opts.plan.repoId}@${opts.plan.revision}, not ${opts.repoId}@${revision}`);
     }
@@ -112,6 +128,7 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
   const totalBytes = toSend.reduce((s, e) => s + e.size, 0);
   const uploaded: string[] = [];
   const deduplicated: string[] = [];
+  let lfsPaths: ReadonlySet<string> | undefined;
 
   if (!plan.noop) {
     const files = toSend.map((e) => desiredByPath.get(e.path)!);
@@ -152,7 +169,13 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
         pullRequestUrl = out.pullRequestUrl;
         uploaded.push(...files.map((f) => f.path));
       } else {
-        const out = await commitKnownOids({ ...common, manifest: opts.manifest, onBytes: (p, n) => progress(p, "uploading", (sent.get(p) ?? 0) + n) });
+        const out = await commitKnownOids({
+          ...common,
+          manifest: opts.manifest,
+          ...(opts.reuse?.lfsPaths ? { knownLfs: opts.reuse.lfsPaths } : {}),
+          onBytes: (p, n) => progress(p, "uploading", (sent.get(p) ?? 0) + n),
+        });
+        lfsPaths = out.lfsPaths;
         ({ commitOid, commitUrl } = out);
         pullRequestUrl = out.pullRequestUrl;
         const present = new Set(out.lfs.present);
@@ -190,6 +213,8 @@ export async function publishHubApi(opts: PublishApiOptions): Promise<PublishRes
     deleted: status === "done" ? deletes : [],
     ...(tag ? { tag } : {}),
     plan,
+    // The same files committed again elsewhere in this run (the reveal) need not be asked about again.
+    ...(lfsPaths && status === "done" ? { reuse: { plan: detailed, lfsPaths } } : {}),
   };
 }
 

@@ -9,7 +9,8 @@ import { createRepo } from "@huggingface/hub";
 import type { ManifestEntry } from "../checkpoint/types.js";
 import { createHubBranch, deleteHubBranch, setHubRepoVisibility } from "./branch.js";
 import { errorStatus, HubPublishError, toHubUserError } from "./errors.js";
-import { publishHubApi } from "./publish-api.js";
+import { publishHubApi, type CommitReuse } from "./publish-api.js";
+export type { CommitReuse } from "./publish-api.js";
 import { publishHubGit } from "./publish-git.js";
 import { computeHubPlan } from "./plan.js";
 import { tagHubRevision } from "./tag.js";
@@ -38,6 +39,8 @@ export interface HubReleaseOptions {
   private: boolean;
   /** The plan the user saw: staging refuses when the branch moved since. */
   plan?: Pick<HubPlan, "repoId" | "revision" | "parentCommit" | "repoExists">;
+  /** false: the refs the plan read hold no staging branch of this release, so none is removed first. */
+  stagingBranchSeen?: boolean;
   /** git transport: the project's work tree and its Hub remote. */
   cwd: string;
   remote: string;
@@ -63,6 +66,10 @@ export interface StagedHubRelease {
   gitattributes: string;
   /** The release created the repo (private): revealing makes it public unless hub.private. */
   createdRepo: boolean;
+  /** Where the release tag pointed when the plan read the refs: at `commit`, nothing is tagged again. */
+  tagAt?: string;
+  /** Within the run that staged it: what it knows of the staged commit, so the reveal asks nothing again (never recorded). */
+  reuse?: CommitReuse;
 }
 
 export interface RevealedHubRelease {
@@ -95,7 +102,7 @@ function publishOptions(o: HubReleaseOptions, revision: string) {
 }
 
 /** One commit in the transport's way on `branch` (api) or pushed there (git), from `revision`'s head. */
-function commitOn(o: HubReleaseOptions, branch: string, plan?: HubReleaseOptions["plan"], tag?: string): Promise<PublishResult> {
+function commitOn(o: HubReleaseOptions, branch: string, plan?: HubReleaseOptions["plan"], tag?: string, reuse?: CommitReuse): Promise<PublishResult & { reuse?: CommitReuse }> {
   const planned = plan ? { plan } : {};
   if (o.transport === "git") {
     const description = o.description ? `${o.summary}\n\n${o.description}` : o.summary;
@@ -113,7 +120,7 @@ function commitOn(o: HubReleaseOptions, branch: string, plan?: HubReleaseOptions
   }
   // The api commits to `branch` itself: the plan holds that branch to the head it was made against.
   const onBranch = plan ? { plan: { ...plan, revision: branch } } : {};
-  return publishHubApi({ ...publishOptions(o, branch), useXet: o.useXet, ...(tag ? { tag } : {}), ...onBranch, ...(o.signal ? { abortSignal: o.signal } : {}) });
+  return publishHubApi({ ...publishOptions(o, branch), useXet: o.useXet, ...(tag ? { tag } : {}), ...onBranch, ...(reuse && !o.useXet ? { reuse } : {}), ...(o.signal ? { abortSignal: o.signal } : {}) });
 }
 
 function stagedFrom(o: HubReleaseOptions, p: PublishResult, parentCommit: string, createdRepo: boolean, extra: Partial<StagedHubRelease>): StagedHubRelease {
@@ -175,10 +182,11 @@ export async function stageHubRelease(o: HubReleaseOptions): Promise<StagedHubRe
   }
   const branch = stagingBranchName(o.tag);
   // A staging branch an interrupted run left holds nothing anyone relies on: start it again.
-  await deleteHubBranch({ ...t, branch });
+  if (o.stagingBranchSeen !== false) await deleteHubBranch({ ...t, branch });
   if (o.transport === "api") await createHubBranch({ ...t, branch, startingPoint: parentCommit });
-  const p = await commitOn(o, branch, { repoId: o.repoId, revision: o.revision, parentCommit, repoExists: true });
-  return stagedFrom(o, p, parentCommit, createdRepo, { branch });
+  // The new branch starts at the head this plan was computed on: the plan holds for it.
+  const p = await commitOn(o, branch, { repoId: o.repoId, revision: o.revision, parentCommit, repoExists: true }, undefined, { plan });
+  return stagedFrom(o, p, parentCommit, createdRepo, { branch, ...(p.reuse ? { reuse: p.reuse } : {}) });
 }
 
 /** The same commit on main, proven equal to the staged one, tagged; then the repo is made public and the staging branch removed. */
@@ -189,6 +197,14 @@ export async function revealHubRelease(o: HubReleaseOptions, staged: StagedHubRe
   let url = `${o.endpoint}/${o.repoId}/commit/${commit}`;
   let tag: TagResult;
   if (staged.noop) {
+    // Already tagged there (a rerun with nothing to change): the re-verification reads the tag again.
+    tag = staged.tagAt === commit ? { tag: o.tag, status: "unchanged", commit } : await tagHubRevision({ ...t, tag: o.tag, commit, message: o.summary });
+  } else if (staged.reuse && o.transport === "api") {
+    // Staged in this very run: the same commit on the head it was planned on (the Hub refuses it,
+    // 412, if the branch moved meanwhile), with nothing asked again.
+    const p = await commitOn(o, o.revision, { repoId: o.repoId, revision: o.revision, parentCommit: staged.parentCommit, repoExists: true }, undefined, staged.reuse);
+    ({ commit, url } = p);
+    await requireSameTree(o, staged.commit, commit);
     tag = await tagHubRevision({ ...t, tag: o.tag, commit, message: o.summary });
   } else {
     const head = await getRevisionHead({ ...t, revision: o.revision }).catch((err: unknown) => {
@@ -203,18 +219,21 @@ export async function revealHubRelease(o: HubReleaseOptions, staged: StagedHubRe
       const p = await commitOn(o, o.revision, { repoId: o.repoId, revision: o.revision, parentCommit: staged.parentCommit, repoExists: true });
       commit = p.commit;
       url = p.url;
-      const differ = await treeDifference(o, staged.commit, commit);
-      if (differ.length) {
-        throw new HubPublishError(
-          `the commit ${commit.slice(0, 12)} on ${o.repoId}@${o.revision} does not hold the proven tree of ${staged.commit.slice(0, 12)} (${differ.join(", ")}): it was not tagged`,
-        );
-      }
+      await requireSameTree(o, staged.commit, commit);
       tag = await tagHubRevision({ ...t, tag: o.tag, commit, message: o.summary });
     }
   }
   if (staged.createdRepo && !o.private) await setHubRepoVisibility({ ...t, private: false });
   if (staged.branch) await deleteHubBranch({ ...t, branch: staged.branch });
   return { commit, url, tag };
+}
+
+/** The released commit serves what the proven one served, or nothing is tagged. */
+async function requireSameTree(o: HubReleaseOptions, proven: string, released: string): Promise<void> {
+  const differ = await treeDifference(o, proven, released);
+  if (differ.length) {
+    throw new HubPublishError(`the commit ${released.slice(0, 12)} on ${o.repoId}@${o.revision} does not hold the proven tree of ${proven.slice(0, 12)} (${differ.join(", ")}): it was not tagged`);
+  }
 }
 
 /** A release that did not pass leaves nothing users could see: its staging branch is removed. */

@@ -12,13 +12,23 @@ export interface TagOptions extends HubTarget {
   message?: string;
 }
 
-/** Commit a tag points at on the Hub, or undefined when there is no such tag. */
-export async function getHubTag(t: HubTarget & { tag: string }): Promise<string | undefined> {
+export interface HubRefs {
+  branches: Array<{ name: string; targetCommit: string }>;
+  tags: Array<{ name: string; targetCommit: string }>;
+}
+
+/** The repo's branches and tags. */
+export async function getHubRefs(t: HubTarget): Promise<HubRefs> {
   const f = t.fetch ?? defaultHubFetch();
   const res = await f(`${repoApiUrl(t)}/refs`, { headers: authHeaders(t.token) });
   if (!res.ok) throw await httpError(res, "list refs");
-  const refs = (await res.json()) as { tags?: Array<{ name: string; targetCommit: string }> };
-  return refs.tags?.find((x) => x.name === t.tag)?.targetCommit;
+  const refs = (await res.json()) as Partial<HubRefs>;
+  return { branches: Array.isArray(refs.branches) ? refs.branches : [], tags: Array.isArray(refs.tags) ? refs.tags : [] };
+}
+
+/** Commit a tag points at on the Hub, or undefined when there is no such tag. */
+export async function getHubTag(t: HubTarget & { tag: string }): Promise<string | undefined> {
+  return (await getHubRefs(t)).tags.find((x) => x.name === t.tag)?.targetCommit;
 }
 
 export async function tagHubRevision(opts: TagOptions): Promise<TagResult> {

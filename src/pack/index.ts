@@ -12,3 +12,4 @@ export {
   type ManifestJson,
   type PublishedFile,
 } from "./manifest-io.js";
+export { inCheckpointLayout, differenceFromFlat } from "./layout.js";

@@ -113,6 +113,9 @@ async function release(ctx: ReleaseContext, ui: ReleaseUi): Promise<ReleaseRepor
   return publishPlanned(ctx, ui);
 }
 
+/** Steps that read and prove, never write. */
+const PROOF_STEPS: ReadonlySet<string> = new Set(["verify.download", "verify"]);
+
 /**
  * From the plan on: the journal, what an earlier run left, the one question, then stage, prove,
  * release and verify, in the order the release promises.
@@ -171,7 +174,10 @@ export async function publishPlanned(ctx: ReleaseContext, ui: ReleaseUi): Promis
 
   const f = await runSteps(ui, [verifyStep(ctx, run)], ctx);
   if (f !== undefined) return failed(f, true);
-  return report("released", true, { visible: true });
+  // Every destination already held this release (a workflow run after a local release, with no
+  // journal): it was proven again from what is served, and nothing was written.
+  const wrote = ctx.steps.some((st) => st.status === "done" && !PROOF_STEPS.has(st.id));
+  return report(wrote ? "released" : "already-released", true, { visible: true });
 }
 
 function localSteps(ctx: ReleaseContext): PipelineStep<ReleaseContext>[] {

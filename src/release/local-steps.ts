@@ -4,9 +4,11 @@
 import { statfs } from "node:fs/promises";
 import path from "node:path";
 import { formatBytes } from "../util/format-bytes.js";
+import { defaultCacheFile } from "../checkpoint/hash-cache.js";
 import type { Manifest } from "../checkpoint/types.js";
 import type { PackResult } from "../pack/index.js";
 import { assertPackOutDir, SAFETENSORS_OUT } from "../pack/out-dir.js";
+import { inCheckpointLayout } from "../pack/layout.js";
 import { isOk, type CheckResult } from "../report.js";
 import { smokeOptions } from "../smoke/options.js";
 import { displayPath } from "../util/display-path.js";
@@ -38,14 +40,18 @@ export function smokeStep<C extends LocalContext>(): PipelineStep<C> {
       // The inference engine is loaded only when the smoke stage runs; it reads the checkpoint
       // `check` read (with the Hub's card when the checkpoint has none, as `check` found it).
       const { runSmoke } = await import("../smoke/main.js");
+      // A pass on exactly these files and cases (a rerun, a new card text) is carried over.
+      const files = c.manifest?.filter((e) => e.path !== "README.md").map((e) => ({ path: e.path, sha256: e.sha256 }));
       c.smoke = await runSmoke({
         ...smokeOptions(c.settings.smoke, c.settings.checkpoint),
         checkpoint: c.ckpt!,
         ...(c.hubCard ? { hubCard: c.hubCard } : {}),
+        ...(files ? { memo: { dir: path.dirname(defaultCacheFile()), files } } : {}),
         onCase: (r) => out.progress(`${r.status} ${r.text}`),
       });
       const passed = c.smoke.cases.filter((x) => x.status === "pass").length;
-      out.title(`Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass`);
+      const carried = c.smoke.carriedOver ? " (carried over: these very files and cases passed before)" : "";
+      out.title(`Smoke test on ${c.smoke.device}: ${passed}/${c.smoke.cases.length} cases pass${carried}`);
       if (!c.smoke.ok) {
         const bad = c.smoke.cases.filter((x) => x.status === "fail").map((x) => `${x.text}: ${x.reason ?? "failed"}`);
         throw new Error(`smoke test failed:\n${bad.join("\n")}`);
@@ -115,7 +121,8 @@ export function publishedStep<C extends LocalContext>(): PipelineStep<C> {
  * `files` picks what is packed (the release's published files); default: the checkpoint's manifest.
  */
 export function packStep<C extends CheckContext & { pack?: PackResult }>(o: { archiveName: string; outDir: string; files?: (c: C) => Manifest | undefined; enabled?: (c: C) => boolean }): PipelineStep<C> {
-  const files = o.files ?? ((c: C) => c.manifest);
+  // The checkpoint as it lies on disk, its layout kept (the release passes what it publishes).
+  const files = o.files ?? ((c: C) => (c.manifest ? inCheckpointLayout(c.manifest) : undefined));
   return {
     title: `Pack ${o.archiveName}`,
     ...(o.enabled ? { enabled: o.enabled } : {}),

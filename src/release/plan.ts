@@ -27,7 +27,16 @@ export interface ReleasePlan {
   tag: string;
   /** model.safetensors written from pytorch_model.bin (or planned, in a dry run), and what of the weights is published. */
   safetensors?: SafetensorsOutcome;
-  hub?: (HubPlan & { remote: { name: string; action: "add" | "keep"; url: string }; transport: "api" | "git"; git?: GitAccess; tag?: HubTagPlan }) | Skipped;
+  hub?:
+    | (HubPlan & {
+        remote: { name: string; action: "add" | "keep"; url: string };
+        transport: "api" | "git";
+        git?: GitAccess;
+        tag?: HubTagPlan;
+        /** The refs hold this release's staging branch (an interrupted run's): the stage removes it first. */
+        staleStagingBranch?: boolean;
+      })
+    | Skipped;
   git?: { remote: string; refs: Array<{ ref: string; from: string | null; to: string; action: "push" | "unchanged" | "conflict" }> } | Skipped;
   github?: GitHubPlan | Skipped;
   pack?: { archive: string; files: number; bytes: number };

@@ -13,7 +13,7 @@ import { loadCheckpoint } from "../checkpoint/load.js";
 import { downloadReleaseAsset, type AssetDownloadOptions } from "../github/index.js";
 import { downloadHubFile, hubResolveUrl, isPublicHubRepo, type HubDownloadOptions } from "../hub/index.js";
 import { PROBE_BYTES, probeHubLfsFile } from "../hub/probe.js";
-import { ARCHIVE_MANIFEST, describeUnpackProblems, parseManifestJson, unpackVerified, type PublishedFile } from "../pack/index.js";
+import { ARCHIVE_MANIFEST, describeUnpackProblems, differenceFromFlat, parseManifestJson, unpackVerified, type PublishedFile } from "../pack/index.js";
 import { UserError } from "../report.js";
 import { writtenSafetensors } from "./published.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
@@ -74,7 +74,16 @@ export interface HubProofOptions {
    * local file with a published file's bytes: such a file is proven by a probe (what the Hub
    * names, a ranged read from storage) and its local copy stands in for it.
    */
-  provenBefore?: { objects: ReadonlyMap<string, number>; localCopy(f: PublishedFile): string | undefined };
+  provenBefore?: {
+    objects: ReadonlyMap<string, number>;
+    localCopy(f: PublishedFile): string | undefined;
+    /**
+     * The caller held the revision's tree to these files (a regular file's git blob id, an LFS
+     * file's sha256) before the proof: a small file an earlier proof downloaded is then the same
+     * blob, and is not downloaded again. Without it, only large LFS files are carried, by a probe.
+     */
+    treeChecked?: boolean;
+  };
   /** When no file users load changed since an earlier proof, report its smoke test as carried over instead of running it (the release; verify always runs it). */
   carrySmoke?: boolean;
   smoke: ProofSmoke;
@@ -93,6 +102,32 @@ async function inScratch<T>(prefix: string, run: (dir: string) => Promise<T>): P
 }
 
 const short = (sha: string) => `${sha.slice(0, 12)}…`;
+
+/** Files of the proof downloaded at once: small files are a round trip each; a large one is bounded by the link either way. */
+const PROOF_DOWNLOADS = 4;
+
+/** `work` over every item, at most `limit` at a time; the results in the items' order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    // After a failure no new item starts; those under way finish before the call rejects.
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        out[i] = await work(items[i]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (rejected) throw rejected.reason;
+  return out;
+}
 
 /** Files whose change does not change what a user loads: a new card or signature needs no new smoke test. */
 const NOT_THE_MODEL = new Set(["README.md", "manifest.json", "model.sig", ".gitattributes"]);
@@ -116,8 +151,18 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
     let bytes = 0;
     let carried = 0;
     let changedModel = false;
-    for (const f of expected) {
-      const source = o.provenBefore?.objects.get(f.sha256) === f.size && f.size >= PROBE_BYTES ? o.provenBefore.localCopy(f) : undefined;
+    // Each file on its own; a few at once (small files are a request each, and the Hub answers them in parallel).
+    const proveFile = async (f: PublishedFile): Promise<string[]> => {
+      const provenObject = o.provenBefore?.objects.get(f.sha256) === f.size;
+      const local = provenObject ? o.provenBefore!.localCopy(f) : undefined;
+      if (local && f.size < PROBE_BYTES && o.provenBefore!.treeChecked) {
+        await mkdir(path.dirname(path.join(copy, f.path)), { recursive: true });
+        await symlink(path.resolve(local), path.join(copy, f.path));
+        carried++;
+        o.onProgress?.(`${f.path}: the blob an earlier release downloaded and proved (sha256 ${short(f.sha256)}), as the commit's tree names it: not downloaded again`);
+        return [];
+      }
+      const source = f.size >= PROBE_BYTES ? local : undefined;
       if (source) {
         const why = await probeHubLfsFile({ ...target, path: f.path, sha256: f.sha256, size: f.size, source });
         if (why === undefined) {
@@ -125,7 +170,7 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
           await symlink(path.resolve(source), path.join(copy, f.path));
           carried++;
           o.onProgress?.(`${f.path}: the same object as an earlier release proved (sha256 ${short(f.sha256)}), not downloaded again`);
-          continue;
+          return [];
         }
         o.onProgress?.(`${f.path}: ${why}: downloading it`);
       }
@@ -137,27 +182,19 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
         got = await downloadHubFile({ ...target, path: f.path, dest: path.join(copy, f.path) });
       } catch (e) {
         if (!(e instanceof UserError)) throw e;
-        problems.push(`Hub ${f.path} at ${o.revision}: ${e.message}`);
-        continue;
+        return [`Hub ${f.path} at ${o.revision}: ${e.message}`];
       }
       got.hops.forEach((h) => origins.add(h));
       bytes += got.size;
-      if (got.size !== f.size) problems.push(`Hub ${f.path} at ${o.revision}: ${got.size} bytes downloaded, ${f.size} in the manifest`);
-      else if (got.sha256 !== f.sha256) problems.push(`Hub ${f.path} at ${o.revision}: sha256 ${short(got.sha256)} downloaded, ${short(f.sha256)} in the manifest`);
-    }
+      if (got.size !== f.size) return [`Hub ${f.path} at ${o.revision}: ${got.size} bytes downloaded, ${f.size} in the manifest`];
+      if (got.sha256 !== f.sha256) return [`Hub ${f.path} at ${o.revision}: sha256 ${short(got.sha256)} downloaded, ${short(f.sha256)} in the manifest`];
+      return [];
+    };
+    // In the manifest's order, whatever order they finish in.
+    for (const found of await inParallel(expected, PROOF_DOWNLOADS, proveFile)) problems.push(...found);
     if (problems.length) return { problems, expected };
     const downloaded = performance.now();
 
-    // The copy is what a user loads: the same gate as any weights handed to a loader, then the smoke test.
-    // Carried files are links to the local files an earlier proof found published.
-    const ckpt = await loadCheckpoint(copy, { followLinksOutside: carried > 0 });
-    try {
-      assertWeightsPassChecks(ckpt);
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      return { problems: [`the copy of ${where}: ${e.message}`], expected };
-    }
-    // What users load did not change since an earlier release proved it: its smoke test stands.
     const proven = (smoke: HubProof["smoke"]): HubProof => ({
       revision: o.revision,
       files: expected.length,
@@ -170,9 +207,20 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
       smokeMs: Math.round(performance.now() - downloaded),
       ms: Math.round(performance.now() - t0),
     });
+    // What users load did not change since an earlier release proved it: every file is, byte for
+    // byte, one that release loaded and smoke-tested, so its smoke test stands.
     if (o.carrySmoke && !changedModel && carried > 0) {
       const proof = { ...proven({ ok: true, device: "none", engine: "carried over", passed: 0, cases: 0, carriedOver: true }), smokeMs: 0 };
       return { proof, problems, expected };
+    }
+    // The copy is what a user loads: the same gate as any weights handed to a loader, then the smoke test.
+    // Carried files are links to the local files an earlier proof found published.
+    const ckpt = await loadCheckpoint(copy, { followLinksOutside: carried > 0 });
+    try {
+      assertWeightsPassChecks(ckpt);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { problems: [`the copy of ${where}: ${e.message}`], expected };
     }
     o.onProgress?.(`smoke test of the copy of ${where}`);
     const smoke = await runSmoke({
@@ -210,8 +258,10 @@ export interface GitHubProofOptions extends Omit<AssetDownloadOptions, "name" | 
   archiveName: string;
   /** The archive's sha256 when this run made it. */
   archiveSha256?: string;
-  /** The files the archive must hold (the published files but manifest.json); undefined: its own manifest and SHA256SUMS decide. */
+  /** The files the archive must hold, in the checkpoint's layout (the published files but manifest.json); undefined: its own manifest and SHA256SUMS decide. */
   expected?: readonly PublishedFile[];
+  /** The Hub's files (its manifest.json): the archive's, flattened by name, must be exactly these. */
+  hubFiles?: readonly PublishedFile[];
   /** Asset ids by name (a draft's assets are found by id only). */
   assetIds?: Readonly<Record<string, number>>;
   onProgress?: (line: string) => void;
@@ -220,7 +270,7 @@ export interface GitHubProofOptions extends Omit<AssetDownloadOptions, "name" | 
 export function proveGitHubDownload(o: GitHubProofOptions): Promise<Proven<GitHubProof>> {
   return inScratch("azbert-proof-github-", async (scratch) => {
     const t0 = performance.now();
-    const { archiveName: _a, archiveSha256: _s, expected: _e, onProgress: _p, assetIds, ...where } = o;
+    const { archiveName: _a, archiveSha256: _s, expected: _e, hubFiles: _h, onProgress: _p, assetIds, ...where } = o;
     const get = (name: string) => {
       o.onProgress?.(`downloading ${name} of the GitHub Release ${o.tag}`);
       const id = assetIds?.[name];
@@ -248,6 +298,9 @@ export function proveGitHubDownload(o: GitHubProofOptions): Promise<Proven<GitHu
       return { problems: [`GitHub ${o.archiveName} of ${o.tag}: ${e.message}`] };
     }
     if (!unpacked.ok) return { problems: describeUnpackProblems(unpacked).map((p) => `GitHub ${o.archiveName} of ${o.tag}: ${p}`) };
+    // Two copies of one release: the archive keeps the checkpoint's layout, the Hub has it flat.
+    const differs = o.hubFiles ? differenceFromFlat(unpacked.files, o.hubFiles) : undefined;
+    if (differs) return { problems: [`GitHub ${o.archiveName} of ${o.tag} and the Hub's ${ARCHIVE_MANIFEST} disagree: ${differs}`] };
     const proof: GitHubProof = {
       tag: o.tag,
       archive: { name: o.archiveName, size: archive.size, sha256: archive.sha256 },

@@ -2,10 +2,12 @@
 // from pytorch_model.bin beside it (weights.safetensors "add") or instead of it ("only"), into
 // the output folder and never into the checkpoint; and manifest.json, every published file's
 // path, size and sha256, sorted by path, one digest each: the list a model-signing tool signs.
-// The Hub gets all of it; the archive gets the files, and starts with the same manifest.json.
+// The Hub gets all of it, flat; the archive gets the same files in the checkpoint's own layout
+// (converted safetensors beside the weights they come from), and starts with its own
+// manifest.json listing them there.
 // The checkpoint's own `.gitattributes` is repo plumbing, not part of the model: it is neither
 // listed nor packed (as model signing leaves it out), and the Hub's `.gitattributes` is made from
-// it, so what manifest.json lists is exactly what the Hub and the archive get.
+// it, so what the manifests list is exactly what the Hub and the archive get.
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -16,7 +18,7 @@ import { digestSafetensors, writeSafetensors, type ConversionProof } from "../ch
 import type { Manifest, ManifestEntry } from "../checkpoint/types.js";
 import { describeSet, loadWeightsSet, type SetTensor, type WeightsSet } from "../checkpoint/weight-sets.js";
 import { requireSameTensors } from "../checkpoint/weights-compare.js";
-import { ARCHIVE_MANIFEST, DEFAULT_TOP_FOLDER, normalizeManifest, renderManifestJson, toPublished } from "../pack/index.js";
+import { ARCHIVE_MANIFEST, DEFAULT_TOP_FOLDER, inCheckpointLayout, normalizeManifest, renderManifestJson, toPublished } from "../pack/index.js";
 import { assertOutsideCheckpoint } from "../pack/out-dir.js";
 import { UsageError, UserError } from "../report.js";
 import { assertWeightsPassChecks } from "../smoke/load-gate.js";
@@ -52,7 +54,10 @@ export interface PublishedFiles {
   gitattributesBase?: string;
   /** model.sig, when the release signs: published to the Hub (not listed in manifest.json) and attached to the GitHub Release. */
   signature?: { path: string; signer: string; reused: boolean };
-  /** What the archive holds: the Hub's files but manifest.json (the archive starts with its own copy). */
+  /**
+   * What the archive holds: the Hub's files but manifest.json (the archive starts with its own),
+   * each at its place in the checkpoint's own layout, every identical copy included.
+   */
   archive: Manifest;
   safetensors: SafetensorsOutcome;
   /** Removes the temporary folder that holds the generated manifest.json. */
@@ -85,7 +90,7 @@ export function plannedLocalBytes(o: { ckpt: LoadedCheckpoint; manifest: Manifes
   const sizeOf = new Map(o.manifest.map((e) => [e.path, e.size]));
   const weights = converts ? setFiles(torch!).reduce((a, f) => a + (sizeOf.get(f) ?? 0), 0) : 0;
   const dropped = new Set(o.mode === "only" && torch ? setFiles(torch) : []);
-  const files = o.manifest.filter((e) => !dropped.has(e.path)).reduce((a, e) => a + e.size, 0);
+  const files = o.manifest.filter((e) => !dropped.has(e.path)).reduce((a, e) => a + e.size * Math.max(1, e.layout?.length ?? 1), 0);
   return weights + (o.archive ? files + weights : 0);
 }
 
@@ -115,14 +120,16 @@ export async function preparePublished(opts: PublishedOptions): Promise<Publishe
     const card = manifest.find((e) => e.path === "README.md");
     if (card && opts.cardSection) {
       drop.add("README.md");
-      added = [...added, await stagedText(staging, "README.md", `${(await readFile(card.source, "utf8")).replace(/\n*$/, "\n")}${opts.cardSection}`)];
+      const staged = await stagedText(staging, "README.md", `${(await readFile(card.source, "utf8")).replace(/\n*$/, "\n")}${opts.cardSection}`);
+      added = [...added, { ...staged, ...(card.layout ? { layout: card.layout.map((c) => ({ path: c.path, source: staged.source })) } : {}) }];
     }
-    const archive = normalizeManifest([...manifest.filter((e) => !drop.has(e.path)), ...added]);
+    const flat = normalizeManifest([...manifest.filter((e) => !drop.has(e.path)), ...added]);
     const ownAttributes = manifest.find((e) => e.path === GITATTRIBUTES);
     const gitattributesBase = ownAttributes ? await readFile(ownAttributes.source, "utf8") : undefined;
-    const text = renderManifestJson({ version: 1, topFolder: DEFAULT_TOP_FOLDER, files: toPublished(archive) });
+    const text = renderManifestJson({ version: 1, topFolder: DEFAULT_TOP_FOLDER, files: toPublished(flat) });
     const entry = await stagedText(staging, ARCHIVE_MANIFEST, text);
-    return { hub: normalizeManifest([...archive, entry]), ...(gitattributesBase !== undefined ? { gitattributesBase } : {}), archive, safetensors: outcome, dispose };
+    const archive = normalizeManifest(inCheckpointLayout(flat));
+    return { hub: normalizeManifest([...flat, entry]), ...(gitattributesBase !== undefined ? { gitattributesBase } : {}), archive, safetensors: outcome, dispose };
   } catch (e) {
     await dispose();
     throw e;
@@ -136,11 +143,14 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
   // Only weights that pass the checklist's weights checks are read for conversion.
   assertWeightsPassChecks(ckpt);
   const base = { mode, from: describeSet(torch), outDir, dropped };
+  // In the archive the safetensors lie beside the weights they were written from.
+  const folder = setFolder(opts.manifest, torch);
+  const beside = (e: ManifestEntry): ManifestEntry => (folder ? { ...e, layout: [{ path: `${folder}/${e.path}`, source: e.source }] } : e);
   // Written by an earlier run from these very weights, and not touched since: nothing to convert.
   const kept = await keptConversion(outDir, sourcesOf(opts.manifest, torch));
   if (kept) {
     const files = kept.files.map((f) => ({ path: f.name, size: f.size, sha256: f.sha256 }));
-    const added = await Promise.all(kept.files.map((f) => stampedEntry(f.name, path.join(outDir, f.name), f.sha256)));
+    const added = await Promise.all(kept.files.map(async (f) => beside(await stampedEntry(f.name, path.join(outDir, f.name), f.sha256))));
     return { outcome: { ...base, action: "kept", files, aliases: kept.aliases, proof: kept.proof }, added };
   }
   if (opts.dryRun) {
@@ -148,7 +158,7 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
     const files = d.files.map((f) => ({ path: f.name, size: f.size, sha256: f.sha256 }));
     // The weights are never read in a dry run (LFS by name); the small, regular index is staged for the plan.
     const added = await Promise.all(
-      d.files.map((f) => (f.text === undefined ? { path: f.name, size: f.size, sha256: f.sha256, source: path.join(outDir, f.name) } : stagedText(staging, f.name, f.text))),
+      d.files.map(async (f) => beside(f.text === undefined ? { path: f.name, size: f.size, sha256: f.sha256, source: path.join(outDir, f.name) } : await stagedText(staging, f.name, f.text))),
     );
     return { outcome: { ...base, action: "planned", files, aliases: d.aliases }, added };
   }
@@ -162,7 +172,7 @@ async function convert(opts: PublishedOptions, torch: WeightsSet, dropped: strin
   if ("identical" in logits && !logits.identical) {
     throw new UserError(`the CPU engine's logits differ between ${describeSet(torch)} and the safetensors written from it (max |Δ| ${logits.maxAbsDiff} on ${logits.masks} masks): not published`, 1);
   }
-  const added = await Promise.all(written.files.map((f) => stampedEntry(path.basename(f.path), f.path, f.sha256!)));
+  const added = await Promise.all(written.files.map(async (f) => beside(await stampedEntry(path.basename(f.path), f.path, f.sha256!))));
   const files = added.map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 }));
   const proof = { ...written.proof, logits };
   await recordConversion(outDir, { version: 1, from: sourcesOf(opts.manifest, torch), files: added.map((e) => ({ name: e.path, size: e.size, sha256: e.sha256, mtimeNs: e.stamp!.mtimeNs, ino: e.stamp!.ino })), aliases: written.aliases, proof });
@@ -179,6 +189,13 @@ interface ConversionRecord {
 }
 
 export const CONVERSION_RECORD = "written-from.json";
+
+/** The checkpoint folder (relative) that holds a weights set, in its own layout; "" at the top. */
+function setFolder(manifest: Manifest, set: WeightsSet): string {
+  const first = manifest.find((e) => e.path === setFiles(set)[0]);
+  const where = first?.layout?.[0]?.path;
+  return where ? path.posix.dirname(where).replace(/^\.$/, "") : "";
+}
 
 function sourcesOf(manifest: Manifest, torch: WeightsSet): ConversionRecord["from"] {
   const want = new Set(setFiles(torch));

@@ -12,9 +12,9 @@ import path from "node:path";
 import type { ManifestEntry } from "../checkpoint/types.js";
 import { normalizeManifest } from "../pack/index.js";
 import { UsageError, UserError } from "../report.js";
-import { compareWithFiles, SIGNATURE_NAME, verifyModelSignature, type SigningMethod, type VerificationMethod } from "../signing/index.js";
-import { parseStatement } from "../signing/format.js";
-import { parseBundle } from "../signing/verify.js";
+// The sigstore libraries load only when a signature is read or made: most releases sign nothing.
+import type { SigningMethod, VerificationMethod } from "../signing/index.js";
+import { parseStatement, SIGNATURE_NAME } from "../signing/format.js";
 import { displayPath } from "../util/display-path.js";
 import type { LocalContext } from "./local-context.js";
 import type { PipelineStep } from "./pipeline.js";
@@ -63,6 +63,7 @@ function modelName(s: ReleaseSettings): string {
 async function signsTheseFiles(file: string, files: readonly ManifestEntry[]): Promise<boolean> {
   try {
     const text = await readFile(file, "utf8");
+    const { compareWithFiles, parseBundle } = await import("../signing/verify.js");
     const payload = parseBundle(text, file).content;
     if (!("dsseEnvelope" in payload)) return false;
     const statement = parseStatement(Buffer.from(payload.dsseEnvelope.payload));
@@ -114,6 +115,7 @@ export function signStep<C extends LocalContext>(): PipelineStep<C> {
         await rename(tmp, target);
       }
       // The signature is checked as users will check it, when this run knows how.
+      const { verifyModelSignature } = await import("../signing/index.js");
       const verified = await withKey(plan, async (v) => (v ? verifyModelSignature(text, target, v, { files }) : undefined));
       if (verified && !verified.integrity.ok) throw new UserError(`${displayPath(target)} does not sign the files this release publishes`);
       const st = await stat(target);

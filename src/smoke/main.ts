@@ -12,6 +12,7 @@ import { agreement, cudaUnavailable, probePython, runPython, type HubModelSource
 import type { SmokeCaseReport, SmokeMask, SmokeReport, SmokeStatus } from "./report.js";
 import { assertWeightsPassChecks } from "./load-gate.js";
 import { loadTokenizer, type SmokeTokenizer } from "./tokenizer.js";
+import { keepSmoke, keptSmoke, smokeMemoKey, type SmokeMemo } from "./memo.js";
 
 export type { SmokeCase } from "./cases.js";
 export { formatSmokeReport } from "./report.js";
@@ -45,6 +46,8 @@ export interface RunSmokeOptions {
   probe?: PythonProbe;
   /** The GPU path loads this Hub revision with from_pretrained (the checkpoint is its downloaded copy). */
   fromHub?: HubModelSource;
+  /** Carry over a CPU pass of exactly these files and cases instead of running it again (the release). */
+  memo?: SmokeMemo;
 }
 
 function hasNvidiaDevice(): boolean {
@@ -217,6 +220,14 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
     }
   }
 
+  // The same files, cases and settings passed before on this build: nothing to run again.
+  const memoKey = !useCuda && opts.memo ? smokeMemoKey(opts.memo, { cases, expectations: expectations ? { topK: expectations.topK ?? null, cases: [...expectations.cases] } : null, topK, k, engine: opts.engine ?? null }) : undefined;
+  const kept = memoKey ? await keptSmoke(opts.memo!, memoKey) : undefined;
+  if (kept) {
+    for (const c of kept.cases) opts.onCase?.(c);
+    return { ...kept, carriedOver: true, timings: { total: Math.round((performance.now() - tStart) * 10) / 10 } };
+  }
+
   let raw: RawCase[];
   let engine: string;
   let timings: Record<string, number>;
@@ -265,7 +276,7 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
   });
   timings.total = performance.now() - tStart;
   const unmatched = unmatchedKeys(expectations, [...cases.map((c) => c.text), ...reports.map((r) => r.text)]);
-  return {
+  const report: SmokeReport = {
     ok: !reports.some((r) => r.status === "fail"),
     device: useCuda ? "cuda" : "cpu",
     engine,
@@ -277,4 +288,6 @@ export async function runSmoke(opts: RunSmokeOptions): Promise<SmokeReport> {
     ...(comparison ? { comparison } : {}),
     ...(notes.length ? { notes } : {}),
   };
+  if (memoKey) await keepSmoke(opts.memo!, memoKey, report);
+  return report;
 }

@@ -63,6 +63,8 @@ export interface SmokeReport {
   comparison?: SmokeComparison;
   /** Why `--device auto` chose what it chose, when it matters. */
   notes?: string[];
+  /** The release's smoke test of exactly these files and cases passed before on this build, and was not run again. */
+  carriedOver?: boolean;
 }
 
 export interface FormatOptions {

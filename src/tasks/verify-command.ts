@@ -112,7 +112,7 @@ export async function runVerifyCommand(opts: GlobalOptions & VerifyCliOptions): 
               tag,
               archiveName: settings.github.archive,
               // The archive must hold what the Hub's manifest.json lists: two copies of one release.
-              ...(c.expected ? { expected: c.expected } : {}),
+              ...(c.expected ? { hubFiles: c.expected } : {}),
               signal: interrupt.signal,
               onProgress: (line) => (task.output = line),
             });

@@ -21,7 +21,9 @@ import {
   type ReleaseTarget,
 } from "../../github/release.js";
 import { formatBytes } from "../../util/format-bytes.js";
-import { ARCHIVE_MANIFEST, parseManifestJson, toPublished, type PublishedFile } from "../../pack/index.js";
+import { ARCHIVE_MANIFEST, inCheckpointLayout, parseManifestJson, toPublished, type PublishedFile } from "../../pack/index.js";
+import type { Manifest } from "../../checkpoint/types.js";
+import { SIGNATURE_NAME } from "../../signing/format.js";
 import { UserError, type CheckResult } from "../../report.js";
 import type { Destination, GitHubAddress, PlanContext, ReadContext, StepRun } from "../destination.js";
 import { isSkipped, type GitHubPlan, type ReleasePlan } from "../plan.js";
@@ -119,7 +121,9 @@ export function githubDestination(s: ReleaseSettings): Destination {
         archiveName: s.github.archive,
         archiveSha256: archive.sha256,
         // What the archive holds: the published files but manifest.json (it starts with its own) and model.sig.
-        expected: toPublished(run.published?.archive ?? run.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST)),
+        expected: toPublished(archived(run)),
+        // The Hub's manifest.json lists these (model.sig is beside the archive, not in it).
+        ...(run.published ? { hubFiles: toPublished(run.published.hub.filter((e) => e.path !== ARCHIVE_MANIFEST && e.path !== SIGNATURE_NAME)) } : {}),
         assetIds: Object.fromEntries(st.assets.filter((a) => a.id !== undefined).map((a) => [a.name, a.id!])),
         ...(run.signal ? { signal: run.signal } : {}),
         onProgress: run.say,
@@ -206,7 +210,7 @@ function plannedAssets(ctx: PlanContext): { assets: GitHubPlan["assets"]; estima
       estimated: false,
     };
   }
-  const files = ctx.published?.archive ?? ctx.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST);
+  const files = archived(ctx);
   return {
     assets: [
       { name: s.github.archive, size: files.reduce((a, e) => a + e.size, 0) },
@@ -268,8 +272,13 @@ async function sameManifest(ctx: PlanContext, release: { id: number }, remote: R
   } catch {
     return false;
   }
-  const mine = toPublished(ctx.published?.archive ?? ctx.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST));
+  const mine = toPublished(archived(ctx));
   return JSON.stringify(files) === JSON.stringify(mine);
+}
+
+/** What the archive holds, in the checkpoint's own layout: the published files but manifest.json (it starts with its own). */
+function archived(ctx: { published?: { archive: Manifest }; manifest: Manifest }): Manifest {
+  return ctx.published?.archive ?? inCheckpointLayout(ctx.manifest.filter((e) => e.path !== ARCHIVE_MANIFEST));
 }
 
 /** A manifest.json is a line per file: one of this size lists a million files. */

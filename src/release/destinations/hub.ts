@@ -11,13 +11,14 @@ import {
   checkHubRemote,
   checkHubToken,
   ensureHubRemote,
+  getHubRefs,
   getHubTag,
   hubRepoUrl,
   planHubPublish,
   verifyHubRevision,
   type HubProgressEvent,
 } from "../../hub/index.js";
-import { revealHubRelease, stageHubRelease, withdrawHubRelease, type HubReleaseOptions } from "../../hub/staging.js";
+import { revealHubRelease, stageHubRelease, stagingBranchName, withdrawHubRelease, type CommitReuse, type HubReleaseOptions } from "../../hub/staging.js";
 import { getRevisionHead } from "../../hub/tree.js";
 import { toPublished } from "../../pack/index.js";
 import { UserError, type CheckResult } from "../../report.js";
@@ -53,6 +54,8 @@ async function currentHubToken(s: ReleaseSettings): Promise<string> {
 
 export function hubDestination(s: ReleaseSettings): Destination {
   const address = hubAddress(s);
+  // What the stage of this run knows of the commit it made, for the reveal (never journaled).
+  let stagedHere: { commit: string; reuse: CommitReuse } | undefined;
   const staged = (run: StepRun): HubStepResult => {
     const r = run.journal.get("hub", address)?.result;
     if (!r) throw new VerifyError("no staged Hub commit is recorded: run the release again");
@@ -75,7 +78,13 @@ export function hubDestination(s: ReleaseSettings): Destination {
           const text = line(e);
           if (text) run.say(text);
         };
-        const p = await stageHubRelease({ ...(await releaseOptions(run)), ...(plan ? { plan } : {}), onProgress });
+        const p = await stageHubRelease({
+          ...(await releaseOptions(run)),
+          ...(plan ? { plan } : {}),
+          ...(plan?.staleStagingBranch === false ? { stagingBranchSeen: false } : {}),
+          onProgress,
+        });
+        stagedHere = p.reuse ? { commit: p.commit, reuse: p.reuse } : undefined;
         return {
           status: p.noop ? "unchanged" : "done",
           result: {
@@ -123,6 +132,9 @@ export function hubDestination(s: ReleaseSettings): Destination {
                 gitattributes: st.gitattributes,
                 createdRepo: st.createdRepo,
                 ...(st.stagingBranch ? { branch: st.stagingBranch } : {}),
+                ...(tagSeen(run.plan) ? { tagAt: tagSeen(run.plan)! } : {}),
+                // Staged by this very run: what it knows of that commit.
+                ...(stagedHere?.commit === st.commit ? { reuse: stagedHere.reuse } : {}),
               }).catch(async (e: unknown) => {
                 if (!(e instanceof HubPublishError && e.status === 412)) throw e;
                 // The branch moved while the release was proven: the staged commit sits on an old
@@ -195,7 +207,8 @@ async function proveStaged(run: StepRun, st: HubStepResult) {
     ...(s.hub.token ? { token: s.hub.token } : {}),
     fetch: run.remotes.hubFetch,
     expected: toPublished(run.manifest),
-    provenBefore: { objects: proven.objects, localCopy: (f) => run.manifest.find((e) => e.path === f.path && e.sha256 === f.sha256)?.source },
+    // The staged tree was just held to the manifest (hubProblems): small files proven before need no download.
+    provenBefore: { objects: proven.objects, localCopy: (f) => run.manifest.find((e) => e.path === f.path && e.sha256 === f.sha256)?.source, treeChecked: true },
     carrySmoke: true,
     smoke: s.smoke,
     ...(run.signal ? { signal: run.signal } : {}),
@@ -270,7 +283,8 @@ async function planHub(ctx: PlanContext): Promise<void> {
   const hubPlan = await planHubPublish({ ...target, revision: s.hub.revision, manifest: ctx.manifest, prune: s.hub.prune, ...(gitattributesBase !== undefined ? { gitattributesBase } : {}) });
   const tag = tagName(s);
   const recordedTag = ctx.recorded?.get("hub-tag", hubAddress(s))?.result.commit;
-  const tagPlan = s.hub.createPr ? undefined : planHubTag(tag, hubPlan, hubPlan.repoExists ? await getHubTag({ ...target, tag }) : undefined, recordedTag);
+  const refs = hubPlan.repoExists ? await getHubRefs(target) : undefined;
+  const tagPlan = s.hub.createPr ? undefined : planHubTag(tag, hubPlan, refs?.tags.find((t) => t.name === tag)?.targetCommit, recordedTag);
   const url = await gitAt(s.cwd).try(["remote", "get-url", s.hub.remote]);
   // The git transport: git itself must reach the repo with the token (scoped as the publish scopes it).
   const gitAccess =
@@ -283,7 +297,15 @@ async function planHub(ctx: PlanContext): Promise<void> {
     transport: s.hub.transport,
     ...(gitAccess ? { git: gitAccess } : {}),
     ...(tagPlan ? { tag: tagPlan } : {}),
+    // A repo this release creates has no branch but main.
+    staleStagingBranch: refs ? refs.branches.some((b) => b.name === stagingBranchName(tag)) : false,
   };
+}
+
+/** Where the plan found the release tag on the Hub, when it may stay there. */
+function tagSeen(plan: ReleasePlan): string | undefined {
+  const hub = plan.hub && !isSkipped(plan.hub) ? plan.hub : undefined;
+  return hub?.tag?.action === "unchanged" ? hub.tag.commit : undefined;
 }
 
 /**

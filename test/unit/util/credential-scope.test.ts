@@ -5,7 +5,16 @@ import { createRetryFetch } from "../../../src/hub/retry-fetch.js";
 import { listRemoteTree } from "../../../src/hub/tree.js";
 import { createGitHubClient } from "../../../src/github/client.js";
 import { assertGitHubUploadUrl } from "../../../src/github/release.js";
-import { assertRequestCredentials, bindCredential, clearCredentialScopes, scopedFetch } from "../../../src/util/credential-scope.js";
+import {
+  assertCredentialScope,
+  assertRequestCredentials,
+  bindCredential,
+  clearCredentialScopes,
+  registerCredential,
+  requestParts,
+  scopedFetch,
+} from "../../../src/util/credential-scope.js";
+import { clearSecrets, redact } from "../../../src/util/redact.js";
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -133,5 +142,69 @@ describe("a bound token is found wherever a request carries it", () => {
     expect(() => assertRequestCredentials("http://127.0.0.1:8080/api", new Headers(headers))).not.toThrow();
     expect(() => assertRequestCredentials("https://hub.example/api", new Headers(headers))).not.toThrow();
     expect(() => assertRequestCredentials("http://hub.example/api", new Headers({ accept: "*/*" }))).not.toThrow();
+  });
+});
+
+describe("binding and checking a credential", () => {
+  const token = "hf_bindingTokenEEEEEEEEEEEEEEEEEEEE";
+  afterEach(() => {
+    clearCredentialScopes();
+    clearSecrets();
+  });
+
+  it("a token read with surrounding whitespace (a file's trailing newline) is bound as the token itself", () => {
+    bindCredential(`  ${token}\n`, ["https://hub.example"]);
+    expect(() => assertRequestCredentials("https://storage.example/x", new Headers({ authorization: `Bearer ${token}` }))).toThrow(/refusing to send a token to https:\/\/storage\.example/);
+  });
+
+  it("no token (undefined or null) binds nothing and does not throw", () => {
+    expect(() => bindCredential(undefined, ["https://hub.example"])).not.toThrow();
+    expect(() => bindCredential(null, ["https://hub.example"])).not.toThrow();
+    expect(() => assertRequestCredentials("https://storage.example/x", new Headers({ authorization: "Bearer undefined" }))).not.toThrow();
+  });
+
+  it("a token bound to several origins goes to each, and a refusal lists them all", () => {
+    bindCredential(token, ["https://hub.example/api", "https://cdn.example:8443/"]);
+    expect(() => assertRequestCredentials("https://cdn.example:8443/file", new Headers({ authorization: `Bearer ${token}` }))).not.toThrow();
+    expect(() => assertRequestCredentials("https://storage.example/x", new Headers({ authorization: `Bearer ${token}` }))).toThrow(
+      "refusing to send a token to https://storage.example: a server's answer pointed there, but the token is for https://hub.example, https://cdn.example:8443 only",
+    );
+  });
+
+  it("a credential obtained at run time is redacted from output and bound to its origins", () => {
+    // No well-known token shape: only its registration can get it redacted.
+    const handedOut = "q7W9x2Lk4mZpR8sT1vB3";
+    expect(redact(`got ${handedOut} back`)).toContain(handedOut);
+    registerCredential(handedOut, ["https://hub.example"]);
+    expect(redact(`got ${handedOut} back`)).not.toContain(handedOut);
+    expect(() => assertRequestCredentials("https://storage.example/x", new Headers({ authorization: `Bearer ${handedOut}` }))).toThrow(/token is for https:\/\/hub\.example only/);
+    expect(() => assertRequestCredentials("https://hub.example/x", new Headers({ authorization: `Bearer ${handedOut}` }))).not.toThrow();
+  });
+
+  it("assertCredentialScope checks an Authorization value against the URL's origin", () => {
+    bindCredential(token, ["https://hub.example"]);
+    expect(() => assertCredentialScope("https://storage.example/x", `Bearer ${token}`)).toThrow(/refusing to send a token to https:\/\/storage\.example/);
+    expect(() => assertCredentialScope("https://hub.example/x", `Bearer ${token}`)).not.toThrow();
+    // No Authorization at all: nothing is carried, so any origin is fine.
+    expect(() => assertCredentialScope("https://storage.example/x", null)).not.toThrow();
+    expect(() => assertCredentialScope("https://storage.example/x", undefined)).not.toThrow();
+  });
+
+  it("scopedFetch checks a Request object's own URL and headers", async () => {
+    bindCredential(token, ["https://hub.example"]);
+    const seen: string[] = [];
+    const inner = (async (input: string | URL | Request) => {
+      seen.push(input instanceof Request ? input.url : String(input));
+      return new Response("ok");
+    }) as typeof fetch;
+    const f = scopedFetch(inner);
+    await expect(f(new Request("https://storage.example/x", { headers: { authorization: `Bearer ${token}` } }))).rejects.toThrow(
+      "refusing to send a token to https://storage.example: a server's answer pointed there, but the token is for https://hub.example only",
+    );
+    expect(await (await f(new Request("https://hub.example/x", { headers: { authorization: `Bearer ${token}` } }))).text()).toBe("ok");
+    await expect(f(new URL("https://storage.example/y"), { headers: { authorization: `Bearer ${token}` } })).rejects.toThrow(/refusing to send a token/);
+    expect(seen).toEqual(["https://hub.example/x"]);
+    expect(requestParts(new Request("https://hub.example/z", { headers: { "x-api-key": token } }))).toMatchObject({ url: "https://hub.example/z" });
+    expect(requestParts(new Request("https://hub.example/z", { headers: { "x-api-key": token } })).headers.get("x-api-key")).toBe(token);
   });
 });
