@@ -11,12 +11,13 @@
 // reading stops at the end of the archive: what follows it is at most a few blocks of padding,
 // so more than END_SLACK bytes after it is refused unread (`unpack /dev/zero` ends at once).
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, lstatSync, type Stats } from "node:fs";
+import { createReadStream, existsSync, lstatSync, statfsSync, type Stats } from "node:fs";
 import { mkdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { Minipass } from "minipass";
 import * as tar from "tar";
 import { UserError } from "../report.js";
+import { formatBytes } from "../util/format-bytes.js";
 import { normalizeManifest, parseManifestJson, parseSha256Sums, readManifestJson, type PublishedFile } from "./manifest-io.js";
 import { ARCHIVE_MANIFEST } from "./pack.js";
 
@@ -77,10 +78,26 @@ function splitEntryPath(p: string): { parts: string[] } | { reason: string } {
   if (p.includes("\0")) return { reason: "path contains NUL" };
   if (p.startsWith("/") || p.startsWith("\\") || /^[A-Za-z]:/.test(p)) return { reason: "absolute path" };
   if (p.includes("\\")) return { reason: "path contains a backslash" };
-  const parts = p.split("/").filter((x) => x !== "" && x !== ".");
+  const parts = p.split("/").filter((x) => x !== "");
   if (parts.includes("..")) return { reason: "path contains a '..' component" };
+  // node-tar's strip would count a "." as the top folder and write one level deeper than checked here.
+  if (parts.includes(".")) return { reason: "path contains a '.' component (not an archive `pack` writes; unpack it with tar)" };
   if (parts.length === 0) return { reason: "empty path" };
   return { parts };
+}
+
+/** Why the disk that holds `dir` (or would) cannot take `files`, or undefined when it can or cannot be told. */
+function noRoomFor(files: readonly PublishedFile[], dir: string, label: string): string | undefined {
+  const total = files.reduce((a, f) => a + f.size, 0);
+  for (let at = dir; ; at = path.dirname(at)) {
+    try {
+      const st = statfsSync(at);
+      const free = Number(st.bavail) * Number(st.bsize);
+      return total > free ? `its files need ${formatBytes(total)} and ${label} has ${formatBytes(free)} free: nothing was written` : undefined;
+    } catch {
+      if (path.dirname(at) === at) return undefined;
+    }
+  }
 }
 
 async function loadSums(archive: string, sums: UnpackOptions["sums"]): Promise<Sums | undefined> {
@@ -143,6 +160,8 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
   const sums = await loadSums(archive, opts.sums);
 
   const dest = path.resolve(destDir);
+  const short = given ? noRoomFor(given.files, dest, destDir) : undefined;
+  if (short) throw new UserError(`${name}: ${short}`);
   const madeDest = await mkdir(dest, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(`${destDir}: cannot create the folder (${err.code ?? err.message})`);
   });
@@ -154,6 +173,11 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
   /** Every folder a manifest path lies in (`a`, `a/b` for `a/b/c`). */
   let expectedDirs = new Set<string>();
   const expect = (files: readonly PublishedFile[]): void => {
+    // What may be written is what the manifest lists, each at exactly its size: refused up front
+    // when the disk cannot hold it (node-tar's decompression-ratio guard is off: a checkpoint of
+    // zeros packs past any ratio, and the sizes already bound what an archive can write).
+    const short = noRoomFor(files, dest, destDir);
+    if (short) throw new Refusal(`${name}: ${short}`);
     expected = new Map(files.map((f) => [f.path, f]));
     expectedDirs = new Set(files.flatMap((f) => f.path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
   };
@@ -249,6 +273,7 @@ export async function unpackVerified(archive: string, destDir: string, opts: Unp
   const unpacker = new tar.UnpackSync({
     cwd: dest,
     strip: 1,
+    maxDecompressionRatio: Number.POSITIVE_INFINITY,
     strict: true,
     preserveOwner: false,
     noMtime: true,
