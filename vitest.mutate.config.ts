@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/unit/**/*.test.ts", "test/pack.test.ts", "test/release-journal.test.ts"],
+    include: ["test/unit/**/*.test.ts", "test/pack.test.ts", "test/release-journal.test.ts", "test/release-driver.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
