@@ -23,7 +23,7 @@ const TOKEN_PATTERNS: RegExp[] = [
 ];
 
 /** The start of a token-looking string at the very end of a chunk: the rest may come with the next one. */
-const TOKEN_PREFIX_AT_END = /\b(?:h(?:f(?:_[A-Za-z0-9]*)?)?|g(?:h(?:[pousr](?:_[A-Za-z0-9]*)?|i(?:t(?:h(?:u(?:b(?:_(?:p(?:a(?:t(?:_[A-Za-z0-9_]*)?)?)?)?)?)?)?)?)?)?)?)$/;
+const TOKEN_PREFIX_AT_END = /\b(?:h(?:f(?:_[A-Za-z0-9]*)?)?|g(?:h(?:[pousr](?:_[A-Za-z0-9]*)?)?|i(?:t(?:h(?:u(?:b(?:_(?:p(?:a(?:t(?:_[A-Za-z0-9_]*)?)?)?)?)?)?)?)?)?)?)$/;
 
 /** `scheme://user:password@` in a URL: the user info is replaced, host and path stay readable. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@"'<>]+@/gi;

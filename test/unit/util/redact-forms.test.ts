@@ -758,3 +758,16 @@ describe("where a token may travel", () => {
     );
   });
 });
+
+describe("an unregistered fine-grained GitHub token split across two writes", () => {
+  it("is held back after any start of github_pat_ and masked whole", async () => {
+    const { StreamRedactor } = await import("../../../src/util/redact.js");
+    const token = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    const text = `use ${token} done`;
+    for (let cut = 5; cut <= 4 + 11; cut++) {
+      const r = new StreamRedactor();
+      const out = r.push(text.slice(0, cut)) + r.push(text.slice(cut)) + r.flush();
+      expect(out, `cut at ${cut}`).toBe("use *** done");
+    }
+  });
+});
