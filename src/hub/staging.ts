@@ -40,7 +40,7 @@ export interface HubReleaseOptions {
   /** The plan the user saw: staging refuses when the branch moved since. */
   plan?: Pick<HubPlan, "repoId" | "revision" | "parentCommit" | "repoExists">;
   /** false: the refs the plan read hold no staging branch of this release, so none is removed first. */
-  stagingBranchSeen?: boolean;
+  staleStagingBranch?: boolean;
   /** git transport: the project's work tree and its Hub remote. */
   cwd: string;
   remote: string;
@@ -182,7 +182,7 @@ export async function stageHubRelease(o: HubReleaseOptions): Promise<StagedHubRe
   }
   const branch = stagingBranchName(o.tag);
   // A staging branch an interrupted run left holds nothing anyone relies on: start it again.
-  if (o.stagingBranchSeen !== false) await deleteHubBranch({ ...t, branch });
+  if (o.staleStagingBranch !== false) await deleteHubBranch({ ...t, branch });
   if (o.transport === "api") await createHubBranch({ ...t, branch, startingPoint: parentCommit });
   // The new branch starts at the head this plan was computed on: the plan holds for it.
   const p = await commitOn(o, branch, { repoId: o.repoId, revision: o.revision, parentCommit, repoExists: true }, undefined, { plan });

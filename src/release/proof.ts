@@ -152,26 +152,22 @@ export function proveHubDownload(o: HubProofOptions): Promise<HubProven> {
     let carried = 0;
     let changedModel = false;
     // Each file on its own; a few at once (small files are a request each, and the Hub answers them in parallel).
+    /** A file proven without a download: the copy links to its local bytes. */
+    const carry = async (f: PublishedFile, local: string, why: string): Promise<string[]> => {
+      await mkdir(path.dirname(path.join(copy, f.path)), { recursive: true });
+      await symlink(path.resolve(local), path.join(copy, f.path));
+      carried++;
+      o.onProgress?.(`${f.path}: ${why} (sha256 ${short(f.sha256)}), not downloaded again`);
+      return [];
+    };
     const proveFile = async (f: PublishedFile): Promise<string[]> => {
       const provenObject = o.provenBefore?.objects.get(f.sha256) === f.size;
       const local = provenObject ? o.provenBefore!.localCopy(f) : undefined;
-      if (local && f.size < PROBE_BYTES && o.provenBefore!.treeChecked) {
-        await mkdir(path.dirname(path.join(copy, f.path)), { recursive: true });
-        await symlink(path.resolve(local), path.join(copy, f.path));
-        carried++;
-        o.onProgress?.(`${f.path}: the blob an earlier release downloaded and proved (sha256 ${short(f.sha256)}), as the commit's tree names it: not downloaded again`);
-        return [];
-      }
+      if (local && f.size < PROBE_BYTES && o.provenBefore!.treeChecked) return carry(f, local, "the blob an earlier release downloaded and proved, as the commit's tree names it");
       const source = f.size >= PROBE_BYTES ? local : undefined;
       if (source) {
         const why = await probeHubLfsFile({ ...target, path: f.path, sha256: f.sha256, size: f.size, source });
-        if (why === undefined) {
-          await mkdir(path.dirname(path.join(copy, f.path)), { recursive: true });
-          await symlink(path.resolve(source), path.join(copy, f.path));
-          carried++;
-          o.onProgress?.(`${f.path}: the same object as an earlier release proved (sha256 ${short(f.sha256)}), not downloaded again`);
-          return [];
-        }
+        if (why === undefined) return carry(f, source, "the same object as an earlier release proved");
         o.onProgress?.(`${f.path}: ${why}: downloading it`);
       }
       // Downloaded again (small, or its probe failed), yet the bytes an earlier release proved: not a change.

@@ -81,7 +81,7 @@ export function hubDestination(s: ReleaseSettings): Destination {
         const p = await stageHubRelease({
           ...(await releaseOptions(run)),
           ...(plan ? { plan } : {}),
-          ...(plan?.staleStagingBranch === false ? { stagingBranchSeen: false } : {}),
+          ...(plan?.staleStagingBranch === false ? { staleStagingBranch: false } : {}),
           onProgress,
         });
         stagedHere = p.reuse ? { commit: p.commit, reuse: p.reuse } : undefined;
