@@ -147,6 +147,20 @@ describe("Trusted Publishing (OIDC) in the release", () => {
     expect(leaks(o, { stdout: r.stdout, stderr: r.stderr })).toEqual([]);
   });
 
+  it("the exchanged token refused mid-publish (the Trusted Publisher removed): the release stops before anything is visible, saying what to check on the Hub, not HF_TOKEN", async () => {
+    const o = await oidcProject();
+    o.p.hub.beforeRequest({ method: "POST", path: /\/commit\// }, () => o.p.hub.revokeExchangedTokens());
+    const r = await release(o, "--yes");
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.code, out).toBe(1);
+    expect(out).toContain("refused the token this job got through Trusted Publishing (401)");
+    expect(out).toContain(`${o.p.hub.url}/${REPO_ID}/settings → Trusted Publishers`);
+    expect(out).not.toContain("HF_TOKEN");
+    expect(o.p.hub.requests.some((x) => x.status === 401 && x.method === "POST" && x.path.includes("/commit/"))).toBe(true);
+    expect(git(o.p.origin, "tag", "-l")).toBe("");
+    expect(leaks(o, { output: out })).toEqual([]);
+  });
+
   it("--transport git with Trusted Publishing: git and git-lfs get the exchanged token from the scoped credential helper, and the release lands", async () => {
     const o = await oidcProject();
     const r = await release(o, "--yes", "--transport", "git");

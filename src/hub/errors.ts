@@ -35,6 +35,14 @@ export class HubPublishError extends UserError {
   }
 }
 
+/** Tokens this run got from a Trusted Publishing exchange: a refusal of one is no matter of HF_TOKEN. */
+const exchangedTokens = new Set<string>();
+
+/** Note a token the Hub gave this job for its OIDC token (its 401 then says what to check). */
+export function noteExchangedToken(token: string): void {
+  exchangedTokens.add(token);
+}
+
 /**
  * The status of a HubApiError (its `statusCode`), or of anything carrying `statusCode` or `status`.
  * Read by shape, not by class, so that the checks need not load @huggingface/hub.
@@ -60,7 +68,10 @@ export function toHubUserError(err: unknown, ctx: { action: string; repoId: stri
   let transient = false;
   switch (status) {
     case 401:
-      message = `the Hub at ${ctx.endpoint} refused the token (401): it is missing, invalid or expired. Create a write token at ${ctx.endpoint}/settings/tokens and set HF_TOKEN`;
+      message =
+        ctx.token && exchangedTokens.has(ctx.token)
+          ? `the Hub at ${ctx.endpoint} refused the token this job got through Trusted Publishing (401) while trying to ${ctx.action}: the repo's Trusted Publisher may have been removed or changed since the exchange. Check ${ctx.endpoint}/${ctx.repoId}/settings → Trusted Publishers, then run the job again (it resumes where it stopped)`
+          : `the Hub at ${ctx.endpoint} refused the token (401): it is missing, invalid or expired. Create a write token at ${ctx.endpoint}/settings/tokens and set HF_TOKEN`;
       break;
     case 403:
       message = `the token may not write to ${ctx.repoId} (403): it needs the write role, or a fine-grained token with repo.write on ${ctx.repoId.split("/")[0]}`;

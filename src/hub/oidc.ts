@@ -8,6 +8,7 @@
 import { UserError } from "../report.js";
 import { bindCredential } from "../util/credential-scope.js";
 import { timeoutsOf } from "../util/http.js";
+import { noteExchangedToken } from "./errors.js";
 import { redact, refuseCleartextEndpoint, registerSecret } from "../util/redact.js";
 
 /** What GitHub Actions gives a job with `id-token: write`. */
@@ -111,6 +112,7 @@ export async function exchangeForHubToken(o: { endpoint: string; repoId: string;
   if (res.ok && typeof body?.access_token === "string") {
     registerSecret(body.access_token);
     bindCredential(body.access_token, [o.endpoint]);
+    noteExchangedToken(body.access_token);
     const ttl = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 3600;
     return { token: body.access_token, expiresAt: sent + ttl * 1000, lifetimeMs: ttl * 1000 };
   }

@@ -38,6 +38,11 @@ const BASE64_DATA_CHAR = /[A-Za-z0-9+/_-]/;
 /** Shorter values are not secrets worth the false positives (and would blank common words). */
 const MIN_SECRET_LENGTH = 6;
 
+/** The longest token-looking string a stream holds back whole (a fine-grained GitHub token is 93 characters). */
+const TOKEN_HOLD_WINDOW = 256;
+/** The longest run of base64 a stream holds back: past it, the run is written masked as it stands. */
+const MAX_HELD_RUN = 4096;
+
 /** Longer secrets are held as pieces of PIECE_LENGTH characters. */
 const MAX_COMPILED_LENGTH = 128;
 const PIECE_LENGTH = 64;
@@ -46,8 +51,8 @@ const PIECE_LENGTH = 64;
 const SEP = String.raw`(?:\r?\n[ \t]*|(?:\\r)?\\n[ \t]*)?`;
 /** A separator a chunk may end in the middle of: the rest of it comes with the next chunk. */
 const SEP_PARTIAL = String.raw`(?:\r|\\|\\r|\\r\\)`;
-/** An escape a chunk may end in the middle of, after the start of a secret. */
-const UNIT_PARTIAL = String.raw`(?:%[0-9a-fA-F]?|\\(?:[uU][0-9a-fA-F]{0,3}|u\{[0-9a-fA-F]*|[xX][0-9a-fA-F]?|\\)?|&(?:#(?:[xX][0-9a-fA-F]*|[0-9]*))?)`;
+/** An escape a chunk may end in the middle of, after the start of a secret: one byte or code unit of several may have come already. */
+const UNIT_PARTIAL = String.raw`(?:(?:%[0-9a-fA-F]{2}){0,3}(?:%[0-9a-fA-F]?)?|(?:\\[xX][0-9a-fA-F]{2}){0,3}(?:\\(?:[xX][0-9a-fA-F]?)?)?|(?:\\[uU][dD][89abAB][0-9a-fA-F]{2})?(?:\\(?:[uU][0-9a-fA-F]{0,3}|u\{[0-9a-fA-F]*|\\)?)?|&(?:#(?:[xX][0-9a-fA-F]*|[0-9]*))?)`;
 
 interface Form {
   /** Finds the form anywhere (global). */
@@ -65,28 +70,33 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&
 const hexDigitRe = (d: string): string => (/[a-f]/i.test(d) ? `[${d.toLowerCase()}${d.toUpperCase()}]` : d);
 const hexRe = (byte: number): string => [...byte.toString(16).padStart(2, "0")].map(hexDigitRe).join("");
 
-/** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, C or HTML. */
+/** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, Python, C or HTML. */
 function charUnit(ch: string): Unit {
   const bytes = [...Buffer.from(ch, "utf8")];
   const percent = bytes.map((b) => `%${hexRe(b)}`).join("");
-  const alts = [escapeRe(ch), percent];
   const code = ch.codePointAt(0)!;
-  if (code < 0x10000) {
-    const u = [...code.toString(16).padStart(4, "0")].map(hexDigitRe).join("");
-    alts.push(String.raw`\\[uU]${u}`, String.raw`\\u\{0*${[...code.toString(16)].map(hexDigitRe).join("")}\}`, `&#0*${code};`, `&#[xX]0*${[...code.toString(16)].map(hexDigitRe).join("")};`);
-  }
-  if (bytes.length === 1) alts.push(String.raw`\\[xX]${hexRe(bytes[0]!)}`);
+  const codeHex = [...code.toString(16)].map(hexDigitRe).join("");
+  const alts = [escapeRe(ch), percent, String.raw`\\u\{0*${codeHex}\}`, `&#0*${code};`, `&#[xX]0*${codeHex};`];
+  // `\uXXXX` escapes UTF-16 code units: a character above U+FFFF is a surrogate pair (JSON, Python's ensure_ascii).
+  alts.push([...Array(ch.length).keys()].map((i) => String.raw`\\[uU]${[...ch.charCodeAt(i).toString(16).padStart(4, "0")].map(hexDigitRe).join("")}`).join(""));
+  // `\xNN` escapes bytes: a multi-byte character is one escape per UTF-8 byte (Python's bytes repr, C).
+  alts.push(bytes.map((b) => String.raw`\\[xX]${hexRe(b)}`).join(""));
   if (`"\\/'`.includes(ch)) alts.push(`\\\\${escapeRe(ch)}`);
-  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, percent.length), partial: escapedPrefixes(ch) };
+  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, bytes.length * 4, ch.length * 6), partial: escapedPrefixes(ch) };
 }
 
 /** Every proper start of an escaped spelling of `ch` ("%", "%6", "\\u00", "&#10", …): what a chunk may end with when a secret starts there. */
 function escapedPrefixes(ch: string): string {
   const code = ch.codePointAt(0)!;
   const bytes = [...Buffer.from(ch, "utf8")];
-  const spellings = [bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""), `&#${code};`, `&#x${code.toString(16)};`];
-  if (code < 0x10000) spellings.push(`\\u${code.toString(16).padStart(4, "0")}`, `\\u{${code.toString(16)}}`);
-  if (bytes.length === 1) spellings.push(`\\x${bytes[0]!.toString(16).padStart(2, "0")}`);
+  const spellings = [
+    bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""),
+    bytes.map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join(""),
+    [...Array(ch.length).keys()].map((i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+    `\\u{${code.toString(16)}}`,
+    `&#${code};`,
+    `&#x${code.toString(16)};`,
+  ];
   const prefixes = new Set<string>();
   for (const sp of spellings) for (const cased of [sp, sp.toUpperCase()]) for (let n = 1; n < cased.length; n++) prefixes.add(escapeRe(cased.slice(0, n)));
   return `(?:${[...prefixes].join("|")})`;
@@ -185,7 +195,16 @@ function formsFor(extraSecrets: readonly (string | undefined)[]): Form[] {
 
 /** [start, end) of every place a form of a secret sits in `text`, base64 runs widened to the whole run, merged. */
 function secretRanges(text: string, forms: readonly Form[]): Array<[number, number]> {
+  return secretRangesAndOpenRun(text, forms).ranges;
+}
+
+/**
+ * secretRanges, and where a base64 run that carries a secret and reaches the end of `text`
+ * begins: the run may go on in the next chunk, and all of it is the secret's.
+ */
+function secretRangesAndOpenRun(text: string, forms: readonly Form[]): { ranges: Array<[number, number]>; openRun: number | undefined } {
   const ranges: Array<[number, number]> = [];
+  let openRun: number | undefined;
   for (const f of forms) {
     f.full.lastIndex = 0;
     for (let m = f.full.exec(text); m; m = f.full.exec(text)) {
@@ -199,6 +218,7 @@ function secretRanges(text: string, forms: readonly Form[]): Array<[number, numb
         while (s > 0 && BASE64_DATA_CHAR.test(text[s - 1]!)) s--;
         while (e < text.length && BASE64_DATA_CHAR.test(text[e]!)) e++;
         for (let pad = 0; pad < 2 && text[e] === "="; pad++) e++;
+        if (e === text.length && (openRun === undefined || s < openRun)) openRun = s;
       }
       ranges.push([s, e]);
     }
@@ -210,7 +230,7 @@ function secretRanges(text: string, forms: readonly Form[]): Array<[number, numb
     if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
     else merged.push([r[0], r[1]]);
   }
-  return merged;
+  return { ranges: merged, openRun };
 }
 
 function replaceRanges(text: string, ranges: ReadonlyArray<[number, number]>): string {
@@ -294,17 +314,21 @@ export class StreamRedactor {
 function holdFrom(text: string, forms: readonly Form[]): { cut: number; partial: number } {
   let cut = text.length;
   let partial = 0;
-  const generic = TOKEN_PREFIX_AT_END.exec(text.slice(-64));
+  const generic = TOKEN_PREFIX_AT_END.exec(text.slice(-TOKEN_HOLD_WINDOW));
   if (generic && generic[0].length > 0) [cut, partial] = [text.length - generic[0].length, generic[0].length];
   const found = partialStart(text, forms);
   if (found && found.start < cut) {
     cut = found.start;
     partial = text.length - found.start;
     // The run of base64 a secret's start ends is replaced whole once the secret completes: hold all of it.
-    if (found.base64) while (cut > 0 && BASE64_CHAR.test(text[cut - 1]!) && text.length - cut < 4096) cut--;
+    if (found.base64) while (cut > 0 && BASE64_CHAR.test(text[cut - 1]!) && text.length - cut < MAX_HELD_RUN) cut--;
   }
+  const { ranges, openRun } = secretRangesAndOpenRun(text, forms);
+  // A run of base64 with a secret in it that reaches the end may go on in the next chunk: its
+  // last characters still encode the secret's last bytes, so it is held until it ends.
+  if (openRun !== undefined && openRun < cut && text.length - openRun < MAX_HELD_RUN) [cut, partial] = [openRun, text.length - openRun];
   // Never cut through a secret found whole: hold all of it.
-  for (const [s, e] of secretRanges(text, forms)) if (s < cut && cut < e) cut = s;
+  for (const [s, e] of ranges) if (s < cut && cut < e) cut = s;
   return { cut, partial };
 }
 

@@ -141,6 +141,8 @@ export interface HubServer {
    * (e.g. corrupt a file when the first download after the commit arrives: no timing involved).
    */
   beforeRequest(match: { method?: string; path: RegExp }, action: () => Promise<void> | void): void;
+  /** Test hook: every token a Trusted Publishing exchange gave so far is refused from now on (401), as when a repo's Trusted Publisher is removed. */
+  revokeExchangedTokens(): void;
   /** Resolves when no request is being handled (e.g. after a client aborted mid-upload). */
   idle(timeoutMs?: number): Promise<void>;
   /** Every token exchange (Trusted Publishing), in order. */
@@ -844,6 +846,9 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     corrupt: (repoId, filePath, opts) => store.corrupt(repoId, filePath, opts),
     beforeRequest: (match, action) => void triggers.push({ ...match, action }),
     exchanges,
+    revokeExchangedTokens: () => {
+      for (const x of exchanges) if (x.issued) delete options.tokens[x.issued];
+    },
     get storagePeakPuts() {
       return peakPuts;
     },
