@@ -199,7 +199,7 @@ export function checkAnswerHeaders(res: Response, limits: Pick<BodyLimits, "size
     throw new HttpError(`${limits.what}: the server sent a ${encoding}-encoded body where the file's own bytes were expected (identity was asked for)`, "ECOMPRESSED");
   }
   const announced = res.headers.get("content-length");
-  if (announced === null || encoding) return; // a compressed body's length says nothing of what it inflates to
+  if (announced === null || (encoding && encoding !== "identity")) return; // a compressed body's length says nothing of what it inflates to
   const n = Number(announced);
   if (!/^\d+$/.test(announced.trim())) return;
   if (limits.size !== undefined && n !== limits.size) {

@@ -35,6 +35,9 @@ const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>?]+\?[^\s"'<>]+/g; // `+`: idempote
 const BASE64_CHAR = /[A-Za-z0-9+/_=-]/;
 const BASE64_DATA_CHAR = /[A-Za-z0-9+/_-]/;
 
+/** The longest spelling of one character with a bounded length: four `\\xNN` bytes, or a surrogate pair. */
+const MAX_ESCAPE_LENGTH = 16;
+
 /** Shorter values are not secrets worth the false positives (and would blank common words). */
 const MIN_SECRET_LENGTH = 6;
 
@@ -72,7 +75,7 @@ const hexRe = (byte: number): string => [...byte.toString(16).padStart(2, "0")].
 
 /** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, Python, C or HTML. */
 function charUnit(ch: string): Unit {
-  const bytes = [...Buffer.from(ch, "utf8")];
+  const bytes = [...Buffer.from(ch)];
   const percent = bytes.map((b) => `%${hexRe(b)}`).join("");
   const code = ch.codePointAt(0)!;
   const codeHex = [...code.toString(16)].map(hexDigitRe).join("");
@@ -82,13 +85,13 @@ function charUnit(ch: string): Unit {
   // `\xNN` escapes bytes: a multi-byte character is one escape per UTF-8 byte (Python's bytes repr, C).
   alts.push(bytes.map((b) => String.raw`\\[xX]${hexRe(b)}`).join(""));
   if (`"\\/'`.includes(ch)) alts.push(`\\\\${escapeRe(ch)}`);
-  return { re: `(?:${alts.join("|")})`, maxLength: Math.max(12, bytes.length * 4, ch.length * 6), partial: escapedPrefixes(ch) };
+  return { re: `(?:${alts.join("|")})`, maxLength: MAX_ESCAPE_LENGTH, partial: escapedPrefixes(ch) };
 }
 
 /** Every proper start of an escaped spelling of `ch` ("%", "%6", "\\u00", "&#10", …): what a chunk may end with when a secret starts there. */
 function escapedPrefixes(ch: string): string {
   const code = ch.codePointAt(0)!;
-  const bytes = [...Buffer.from(ch, "utf8")];
+  const bytes = [...Buffer.from(ch)];
   const spellings = [
     bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""),
     bytes.map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join(""),
@@ -129,14 +132,13 @@ function compileForm(units: readonly Unit[], base64: boolean): Form {
  * each of the three alignments the secret can have in the encoded text, in both alphabets.
  */
 function base64Cores(secret: string): string[] {
-  const bytes = Buffer.from(secret, "utf8");
+  const bytes = Buffer.from(secret);
   const cores = new Set<string>();
   for (let offset = 0; offset < 3; offset++) {
     const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString("base64");
     // Groups of 3 input bytes → 4 chars; keep only groups made of secret bytes alone.
     const firstGroup = Math.ceil(offset / 3);
     const lastGroup = Math.floor((offset + bytes.length) / 3) - 1;
-    if (lastGroup < firstGroup) continue;
     const core = encoded.slice(firstGroup * 4, (lastGroup + 1) * 4);
     if (core.length < 8) continue;
     cores.add(core);
@@ -148,7 +150,7 @@ function base64Cores(secret: string): string[] {
 /** Every form of `secret` redact() looks for. */
 function compileSecret(secret: string): Form[] {
   const forms = [compileForm([...secret].map(charUnit), false)];
-  const hex = [...Buffer.from(secret, "utf8")].flatMap((b) => [...b.toString(16).padStart(2, "0")].map((d) => ({ re: hexDigitRe(d), maxLength: 1 })));
+  const hex = [...Buffer.from(secret)].flatMap((b) => [...b.toString(16).padStart(2, "0")].map((d) => ({ re: hexDigitRe(d), maxLength: 1 })));
   forms.push(compileForm(hex, false));
   for (const core of base64Cores(secret)) forms.push(compileForm([...core].map((c) => ({ re: escapeRe(c), maxLength: 1 })), true));
   return forms;
@@ -208,17 +210,14 @@ function secretRangesAndOpenRun(text: string, forms: readonly Form[]): { ranges:
   for (const f of forms) {
     f.full.lastIndex = 0;
     for (let m = f.full.exec(text); m; m = f.full.exec(text)) {
+      // Never empty: a form is at least MIN_SECRET_LENGTH characters.
       let [s, e] = [m.index, m.index + m[0].length];
-      if (m[0].length === 0) {
-        f.full.lastIndex++;
-        continue;
-      }
       if (f.base64) {
         // Padding only ends a run: widening stops at "=" on the left and takes at most two on the right.
         while (s > 0 && BASE64_DATA_CHAR.test(text[s - 1]!)) s--;
         while (e < text.length && BASE64_DATA_CHAR.test(text[e]!)) e++;
         for (let pad = 0; pad < 2 && text[e] === "="; pad++) e++;
-        if (e === text.length && (openRun === undefined || s < openRun)) openRun = s;
+        if (e === text.length) openRun = s; // one run reaches the end: every match in it widens to the same start
       }
       ranges.push([s, e]);
     }
@@ -234,7 +233,6 @@ function secretRangesAndOpenRun(text: string, forms: readonly Form[]): { ranges:
 }
 
 function replaceRanges(text: string, ranges: ReadonlyArray<[number, number]>): string {
-  if (!ranges.length) return text;
   let out = "";
   let at = 0;
   for (const [s, e] of ranges) {
@@ -296,7 +294,6 @@ export class StreamRedactor {
   flush(): string {
     const text = this.held;
     this.held = "";
-    if (!text) return "";
     const forms = formsFor([]);
     let out = replaceRanges(text, secretRanges(text, forms));
     if (out === text) {
@@ -315,7 +312,7 @@ function holdFrom(text: string, forms: readonly Form[]): { cut: number; partial:
   let cut = text.length;
   let partial = 0;
   const generic = TOKEN_PREFIX_AT_END.exec(text.slice(-TOKEN_HOLD_WINDOW));
-  if (generic && generic[0].length > 0) [cut, partial] = [text.length - generic[0].length, generic[0].length];
+  if (generic) [cut, partial] = [text.length - generic[0].length, generic[0].length];
   const found = partialStart(text, forms);
   if (found && found.start < cut) {
     cut = found.start;
@@ -338,7 +335,7 @@ function partialStart(text: string, forms: readonly Form[]): { start: number; ba
   for (const f of forms) {
     const from = Math.max(0, text.length - f.maxLength);
     const m = f.prefixAtEnd.exec(from ? text.slice(from) : text);
-    if (m && m[0].length > 0 && (!best || from + m.index < best.start)) best = { start: from + m.index, base64: f.base64 };
+    if (m && (!best || from + m.index < best.start)) best = { start: from + m.index, base64: f.base64 };
   }
   return best;
 }
@@ -366,7 +363,7 @@ export function guardOutput(streams: NodeJS.WritableStream[] = [process.stdout, 
     let timer: NodeJS.Timeout | undefined;
     const send = (out: unknown, rest: unknown[]): boolean => (original as (...a: unknown[]) => boolean).call(stream, out, ...rest);
     const flushHeld = (): void => {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       timer = undefined;
       const rest = redactor.flush();
       if (rest) send(rest, []);
@@ -378,7 +375,7 @@ export function guardOutput(streams: NodeJS.WritableStream[] = [process.stdout, 
         try {
           text = decoder.decode(chunk);
         } catch {
-          text = undefined; // binary: not text a secret could be read from
+          // binary: not text a secret could be read from
         }
       }
       if (text === undefined) {
@@ -386,14 +383,13 @@ export function guardOutput(streams: NodeJS.WritableStream[] = [process.stdout, 
         return send(chunk, rest);
       }
       const out = redactor.push(text);
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       timer = undefined;
       if (redactor.pending && redactor.holdsShortStart) timer = setTimeout(flushHeld, SHORT_HOLD_MS).unref();
       return send(out, rest);
     };
     (stream as { write: unknown }).write = write;
     const onExit = (): void => {
-      if (timer) clearTimeout(timer);
       const rest = redactor.flush();
       const fd = (stream as { fd?: unknown }).fd;
       if (!rest) return;
@@ -435,8 +431,7 @@ export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
   if (h === "localhost" || h.endsWith(".localhost")) return true;
   if (net.isIPv4(h)) return h.startsWith("127.");
-  if (net.isIPv6(h)) return h === "::1" || h === "0:0:0:0:0:0:0:1";
-  return false;
+  return h === "::1" || h === "0:0:0:0:0:0:0:1"; // URL hostnames write IPv6 compressed
 }
 
 /**

@@ -294,6 +294,17 @@ describe("a secret in other spellings", () => {
     expectEverySplit(`echo: ${encode(secret)} done`, "echo: *** done");
   });
 
+  it.each([
+    ["percent-encoded", (t: string) => pct(t)],
+    ["as \\xNN bytes", (t: string) => [...Buffer.from(t)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")],
+    ["as \\uXXXX code units", (t: string) => [...Array(t.length).keys()].map((i) => `\\u${t.charCodeAt(i).toString(16).padStart(4, "0")}`).join("")],
+    ["as &#NNN; code points", (t: string) => [...t].map((c) => `&#${c.codePointAt(0)};`).join("")],
+  ])("a secret whose first character is above U+FFFF is masked at every cut, %s", (_name, encode) => {
+    const secret = "😀ä-s3cr3t-Wert";
+    registerSecret(secret);
+    expectEverySplit(`pw=${encode(secret)} done`, "pw=*** done");
+  });
+
   it("a secret broken by JSON-escaped CRLF and indentation is caught", () => {
     registerSecret(HF);
     expect(redact(`"msg": "${HF.slice(0, 10)}\\r\\n  ${HF.slice(10)}"`)).toBe(`"msg": "***"`);
@@ -433,6 +444,42 @@ describe("what a stream holds back", () => {
     const r = new StreamRedactor();
     expect(r.push("path/to/s3c")).toBe("path/to/");
     expect(r.flush()).toBe("s3c");
+  });
+
+  it("a base64 run that carries a secret and has ended is written at once, masked", () => {
+    registerSecret(HF);
+    const r = new StreamRedactor();
+    expect(r.push(`auth ${b64(`user:${HF}`)} ok\n`)).toBe("auth *** ok\n");
+    expect(r.pending).toBe(false);
+    // Ended by the end of the text and nothing else: it may go on, so it waits.
+    expect(r.push(`auth ${b64(`user:${HF}`)}`)).toBe("auth ");
+    expect(r.pending).toBe(true);
+    expect(r.holdsShortStart).toBe(false);
+    expect(r.flush()).toBe("***");
+  });
+
+  it("a start of a literal secret right after a path is held alone: the path is written at once", () => {
+    registerSecret(HF);
+    const r = new StreamRedactor();
+    expect(r.push(`see:path/to/${HF.slice(0, 8)}`)).toBe("see:path/to/");
+    expect(r.push(`${HF.slice(8)} done`)).toBe("*** done");
+  });
+
+  it("a base64 run of 3000 characters that ends in a token's base64 is masked whole once the token completes", () => {
+    registerSecret(HF);
+    // 2250 bytes before the token: its base64 starts 3000 characters into the run; the cut falls 8 characters after.
+    const run = b64(`${"x".repeat(2250)}${HF}`);
+    const text = `data:${run} end`;
+    expect(splitAt(text, "data:".length + 3000 + 8)).toBe("data:*** end");
+  });
+
+  it("a base64 run longer than 4 KB that carries a secret is written masked at once, not held", () => {
+    registerSecret(HF);
+    const run = b64(`${HF}${"y".repeat(4000)}`);
+    expect(run.length).toBeGreaterThan(4096);
+    const r = new StreamRedactor();
+    expect(r.push(`blob ${run}`)).toBe("blob ***");
+    expect(r.pending).toBe(false);
   });
 
   it("a base64 run that ends in the start of a token's base64 is held whole, and shown as it was if nothing follows", () => {
