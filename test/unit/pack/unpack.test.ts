@@ -8,7 +8,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import * as tar from "tar";
 import { afterAll, describe, expect, it } from "vitest";
-import { describeUnpackProblems, MAX_MANIFEST_BYTES, unpackVerified, type UnpackOptions } from "../../../src/pack/unpack.js";
+import { describeUnpackProblems, MAX_MANIFEST_BYTES, splitEntryPath, unpackVerified, type UnpackOptions } from "../../../src/pack/unpack.js";
 import { UserError } from "../../../src/report.js";
 import { craftEntry, END_OF_ARCHIVE, type CraftedEntry } from "../../pack-helpers.js";
 
@@ -372,6 +372,23 @@ describe("files that are not what the manifest says", () => {
     const u = await unpackVerified(a, dest, { manifest: [fileOf({ path: "x", data: "pwned" })], sums: false });
     expect(u).toMatchObject({ ok: false, topFolder: "", missing: ["x"], files: [] });
     expect(tree(dest)).toEqual([]);
+  });
+});
+
+describe("which entry paths are safe to write", () => {
+  // node-tar refuses an empty path and a header cannot hold a NUL, but a PAX record can: the rule holds for any path it is given.
+  it.each([
+    ["", "empty path"],
+    ["ckpt/a\0b", "path contains NUL"],
+    ["/etc/x", "absolute path"],
+    ["ckpt/../x", "path contains a '..' component"],
+  ])("%j is refused: %s", (p, reason) => {
+    expect(splitEntryPath(p)).toEqual({ reason: expect.stringContaining(reason) });
+  });
+
+  it("a safe path is given as its components, repeated slashes dropped", () => {
+    expect(splitEntryPath("ckpt")).toEqual({ parts: ["ckpt"] });
+    expect(splitEntryPath("ckpt//sub/x/")).toEqual({ parts: ["ckpt", "sub", "x"] });
   });
 });
 
