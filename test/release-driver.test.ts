@@ -646,23 +646,17 @@ describe("a release that fails", () => {
     expect(r.steps.at(-1)).toEqual({ id: "verify", status: "failed", message: r.error });
   });
 
-  it("Ctrl-C after a visible step: interrupted, and visible", async () => {
+  it.each([
+    ["after a visible step: interrupted, and visible", "release", true],
+    ["during the proof: interrupted, nothing visible", "prove", false],
+  ] as const)("Ctrl-C %s", async (_when, phase, visible) => {
     const log: string[] = [];
     const cwd = project();
     const abort = new AbortController();
-    const ctx = { ...context(cwd, all(log, { hub: { release: () => abort.abort(new Error("interrupted (Ctrl-C)")) } })), signal: abort.signal };
+    const ctx = { ...context(cwd, all(log, { hub: { [phase]: () => abort.abort(new Error("interrupted (Ctrl-C)")) } })), signal: abort.signal };
     const r = await publishPlanned(ctx, watch().ui);
-    expect([r.outcome, r.ok, r.visible, r.error]).toEqual(["interrupted", false, true, "interrupted (Ctrl-C)"]);
-    expect(log.slice(-1)).toEqual(["release hub"]);
-  });
-
-  it("Ctrl-C during the proof: interrupted, nothing visible", async () => {
-    const log: string[] = [];
-    const cwd = project();
-    const abort = new AbortController();
-    const ctx = { ...context(cwd, all(log, { hub: { prove: () => abort.abort(new Error("interrupted (Ctrl-C)")) } })), signal: abort.signal };
-    const r = await publishPlanned(ctx, watch().ui);
-    expect([r.outcome, r.ok, r.visible, r.error]).toEqual(["interrupted", false, false, "interrupted (Ctrl-C)"]);
+    expect([r.outcome, r.ok, r.visible, r.error]).toEqual(["interrupted", false, visible, "interrupted (Ctrl-C)"]);
+    if (phase === "release") expect(log.slice(-1)).toEqual(["release hub"]);
   });
 
   it("a remote that refuses to say whether the release is still there (not a transient error): a rerun does not help", async () => {

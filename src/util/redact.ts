@@ -71,19 +71,23 @@ interface Form {
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 /** A hex digit in either case. */
 const hexDigitRe = (d: string): string => (/[a-f]/i.test(d) ? `[${d.toLowerCase()}${d.toUpperCase()}]` : d);
-const hexRe = (byte: number): string => [...byte.toString(16).padStart(2, "0")].map(hexDigitRe).join("");
+/** Hex digits, each in either case. */
+const anyCaseHex = (hex: string): string => [...hex].map(hexDigitRe).join("");
+/** The UTF-8 bytes of `ch`, two hex digits each: what `%XX` and `\xXX` escape. */
+const bytesHex = (ch: string): string[] => [...Buffer.from(ch)].map((b) => b.toString(16).padStart(2, "0"));
+/** The UTF-16 code units of `ch`, four hex digits each: what `\uXXXX` escapes (a surrogate pair above U+FFFF). */
+const codeUnitsHex = (ch: string): string[] => Array.from({ length: ch.length }, (_, i) => ch.charCodeAt(i).toString(16).padStart(4, "0"));
 
 /** Every way one character of a secret may be written: literally, or escaped for a URL, JSON, JavaScript, Python, C or HTML. */
 function charUnit(ch: string): Unit {
-  const bytes = [...Buffer.from(ch)];
-  const percent = bytes.map((b) => `%${hexRe(b)}`).join("");
+  const bytes = bytesHex(ch);
   const code = ch.codePointAt(0)!;
-  const codeHex = [...code.toString(16)].map(hexDigitRe).join("");
-  const alts = [escapeRe(ch), percent, String.raw`\\u\{0*${codeHex}\}`, `&#0*${code};`, `&#[xX]0*${codeHex};`];
+  const codeHex = anyCaseHex(code.toString(16));
+  const alts = [escapeRe(ch), bytes.map((b) => `%${anyCaseHex(b)}`).join(""), String.raw`\\u\{0*${codeHex}\}`, `&#0*${code};`, `&#[xX]0*${codeHex};`];
   // `\uXXXX` escapes UTF-16 code units: a character above U+FFFF is a surrogate pair (JSON, Python's ensure_ascii).
-  alts.push([...Array(ch.length).keys()].map((i) => String.raw`\\[uU]${[...ch.charCodeAt(i).toString(16).padStart(4, "0")].map(hexDigitRe).join("")}`).join(""));
+  alts.push(codeUnitsHex(ch).map((u) => String.raw`\\[uU]${anyCaseHex(u)}`).join(""));
   // `\xNN` escapes bytes: a multi-byte character is one escape per UTF-8 byte (Python's bytes repr, C).
-  alts.push(bytes.map((b) => String.raw`\\[xX]${hexRe(b)}`).join(""));
+  alts.push(bytes.map((b) => String.raw`\\[xX]${anyCaseHex(b)}`).join(""));
   if (`"\\/'`.includes(ch)) alts.push(`\\\\${escapeRe(ch)}`);
   return { re: `(?:${alts.join("|")})`, maxLength: MAX_ESCAPE_LENGTH, partial: escapedPrefixes(ch) };
 }
@@ -91,11 +95,11 @@ function charUnit(ch: string): Unit {
 /** Every proper start of an escaped spelling of `ch` ("%", "%6", "\\u00", "&#10", …): what a chunk may end with when a secret starts there. */
 function escapedPrefixes(ch: string): string {
   const code = ch.codePointAt(0)!;
-  const bytes = [...Buffer.from(ch)];
+  const bytes = bytesHex(ch);
   const spellings = [
-    bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""),
-    bytes.map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join(""),
-    [...Array(ch.length).keys()].map((i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+    bytes.map((b) => `%${b}`).join(""),
+    bytes.map((b) => `\\x${b}`).join(""),
+    codeUnitsHex(ch).map((u) => `\\u${u}`).join(""),
     `\\u{${code.toString(16)}}`,
     `&#${code};`,
     `&#x${code.toString(16)};`,
@@ -150,7 +154,7 @@ function base64Cores(secret: string): string[] {
 /** Every form of `secret` redact() looks for. */
 function compileSecret(secret: string): Form[] {
   const forms = [compileForm([...secret].map(charUnit), false)];
-  const hex = [...Buffer.from(secret)].flatMap((b) => [...b.toString(16).padStart(2, "0")].map((d) => ({ re: hexDigitRe(d), maxLength: 1 })));
+  const hex = [...bytesHex(secret).join("")].map((d) => ({ re: hexDigitRe(d), maxLength: 1 }));
   forms.push(compileForm(hex, false));
   for (const core of base64Cores(secret)) forms.push(compileForm([...core].map((c) => ({ re: escapeRe(c), maxLength: 1 })), true));
   return forms;
